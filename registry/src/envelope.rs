@@ -1,0 +1,324 @@
+//! The signed envelope `{ "payload": {...}, "signatures": [{ "did", "sig" }] }` and the
+//! `Verified<T>` type: the only way to obtain one is [`Envelope::verify`], so code that
+//! takes `Verified<T>` can never see unverified input.
+//!
+//! Signatures are ed25519 over the RFC 8785 canonical bytes of `payload`, base64url
+//! without padding. The payload's `"type"` names its schema and version.
+
+use std::ops::Deref;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::canonical::{to_canonical_bytes, CanonicalError};
+use crate::did::Did;
+use crate::hash::Hash;
+use crate::keys::Keypair;
+
+/// Largest envelope accepted from anywhere (bytes of its JSON).
+pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
+/// Most signatures one envelope may carry.
+pub const MAX_SIGNATURES: usize = 8;
+
+/// A payload type that can travel in an envelope.
+pub trait Payload: Serialize + DeserializeOwned {
+    /// The `"type"` value, e.g. `atoll/entry/v1`.
+    const TYPE: &'static str;
+    /// The DID whose signature gives this payload its authority.
+    fn authority(&self) -> &Did;
+    /// Checks beyond the schema (ranges, sizes); returns what is wrong, with its field.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// One signature in an envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureEntry {
+    /// Who signed.
+    pub did: Did,
+    /// ed25519 signature over the canonical payload bytes, base64url without padding.
+    pub sig: String,
+}
+
+/// A signed object as it travels: not yet trusted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// The signed payload, a JSON object with a `"type"`.
+    pub payload: serde_json::Value,
+    /// Signatures over the payload's canonical bytes.
+    pub signatures: Vec<SignatureEntry>,
+}
+
+/// Why an envelope was rejected.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EnvelopeError {
+    /// Larger than [`MAX_ENVELOPE_BYTES`].
+    #[error("envelope is {0} bytes, more than the limit of {MAX_ENVELOPE_BYTES}")]
+    TooLarge(usize),
+    /// Not JSON of the envelope shape.
+    #[error("envelope is not valid JSON of the envelope shape: {0}")]
+    Malformed(String),
+    /// The payload's `"type"` is not the one expected.
+    #[error("payload type is {found:?}, expected {expected:?}")]
+    WrongType {
+        /// Expected type.
+        expected: &'static str,
+        /// Found type (or a note that it is missing).
+        found: String,
+    },
+    /// The payload does not match its schema.
+    #[error("payload of type {kind} is invalid at `{path}`: {reason}")]
+    Schema {
+        /// Payload type.
+        kind: &'static str,
+        /// Field path inside the payload.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The payload is not in its normal form (fields that would be dropped or rewritten).
+    #[error("payload of type {0} is not in normal form: re-encoding it changes its bytes (unknown defaults, duplicate or non-normal values)")]
+    NotNormal(&'static str),
+    /// The payload fails a semantic check.
+    #[error("payload of type {kind} is invalid: {reason}")]
+    Invalid {
+        /// Payload type.
+        kind: &'static str,
+        /// What is wrong, with the field.
+        reason: String,
+    },
+    /// No signature, or too many.
+    #[error("envelope has {0} signatures; it needs 1 to {MAX_SIGNATURES}")]
+    SignatureCount(usize),
+    /// The same DID signed twice.
+    #[error("signatures[{0}]: {1} signed more than once")]
+    DuplicateSigner(usize, String),
+    /// A signature is not 64 bytes of base64url.
+    #[error("signatures[{0}].sig is not a base64url ed25519 signature")]
+    SignatureEncoding(usize),
+    /// A signature does not verify.
+    #[error("signatures[{0}]: the signature of {1} does not match the payload")]
+    BadSignature(usize, String),
+    /// The authority DID did not sign.
+    #[error("the payload's authority {0} did not sign it")]
+    MissingAuthority(String),
+    /// The signing key does not match the payload's authority.
+    #[error("cannot sign: the key is {key}, but the payload's authority is {authority}")]
+    WrongKey {
+        /// The key's DID.
+        key: String,
+        /// The payload's authority.
+        authority: String,
+    },
+    /// Canonicalisation failed.
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+}
+
+/// A payload whose signatures have been checked. Only [`Envelope::verify`] and
+/// [`verify_batch`] make one.
+#[derive(Debug, Clone)]
+pub struct Verified<T> {
+    payload: T,
+    envelope: Envelope,
+    canonical: Vec<u8>,
+}
+
+impl<T> Verified<T> {
+    /// The verified payload.
+    pub fn payload(&self) -> &T {
+        &self.payload
+    }
+
+    /// The envelope it came in (for storing and forwarding the exact signed bytes).
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    /// The canonical payload bytes that were signed.
+    pub fn canonical_payload(&self) -> &[u8] {
+        &self.canonical
+    }
+
+    /// BLAKE3 of the canonical payload: the identity of this signed object. Two objects with
+    /// the same sequence but different ids are equivocation.
+    pub fn payload_id(&self) -> Hash {
+        Hash::of(&self.canonical)
+    }
+
+    /// The envelope as canonical JSON bytes (what is stored and sent).
+    pub fn envelope_bytes(&self) -> Result<Vec<u8>, CanonicalError> {
+        to_canonical_bytes(&self.envelope)
+    }
+}
+
+impl<T> Deref for Verified<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.payload
+    }
+}
+
+impl Envelope {
+    /// Sign a payload with the key of its authority.
+    pub fn sign<T: Payload>(payload: &T, key: &Keypair) -> Result<Self, EnvelopeError> {
+        if key.did() != *payload.authority() {
+            return Err(EnvelopeError::WrongKey {
+                key: key.did().to_string(),
+                authority: payload.authority().to_string(),
+            });
+        }
+        let value =
+            serde_json::to_value(payload).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        let canonical = to_canonical_bytes(&value)?;
+        let sig = key.sign(&canonical);
+        Ok(Self {
+            payload: value,
+            signatures: vec![SignatureEntry {
+                did: key.did(),
+                sig: URL_SAFE_NO_PAD.encode(sig.to_bytes()),
+            }],
+        })
+    }
+
+    /// Parse an envelope from untrusted bytes (size-limited).
+    pub fn from_slice(bytes: &[u8]) -> Result<Self, EnvelopeError> {
+        if bytes.len() > MAX_ENVELOPE_BYTES {
+            return Err(EnvelopeError::TooLarge(bytes.len()));
+        }
+        serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Malformed(e.to_string()))
+    }
+
+    /// The envelope's canonical JSON bytes.
+    pub fn to_canonical_bytes(&self) -> Result<Vec<u8>, EnvelopeError> {
+        Ok(to_canonical_bytes(self)?)
+    }
+
+    /// The payload's `"type"`, if it has one.
+    pub fn payload_type(&self) -> Option<&str> {
+        self.payload.get("type").and_then(|t| t.as_str())
+    }
+
+    /// Check everything about this envelope as a `T` and return the verified payload.
+    pub fn verify<T: Payload>(&self) -> Result<Verified<T>, EnvelopeError> {
+        let pre = self.precheck::<T>()?;
+        for (i, key, sig) in &pre.sigs {
+            key.verify_strict(&pre.canonical, sig).map_err(|_| {
+                EnvelopeError::BadSignature(*i, Did::from_verifying_key(*key).to_string())
+            })?;
+        }
+        Ok(pre.finish(self))
+    }
+
+    /// Everything but the signature arithmetic: type, schema, normal form, semantics,
+    /// signature encoding and presence of the authority's signature.
+    fn precheck<T: Payload>(&self) -> Result<Prechecked<T>, EnvelopeError> {
+        let found = self.payload_type();
+        if found != Some(T::TYPE) {
+            return Err(EnvelopeError::WrongType {
+                expected: T::TYPE,
+                found: found.map_or_else(|| "(missing)".to_owned(), str::to_owned),
+            });
+        }
+        let payload: T =
+            serde_path_to_error::deserialize(&self.payload).map_err(|e| EnvelopeError::Schema {
+                kind: T::TYPE,
+                path: e.path().to_string(),
+                reason: e.inner().to_string(),
+            })?;
+        let canonical = to_canonical_bytes(&self.payload)?;
+        let normal = serde_json::to_value(&payload)
+            .map_err(|e| EnvelopeError::Malformed(e.to_string()))
+            .and_then(|v| Ok(to_canonical_bytes(&v)?))?;
+        if normal != canonical {
+            return Err(EnvelopeError::NotNormal(T::TYPE));
+        }
+        payload.check().map_err(|reason| EnvelopeError::Invalid {
+            kind: T::TYPE,
+            reason,
+        })?;
+        let n = self.signatures.len();
+        if n == 0 || n > MAX_SIGNATURES {
+            return Err(EnvelopeError::SignatureCount(n));
+        }
+        let mut sigs = Vec::with_capacity(n);
+        for (i, entry) in self.signatures.iter().enumerate() {
+            if self.signatures[..i].iter().any(|e| e.did == entry.did) {
+                return Err(EnvelopeError::DuplicateSigner(i, entry.did.to_string()));
+            }
+            let raw: [u8; 64] = URL_SAFE_NO_PAD
+                .decode(&entry.sig)
+                .ok()
+                .and_then(|b| b.try_into().ok())
+                .ok_or(EnvelopeError::SignatureEncoding(i))?;
+            sigs.push((i, *entry.did.verifying_key(), Signature::from_bytes(&raw)));
+        }
+        let authority = *payload.authority();
+        if !self.signatures.iter().any(|e| e.did == authority) {
+            return Err(EnvelopeError::MissingAuthority(authority.to_string()));
+        }
+        Ok(Prechecked {
+            payload,
+            canonical,
+            sigs,
+        })
+    }
+}
+
+struct Prechecked<T> {
+    payload: T,
+    canonical: Vec<u8>,
+    sigs: Vec<(usize, VerifyingKey, Signature)>,
+}
+
+impl<T> Prechecked<T> {
+    fn finish(self, envelope: &Envelope) -> Verified<T> {
+        Verified {
+            payload: self.payload,
+            envelope: envelope.clone(),
+            canonical: self.canonical,
+        }
+    }
+}
+
+/// Verify many envelopes at once, checking all their ed25519 signatures in one batch
+/// (several times faster than one by one). If the batch fails, each envelope is checked
+/// alone so that one bad signature rejects only its own envelope.
+pub fn verify_batch<T: Payload>(envelopes: &[Envelope]) -> Vec<Result<Verified<T>, EnvelopeError>> {
+    let mut pre: Vec<Result<Prechecked<T>, EnvelopeError>> =
+        envelopes.iter().map(|e| e.precheck::<T>()).collect();
+    let mut messages: Vec<&[u8]> = Vec::new();
+    let mut signatures = Vec::new();
+    let mut keys = Vec::new();
+    let mut weak = false;
+    for p in pre.iter().flatten() {
+        for (_, key, sig) in &p.sigs {
+            weak |= key.is_weak();
+            messages.push(&p.canonical);
+            signatures.push(*sig);
+            keys.push(*key);
+        }
+    }
+    let batch_ok = !weak && ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok();
+    pre.iter_mut()
+        .zip(envelopes)
+        .map(|(p, env)| {
+            let p = std::mem::replace(p, Err(EnvelopeError::SignatureCount(0)))?;
+            if !batch_ok {
+                for (i, key, sig) in &p.sigs {
+                    key.verify_strict(&p.canonical, sig).map_err(|_| {
+                        EnvelopeError::BadSignature(*i, Did::from_verifying_key(*key).to_string())
+                    })?;
+                }
+            }
+            Ok(p.finish(env))
+        })
+        .collect()
+}

@@ -1,0 +1,429 @@
+//! Publisher keys: an ed25519 seed that names a did:key and, derived from the same seed,
+//! the Nostr transport key. Key files live in `<home>/keys/<name>.key`, mode 0600.
+
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ed25519_dalek::{Signer, SigningKey};
+use serde::{Deserialize, Serialize};
+
+use crate::did::Did;
+
+/// Domain-separation context for deriving the Nostr (secp256k1) key from the ed25519 seed.
+const NOSTR_CONTEXT: &str = "atoll 2026-11 nostr transport key from ed25519 seed v1";
+/// Domain-separation context for deriving the iroh node key from the ed25519 seed.
+const IROH_CONTEXT: &str = "atoll 2026-11 iroh node key from ed25519 seed v1";
+/// Type tag of a key file.
+const KEY_FILE_TYPE: &str = "atoll/key/v1";
+
+/// What went wrong with a key or the key store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key name is not usable as a file name.
+    #[error(
+        "invalid key name {0:?}: use 1-64 characters from a-z A-Z 0-9 . _ -, not starting with '.'"
+    )]
+    InvalidName(String),
+    /// A key with that name already exists; keys are never overwritten.
+    #[error(
+        "key {name:?} already exists at {path}; keys are never overwritten (pick another name)"
+    )]
+    Exists {
+        /// Key name.
+        name: String,
+        /// Where it is.
+        path: PathBuf,
+    },
+    /// No key with that name.
+    #[error("no key named {name:?} (looked for {path}); create one with `atoll key new {name}`")]
+    NotFound {
+        /// Key name.
+        name: String,
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The key file can be read by other users.
+    #[error("key file {path} has mode {mode:o}, readable by other users; refusing to use it. Fix it with `chmod 600 {path}`")]
+    Permissions {
+        /// Key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The key file is not a valid atoll key file.
+    #[error("key file {path} is malformed: {reason}")]
+    Malformed {
+        /// Key file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The operating system's random source failed.
+    #[error("no randomness available from the operating system: {0}")]
+    Random(String),
+    /// Deriving the Nostr key failed (never expected: probability about 2^-128 per try).
+    #[error("could not derive a Nostr key from the seed")]
+    Derivation,
+    /// File system error.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// On which path.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// An ed25519 signing key: the secret behind a publisher's did:key.
+pub struct Keypair {
+    signing: SigningKey,
+}
+
+impl Keypair {
+    /// A new key from the operating system's random source.
+    pub fn generate() -> Result<Self, KeyError> {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
+        Ok(Self::from_seed(seed))
+    }
+
+    /// The key of a 32-byte seed (deterministic; used by tests and key files).
+    pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self {
+            signing: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    /// The publisher identity of this key.
+    pub fn did(&self) -> Did {
+        Did::from_verifying_key(self.signing.verifying_key())
+    }
+
+    /// Sign raw bytes (callers sign canonical bytes only; see [`crate::envelope`]).
+    pub fn sign(&self, message: &[u8]) -> ed25519_dalek::Signature {
+        self.signing.sign(message)
+    }
+
+    /// The Nostr transport keys derived deterministically from the same seed.
+    pub fn nostr_keys(&self) -> Result<nostr::Keys, KeyError> {
+        (0u8..=255)
+            .find_map(|counter| {
+                let mut h = blake3::Hasher::new_derive_key(NOSTR_CONTEXT);
+                h.update(self.signing.as_bytes());
+                h.update(&[counter]);
+                nostr::SecretKey::from_slice(h.finalize().as_bytes()).ok()
+            })
+            .map(nostr::Keys::new)
+            .ok_or(KeyError::Derivation)
+    }
+
+    /// Secret bytes for this publisher's iroh node key, derived with its own context so the
+    /// node id is not the DID key (key separation).
+    pub fn iroh_secret_bytes(&self) -> [u8; 32] {
+        blake3::derive_key(IROH_CONTEXT, self.signing.as_bytes())
+    }
+
+    fn seed(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Keypair({}, secret redacted)", self.did())
+    }
+}
+
+/// On-disk form of a key file.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyFile {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    did: Did,
+    seed: String,
+}
+
+/// Public facts about a stored key (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    /// Key name.
+    pub name: String,
+    /// The did:key.
+    pub did: Did,
+    /// Nostr public key, hex (x-only, BIP-340).
+    pub nostr_pubkey: String,
+    /// Nostr public key, NIP-19 `npub`.
+    pub npub: String,
+    /// Key file.
+    pub path: PathBuf,
+}
+
+/// The directory of named publisher keys.
+#[derive(Debug, Clone)]
+pub struct KeyStore {
+    dir: PathBuf,
+}
+
+impl KeyStore {
+    /// The key store under an atoll home directory (`<home>/keys`).
+    pub fn new(home: &Path) -> Self {
+        Self {
+            dir: home.join("keys"),
+        }
+    }
+
+    /// Where the keys live.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, name: &str) -> Result<PathBuf, KeyError> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with('.')
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if !ok {
+            return Err(KeyError::InvalidName(name.chars().take(80).collect()));
+        }
+        Ok(self.dir.join(format!("{name}.key")))
+    }
+
+    /// Create a new random key; fails if the name is taken.
+    pub fn create(&self, name: &str) -> Result<KeyInfo, KeyError> {
+        self.insert(name, &Keypair::generate()?)
+    }
+
+    /// Store a given key under a new name (file created 0600, never overwritten).
+    pub fn insert(&self, name: &str, key: &Keypair) -> Result<KeyInfo, KeyError> {
+        let path = self.path_of(name)?;
+        let io = |action| {
+            let path = path.clone();
+            move |source| KeyError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        fs::create_dir_all(&self.dir).map_err(io("creating key directory for"))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(io("restricting key directory of"))?;
+        let file = KeyFile {
+            kind: KEY_FILE_TYPE.to_owned(),
+            name: name.to_owned(),
+            did: key.did(),
+            seed: hex::encode(key.seed()),
+        };
+        let mut body = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Malformed {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        body.push(b'\n');
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| {
+                if source.kind() == std::io::ErrorKind::AlreadyExists {
+                    KeyError::Exists {
+                        name: name.to_owned(),
+                        path: path.clone(),
+                    }
+                } else {
+                    KeyError::Io {
+                        action: "creating key file",
+                        path: path.clone(),
+                        source,
+                    }
+                }
+            })?;
+        f.write_all(&body).map_err(io("writing key file"))?;
+        f.sync_all().map_err(io("syncing key file"))?;
+        info(name, key, path)
+    }
+
+    /// Load a key by name, refusing files readable by other users.
+    pub fn load(&self, name: &str) -> Result<Keypair, KeyError> {
+        let path = self.path_of(name)?;
+        load_file(&path, name)
+    }
+
+    /// Public facts about a key by name.
+    pub fn show(&self, name: &str) -> Result<KeyInfo, KeyError> {
+        let key = self.load(name)?;
+        info(name, &key, self.path_of(name)?)
+    }
+
+    /// Every key in the store, sorted by name. Unreadable files are reported as errors.
+    pub fn list(&self) -> Result<Vec<Result<KeyInfo, KeyError>>, KeyError> {
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => {
+                return Err(KeyError::Io {
+                    action: "listing keys in",
+                    path: self.dir.clone(),
+                    source,
+                })
+            }
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".key"))
+                    .map(str::to_owned)
+            })
+            .collect();
+        names.sort();
+        Ok(names.iter().map(|n| self.show(n)).collect())
+    }
+}
+
+fn info(name: &str, key: &Keypair, path: PathBuf) -> Result<KeyInfo, KeyError> {
+    let nostr = key.nostr_keys()?.public_key();
+    let npub = nostr::nips::nip19::ToBech32::to_bech32(&nostr).map_err(|_| KeyError::Derivation)?;
+    Ok(KeyInfo {
+        name: name.to_owned(),
+        did: key.did(),
+        nostr_pubkey: nostr.to_hex(),
+        npub,
+        path,
+    })
+}
+
+fn load_file(path: &Path, name: &str) -> Result<Keypair, KeyError> {
+    let meta = match fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(KeyError::NotFound {
+                name: name.to_owned(),
+                path: path.to_owned(),
+            })
+        }
+        Err(source) => {
+            return Err(KeyError::Io {
+                action: "reading key file",
+                path: path.to_owned(),
+                source,
+            })
+        }
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Permissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let malformed = |reason: String| KeyError::Malformed {
+        path: path.to_owned(),
+        reason,
+    };
+    let body = fs::read(path).map_err(|source| KeyError::Io {
+        action: "reading key file",
+        path: path.to_owned(),
+        source,
+    })?;
+    let file: KeyFile = serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
+    if file.kind != KEY_FILE_TYPE {
+        return Err(malformed(format!(
+            "type is {:?}, expected {KEY_FILE_TYPE:?}",
+            file.kind
+        )));
+    }
+    let mut seed = [0u8; 32];
+    hex::decode_to_slice(file.seed.trim(), &mut seed)
+        .map_err(|_| malformed("seed is not 64 hex characters".to_owned()))?;
+    let key = Keypair::from_seed(seed);
+    if key.did() != file.did {
+        return Err(malformed(format!(
+            "the seed belongs to {}, but the file says {}",
+            key.did(),
+            file.did
+        )));
+    }
+    Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn create_is_0600_and_never_overwrites() {
+        let home = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(home.path());
+        let info = store.create("alice").unwrap();
+        let mode = fs::metadata(&info.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let before = fs::read(&info.path).unwrap();
+        assert!(matches!(
+            store.create("alice"),
+            Err(KeyError::Exists { .. })
+        ));
+        assert_eq!(fs::read(&info.path).unwrap(), before);
+        assert_eq!(store.load("alice").unwrap().did(), info.did);
+        let listed = store.list().unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].as_ref().unwrap().did, info.did);
+    }
+
+    #[test]
+    fn group_or_world_readable_key_is_refused_with_the_fix() {
+        let home = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(home.path());
+        let info = store.create("bob").unwrap();
+        fs::set_permissions(&info.path, fs::Permissions::from_mode(0o644)).unwrap();
+        let err = store.load("bob").unwrap_err();
+        assert!(matches!(err, KeyError::Permissions { mode: 0o644, .. }));
+        assert!(err.to_string().contains("chmod 600"));
+    }
+
+    #[test]
+    fn bad_names_and_tampered_files_are_rejected() {
+        let home = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(home.path());
+        for bad in ["", "../x", ".hidden", "a/b", &"n".repeat(65)] {
+            assert!(
+                matches!(store.create(bad), Err(KeyError::InvalidName(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            store.load("nobody"),
+            Err(KeyError::NotFound { .. })
+        ));
+        let info = store.create("carol").unwrap();
+        let text = fs::read_to_string(&info.path).unwrap();
+        let other = Keypair::from_seed([7; 32]).did().to_string();
+        fs::write(&info.path, text.replace(&info.did.to_string(), &other)).unwrap();
+        assert!(matches!(
+            store.load("carol"),
+            Err(KeyError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn nostr_key_is_deterministic_and_distinct_from_the_did_key() {
+        let a = Keypair::from_seed([1; 32]);
+        let b = Keypair::from_seed([1; 32]);
+        let na = a.nostr_keys().unwrap().public_key();
+        assert_eq!(na, b.nostr_keys().unwrap().public_key());
+        assert_ne!(na.to_bytes(), a.did().public_bytes());
+        assert_ne!(a.iroh_secret_bytes(), [1; 32]);
+        assert!(!format!("{a:?}").contains("0101"));
+    }
+}

@@ -1,0 +1,51 @@
+//! # atoll-registry
+//!
+//! The trust root of atoll: publisher identities (`did:key`, ed25519), the app manifest
+//! schema and its rootless policy, canonical bytes (RFC 8785) and signed envelopes.
+//! It depends on no other atoll crate.
+//!
+//! ```
+//! use atoll_registry::{Keypair, Envelope, Verified, objects::PublisherProfile};
+//!
+//! let key = Keypair::from_seed([7; 32]);
+//! let profile = PublisherProfile {
+//!     kind: Default::default(),
+//!     did: key.did(),
+//!     name: "Example".into(),
+//!     links: Default::default(),
+//!     nostr_keys: vec![],
+//!     iroh_nodes: vec![],
+//!     sequence: 1,
+//!     updated_at: 1_700_000_000,
+//! };
+//! let envelope = Envelope::sign(&profile, &key).unwrap();
+//! let verified: Verified<PublisherProfile> = envelope.verify().unwrap();
+//! assert_eq!(verified.did, key.did());
+//! ```
+//!
+//! Modules: [`did`] identities, [`keys`] key files, [`manifest`] schema + policy,
+//! [`canonical`] RFC 8785, [`envelope`] signing and `Verified<T>`, [`objects`] the signed
+//! payload types, [`bundle`] signed bundles on disk, [`names`] app ids and refs.
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod bundle;
+pub mod canonical;
+pub mod did;
+pub mod envelope;
+pub mod hash;
+pub mod keys;
+pub mod manifest;
+pub mod names;
+pub mod objects;
+
+pub use did::{Did, DidError};
+pub use envelope::{verify_batch, Envelope, EnvelopeError, Payload, Verified};
+pub use hash::Hash;
+pub use keys::{KeyError, KeyInfo, KeyStore, Keypair};
+pub use manifest::{Manifest, ManifestError};
+pub use names::{AppId, AppRef};
+pub use objects::{Endorsement, Entry, PublisherProfile};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! App manifests: the YAML schema, loading with precise error locations, rootless policy,
+//! and the canonical JSON that is signed and travels as a blob.
+
+mod locate;
+pub mod policy;
+pub mod quantity;
+mod schema;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use locate::line_of;
+pub use policy::Violation;
+pub use schema::{
+    Container, Dependency, Health, HttpCheck, ImageSource, Manifest, Port, Protocol, Secret,
+    TcpCheck, Volume,
+};
+
+use crate::canonical::{to_canonical_bytes, CanonicalError};
+use crate::hash::Hash;
+use crate::objects::MAX_MANIFEST_BYTES;
+
+/// File name of a manifest inside an app dir.
+pub const MANIFEST_FILE: &str = "manifest.yml";
+
+/// A problem located in a manifest file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Field path, e.g. `containers[0].ports[1].host` (empty for the whole document).
+    pub field: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Why a manifest cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is larger than allowed.
+    #[error("{path}: {size} bytes, more than the limit of {MAX_MANIFEST_BYTES}")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+    },
+    /// Not valid YAML/JSON of the manifest schema (syntax, unknown field, wrong type).
+    #[error("{path}: {problem}")]
+    Schema {
+        /// The file.
+        path: PathBuf,
+        /// Where and what.
+        problem: Problem,
+    },
+    /// Valid schema, but the policy refuses it.
+    #[error("{path}: {} policy violation(s):\n{}", problems.len(), list(problems))]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// Every broken rule.
+        problems: Vec<Problem>,
+    },
+    /// Canonicalisation failed.
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ManifestError {
+    /// Every problem the error names (one for schema errors, all for policy).
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            Self::Schema { problem, .. } => vec![problem.clone()],
+            Self::Policy { problems, .. } => problems.clone(),
+            other => vec![Problem {
+                field: String::new(),
+                line: None,
+                message: other.to_string(),
+            }],
+        }
+    }
+}
+
+/// Parse manifest text (YAML; JSON is YAML too) and apply the policy. `path` names the
+/// source in errors.
+pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
+    if text.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::TooLarge {
+            path: path.to_owned(),
+            size: text.len() as u64,
+        });
+    }
+    let de = serde_yaml::Deserializer::from_str(text);
+    let manifest: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        let inner = e.into_inner();
+        let line = inner
+            .location()
+            .map(|l| l.line())
+            .or_else(|| line_of(text, &field));
+        // serde_yaml prefixes its own "at line X column Y"; keep the message plain.
+        let message = inner.to_string();
+        let message = message.split(" at line ").next().unwrap_or(&message);
+        let message = message
+            .strip_prefix(&format!("{field}: "))
+            .unwrap_or(message)
+            .to_owned();
+        ManifestError::Schema {
+            path: path.to_owned(),
+            problem: Problem {
+                field,
+                line,
+                message,
+            },
+        }
+    })?;
+    let violations = policy::check(&manifest);
+    if !violations.is_empty() {
+        return Err(ManifestError::Policy {
+            path: path.to_owned(),
+            problems: violations
+                .into_iter()
+                .map(|v| Problem {
+                    line: line_of(text, &v.field),
+                    field: v.field,
+                    message: v.message,
+                })
+                .collect(),
+        });
+    }
+    Ok(manifest)
+}
+
+/// Load and check `<dir>/manifest.yml` (or a manifest file given directly).
+pub fn load(path: &Path) -> Result<(Manifest, PathBuf), ManifestError> {
+    let file = if path.is_dir() {
+        path.join(MANIFEST_FILE)
+    } else {
+        path.to_owned()
+    };
+    let io = |source| ManifestError::Io {
+        path: file.clone(),
+        source,
+    };
+    let size = std::fs::metadata(&file).map_err(io)?.len();
+    if size > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::TooLarge { path: file, size });
+    }
+    let text = std::fs::read_to_string(&file).map_err(io)?;
+    Ok((parse(&text, &file)?, file))
+}
+
+impl Manifest {
+    /// The canonical JSON bytes of the manifest: the manifest blob.
+    pub fn canonical_bytes(&self) -> Result<Vec<u8>, CanonicalError> {
+        to_canonical_bytes(self)
+    }
+
+    /// Parse and check a manifest blob (canonical JSON) fetched from anywhere.
+    pub fn from_blob(bytes: &[u8]) -> Result<Self, ManifestError> {
+        let text = std::str::from_utf8(bytes).map_err(|_| ManifestError::Schema {
+            path: PathBuf::from("<manifest blob>"),
+            problem: Problem {
+                field: String::new(),
+                line: None,
+                message: "manifest blob is not UTF-8".into(),
+            },
+        })?;
+        parse(text, Path::new("<manifest blob>"))
+    }
+
+    /// BLAKE3 of the canonical bytes.
+    pub fn hash(&self) -> Result<Hash, CanonicalError> {
+        Ok(Hash::of(&self.canonical_bytes()?))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,267 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Every policy rule has a manifest that breaks it; every error names its field.
+
+use std::path::Path;
+
+use super::*;
+
+const DIGEST: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn base() -> String {
+    format!(
+        r#"id: demo-app
+name: Demo App
+version: 1.2.3
+description: A demo.
+icon: icon.svg
+categories: [web, demo]
+links:
+  homepage: https://example.org
+license: MIT
+containers:
+  - name: api
+    image:
+      archive: images/api.oci.tar
+    command: ["httpd", "-f", "-p", "8080"]
+    env:
+      GREETING: hello
+    secrets:
+      - name: api-key
+        env: API_KEY
+        length: 32
+    ports:
+      - container: 8080
+        host: 18080
+        web: true
+    volumes:
+      - name: data
+        path: /data
+    health:
+      http:
+        port: 8080
+        path: /
+      interval: 5s
+      timeout: 2s
+      retries: 3
+      start_period: 5s
+    stop_grace: 5s
+    init: true
+    capabilities: [NET_BIND_SERVICE]
+    memory: 32Mi
+    cpus: 0.5
+  - name: web
+    image:
+      reference: "docker.io/library/busybox@sha256:{DIGEST}"
+    depends_on: [api]
+    ports:
+      - container: 80
+        host: 18081
+dependencies:
+  - publisher: did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp
+    app: other
+    version: ">=1.0, <2"
+"#
+    )
+}
+
+fn parse_str(text: &str) -> Result<Manifest, ManifestError> {
+    parse(text, Path::new("apps/demo-app/manifest.yml"))
+}
+
+#[test]
+fn the_base_manifest_is_valid_and_parsed_right() {
+    let m = parse_str(&base()).expect("base manifest is valid");
+    let api = &m.containers[0];
+    assert_eq!(api.memory, Some(quantity::ByteSize(32 << 20)));
+    assert_eq!(api.cpus, Some(quantity::Cpus(500)));
+    assert_eq!(
+        api.health.as_ref().unwrap().interval,
+        quantity::Duration(5000)
+    );
+    assert_eq!(api.image, ImageSource::archive("images/api.oci.tar"));
+    assert_eq!(m.web_port().unwrap().1.host, 18080);
+    assert_eq!(m.local_files().len(), 2);
+    // The canonical form parses back to the same manifest (the blob round trip).
+    let blob = m.canonical_bytes().unwrap();
+    assert_eq!(Manifest::from_blob(&blob).unwrap(), m);
+    assert_eq!(m.hash().unwrap(), crate::hash::Hash::of(&blob));
+}
+
+/// (what breaks, text to replace, replacement, field that must be named, words in the message)
+const RULES: &[(&str, &str, &str, &str, &str)] = &[
+    ("privileged", "    init: true\n", "    init: true\n    privileged: true\n", "containers[0].privileged", "privileged"),
+    ("host network", "    init: true\n", "    init: true\n    network: host\n", "containers[0].network", "host network"),
+    ("unknown network mode", "    init: true\n", "    init: true\n    network: bridge\n", "containers[0].network", "not a network mode"),
+    ("host pid", "    init: true\n", "    init: true\n    pid: host\n", "containers[0].pid", "host's pid"),
+    ("host ipc", "    init: true\n", "    init: true\n    ipc: host\n", "containers[0].ipc", "host's ipc"),
+    ("host bind mount", "        path: /data\n", "        path: /data\n        bind: /etc\n", "containers[0].volumes[0].bind", "bind mounts"),
+    ("capability off the allowlist", "[NET_BIND_SERVICE]", "[SYS_ADMIN]", "containers[0].capabilities[0]", "SYS_ADMIN"),
+    ("privileged host port", "host: 18080", "host: 80", "containers[0].ports[0].host", "1024"),
+    ("host port used twice", "host: 18081", "host: 18080", "containers[1].ports[0].host", "already published"),
+    ("container port 0", "container: 8080", "container: 0", "containers[0].ports[0].container", "port 0"),
+    ("two web ports", "        host: 18081\n", "        host: 18081\n        web: true\n", "containers", "web: true"),
+    ("app id not DNS-safe", "id: demo-app", "id: Demo_App", "id", "DNS-safe"),
+    ("container name not DNS-safe", "- name: web", "- name: Web", "containers[1].name", "DNS-safe"),
+    ("container name used twice", "- name: web", "- name: api", "containers[1].name", "used twice"),
+    ("volume name not DNS-safe", "name: data", "name: my_data", "containers[0].volumes[0].name", "DNS-safe"),
+    ("relative mount path", "path: /data", "path: data", "containers[0].volumes[0].path", "absolute"),
+    ("secret name not DNS-safe", "name: api-key", "name: API KEY", "containers[0].secrets[0].name", "DNS-safe"),
+    ("category not DNS-safe", "[web, demo]", "[Web Apps]", "categories[0]", "DNS-safe"),
+    ("image not pinned by digest", "docker.io/library/busybox@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "docker.io/library/busybox:latest", "containers[1].image.reference", "pinned"),
+    ("archive path escapes the app dir", "archive: images/api.oci.tar", "archive: ../../etc/passwd", "containers[0].image.archive", "relative"),
+    ("absolute icon path", "icon: icon.svg", "icon: /etc/passwd", "icon", "relative"),
+    ("name too long", "name: Demo App", "name: AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "name", "at most 64"),
+    ("env name invalid", "GREETING: hello", "greeting: hello", "containers[0].env.greeting", "variable names"),
+    ("secret too short", "length: 32", "length: 8", "containers[0].secrets[0].length", "16..=256"),
+    ("secret env set twice", "env: API_KEY", "env: GREETING", "containers[0].secrets[0].env", "set twice"),
+    ("two health check kinds", "      interval: 5s", "      tcp: {port: 8080}\n      interval: 5s", "containers[0].health", "exactly one"),
+    ("health timeout above interval", "timeout: 2s", "timeout: 10s", "containers[0].health.timeout", "interval"),
+    ("health retries 0", "retries: 3", "retries: 0", "containers[0].health.retries", "1 to 100"),
+    ("health interval too short", "interval: 5s", "interval: 100ms", "containers[0].health.interval", "between 1s"),
+    ("depends_on unknown container", "[api]", "[db]", "containers[1].depends_on[0]", "no container"),
+    ("depends_on itself", "[api]", "[web]", "containers[1].depends_on[0]", "itself"),
+    ("depends_on cycle", "    init: true\n", "    init: true\n    depends_on: [web]\n", "depends_on", "cycle"),
+    ("memory too small", "memory: 32Mi", "memory: 1Ki", "containers[0].memory", "4Mi"),
+    ("cpus zero", "cpus: 0.5", "cpus: 0", "containers[0].cpus", "more than 0"),
+    ("link not http(s)", "https://example.org", "ftp://example.org", "links.homepage", "URL"),
+    ("stop grace too long", "stop_grace: 5s", "stop_grace: 1h", "containers[0].stop_grace", "10m"),
+    ("user with shell characters", "    init: true\n", "    init: true\n    user: \"root;rm\"\n", "containers[0].user", "uid"),
+    ("empty command", "command: [\"httpd\", \"-f\", \"-p\", \"8080\"]", "command: []", "containers[0].command", "arguments"),
+    ("image with both sources", "      archive: images/api.oci.tar\n", "      archive: images/api.oci.tar\n      reference: x\n", "containers[0].image", "exactly one"),
+    ("dependency app id", "app: other", "app: Other!", "dependencies[0].app", "DNS-safe"),
+];
+
+#[test]
+fn every_rule_rejects_its_bad_manifest_naming_the_field() {
+    let base = base();
+    for (what, from, to, field, words) in RULES {
+        assert!(base.contains(from), "{what}: base lacks {from:?}");
+        let bad = base.replacen(from, to, 1);
+        let err = parse_str(&bad).expect_err(what);
+        let problems = err.problems();
+        let hit = problems
+            .iter()
+            .find(|p| p.field.ends_with(field) || p.field == *field);
+        let hit = hit.unwrap_or_else(|| panic!("{what}: no problem names {field}: {err}"));
+        assert!(
+            hit.message.contains(words),
+            "{what}: {:?} lacks {words:?}",
+            hit.message
+        );
+        let shown = err.to_string();
+        assert!(
+            shown.contains("apps/demo-app/manifest.yml"),
+            "{what}: no file in {shown}"
+        );
+        assert!(shown.contains(field), "{what}: no field in {shown}");
+    }
+}
+
+#[test]
+fn too_many_containers_and_oversized_text_are_bounded() {
+    let mut many = base();
+    let extra: String = (0..16)
+        .map(|i| format!("  - name: extra{i}\n    image:\n      archive: images/x.tar\n"))
+        .collect();
+    many = many.replacen("dependencies:", &format!("{extra}dependencies:"), 1);
+    let err = parse_str(&many).unwrap_err();
+    assert!(err
+        .problems()
+        .iter()
+        .any(|p| p.field == "containers" && p.message.contains("1 to 16")));
+
+    let long = base().replacen(
+        "description: A demo.",
+        &format!("description: {}", "x".repeat(5000)),
+        1,
+    );
+    let err = parse_str(&long).unwrap_err();
+    assert!(err.problems().iter().any(|p| p.field == "description"));
+
+    let huge = "#".repeat(300 * 1024);
+    assert!(matches!(
+        parse_str(&huge),
+        Err(ManifestError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn policy_errors_carry_the_line() {
+    let bad = base().replacen("host: 18080", "host: 80", 1);
+    let err = parse_str(&bad).unwrap_err();
+    let p = &err.problems()[0];
+    assert_eq!(p.field, "containers[0].ports[0].host");
+    let expected = bad.lines().position(|l| l.contains("host: 80")).unwrap() + 1;
+    assert_eq!(p.line, Some(expected));
+    assert!(err
+        .to_string()
+        .contains(&format!("line {expected}: containers[0].ports[0].host")));
+}
+
+#[test]
+fn schema_errors_name_field_path_and_line() {
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "    init: true\n",
+            "    init: true\n    hostname: x\n",
+            "containers[0]",
+            "unknown field `hostname`",
+        ),
+        (
+            "license: MIT\n",
+            "license: MIT\ncolour: blue\n",
+            "",
+            "unknown field `colour`",
+        ),
+        ("version: 1.2.3", "version: one", "version", ""),
+        (
+            "memory: 32Mi",
+            "memory: 32Qi",
+            "containers[0].memory",
+            "unknown size unit",
+        ),
+        (
+            "stop_grace: 5s",
+            "stop_grace: 5",
+            "containers[0].stop_grace",
+            "not a duration",
+        ),
+        (
+            "host: 18080",
+            "host: 99999",
+            "containers[0].ports[0].host",
+            "",
+        ),
+        (
+            "publisher: did:key:z6Mk",
+            "publisher: did:web:z6Mk",
+            "dependencies[0].publisher",
+            "did:key",
+        ),
+        (
+            "version: \">=1.0, <2\"",
+            "version: \"banana\"",
+            "dependencies[0].version",
+            "",
+        ),
+    ];
+    for (from, to, field, words) in cases {
+        let bad = base().replacen(from, to, 1);
+        assert_ne!(bad, base(), "{from}");
+        let err = parse_str(&bad).expect_err(to);
+        let ManifestError::Schema { problem, .. } = &err else {
+            panic!("{to}: expected a schema error, got {err}");
+        };
+        assert!(
+            problem.field.starts_with(field),
+            "{to}: field {:?} is not {field:?}",
+            problem.field
+        );
+        assert!(
+            problem.message.contains(words),
+            "{to}: {:?} lacks {words:?}",
+            problem.message
+        );
+        assert!(problem.line.is_some(), "{to}: no line in {err}");
+    }
+}

@@ -1,0 +1,394 @@
+//! The signed payloads of DESIGN.md: catalog entry, publisher profile, endorsement and
+//! curated list. Each has a versioned `"type"` and an authority DID.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::did::Did;
+use crate::envelope::Payload;
+use crate::hash::Hash;
+use crate::names::{AppId, AppRef};
+
+/// Largest integer that survives every JSON implementation (I-JSON, RFC 7493).
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+/// Largest manifest blob.
+pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024;
+/// Largest icon blob.
+pub const MAX_ICON_BYTES: u64 = 1024 * 1024;
+/// Largest image archive blob.
+pub const MAX_IMAGE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Most artifacts per entry.
+pub const MAX_ARTIFACTS: usize = 32;
+
+macro_rules! type_tag {
+    ($(#[$doc:meta])* $name:ident = $value:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $name;
+        impl $name {
+            /// The tag's string.
+            pub const VALUE: &'static str = $value;
+        }
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str($value)
+            }
+        }
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                if s == $value {
+                    Ok($name)
+                } else {
+                    Err(serde::de::Error::custom(format!("expected type {:?}, found {:?}", $value, s)))
+                }
+            }
+        }
+    };
+}
+
+type_tag!(
+    /// `atoll/entry/v1`
+    EntryType = "atoll/entry/v1"
+);
+type_tag!(
+    /// `atoll/publisher/v1`
+    PublisherType = "atoll/publisher/v1"
+);
+type_tag!(
+    /// `atoll/endorse/v1`
+    EndorseType = "atoll/endorse/v1"
+);
+type_tag!(
+    /// `atoll/list/v1`
+    ListType = "atoll/list/v1"
+);
+
+/// A blob named by hash, with its exact size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlobRef {
+    /// BLAKE3 of the bytes.
+    pub hash: Hash,
+    /// Length in bytes.
+    pub size: u64,
+}
+
+/// What an artifact is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// The app icon.
+    Icon,
+    /// An OCI or docker image archive.
+    Image,
+}
+
+/// A file of the app (named by its path in the manifest) that travels as a blob.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// The path the manifest uses for it, relative to the app dir.
+    pub path: String,
+    /// Icon or image.
+    pub kind: ArtifactKind,
+    /// Hash and size.
+    #[serde(flatten)]
+    pub blob: BlobRef,
+}
+
+/// Where the publisher serves the blobs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Origin {
+    /// The origin's iroh node id (hex public key), if it serves over iroh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
+    /// Direct socket addresses of the origin node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addrs: Vec<String>,
+    /// HTTPS base URLs serving `<base>/<blake3-hex>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub https: Vec<String>,
+}
+
+/// Why a version was withdrawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Yank {
+    /// The publisher's reason.
+    pub reason: String,
+}
+
+/// A catalog entry (`atoll/entry/v1`): one version of one app, signed by its publisher.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Always `atoll/entry/v1`.
+    #[serde(rename = "type")]
+    pub kind: EntryType,
+    /// The app id within the publisher's namespace.
+    pub app: AppId,
+    /// The publisher; only its signature counts.
+    pub publisher: Did,
+    /// The app's semver version.
+    pub version: semver::Version,
+    /// Strictly increasing per publisher + app; the highest wins.
+    pub sequence: u64,
+    /// The manifest's canonical JSON blob.
+    pub manifest: BlobRef,
+    /// Icon and image archives.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<Artifact>,
+    /// Where the publisher serves the blobs.
+    #[serde(default)]
+    pub origin: Origin,
+    /// Unix seconds when signed.
+    pub published_at: u64,
+    /// Unix seconds after which the entry is stale (freeze protection).
+    pub expires_at: u64,
+    /// Set when the publisher withdraws this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub yanked: Option<Yank>,
+}
+
+impl Entry {
+    /// `<did>/<app>`.
+    pub fn app_ref(&self) -> AppRef {
+        AppRef {
+            publisher: self.publisher,
+            app: self.app.clone(),
+        }
+    }
+
+    /// Is the entry past its expiry at `now` (unix seconds)?
+    pub fn is_expired(&self, now: u64) -> bool {
+        now >= self.expires_at
+    }
+}
+
+fn check_url_list(field: &str, urls: &[String]) -> Result<(), String> {
+    if urls.len() > 16 {
+        return Err(format!("{field}: at most 16, found {}", urls.len()));
+    }
+    for (i, u) in urls.iter().enumerate() {
+        if !u.starts_with("https://") || u.len() > 512 || u.chars().any(char::is_whitespace) {
+            return Err(format!(
+                "{field}[{i}]: not an https:// URL of at most 512 characters"
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl Payload for Entry {
+    const TYPE: &'static str = EntryType::VALUE;
+    fn authority(&self) -> &Did {
+        &self.publisher
+    }
+    fn check(&self) -> Result<(), String> {
+        for (field, v) in [
+            ("sequence", self.sequence),
+            ("published_at", self.published_at),
+            ("expires_at", self.expires_at),
+        ] {
+            if v > MAX_SAFE_INTEGER {
+                return Err(format!("{field}: {v} is larger than 2^53-1"));
+            }
+        }
+        if self.sequence == 0 {
+            return Err("sequence: must be at least 1".into());
+        }
+        if self.expires_at <= self.published_at {
+            return Err("expires_at: must be after published_at".into());
+        }
+        if self.manifest.size == 0 || self.manifest.size > MAX_MANIFEST_BYTES {
+            return Err(format!(
+                "manifest.size: {} is outside 1..={MAX_MANIFEST_BYTES}",
+                self.manifest.size
+            ));
+        }
+        if self.artifacts.len() > MAX_ARTIFACTS {
+            return Err(format!(
+                "artifacts: at most {MAX_ARTIFACTS}, found {}",
+                self.artifacts.len()
+            ));
+        }
+        for (i, a) in self.artifacts.iter().enumerate() {
+            let max = match a.kind {
+                ArtifactKind::Icon => MAX_ICON_BYTES,
+                ArtifactKind::Image => MAX_IMAGE_BYTES,
+            };
+            if a.blob.size == 0 || a.blob.size > max {
+                return Err(format!(
+                    "artifacts[{i}].size: {} is outside 1..={max}",
+                    a.blob.size
+                ));
+            }
+            if a.path.is_empty() || a.path.len() > 256 {
+                return Err(format!("artifacts[{i}].path: must be 1-256 characters"));
+            }
+            if self.artifacts[..i].iter().any(|b| b.path == a.path) {
+                return Err(format!("artifacts[{i}].path: {:?} is listed twice", a.path));
+            }
+        }
+        if self.origin.addrs.len() > 16 || self.origin.addrs.iter().any(|a| a.len() > 64) {
+            return Err("origin.addrs: at most 16 addresses of at most 64 characters".into());
+        }
+        if let Some(id) = &self.origin.node_id {
+            if id.len() != 64 || hex::decode(id).is_err() {
+                return Err("origin.node_id: must be 64 hex characters".into());
+            }
+        }
+        check_url_list("origin.https", &self.origin.https)?;
+        if let Some(y) = &self.yanked {
+            if y.reason.len() > 1024 {
+                return Err("yanked.reason: at most 1024 bytes".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A publisher profile (`atoll/publisher/v1`): the DID names its display name and the
+/// transport keys (Nostr) and iroh nodes it uses. This signed statement is what binds a
+/// Nostr key to the DID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublisherProfile {
+    /// Always `atoll/publisher/v1`.
+    #[serde(rename = "type")]
+    pub kind: PublisherType,
+    /// The publisher.
+    pub did: Did,
+    /// Display name.
+    pub name: String,
+    /// Links, name → https URL.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub links: BTreeMap<String, String>,
+    /// Nostr x-only public keys (hex) that may carry this publisher's objects.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nostr_keys: Vec<String>,
+    /// iroh node ids (hex) run by this publisher.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub iroh_nodes: Vec<String>,
+    /// Strictly increasing; the highest profile wins.
+    pub sequence: u64,
+    /// Unix seconds when signed.
+    pub updated_at: u64,
+}
+
+impl Payload for PublisherProfile {
+    const TYPE: &'static str = PublisherType::VALUE;
+    fn authority(&self) -> &Did {
+        &self.did
+    }
+    fn check(&self) -> Result<(), String> {
+        if self.name.is_empty() || self.name.chars().count() > 64 {
+            return Err("name: must be 1-64 characters".into());
+        }
+        if self.sequence > MAX_SAFE_INTEGER || self.updated_at > MAX_SAFE_INTEGER {
+            return Err("sequence/updated_at: larger than 2^53-1".into());
+        }
+        let urls: Vec<String> = self.links.values().cloned().collect();
+        check_url_list("links", &urls)?;
+        for (field, keys) in [
+            ("nostr_keys", &self.nostr_keys),
+            ("iroh_nodes", &self.iroh_nodes),
+        ] {
+            if keys.len() > 8 {
+                return Err(format!("{field}: at most 8"));
+            }
+            for (i, k) in keys.iter().enumerate() {
+                if k.len() != 64
+                    || hex::decode(k).is_err()
+                    || k.bytes().any(|b| b.is_ascii_uppercase())
+                {
+                    return Err(format!("{field}[{i}]: must be 64 lowercase hex characters"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An endorsement (`atoll/endorse/v1`): `signer` vouches for (weight > 0) or reports
+/// (weight < 0) `subject`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endorsement {
+    /// Always `atoll/endorse/v1`.
+    #[serde(rename = "type")]
+    pub kind: EndorseType,
+    /// Who vouches.
+    pub signer: Did,
+    /// For whom.
+    pub subject: Did,
+    /// In [-1, 1]: negative is a report.
+    pub weight: f64,
+    /// Why, in words.
+    #[serde(default)]
+    pub reason: String,
+    /// Strictly increasing per signer + subject; the highest wins.
+    pub sequence: u64,
+    /// Unix seconds when signed.
+    pub created_at: u64,
+}
+
+impl Payload for Endorsement {
+    const TYPE: &'static str = EndorseType::VALUE;
+    fn authority(&self) -> &Did {
+        &self.signer
+    }
+    fn check(&self) -> Result<(), String> {
+        if !self.weight.is_finite() || !(-1.0..=1.0).contains(&self.weight) {
+            return Err(format!("weight: {} is outside [-1, 1]", self.weight));
+        }
+        if self.signer == self.subject {
+            return Err("subject: a publisher cannot endorse itself".into());
+        }
+        if self.reason.len() > 1024 {
+            return Err("reason: at most 1024 bytes".into());
+        }
+        if self.sequence > MAX_SAFE_INTEGER || self.created_at > MAX_SAFE_INTEGER {
+            return Err("sequence/created_at: larger than 2^53-1".into());
+        }
+        Ok(())
+    }
+}
+
+/// A curated list (`atoll/list/v1`): a named set of apps chosen by `signer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CuratedList {
+    /// Always `atoll/list/v1`.
+    #[serde(rename = "type")]
+    pub kind: ListType,
+    /// The curator.
+    pub signer: Did,
+    /// List name (a DNS label).
+    pub name: AppId,
+    /// Title shown to people.
+    pub title: String,
+    /// The apps.
+    pub apps: Vec<AppRef>,
+    /// Strictly increasing per signer + name.
+    pub sequence: u64,
+}
+
+impl Payload for CuratedList {
+    const TYPE: &'static str = ListType::VALUE;
+    fn authority(&self) -> &Did {
+        &self.signer
+    }
+    fn check(&self) -> Result<(), String> {
+        if self.apps.len() > 256 {
+            return Err("apps: at most 256".into());
+        }
+        if self.title.chars().count() > 128 {
+            return Err("title: at most 128 characters".into());
+        }
+        Ok(())
+    }
+}
