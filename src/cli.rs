@@ -1,0 +1,44 @@
+//! Command-line interface: one file per command group under `cli/`.
+
+mod app;
+mod key;
+mod output;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// atoll — publish, discover, trust and run signed container apps, with no central store.
+#[derive(Debug, Parser)]
+#[command(name = "atoll", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Data directory (keys, catalog, blobs). Default: $ATOLL_HOME, else ~/.local/share/atoll.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Log more (or set ATOLL_LOG, e.g. ATOLL_LOG=atoll=debug).
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage publisher keys (did:key identities).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Validate, sign and verify apps.
+    #[command(subcommand)]
+    App(app::AppCommand),
+}
+
+/// Run a parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let home = crate::home::resolve(cli.home)?;
+    match cli.command {
+        Command::Key(cmd) => key::run(&home, cmd),
+        Command::App(cmd) => app::run(&home, cmd),
+    }
+}
