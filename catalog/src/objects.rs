@@ -1,0 +1,214 @@
+//! Publisher profiles and endorsements: signed objects where the highest sequence per
+//! authority (and subject) wins, with the same rollback and equivocation rules as entries.
+
+use atoll_registry::{Endorsement, PublisherProfile, Verified};
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use crate::audit::{self, AuditKind};
+use crate::error::CatalogError;
+use crate::ingest::decode_hash;
+use crate::provenance::Provenance;
+use crate::search;
+use crate::signed::envelope_bytes;
+use crate::store::{now, publisher_id, to_i64, Catalog};
+use crate::trust::{self, PenaltyKind};
+
+/// What happened to a profile or endorsement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum UpdateOutcome {
+    /// First one seen; stored.
+    New,
+    /// Higher sequence; replaced the stored one.
+    Newer {
+        /// The replaced sequence.
+        previous: u64,
+    },
+    /// The same signed bytes again.
+    Duplicate,
+    /// Lower sequence: rejected, recorded in the audit log.
+    Rollback {
+        /// The stored sequence.
+        current: u64,
+    },
+    /// Same sequence, different content: kept the stored one, penalised the signer.
+    Equivocation,
+}
+
+/// The stored (sequence, payload id) against an incoming one.
+fn decide(
+    stored: Option<(i64, Vec<u8>)>,
+    sequence: u64,
+    payload_id: &atoll_registry::Hash,
+) -> Result<UpdateOutcome, CatalogError> {
+    let Some((seq, pid)) = stored else {
+        return Ok(UpdateOutcome::New);
+    };
+    let seq = seq.max(0) as u64;
+    let pid = decode_hash(pid)?;
+    Ok(if pid == *payload_id {
+        UpdateOutcome::Duplicate
+    } else if sequence > seq {
+        UpdateOutcome::Newer { previous: seq }
+    } else if sequence == seq {
+        UpdateOutcome::Equivocation
+    } else {
+        UpdateOutcome::Rollback { current: seq }
+    })
+}
+
+#[allow(clippy::too_many_arguments)] // one call site per object kind; a struct would only rename them
+fn refuse<T>(
+    tx: &Transaction<'_>,
+    outcome: UpdateOutcome,
+    signer: i64,
+    what: &str,
+    v: &Verified<T>,
+    sequence: u64,
+    provenance: &Provenance,
+    now: u64,
+) -> Result<(), CatalogError> {
+    let (kind, reason) = match outcome {
+        UpdateOutcome::Rollback { current } => (
+            AuditKind::Rollback,
+            format!("{what}: sequence {sequence} is lower than the stored {current}"),
+        ),
+        UpdateOutcome::Equivocation => {
+            let detail = format!("signed two different {what}s with sequence {sequence}");
+            trust::penalize_in(tx, signer, PenaltyKind::Equivocation, &format!("{what}#{sequence}"), &detail, now)?;
+            (AuditKind::Equivocation, detail)
+        }
+        _ => return Ok(()),
+    };
+    audit::record_in(tx, now, kind, provenance, Some(what), &reason, Some(&envelope_bytes(v)?))?;
+    Ok(())
+}
+
+impl Catalog {
+    /// Store a verified publisher profile (display name, bound Nostr keys and iroh nodes).
+    pub fn ingest_profile(
+        &mut self,
+        profile: &Verified<PublisherProfile>,
+        provenance: &Provenance,
+    ) -> Result<UpdateOutcome, CatalogError> {
+        let now = now();
+        self.write(|tx| {
+            let id = publisher_id(tx, &profile.did, now)?;
+            let stored = tx
+                .query_row(
+                    "SELECT profile_sequence, profile_payload_id FROM publishers
+                     WHERE id = ?1 AND profile_sequence IS NOT NULL",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let outcome = decide(stored, profile.sequence, &profile.payload_id())?;
+            match outcome {
+                UpdateOutcome::New | UpdateOutcome::Newer { .. } => {
+                    tx.execute(
+                        "UPDATE publishers SET name = ?2, profile_sequence = ?3, profile_payload_id = ?4,
+                             profile_envelope = ?5 WHERE id = ?1",
+                        params![
+                            id,
+                            profile.name,
+                            to_i64(profile.sequence),
+                            profile.payload_id().as_bytes(),
+                            envelope_bytes(profile)?
+                        ],
+                    )?;
+                    tx.execute("DELETE FROM publisher_keys WHERE publisher_id = ?1", [id])?;
+                    let mut add = tx.prepare(
+                        "INSERT OR IGNORE INTO publisher_keys (publisher_id, kind, key) VALUES (?1, ?2, ?3)",
+                    )?;
+                    for k in &profile.nostr_keys {
+                        add.execute(params![id, "nostr", k])?;
+                    }
+                    for k in &profile.iroh_nodes {
+                        add.execute(params![id, "iroh", k])?;
+                    }
+                    search::reindex_publisher(tx, id)?;
+                }
+                other => refuse(tx, other, id, "profile", profile, profile.sequence, provenance, now)?,
+            }
+            Ok(outcome)
+        })
+    }
+
+    /// Store a verified endorsement (or report, when its weight is negative). Scores
+    /// change at the next [`Catalog::recompute_trust`].
+    pub fn ingest_endorsement(
+        &mut self,
+        endorsement: &Verified<Endorsement>,
+        provenance: &Provenance,
+    ) -> Result<UpdateOutcome, CatalogError> {
+        let now = now();
+        self.write(|tx| ingest_endorsement_in(tx, endorsement, provenance, now))
+    }
+
+    /// Store many endorsements in one transaction.
+    pub fn ingest_endorsements(
+        &mut self,
+        endorsements: &[Verified<Endorsement>],
+        provenance: &Provenance,
+    ) -> Result<Vec<UpdateOutcome>, CatalogError> {
+        let now = now();
+        self.write(|tx| {
+            endorsements
+                .iter()
+                .map(|e| ingest_endorsement_in(tx, e, provenance, now))
+                .collect()
+        })
+    }
+
+    /// DIDs whose signed profile binds this Nostr public key (hex).
+    pub fn dids_for_nostr_key(&self, key: &str) -> Result<Vec<atoll_registry::Did>, CatalogError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.did FROM publisher_keys k JOIN publishers p ON p.id = k.publisher_id
+             WHERE k.kind = 'nostr' AND k.key = ?1",
+        )?;
+        let rows = stmt.query_map([key], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for d in rows {
+            out.push(d?.parse().map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?);
+        }
+        Ok(out)
+    }
+}
+
+fn ingest_endorsement_in(
+    tx: &Transaction<'_>,
+    e: &Verified<Endorsement>,
+    provenance: &Provenance,
+    now: u64,
+) -> Result<UpdateOutcome, CatalogError> {
+    let signer = publisher_id(tx, &e.signer, now)?;
+    let subject = publisher_id(tx, &e.subject, now)?;
+    let stored = tx
+        .prepare_cached("SELECT sequence, payload_id FROM endorsements WHERE signer_id = ?1 AND subject_id = ?2")?
+        .query_row([signer, subject], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let outcome = decide(stored, e.sequence, &e.payload_id())?;
+    match outcome {
+        UpdateOutcome::New | UpdateOutcome::Newer { .. } => {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO endorsements
+                     (signer_id, subject_id, weight, reason, sequence, created_at, payload_id, envelope)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?
+            .execute(params![
+                signer,
+                subject,
+                e.weight,
+                e.reason,
+                to_i64(e.sequence),
+                to_i64(e.created_at),
+                e.payload_id().as_bytes(),
+                envelope_bytes(e)?
+            ])?;
+        }
+        other => refuse(tx, other, signer, "endorsement", e, e.sequence, provenance, now)?,
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,176 @@
+//! Reading one app: its head summary, every version seen with its sources, and the exact
+//! signed bytes of any stored entry.
+
+use atoll_registry::{AppRef, Hash};
+use rusqlite::OptionalExtension;
+use serde::Serialize;
+
+use crate::error::CatalogError;
+use crate::ingest::decode_hash;
+use crate::provenance::Provenance;
+use crate::search::{split_categories, AppSummary};
+use crate::store::{now, to_i64, Catalog};
+
+/// One stored entry of an app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryRecord {
+    /// Its sequence.
+    pub sequence: u64,
+    /// Its version.
+    pub version: String,
+    /// `head`, `superseded` or `conflict` (lost an equivocation; kept as evidence).
+    pub status: String,
+    /// BLAKE3 of the canonical payload.
+    pub payload_id: Hash,
+    /// The manifest blob it names.
+    pub manifest: Hash,
+    /// Unix seconds.
+    pub published_at: u64,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// The publisher's reason, if this entry yanks its version.
+    pub yanked: Option<String>,
+    /// Fetched from the publisher's origin at least once.
+    pub from_origin: bool,
+    /// Every place it was seen.
+    pub sources: Vec<Provenance>,
+}
+
+/// An app with its history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppView {
+    /// The head, as in search results.
+    #[serde(flatten)]
+    pub summary: AppSummary,
+    /// Manifest hash of the head entry.
+    pub manifest: Hash,
+    /// True once the head's manifest has been attached.
+    pub manifest_attached: bool,
+    /// Every entry seen, highest sequence first.
+    pub entries: Vec<EntryRecord>,
+}
+
+impl Catalog {
+    /// The app `<did>/<app>`, if known.
+    pub fn app(&self, app: &AppRef) -> Result<Option<AppView>, CatalogError> {
+        let now = to_i64(now());
+        let row = self
+            .conn
+            .prepare_cached(
+                "SELECT a.id, a.name, e.version, e.sequence, p.name, a.trust, e.published_at, e.expires_at,
+                        e.yanked IS NOT NULL, a.equivocated,
+                        EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id),
+                        e.manifest_hash, EXISTS (SELECT 1 FROM manifests m WHERE m.hash = e.manifest_hash)
+                 FROM apps a JOIN publishers p ON p.id = a.publisher_id
+                 JOIN entries e ON e.id = a.head_entry_id
+                 WHERE p.did = ?1 AND a.app = ?2",
+            )?
+            .query_row([app.publisher.to_string(), app.app.to_string()], |r| {
+                let expires_at: i64 = r.get(7)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    AppSummary {
+                        app_ref: app.clone(),
+                        name: r.get(1)?,
+                        description: String::new(),
+                        categories: Vec::new(),
+                        version: r.get(2)?,
+                        sequence: r.get::<_, i64>(3)?.max(0) as u64,
+                        publisher_name: r.get(4)?,
+                        trust: r.get(5)?,
+                        published_at: r.get::<_, i64>(6)?.max(0) as u64,
+                        expires_at: expires_at.max(0) as u64,
+                        stale: expires_at <= now,
+                        yanked: r.get(8)?,
+                        equivocated: r.get(9)?,
+                        installed: r.get(10)?,
+                    },
+                    r.get::<_, Vec<u8>>(11)?,
+                    r.get::<_, bool>(12)?,
+                ))
+            })
+            .optional()?;
+        let Some((id, mut summary, manifest, manifest_attached)) = row else {
+            return Ok(None);
+        };
+        if let Some((d, c)) = self
+            .conn
+            .prepare_cached("SELECT description, categories FROM app_search WHERE rowid = ?1")?
+            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .optional()?
+        {
+            summary.description = d;
+            summary.categories = split_categories(&c);
+        }
+        let mut entries = Vec::new();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, sequence, version, status, payload_id, manifest_hash, published_at, expires_at,
+                    yanked, from_origin
+             FROM entries WHERE app_id = ?1 ORDER BY sequence DESC, id DESC",
+        )?;
+        let mut sources = self
+            .conn
+            .prepare_cached("SELECT kind, source FROM entry_sources WHERE entry_id = ?1 ORDER BY first_seen, kind, source")?;
+        let rows = stmt.query_map([id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Vec<u8>>(4)?,
+                r.get::<_, Vec<u8>>(5)?,
+                r.get::<_, i64>(6)?,
+                r.get::<_, i64>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, bool>(9)?,
+            ))
+        })?;
+        for row in rows {
+            let (eid, sequence, version, status, pid, mh, published_at, expires_at, yanked, from_origin) = row?;
+            let srcs = sources
+                .query_map([eid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .filter_map(|s| s.ok().and_then(|(k, s)| Provenance::from_parts(&k, s)))
+                .collect();
+            entries.push(EntryRecord {
+                sequence: sequence.max(0) as u64,
+                version,
+                status,
+                payload_id: decode_hash(pid)?,
+                manifest: decode_hash(mh)?,
+                published_at: published_at.max(0) as u64,
+                expires_at: expires_at.max(0) as u64,
+                yanked,
+                from_origin,
+                sources: srcs,
+            });
+        }
+        Ok(Some(AppView {
+            summary,
+            manifest: decode_hash(manifest)?,
+            manifest_attached,
+            entries,
+        }))
+    }
+
+    /// The exact signed envelope bytes (canonical JSON) of a stored entry, by payload id,
+    /// to serve or forward unchanged.
+    pub fn entry_envelope(&self, payload_id: &Hash) -> Result<Option<Vec<u8>>, CatalogError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT envelope FROM entries WHERE payload_id = ?1")?
+            .query_row([payload_id.as_bytes()], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The signed envelope bytes of an app's head entry.
+    pub fn head_envelope(&self, app: &AppRef) -> Result<Option<Vec<u8>>, CatalogError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT e.envelope FROM apps a JOIN publishers p ON p.id = a.publisher_id
+                 JOIN entries e ON e.id = a.head_entry_id WHERE p.did = ?1 AND a.app = ?2",
+            )?
+            .query_row([app.publisher.to_string(), app.app.to_string()], |r| r.get(0))
+            .optional()?)
+    }
+}

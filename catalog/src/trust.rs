@@ -1,0 +1,330 @@
+//! Trust: operator anchors (pin / block), signed endorsements and penalties feed a damped
+//! propagation from the anchors to a score in [0, 1] per DID ([`compute`] has the formula;
+//! the crate README explains the choice). [`Catalog::explain`] shows where a score came
+//! from.
+
+pub mod compute;
+mod explain;
+
+use atoll_registry::Did;
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+pub use explain::{PathStep, PenaltyNote, ReportNote, TrustExplanation};
+
+use crate::error::CatalogError;
+use crate::store::{find_publisher, now, publisher_id, to_i64, Catalog};
+use compute::{Decision, Graph, NONE};
+
+/// Parameters of the trust computation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrustParams {
+    /// Factor per endorsement hop, in (0, 1). Default 0.85 (as in PageRank).
+    pub damping: f64,
+    /// Factor per equivocation incident. Default 0.5.
+    pub equivocation_factor: f64,
+    /// Factor per forged input attributed to the DID. Default 0.7.
+    pub forged_factor: f64,
+}
+
+impl Default for TrustParams {
+    fn default() -> Self {
+        Self {
+            damping: 0.85,
+            equivocation_factor: 0.5,
+            forged_factor: 0.7,
+        }
+    }
+}
+
+/// Misbehaviour that lowers a DID's score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum PenaltyKind {
+    /// Signed two different objects with one sequence.
+    Equivocation,
+    /// Input provably from the DID failed verification (see `Rejection::attributed_to`).
+    Forged,
+}
+
+impl PenaltyKind {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Equivocation => "equivocation",
+            Self::Forged => "forged",
+        }
+    }
+
+    fn factor(self, p: &TrustParams) -> f64 {
+        match self {
+            Self::Equivocation => p.equivocation_factor,
+            Self::Forged => p.forged_factor,
+        }
+    }
+}
+
+/// What a trust recomputation did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TrustStats {
+    /// DIDs known.
+    pub dids: usize,
+    /// Endorsements and reports read.
+    pub endorsements: usize,
+    /// DIDs with a score above 0.
+    pub trusted: usize,
+    /// Anchors (pinned DIDs).
+    pub anchors: usize,
+}
+
+/// One row of `atoll trust list`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrustRow {
+    /// The DID.
+    pub did: Did,
+    /// Display name from its profile.
+    pub name: Option<String>,
+    /// Score in [0, 1] (0 if never computed).
+    pub score: f64,
+    /// `pin`, `block` or none.
+    pub decision: Option<String>,
+    /// Hops from the anchor on the best path.
+    pub hops: Option<u32>,
+    /// Number of penalties recorded.
+    pub penalties: u32,
+}
+
+impl Catalog {
+    /// Make `did` a trust anchor (score 1). Takes effect at the next [`Catalog::recompute_trust`].
+    pub fn pin(&mut self, did: &Did, note: &str) -> Result<(), CatalogError> {
+        self.decide(did, "pin", note)
+    }
+
+    /// Block `did`: score 0, and its endorsements count for nothing.
+    pub fn block(&mut self, did: &Did, note: &str) -> Result<(), CatalogError> {
+        self.decide(did, "block", note)
+    }
+
+    /// Remove a pin; returns false if `did` was not pinned.
+    pub fn unpin(&mut self, did: &Did) -> Result<bool, CatalogError> {
+        self.undecide(did, "pin")
+    }
+
+    /// Remove a block; returns false if `did` was not blocked.
+    pub fn unblock(&mut self, did: &Did) -> Result<bool, CatalogError> {
+        self.undecide(did, "block")
+    }
+
+    fn decide(&mut self, did: &Did, decision: &str, note: &str) -> Result<(), CatalogError> {
+        let now = now();
+        self.write(|tx| {
+            let id = publisher_id(tx, did, now)?;
+            tx.execute(
+                "INSERT INTO anchors (publisher_id, decision, note, decided_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (publisher_id) DO UPDATE SET decision = ?2, note = ?3, decided_at = ?4",
+                params![id, decision, note, to_i64(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn undecide(&mut self, did: &Did, decision: &str) -> Result<bool, CatalogError> {
+        self.write(|tx| {
+            let Some(id) = find_publisher(tx, did)? else {
+                return Ok(false);
+            };
+            Ok(tx.execute(
+                "DELETE FROM anchors WHERE publisher_id = ?1 AND decision = ?2",
+                params![id, decision],
+            )? > 0)
+        })
+    }
+
+    /// Recompute every score with the default parameters.
+    pub fn recompute_trust(&mut self) -> Result<TrustStats, CatalogError> {
+        self.recompute_trust_with(&TrustParams::default())
+    }
+
+    /// Recompute every score, in one write transaction: read the graph, propagate, store
+    /// scores with what explains them, and refresh the apps' sort key.
+    pub fn recompute_trust_with(&mut self, params: &TrustParams) -> Result<TrustStats, CatalogError> {
+        let now = to_i64(now());
+        self.write(|tx| {
+            let max_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM publishers", [], |r| r.get(0))?;
+            let n = usize::try_from(max_id).unwrap_or(0) + 1;
+            let index = |id: i64| u32::try_from(id).ok().filter(|&i| (i as usize) < n);
+            let mut edges = Vec::new();
+            {
+                let mut stmt = tx.prepare("SELECT signer_id, subject_id, weight FROM endorsements")?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    if let (Some(u), Some(v)) = (index(r.get(0)?), index(r.get(1)?)) {
+                        edges.push((u, v, r.get::<_, f64>(2)?));
+                    }
+                }
+            }
+            let endorsements = edges.len();
+            let graph = Graph::from_edges(n, edges);
+            let mut decisions = vec![Decision::None; n];
+            let mut anchors = 0;
+            for row in tx
+                .prepare("SELECT publisher_id, decision FROM anchors")?
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+            {
+                let (id, d) = row?;
+                if let Some(i) = index(id) {
+                    decisions[i as usize] = if d == "pin" {
+                        anchors += 1;
+                        Decision::Pin
+                    } else {
+                        Decision::Block
+                    };
+                }
+            }
+            let mut penalty = vec![1.0f64; n];
+            for row in tx
+                .prepare("SELECT publisher_id, kind, count(*) FROM penalties GROUP BY publisher_id, kind")?
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+            {
+                let (id, kind, count) = row?;
+                let factor = if kind == "equivocation" {
+                    params.equivocation_factor
+                } else {
+                    params.forged_factor
+                };
+                if let Some(i) = index(id) {
+                    penalty[i as usize] *= factor.clamp(0.0, 1.0).powi(i32::try_from(count).unwrap_or(i32::MAX));
+                }
+            }
+            let nodes = compute::compute(&graph, &decisions, &penalty, params.damping);
+
+            tx.execute("DELETE FROM trust_scores", [])?;
+            let mut insert = tx.prepare(
+                "INSERT INTO trust_scores (publisher_id, score, base, parent_id, edge_weight, anchor_id,
+                     hops, report_factor, penalty_factor, computed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let opt = |i: u32| (i != NONE).then_some(i64::from(i));
+            let mut trusted = 0;
+            for (i, node) in nodes.iter().enumerate() {
+                let keep = node.base > 0.0
+                    || decisions[i] != Decision::None
+                    || node.report_factor < 1.0
+                    || node.penalty_factor < 1.0;
+                if !keep || i == 0 {
+                    continue;
+                }
+                if node.score > 0.0 {
+                    trusted += 1;
+                }
+                insert.execute(params![
+                    i as i64,
+                    node.score,
+                    node.base,
+                    opt(node.parent),
+                    (node.parent != NONE).then_some(node.edge_weight),
+                    opt(node.anchor),
+                    node.hops,
+                    node.report_factor,
+                    node.penalty_factor,
+                    now
+                ])?;
+            }
+            tx.execute(
+                "UPDATE apps SET trust = coalesce((SELECT score FROM trust_scores t WHERE t.publisher_id = apps.publisher_id), 0)",
+                [],
+            )?;
+            tracing::info!(dids = n - 1, endorsements, trusted, anchors, "trust recomputed");
+            Ok(TrustStats {
+                dids: n.saturating_sub(1),
+                endorsements,
+                trusted,
+                anchors,
+            })
+        })
+    }
+
+    /// The current score of `did` (0 if unknown or unreachable).
+    pub fn trust_score(&self, did: &Did) -> Result<f64, CatalogError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT t.score FROM publishers p JOIN trust_scores t ON t.publisher_id = p.id WHERE p.did = ?1",
+            )?
+            .query_row([did.to_string()], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0.0))
+    }
+
+    /// Operator decisions first, then the highest scores; at most `limit` rows.
+    pub fn trust_list(&self, limit: u32) -> Result<Vec<TrustRow>, CatalogError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.did, p.name, coalesce(t.score, 0), a.decision, t.hops,
+                    (SELECT count(*) FROM penalties x WHERE x.publisher_id = p.id)
+             FROM publishers p
+             LEFT JOIN trust_scores t ON t.publisher_id = p.id
+             LEFT JOIN anchors a ON a.publisher_id = p.id
+             WHERE t.publisher_id IS NOT NULL OR a.publisher_id IS NOT NULL
+             ORDER BY a.decision IS NULL, a.decision DESC, coalesce(t.score, 0) DESC, p.did
+             LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (did, name, score, decision, hops, penalties) = row?;
+            out.push(TrustRow {
+                did: did.parse().map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+                name,
+                score,
+                decision,
+                hops,
+                penalties,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Record a penalty once per incident. A new incident lowers the stored score at once (the
+/// next recompute gives the same result and also lowers those the DID endorses). Pinned
+/// DIDs keep 1: the operator's decision wins, and the explanation shows the penalty.
+pub(crate) fn penalize_in(
+    tx: &Transaction<'_>,
+    publisher: i64,
+    kind: PenaltyKind,
+    incident: &str,
+    detail: &str,
+    now: u64,
+) -> Result<(), CatalogError> {
+    let added = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO penalties (publisher_id, kind, incident, detail, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![publisher, kind.as_str(), incident, detail, to_i64(now)])?;
+    if added == 0 {
+        return Ok(());
+    }
+    let factor = kind.factor(&TrustParams::default());
+    tx.prepare_cached(
+        "UPDATE trust_scores SET score = score * ?2, penalty_factor = penalty_factor * ?2
+         WHERE publisher_id = ?1
+           AND NOT EXISTS (SELECT 1 FROM anchors WHERE publisher_id = ?1 AND decision = 'pin')",
+    )?
+    .execute(params![publisher, factor])?;
+    tx.prepare_cached(
+        "UPDATE apps SET trust = coalesce((SELECT score FROM trust_scores WHERE publisher_id = ?1), 0)
+         WHERE publisher_id = ?1",
+    )?
+    .execute([publisher])?;
+    Ok(())
+}
