@@ -102,7 +102,7 @@ build_one() { # app_dir container
   [[ "$version" =~ ^[0-9A-Za-z.+-]+$ ]] || die "$app_dir/manifest.yml: no usable version"
   [[ "$container" =~ ^[a-z0-9]([a-z0-9-]*[a-z0-9])?$ ]] || die "container name '$container' is not DNS-safe"
 
-  work="$work_root/$id-$container"
+  work="$work_root/$id/$container"
   rootfs="$work/rootfs"
   layout="$work/layout"
   mkdir -p "$rootfs"/{bin,etc,root,tmp} "$layout/blobs/sha256"
@@ -114,7 +114,8 @@ build_one() { # app_dir container
   done
   printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$rootfs/etc/passwd"
   printf 'root:x:0:\nnobody:x:65534:\n' >"$rootfs/etc/group"
-  cp -R --no-preserve=all -- "$app_dir/image-src/$container/." "$rootfs/"
+  # --remove-destination: an overlay file named like an applet replaces the link, not busybox.
+  cp -R --no-preserve=all --remove-destination -- "$app_dir/image-src/$container/." "$rootfs/"
   # Keep only the source's executable bits, so a checkout's umask does not show in the layer.
   (cd "$app_dir/image-src/$container" && find . -type f -perm /111 -print0) |
     (cd "$rootfs" && xargs -0 -r chmod 0755)
@@ -130,10 +131,10 @@ build_one() { # app_dir container
   layer_s=$(size "$work/layer.tar")
   layer_d=$(add_blob "$layout" "$work/layer.tar")
 
+  cmd='["/bin/sh"]'
   if [ -f "$app_dir/image-src/$container.cmd" ]; then
-    cmd=$(grep -v '^[[:space:]]*$' "$app_dir/image-src/$container.cmd" | json_array)
-  else
-    cmd='["/bin/sh"]'
+    cmd=$({ grep -v '^[[:space:]]*$' "$app_dir/image-src/$container.cmd" || true; } | json_array)
+    [ "$cmd" != '[]' ] || die "$app_dir/image-src/$container.cmd is empty"
   fi
   printf '{"architecture":"%s","config":{"Cmd":%s,"Env":["PATH=/bin"],"Labels":{"org.opencontainers.image.title":%s,"org.opencontainers.image.version":%s},"WorkingDir":"/"},"created":"1970-01-01T00:00:00Z","history":[{"created":"1970-01-01T00:00:00Z","created_by":"atoll scripts/build-images.sh"}],"os":"linux","rootfs":{"diff_ids":["sha256:%s"],"type":"layers"}}' \
     "$arch" "$cmd" "$(json_str "$id/$container")" "$(json_str "$version")" "$layer_d" >"$work/config.json"
