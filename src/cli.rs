@@ -2,6 +2,7 @@
 
 mod app;
 mod key;
+mod node;
 mod output;
 
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub enum Command {
     /// Validate, sign and verify apps.
     #[command(subcommand)]
     App(app::AppCommand),
+    /// Run the node: sync, catalog, orchestrator, HTTP API and web UI.
+    Node(node::NodeArgs),
 }
 
 /// Run a parsed command line.
@@ -40,5 +43,6 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Key(cmd) => key::run(&home, cmd),
         Command::App(cmd) => app::run(&home, cmd),
+        Command::Node(args) => node::run(&home, args),
     }
 }

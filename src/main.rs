@@ -1,7 +1,9 @@
 //! `atoll`: the one binary — publisher CLI, operator CLI and (later) the node.
 
+mod api;
 mod cli;
 mod home;
+mod node;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,110 @@
+//! The node's HTTP API (`/api/v1`, axum) and the web UI it serves.
+//!
+//! Reads are open to whoever reaches the listen address (loopback by default); every
+//! POST needs the admin token ([`auth`]). Errors share one JSON shape ([`error`]).
+//! Long actions run as jobs whose progress streams as server-sent events ([`jobs`]).
+
+mod apps;
+mod auth;
+mod error;
+pub mod jobs;
+mod network;
+mod ops;
+mod trust;
+mod ui;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use atoll_catalog::Catalog;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+
+pub use error::{ApiError, ApiResult};
+pub use ops::{Action, ActionRequest, AppOps, BoxFut, NetworkInfo};
+
+/// Shared state of every handler.
+#[derive(Clone)]
+pub struct AppState {
+    /// The catalog (SQLite; used from blocking tasks).
+    pub catalog: Arc<Mutex<Catalog>>,
+    /// Running and finished jobs.
+    pub jobs: jobs::Jobs,
+    /// The admin token mutating calls must carry.
+    pub admin_token: Arc<String>,
+    /// The address the API listens on (for the Host check).
+    pub listen: SocketAddr,
+    /// Demo mode: the UI says the apps are demo apps.
+    pub demo: bool,
+    /// Directories holding blobs named by hex hash (icons are served from here).
+    pub blob_dirs: Arc<Vec<PathBuf>>,
+    /// What runs apps.
+    pub ops: Arc<dyn AppOps>,
+    /// What syncs with the network.
+    pub net: Arc<dyn NetworkInfo>,
+    /// Install needs at least this trust score (or an override).
+    pub install_threshold: f64,
+}
+
+impl AppState {
+    /// Run a closure on the catalog in a blocking task.
+    pub async fn with_catalog<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Catalog) -> ApiResult<T> + Send + 'static,
+    {
+        let catalog = self.catalog.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = catalog
+                .lock()
+                .map_err(|_| ApiError::internal("catalog lock poisoned"))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(ApiError::internal)?
+    }
+}
+
+const OPENAPI: &str = include_str!("api/openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such API path; see /api/v1/openapi.json")
+}
+
+/// The whole HTTP surface: `/api/v1/…`, `/ui/…`, `/` → `/ui/`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/status", get(network::status))
+        .route("/apps", get(apps::list))
+        .route("/categories", get(apps::categories))
+        .route("/apps/{did}/{app}", get(apps::detail))
+        .route("/blobs/{hash}", get(apps::blob))
+        .route("/installed", get(ops::installed))
+        .route("/installed/{did}/{app}/logs", get(ops::logs))
+        .route("/actions/{action}", post(ops::start_action))
+        .route("/jobs/{job}/events", get(ops::job_events))
+        .route("/trust", get(trust::list))
+        .route("/trust/{did}/explain", get(trust::explain))
+        .route("/trust/{op}", post(trust::change))
+        .route("/network", get(network::network))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found);
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/", get(ui::root))
+        .route("/ui/", get(ui::index))
+        .route("/ui/app.js", get(ui::app_js))
+        .route("/ui/style.css", get(ui::style))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::guard,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,335 @@
+//! Apps: list and search, categories, one app's detail, icon blobs.
+
+use std::collections::BTreeMap;
+
+use atoll_catalog::{AppSummary, SearchQuery, Sort};
+use atoll_registry::{AppRef, Hash, Manifest};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+
+/// Query string of `GET /apps`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    q: Option<String>,
+    category: Option<String>,
+    min_trust: Option<f64>,
+    installed: Option<bool>,
+    stale: Option<bool>,
+    sort: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+/// An app as the UI lists it.
+#[derive(Debug, Serialize)]
+pub struct AppOut {
+    #[serde(rename = "ref")]
+    app_ref: String,
+    app: String,
+    publisher: String,
+    publisher_name: Option<String>,
+    name: String,
+    description: String,
+    version: String,
+    categories: Vec<String>,
+    icon_url: Option<String>,
+    trust: Value,
+    installed: bool,
+    stale: bool,
+    yanked: bool,
+    equivocated: bool,
+    demo: bool,
+    published_at: u64,
+}
+
+pub(super) fn trust_json(score: f64, decision: Option<&str>) -> Value {
+    json!({
+        "score": score,
+        "pinned": decision == Some("pin"),
+        "blocked": decision == Some("block"),
+    })
+}
+
+fn icon_url(manifest: Option<&Manifest>, icons: &BTreeMap<String, Hash>) -> Option<String> {
+    let path = manifest?.icon.as_ref()?;
+    icons.get(path).map(|h| format!("/api/v1/blobs/{h}"))
+}
+
+pub(super) fn parse_ref(did: &str, app: &str) -> ApiResult<AppRef> {
+    format!("{did}/{app}")
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("path: {e}")))
+}
+
+/// Build the list form of an app from its summary (and manifest, for the icon).
+fn app_out(
+    state: &AppState,
+    s: &AppSummary,
+    catalog: &atoll_catalog::Catalog,
+) -> ApiResult<AppOut> {
+    let view = catalog.app(&s.app_ref).map_err(ApiError::internal)?;
+    let (manifest, icons) = match &view {
+        Some(v) if v.manifest_attached => {
+            let m = catalog.manifest(&v.manifest).map_err(ApiError::internal)?;
+            let icons = head_icons(catalog, &s.app_ref)?;
+            (m, icons)
+        }
+        _ => (None, BTreeMap::new()),
+    };
+    let decision = catalog
+        .explain(&s.app_ref.publisher)
+        .map(|x| x.decision)
+        .unwrap_or(None);
+    Ok(AppOut {
+        app_ref: s.app_ref.to_string(),
+        app: s.app_ref.app.to_string(),
+        publisher: s.app_ref.publisher.to_string(),
+        publisher_name: s.publisher_name.clone(),
+        name: s.name.clone(),
+        description: s.description.clone(),
+        version: s.version.clone(),
+        categories: s.categories.clone(),
+        icon_url: icon_url(manifest.as_ref(), &icons),
+        trust: trust_json(s.trust, decision.as_deref()),
+        installed: s.installed,
+        stale: s.stale,
+        yanked: s.yanked,
+        equivocated: s.equivocated,
+        demo: state.demo,
+        published_at: s.published_at,
+    })
+}
+
+/// The artifacts (path → hash) of an app's head entry.
+fn head_icons(catalog: &atoll_catalog::Catalog, app: &AppRef) -> ApiResult<BTreeMap<String, Hash>> {
+    let Some(bytes) = catalog.head_envelope(app).map_err(ApiError::internal)? else {
+        return Ok(BTreeMap::new());
+    };
+    let entry = atoll_registry::Envelope::from_slice(&bytes)
+        .and_then(|e| e.verify::<atoll_registry::Entry>())
+        .map_err(ApiError::internal)?;
+    Ok(entry
+        .artifacts
+        .iter()
+        .filter(|a| a.kind == atoll_registry::objects::ArtifactKind::Icon)
+        .map(|a| (a.path.clone(), a.blob.hash))
+        .collect())
+}
+
+/// `GET /apps`
+pub async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let sort = match q.sort.as_deref() {
+        None | Some("trust") => Sort::Trust,
+        Some("recent") => Sort::Recency,
+        Some("name") => Sort::Name,
+        Some("relevance") => Sort::Relevance,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "sort: {other:?} is not one of trust, recent, name, relevance"
+            )))
+        }
+    };
+    if let Some(t) = q.min_trust {
+        if !(0.0..=1.0).contains(&t) {
+            return Err(ApiError::bad_request("min_trust: must be between 0 and 1"));
+        }
+    }
+    let per_page = q.per_page.unwrap_or(24);
+    if !(1..=200).contains(&per_page) {
+        return Err(ApiError::bad_request("per_page: must be 1 to 200"));
+    }
+    let page = q.page.unwrap_or(1).max(1);
+    let query = SearchQuery {
+        words: q.q.unwrap_or_default(),
+        category: q.category.filter(|c| !c.is_empty()),
+        min_trust: q.min_trust,
+        installed: q.installed,
+        stale: q.stale,
+        sort,
+        offset: (page - 1).saturating_mul(per_page),
+        limit: per_page,
+    };
+    let st = state.clone();
+    state
+        .with_catalog(move |c| {
+            let res = c.search(&query).map_err(ApiError::internal)?;
+            let items = res
+                .items
+                .iter()
+                .map(|s| app_out(&st, s, c))
+                .collect::<ApiResult<Vec<_>>>()?;
+            Ok(Json(json!({
+                "items": items,
+                "page": page,
+                "per_page": per_page,
+                "has_more": res.has_more,
+            })))
+        })
+        .await
+}
+
+/// `GET /categories`: every category with the number of apps in it.
+pub async fn categories(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    state
+        .with_catalog(|c| {
+            let page = c
+                .search(&SearchQuery {
+                    limit: atoll_catalog::search::MAX_PAGE,
+                    ..SearchQuery::default()
+                })
+                .map_err(ApiError::internal)?;
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for a in &page.items {
+                for cat in &a.categories {
+                    *counts.entry(cat.clone()).or_default() += 1;
+                }
+            }
+            Ok(Json(json!(counts
+                .into_iter()
+                .map(|(name, count)| json!({"name": name, "count": count}))
+                .collect::<Vec<_>>())))
+        })
+        .await
+}
+
+fn permissions(m: &Manifest) -> Value {
+    let mut ports = Vec::new();
+    let mut volumes = Vec::new();
+    let mut caps = Vec::new();
+    let mut secrets = Vec::new();
+    for c in &m.containers {
+        for p in &c.ports {
+            ports.push(json!({"container": p.container, "host": p.host, "protocol": p.protocol, "web": p.web, "in": c.name}));
+        }
+        volumes.extend(
+            c.volumes
+                .iter()
+                .map(|v| format!("{} at {} ({})", v.name, v.path, c.name)),
+        );
+        caps.extend(c.capabilities.iter().cloned());
+        secrets.extend(c.secrets.iter().map(|s| s.name.clone()));
+    }
+    json!({
+        "containers": m.containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+        "ports": ports,
+        "volumes": volumes,
+        "capabilities": caps,
+        "secrets": secrets,
+        "read_only": m.containers.iter().all(|c| c.read_only),
+        "network": "app-private",
+    })
+}
+
+/// `GET /apps/{did}/{app}`
+pub async fn detail(
+    State(state): State<AppState>,
+    Path((did, app)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let app_ref = parse_ref(&did, &app)?;
+    let st = state.clone();
+    let ops = state.ops.clone();
+    let mut out = state
+        .with_catalog(move |c| {
+            let view = c
+                .app(&app_ref)
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::not_found(format!("no app {app_ref} in this node's catalog")))?;
+            let summary = app_out(&st, &view.summary, c)?;
+            let manifest = if view.manifest_attached {
+                c.manifest(&view.manifest).map_err(ApiError::internal)?
+            } else {
+                None
+            };
+            let explanation = c.explain(&app_ref.publisher).map_err(ApiError::internal)?;
+            let head = c.head_envelope(&app_ref).map_err(ApiError::internal)?;
+            let entry = head
+                .as_deref()
+                .and_then(|b| atoll_registry::Envelope::from_slice(b).ok())
+                .and_then(|e| e.verify::<atoll_registry::Entry>().ok());
+            let mirrors = c
+                .blob(&view.manifest)
+                .map_err(ApiError::internal)?
+                .map(|b| b.holders)
+                .unwrap_or_default();
+            let mut v = serde_json::to_value(&summary).map_err(ApiError::internal)?;
+            v["versions"] = json!(view.entries.iter().map(|e| json!({
+                "version": e.version, "sequence": e.sequence, "status": e.status,
+                "published_at": e.published_at, "expires_at": e.expires_at,
+                "yanked": e.yanked, "manifest": e.manifest.to_hex(),
+                "from_origin": e.from_origin,
+                "sources": e.sources.iter().map(|s| format!("{}: {}", s.kind(), s.source())).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>());
+            v["signature"] = json!({
+                "valid": entry.is_some(),
+                "did": app_ref.publisher.to_string(),
+                "payload_id": entry.as_ref().map(|e| e.payload_id().to_hex()),
+            });
+            v["manifest_hash"] = json!(view.manifest.to_hex());
+            v["origin"] = json!(entry.as_ref().map(|e| &e.origin));
+            v["mirrors"] = json!(mirrors);
+            v["permissions"] = manifest.as_ref().map(permissions).unwrap_or(Value::Null);
+            v["license"] = json!(manifest.as_ref().and_then(|m| m.license.clone()));
+            v["links"] = json!(manifest.as_ref().map(|m| m.links.clone()).unwrap_or_default());
+            v["manifest"] = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
+            v["trust_explanation"] = super::trust::explanation_json(&explanation);
+            Ok(v)
+        })
+        .await?;
+    if let Some(r) = out["ref"].as_str().and_then(|s| s.parse::<AppRef>().ok()) {
+        out["web_url"] = json!(ops.web_url(&r).await);
+    }
+    Ok(Json(out))
+}
+
+/// `GET /blobs/{hash}`: icons only (by size), with a CSP that sandboxes an SVG's scripts.
+pub async fn blob(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+) -> Result<Response, ApiError> {
+    let hash: Hash = hash
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
+    let dirs = state.blob_dirs.clone();
+    let bytes = tokio::task::spawn_blocking(move || {
+        dirs.iter().find_map(|d| {
+            let p = d.join(hash.to_hex());
+            let meta = std::fs::metadata(&p).ok()?;
+            if meta.len() > atoll_registry::objects::MAX_ICON_BYTES {
+                return None;
+            }
+            std::fs::read(p).ok().filter(|b| Hash::of(b) == hash)
+        })
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .ok_or_else(|| ApiError::not_found(format!("blob {hash} is not held by this node")))?;
+    let kind = if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else {
+        "image/svg+xml"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; sandbox",
+            ),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        bytes,
+    )
+        .into_response())
+}

@@ -1,0 +1,195 @@
+//! Long actions (install, update, …) run as jobs. Each job keeps every progress event it
+//! emitted, so a client that connects late, or reconnects, replays the whole story and
+//! then follows live over server-sent events.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::{Stream, StreamExt};
+
+/// One progress event of a job.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// Stage name (`fetch`, `load-image`, `create`, `start`, `health`, …).
+    pub stage: String,
+    /// 0–100.
+    pub percent: u8,
+    /// What is happening, for people.
+    pub message: String,
+    /// True on the last event.
+    pub done: bool,
+    /// Set when the job failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+struct Job {
+    history: Vec<Progress>,
+    tx: broadcast::Sender<Progress>,
+}
+
+/// The jobs of this node process.
+#[derive(Clone, Default)]
+pub struct Jobs {
+    inner: Arc<Mutex<HashMap<String, Job>>>,
+}
+
+/// The sending side of one job.
+#[derive(Clone)]
+pub struct JobHandle {
+    id: String,
+    jobs: Jobs,
+}
+
+impl Jobs {
+    /// Start a new job and return its handle.
+    pub fn create(&self) -> JobHandle {
+        let mut raw = [0u8; 12];
+        // A failed random source only makes ids guessable, not wrong: fall back to time.
+        if getrandom::fill(&mut raw).is_err() {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            raw.copy_from_slice(&t.to_le_bytes()[..12]);
+        }
+        let id = hex::encode(raw);
+        let (tx, _) = broadcast::channel(256);
+        if let Ok(mut map) = self.inner.lock() {
+            map.insert(
+                id.clone(),
+                Job {
+                    history: Vec::new(),
+                    tx,
+                },
+            );
+        }
+        JobHandle {
+            id,
+            jobs: self.clone(),
+        }
+    }
+
+    /// Server-sent events of a job: its history, then live events until done.
+    pub fn stream(
+        &self,
+        id: &str,
+    ) -> Option<Sse<impl Stream<Item = Result<Event, Infallible>> + use<>>> {
+        let map = self.inner.lock().ok()?;
+        let job = map.get(id)?;
+        // Subscribe and copy the history under one lock: no event is missed or doubled.
+        let rx = job.tx.subscribe();
+        let history = job.history.clone();
+        drop(map);
+        let past = tokio_stream::iter(history);
+        let live = BroadcastStream::new(rx).filter_map(|r| r.ok());
+        let events = past
+            .chain(live)
+            .take_while_inclusive(|p: &Progress| !p.done)
+            .map(|p| Ok(Event::default().data(serde_json::to_string(&p).unwrap_or_default())));
+        Some(Sse::new(events).keep_alive(KeepAlive::default()))
+    }
+}
+
+trait TakeWhileInclusive: Stream + Sized {
+    fn take_while_inclusive<F: FnMut(&Self::Item) -> bool>(
+        self,
+        f: F,
+    ) -> TakeWhileInclusiveStream<Self, F> {
+        TakeWhileInclusiveStream {
+            inner: self,
+            f,
+            done: false,
+        }
+    }
+}
+impl<S: Stream> TakeWhileInclusive for S {}
+
+/// Yields items while `f` holds, and the first item for which it does not.
+pub struct TakeWhileInclusiveStream<S, F> {
+    inner: S,
+    f: F,
+    done: bool,
+}
+
+impl<S: Stream + Unpin, F: FnMut(&S::Item) -> bool + Unpin> Stream
+    for TakeWhileInclusiveStream<S, F>
+{
+    type Item = S::Item;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<S::Item>> {
+        if self.done {
+            return std::task::Poll::Ready(None);
+        }
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_next(cx) {
+            std::task::Poll::Ready(Some(item)) => {
+                if !(this.f)(&item) {
+                    this.done = true;
+                }
+                std::task::Poll::Ready(Some(item))
+            }
+            other => other,
+        }
+    }
+}
+
+// `step` and `succeed` are what the orchestrator's progress is reported through.
+#[allow(dead_code)]
+impl JobHandle {
+    /// The job id clients use to follow it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Record and broadcast one event.
+    pub fn emit(&self, p: Progress) {
+        if let Ok(mut map) = self.jobs.inner.lock() {
+            if let Some(job) = map.get_mut(&self.id) {
+                job.history.push(p.clone());
+                let _ = job.tx.send(p);
+            }
+        }
+    }
+
+    /// A progress step.
+    pub fn step(&self, stage: &str, percent: u8, message: impl Into<String>) {
+        self.emit(Progress {
+            stage: stage.to_owned(),
+            percent,
+            message: message.into(),
+            done: false,
+            error: None,
+        });
+    }
+
+    /// The job ended well.
+    pub fn succeed(&self, message: impl Into<String>) {
+        self.emit(Progress {
+            stage: "done".into(),
+            percent: 100,
+            message: message.into(),
+            done: true,
+            error: None,
+        });
+    }
+
+    /// The job failed.
+    pub fn fail(&self, error: impl Into<String>) {
+        let error = error.into();
+        self.emit(Progress {
+            stage: "failed".into(),
+            percent: 100,
+            message: error.clone(),
+            done: true,
+            error: Some(error),
+        });
+    }
+}

@@ -1,0 +1,60 @@
+//! Node status and the network page: relays, peers, sync, rejected input.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+
+/// `GET /status`: what the header of the UI shows.
+pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let demo = state.demo;
+    let (apps, publishers) = state
+        .with_catalog(|c| {
+            let page = c
+                .search(&atoll_catalog::SearchQuery {
+                    limit: atoll_catalog::search::MAX_PAGE,
+                    ..Default::default()
+                })
+                .map_err(ApiError::internal)?;
+            let pubs = c.trust_list(100_000).map_err(ApiError::internal)?.len();
+            Ok((page.items.len(), pubs))
+        })
+        .await?;
+    let net = state.net.snapshot().await;
+    let relays_connected = net["relays"]
+        .as_array()
+        .map(|r| r.iter().filter(|x| x["status"] == "connected").count())
+        .unwrap_or(0);
+    Ok(Json(json!({
+        "demo": demo,
+        "apps": apps,
+        "publishers": publishers,
+        "relays_connected": relays_connected,
+        "version": env!("CARGO_PKG_VERSION"),
+    })))
+}
+
+/// `GET /network`
+pub async fn network(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let audit = state
+        .with_catalog(|c| c.audit_log(200).map_err(ApiError::internal))
+        .await?;
+    let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
+    for a in &audit {
+        *by_reason.entry(a.kind.clone()).or_default() += 1;
+    }
+    let mut out = state.net.snapshot().await;
+    out["rejected"] = json!({
+        "total": audit.len(),
+        "by_reason": by_reason,
+        "recent": audit.iter().take(50).map(|a| json!({
+            "at": a.at, "kind": a.kind, "reason": a.reason, "subject": a.subject,
+            "source": a.provenance.as_ref().map(|p| format!("{}: {}", p.kind(), p.source())),
+        })).collect::<Vec<_>>(),
+    });
+    Ok(Json(out))
+}

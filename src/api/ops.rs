@@ -1,0 +1,224 @@
+//! Installed apps and actions on them. The node plugs in what actually runs apps
+//! ([`AppOps`], the orchestrator) and what syncs ([`NetworkInfo`], discovery); the API
+//! checks the request, starts a job and streams its progress.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use atoll_registry::AppRef;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::apps::parse_ref;
+use super::error::{ApiError, ApiResult};
+use super::jobs::JobHandle;
+use super::AppState;
+
+/// A boxed future (the traits below are used as trait objects).
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An action on an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Install and start.
+    Install,
+    /// Start (and keep running).
+    Start,
+    /// Stop (and keep stopped: never restarted by itself).
+    Stop,
+    /// Stop, then start.
+    Restart,
+    /// Move to the newest verified version (rolled back if unhealthy).
+    Update,
+    /// Remove containers and state; data kept unless `purge`.
+    Uninstall,
+}
+
+impl Action {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "install" => Self::Install,
+            "start" => Self::Start,
+            "stop" => Self::Stop,
+            "restart" => Self::Restart,
+            "update" => Self::Update,
+            "uninstall" => Self::Uninstall,
+            _ => return None,
+        })
+    }
+}
+
+/// Body of `POST /actions/{action}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // `version` and `purge` are read by the orchestrator's ops
+pub struct ActionRequest {
+    /// `<did>/<app>`.
+    pub app: String,
+    /// Install or update to this version instead of the newest.
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Uninstall: delete the app's data too.
+    #[serde(default)]
+    pub purge: bool,
+    /// Install although the publisher's trust is below the threshold.
+    #[serde(default)]
+    pub override_trust: bool,
+}
+
+/// What runs apps (the orchestrator).
+pub trait AppOps: Send + Sync {
+    /// Carry out an action, reporting progress on `job` and ending it with success or failure.
+    fn run(
+        &self,
+        action: Action,
+        app: AppRef,
+        req: ActionRequest,
+        job: JobHandle,
+    ) -> BoxFut<'_, ()>;
+    /// Actual state of the installed apps, as JSON objects with at least `ref`, `state`.
+    fn installed(&self) -> BoxFut<'_, anyhow::Result<Vec<Value>>>;
+    /// The last `tail` log lines of an app.
+    fn logs(&self, app: AppRef, tail: usize) -> BoxFut<'_, anyhow::Result<Vec<String>>>;
+    /// Where the app's web UI answers, if it has one and runs.
+    fn web_url(&self, app: &AppRef) -> BoxFut<'_, Option<String>>;
+}
+
+/// What syncs with the network (discovery).
+pub trait NetworkInfo: Send + Sync {
+    /// Relays, peers, sync state and this node's addresses, as JSON.
+    fn snapshot(&self) -> BoxFut<'_, Value>;
+}
+
+/// `GET /installed`
+pub async fn installed(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let desired = state
+        .with_catalog(|c| c.desired().map_err(ApiError::internal))
+        .await?;
+    let actual = state.ops.installed().await.unwrap_or_default();
+    let mut out = Vec::new();
+    for d in desired {
+        let r = d.app.to_string();
+        let live = actual.iter().find(|a| a["ref"] == r.as_str());
+        let app = d.app.clone();
+        let summary = state
+            .with_catalog(move |c| c.app(&app).map_err(ApiError::internal))
+            .await?;
+        let (name, head) = summary
+            .map(|v| (v.summary.name.clone(), v.summary.version.clone()))
+            .unwrap_or_else(|| (d.app.app.to_string(), d.version.to_string()));
+        let update = (head != d.version.to_string()).then_some(head);
+        out.push(json!({
+            "ref": r,
+            "name": name,
+            "version": d.version.to_string(),
+            "wanted": d.wanted,
+            "stopped_by_user": d.stopped_by_user,
+            "state": live.and_then(|l| l.get("state").cloned()).unwrap_or(json!("unknown")),
+            "health": live.and_then(|l| l.get("health").cloned()),
+            "containers": live.and_then(|l| l.get("containers").cloned()),
+            "web_url": state.ops.web_url(&d.app).await,
+            "update_available": update,
+        }));
+    }
+    Ok(Json(json!(out)))
+}
+
+/// Query of `GET /installed/{did}/{app}/logs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    tail: Option<usize>,
+}
+
+/// `GET /installed/{did}/{app}/logs`
+pub async fn logs(
+    State(state): State<AppState>,
+    Path((did, app)): Path<(String, String)>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Json<Value>> {
+    let app = parse_ref(&did, &app)?;
+    let tail = q.tail.unwrap_or(100).min(5000);
+    let lines = state
+        .ops
+        .logs(app.clone(), tail)
+        .await
+        .map_err(|e| ApiError::not_found(format!("logs of {app}: {e:#}")))?;
+    Ok(Json(json!({ "app": app.to_string(), "lines": lines })))
+}
+
+/// `POST /actions/{action}`: check, start a job, answer 202 with its id.
+pub async fn start_action(
+    State(state): State<AppState>,
+    Path(action): Path<String>,
+    body: Result<Json<ActionRequest>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let action = Action::parse(&action).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "action {action:?} does not exist (install, start, stop, restart, update, uninstall)"
+        ))
+    })?;
+    let Json(req) = body.map_err(|e| ApiError::bad_request(format!("body: {}", e.body_text())))?;
+    let app: AppRef = req
+        .app
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("app: {e}")))?;
+    let threshold = state.install_threshold;
+    let check = app.clone();
+    let override_trust = req.override_trust;
+    let installed = state
+        .with_catalog(move |c| {
+            let view = c
+                .app(&check)
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::not_found(format!("no app {check} in this node's catalog")))?;
+            if action == Action::Install {
+                let s = &view.summary;
+                if s.yanked {
+                    return Err(ApiError::conflict(format!("{check} {} is yanked by its publisher", s.version)));
+                }
+                if s.trust < threshold && !override_trust {
+                    return Err(ApiError::forbidden(format!(
+                        "{check}: publisher trust {:.2} is below this node's threshold {threshold:.2}; \
+                         pin the publisher or send override_trust: true",
+                        s.trust
+                    )));
+                }
+            }
+            Ok(view.summary.installed)
+        })
+        .await?;
+    match action {
+        Action::Install if installed => {
+            return Err(ApiError::conflict(format!("{app} is already installed")))
+        }
+        Action::Install => {}
+        _ if !installed => return Err(ApiError::conflict(format!("{app} is not installed"))),
+        _ => {}
+    }
+    let job = state.jobs.create();
+    let id = job.id().to_owned();
+    let ops = state.ops.clone();
+    tokio::spawn(async move { ops.run(action, app, req, job).await });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "job": id, "events": format!("/api/v1/jobs/{id}/events") })),
+    ))
+}
+
+/// `GET /jobs/{job}/events`
+pub async fn job_events(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    state
+        .jobs
+        .stream(&job)
+        .map(IntoResponse::into_response)
+        .ok_or_else(|| ApiError::not_found(format!("no job {job:?} on this node")))
+}

@@ -1,0 +1,62 @@
+//! `atoll node [--config F] [--listen ADDR] [--demo]` and `atoll node token`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+
+use crate::node::{self, Config, NodeOptions};
+
+/// Run the node.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct NodeArgs {
+    /// TOML configuration file (see docs/atoll.example.toml).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// HTTP API and web UI address [default: 127.0.0.1:7878].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Publish the sample apps with a local demo publisher and trust it.
+    #[arg(long)]
+    pub demo: bool,
+    /// Sample apps for --demo.
+    #[arg(long, value_name = "DIR", default_value = "apps")]
+    pub apps: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<NodeCommand>,
+}
+
+/// Node subcommands.
+#[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Print the admin token (for scripts and the web UI's mutating actions).
+    Token,
+}
+
+/// Run `atoll node`.
+pub fn run(home: &Path, args: NodeArgs) -> Result<()> {
+    let mut config = match &args.config {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let data_dir = config.data_dir.clone().unwrap_or_else(|| home.to_owned());
+    if let Some(NodeCommand::Token) = args.command {
+        let t = node::token::read(&node::token::path(&data_dir))
+            .context("no admin token yet: start the node once (`atoll node`)")?;
+        println!("{t}");
+        return Ok(());
+    }
+    if let Some(l) = args.listen {
+        config.listen = l;
+    }
+    let opts = NodeOptions {
+        config,
+        data_dir,
+        demo: args.demo,
+        apps_dir: args.apps,
+    };
+    let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    rt.block_on(node::run(opts, node::shutdown_signal(), None))
+}

@@ -1,0 +1,106 @@
+//! `atoll node`: runs everything — catalog, HTTP API + web UI, and (as they are wired)
+//! the embedded relay, iroh endpoint, sync and the reconcile loop — until SIGINT/SIGTERM.
+
+pub mod config;
+mod demo;
+mod local;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use atoll_catalog::Catalog;
+use tracing::info;
+
+use crate::api::{self, AppState};
+pub use config::Config;
+
+/// How to run the node.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// The configuration.
+    pub config: Config,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Publish the sample apps with a local demo publisher whose DID is pinned.
+    pub demo: bool,
+    /// Where the sample apps are (for `--demo`).
+    pub apps_dir: PathBuf,
+}
+
+/// Open the catalog of a data dir.
+pub fn open_catalog(data_dir: &Path) -> Result<Catalog> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let path = data_dir.join("catalog.db");
+    Catalog::open(&path).with_context(|| format!("opening catalog {}", path.display()))
+}
+
+/// Run the node until `shutdown` resolves. Reports the bound address through `bound`.
+pub async fn run(
+    opts: NodeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    bound: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> Result<()> {
+    let data = opts.data_dir.clone();
+    let token = token::load_or_create(&data)?;
+    let mut catalog = open_catalog(&data)?;
+    let mut blob_dirs = vec![data.join("blobs")];
+    if opts.demo {
+        let published = demo::publish(&mut catalog, &data, &opts.apps_dir)
+            .context("publishing the demo apps")?;
+        blob_dirs.extend(published.blob_dirs);
+    }
+    let listener = tokio::net::TcpListener::bind(opts.config.listen)
+        .await
+        .with_context(|| format!("listening on {}", opts.config.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let state = AppState {
+        catalog: Arc::new(Mutex::new(catalog)),
+        jobs: api::jobs::Jobs::default(),
+        admin_token: Arc::new(token),
+        listen: addr,
+        demo: opts.demo,
+        blob_dirs: Arc::new(blob_dirs),
+        ops: Arc::new(local::NoRuntime::new()),
+        net: Arc::new(local::LocalNetwork::new(&opts.config)),
+        install_threshold: opts.config.trust.install_threshold,
+    };
+    info!(%addr, data = %data.display(), demo = opts.demo, "node listening");
+    eprintln!(
+        "atoll node: marketplace on http://{addr}/ (data in {})",
+        data.display()
+    );
+    eprintln!(
+        "atoll node: admin token in {} (mode 0600); `atoll node token` prints it",
+        token::path(&data).display()
+    );
+    if let Some(tx) = bound {
+        let _ = tx.send(addr);
+    }
+    axum::serve(listener, api::router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
+    info!("node stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+    }
+    eprintln!("atoll node: shutting down");
+}

@@ -1,0 +1,350 @@
+// atoll marketplace UI. No build step, no framework. Every string that came from the
+// network is put in the page with textContent or setAttribute, never as HTML.
+"use strict";
+
+const API = "/api/v1";
+const view = () => document.getElementById("view");
+
+// --- DOM helper: h("div.card", {attrs}, children...) -----------------------------------
+const SAFE_ATTRS = new Set(["class", "href", "src", "alt", "title", "type", "name", "value",
+  "placeholder", "id", "role", "aria-label", "data-testid", "target", "rel", "min", "max",
+  "step", "for", "disabled", "selected", "checked", "hidden"]);
+function h(tag, attrs, ...kids) {
+  const [name, ...classes] = tag.split(".");
+  const el = document.createElement(name);
+  if (classes.length) el.className = classes.join(" ");
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) { el.addEventListener(k.slice(2), v); continue; }
+    if (!SAFE_ATTRS.has(k)) throw new Error("attribute not allowed: " + k);
+    if ((k === "href" || k === "src") && !safeUrl(String(v))) continue;
+    el.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const kid of kids.flat(Infinity)) {
+    if (kid === undefined || kid === null || kid === false) continue;
+    el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
+  }
+  return el;
+}
+// Only our own paths, fragments, and http(s) links; never javascript:, data:, etc.
+function safeUrl(u) {
+  if (u.startsWith("#") || (u.startsWith("/") && !u.startsWith("//"))) return true;
+  try { const p = new URL(u); return p.protocol === "https:" || p.protocol === "http:"; }
+  catch { return false; }
+}
+function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
+
+// --- API ----------------------------------------------------------------------------
+function token() { return localStorage.getItem("atoll-token") || ""; }
+(function takeTokenFromFragment() {
+  const m = location.hash.match(/[#&]token=([A-Za-z0-9_-]+)/);
+  if (m) {
+    localStorage.setItem("atoll-token", m[1]);
+    history.replaceState(null, "", location.pathname + "#/");
+  }
+})();
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.error && body.error.message) || ("HTTP " + status));
+    this.status = status; this.code = body && body.error && body.error.code;
+  }
+}
+async function api(path, opts = {}) {
+  const headers = { "Accept": "application/json" };
+  if (opts.body !== undefined) headers["Content-Type"] = "application/json";
+  if (opts.method && opts.method !== "GET") headers["Authorization"] = "Bearer " + token();
+  const res = await fetch(API + path, {
+    method: opts.method || "GET", headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+  let body = null;
+  try { body = await res.json(); } catch { body = null; }
+  if (!res.ok) throw new ApiError(res.status, body);
+  return body;
+}
+const enc = encodeURIComponent;
+const refPath = (ref) => ref.split("/").map(enc).join("/");
+
+// --- small views ----------------------------------------------------------------------
+function trustBadge(t) {
+  if (!t) return h("span.badge", {}, "trust ?");
+  if (t.blocked) return h("span.badge.bad", { title: "blocked by this node" }, "blocked");
+  const pct = Math.round((t.score || 0) * 100);
+  const cls = t.pinned ? "ok" : pct >= 50 ? "ok" : pct > 0 ? "warn" : "bad";
+  return h("span.badge." + cls, { title: "trust score " + (t.score || 0).toFixed(3) },
+    (t.pinned ? "pinned · " : "") + "trust " + pct + "%");
+}
+function shortDid(did) { return did && did.length > 24 ? did.slice(0, 16) + "…" + did.slice(-6) : did; }
+function icon(app, big) {
+  return h("img.icon" + (big ? ".big" : ""), { src: app.icon_url || undefined, alt: "" });
+}
+function errorBox(e) { return h("p.error", { role: "alert" }, "Error: " + (e && e.message || e)); }
+function when(ts) { return ts ? new Date(ts * 1000).toLocaleString() : "—"; }
+
+function setNav(name) {
+  document.querySelectorAll("[data-nav]").forEach((a) =>
+    a.classList.toggle("active", a.dataset.nav === name));
+}
+
+// --- marketplace ----------------------------------------------------------------------
+const market = { q: "", category: "", min_trust: "", sort: "trust", page: 1 };
+async function showMarket() {
+  setNav("market");
+  const v = clear(view());
+  const q = h("input", { type: "search", placeholder: "Search apps, publishers, categories",
+    value: market.q, "aria-label": "search", "data-testid": "search" });
+  const cat = h("select", { "aria-label": "category", "data-testid": "category" },
+    h("option", { value: "" }, "All categories"));
+  const trust = h("select", { "aria-label": "minimum trust", "data-testid": "min-trust" },
+    h("option", { value: "" }, "Any trust"), h("option", { value: "0.01" }, "Trusted at all"),
+    h("option", { value: "0.5" }, "Trust ≥ 50%"), h("option", { value: "0.9" }, "Trust ≥ 90%"));
+  trust.value = market.min_trust;
+  const sort = h("select", { "aria-label": "sort" }, h("option", { value: "trust" }, "Most trusted"),
+    h("option", { value: "recent" }, "Newest"), h("option", { value: "name" }, "Name"));
+  sort.value = market.sort;
+  const grid = h("div.grid", { "data-testid": "app-grid" });
+  const pager = h("div.pager");
+  v.append(h("div.toolbar", {}, q, cat, trust, sort), grid, pager);
+  let timer;
+  q.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => { market.q = q.value; market.page = 1; load(); }, 200); });
+  for (const [el, key] of [[cat, "category"], [trust, "min_trust"], [sort, "sort"]]) {
+    el.addEventListener("change", () => { market[key] = el.value; market.page = 1; load(); });
+  }
+  api("/categories").then((cats) => {
+    for (const c of cats) cat.append(h("option", { value: c.name }, c.name + " (" + c.count + ")"));
+    cat.value = market.category;
+  }).catch(() => {});
+  async function load() {
+    const params = new URLSearchParams({ sort: market.sort, page: market.page, per_page: 24 });
+    if (market.q) params.set("q", market.q);
+    if (market.category) params.set("category", market.category);
+    if (market.min_trust) params.set("min_trust", market.min_trust);
+    try {
+      const res = await api("/apps?" + params);
+      clear(grid); clear(pager);
+      if (!res.items.length) grid.append(h("div.empty", {}, "No apps match. The node keeps syncing; new apps appear here."));
+      for (const a of res.items) grid.append(appCard(a));
+      const pages = Math.max(1, Math.ceil(res.total / res.per_page));
+      if (pages > 1) {
+        pager.append(h("button.secondary", { disabled: market.page <= 1, onclick: () => { market.page--; load(); } }, "Previous"),
+          h("span.muted", {}, "page " + market.page + " of " + pages),
+          h("button.secondary", { disabled: market.page >= pages, onclick: () => { market.page++; load(); } }, "Next"));
+      }
+    } catch (e) { clear(grid).append(errorBox(e)); }
+  }
+  load();
+}
+function appCard(a) {
+  return h("a.card.app-card", { href: "#/app/" + refPath(a.ref), "data-testid": "app-card" },
+    icon(a),
+    h("div", {},
+      h("h3", {}, a.name),
+      h("div.desc", {}, a.description),
+      h("div.badges", {}, trustBadge(a.trust), h("span.badge", {}, "v" + a.version),
+        a.installed ? h("span.badge.info", {}, "installed") : null,
+        a.stale ? h("span.badge.warn", {}, "stale") : null,
+        a.yanked ? h("span.badge.bad", {}, "yanked") : null,
+        a.demo ? h("span.badge", {}, "demo") : null)));
+}
+
+// --- app page -------------------------------------------------------------------------
+async function showApp(ref) {
+  setNav("market");
+  const v = clear(view());
+  let a;
+  try { a = await api("/apps/" + refPath(ref)); } catch (e) { v.append(errorBox(e)); return; }
+  const progress = h("div", { "data-testid": "progress-area" });
+  const actions = h("div.toolbar");
+  if (a.installed) {
+    actions.append(h("a", { href: "#/installed" }, "Installed: manage it on the Installed page"));
+    if (a.web_url) actions.append(h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open app"));
+  } else {
+    actions.append(h("button", { "data-testid": "install", disabled: a.yanked,
+      onclick: (ev) => runAction("install", { app: a.ref }, progress, ev.target) }, "Install"));
+  }
+  const perms = a.permissions || {};
+  const permRows = [
+    ["Ports on 127.0.0.1", (perms.ports || []).map((p) => p.host + "→" + p.container + "/" + p.protocol + (p.web ? " (web)" : "")).join(", ") || "none"],
+    ["Data volumes", (perms.volumes || []).join(", ") || "none"],
+    ["Extra capabilities", (perms.capabilities || []).join(", ") || "none"],
+    ["Generated secrets", (perms.secrets || []).join(", ") || "none"],
+    ["Containers", (perms.containers || []).join(", ")],
+    ["Read-only root filesystem", perms.read_only ? "yes" : "no"],
+  ];
+  v.append(
+    h("div.detail-head", {}, icon(a, true),
+      h("div", {}, h("h1", { "data-testid": "app-name" }, a.name),
+        h("div.muted", {}, "version " + a.version + " · " + (a.categories || []).join(", ")),
+        h("div.badges", {}, trustBadge(a.trust),
+          a.signature && a.signature.valid ? h("span.badge.ok", {}, "signature verified") : h("span.badge.bad", {}, "signature not verified"),
+          a.stale ? h("span.badge.warn", { title: "past its expiry; not auto-installed" }, "stale") : null,
+          a.demo ? h("span.badge", {}, "demo app") : null))),
+    actions, progress,
+    h("div.cols", {},
+      h("div", {},
+        h("section.card", {}, h("h2", {}, "About"), h("p", { "data-testid": "app-description" }, a.description),
+          a.license ? h("p.muted", {}, "License: " + a.license) : null,
+          h("ul", {}, Object.entries(a.links || {}).map(([k, u]) => h("li", {}, h("a", { href: u, rel: "noopener nofollow", target: "_blank" }, k))))),
+        h("section.card", {}, h("h2", {}, "What it asks for"),
+          h("table", {}, permRows.map(([k, val]) => h("tr", {}, h("th", {}, k), h("td", {}, val))))),
+        h("section.card", {}, h("h2", {}, "Versions"),
+          h("table", {}, h("tr", {}, h("th", {}, "version"), h("th", {}, "sequence"), h("th", {}, "published"), h("th", {}, "state")),
+            (a.versions || []).map((x) => h("tr", {}, h("td", {}, x.version), h("td.mono", {}, x.sequence),
+              h("td", {}, when(x.published_at)), h("td", {}, x.yanked ? "yanked" : x.stale ? "stale" : "ok")))))),
+      h("div", {},
+        h("section.card", {}, h("h2", {}, "Publisher"),
+          a.publisher_name ? h("p", {}, a.publisher_name) : null,
+          h("p.mono", { "data-testid": "publisher-did" }, a.publisher),
+          h("h3", {}, "Why this trust score"), explanation(a.trust_explanation)),
+        h("section.card", {}, h("h2", {}, "Signature and sources"),
+          h("p", {}, a.signature && a.signature.valid ? "Signed by the publisher's DID; checked by this node." : "Not verified."),
+          h("p.mono", {}, "manifest " + (a.manifest_hash || "")),
+          h("p", {}, "Origin: ", h("span.mono", {}, (a.origin && a.origin.node_id) || "—")),
+          h("p", {}, "Mirrors: " + ((a.mirrors || []).length || "none known"))))));
+}
+function explanation(x) {
+  if (!x) return h("p.muted", {}, "No explanation available.");
+  return h("div", { "data-testid": "trust-explanation" },
+    h("p", {}, "Score " + (x.score || 0).toFixed(2) + (x.summary ? ": " + x.summary : "")),
+    h("ul.trust-path", {}, (x.path || []).map((step) => h("li", {}, step))),
+    (x.penalties || []).length ? h("div", {}, h("strong", {}, "Penalties"), h("ul", {}, x.penalties.map((p) => h("li", {}, p)))) : null);
+}
+
+// --- actions with live progress ----------------------------------------------------------
+async function ensureToken(container) {
+  if (token()) return true;
+  const form = document.getElementById("token-dialog").content.firstElementChild.cloneNode(true);
+  container.append(form);
+  return new Promise((resolve) => form.addEventListener("submit", (ev) => {
+    ev.preventDefault(); localStorage.setItem("atoll-token", form.token.value.trim()); form.remove(); resolve(true);
+  }));
+}
+async function runAction(action, body, area, button) {
+  clear(area);
+  await ensureToken(area);
+  if (button) button.disabled = true;
+  const bar = h("div.progress", { role: "progressbar" }, h("div"));
+  const msg = h("p", { "data-testid": "progress-message" }, "Starting " + action + "…");
+  area.append(h("div.card", {}, h("strong", {}, action), bar, msg));
+  let job;
+  try { job = await api("/actions/" + action, { method: "POST", body }); }
+  catch (e) {
+    if (e.status === 401) localStorage.removeItem("atoll-token");
+    bar.classList.add("failed"); msg.textContent = "Failed: " + e.message; if (button) button.disabled = false; return;
+  }
+  return new Promise((resolve) => {
+    const es = new EventSource(API + "/jobs/" + enc(job.job) + "/events");
+    es.onmessage = (ev) => {
+      let p; try { p = JSON.parse(ev.data); } catch { return; }
+      bar.firstChild.style.width = Math.max(0, Math.min(100, p.percent || 0)) + "%";
+      msg.textContent = (p.stage ? p.stage + ": " : "") + (p.message || "");
+      msg.dataset.stage = p.stage || "";
+      if (p.done) {
+        es.close();
+        if (p.error) { bar.classList.add("failed"); msg.textContent = "Failed: " + p.error; }
+        else { bar.classList.add("done"); msg.dataset.state = "done"; }
+        if (button) button.disabled = false;
+        resolve(p);
+        setTimeout(route, 600);
+      }
+    };
+    es.onerror = () => { /* EventSource reconnects by itself; the job replays its events */ };
+  });
+}
+
+// --- installed ----------------------------------------------------------------------------
+async function showInstalled() {
+  setNav("installed");
+  const v = clear(view());
+  const area = h("div");
+  v.append(h("h1", {}, "Installed apps"), area);
+  let list;
+  try { list = await api("/installed"); } catch (e) { v.append(errorBox(e)); return; }
+  if (!list.length) { v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace.")); return; }
+  for (const a of list) {
+    const progress = h("div");
+    const logs = h("pre.logs", { hidden: true });
+    const act = (name, extra) => h("button" + (name === "uninstall" ? ".danger" : ".secondary"),
+      { "data-testid": name, onclick: (ev) => runAction(name, Object.assign({ app: a.ref }, extra || {}), progress, ev.target) }, name);
+    v.append(h("section.card", { "data-testid": "installed-app" },
+      h("h2", {}, a.name, " ", h("span.badge" + (a.state === "running" ? ".ok" : ".warn"), { "data-testid": "state" }, a.state),
+        " ", a.health ? h("span.badge" + (a.health === "healthy" ? ".ok" : ".warn"), {}, a.health) : null,
+        a.update_available ? h("span.badge.info", {}, "update " + a.update_available + " available") : null),
+      h("p.muted", {}, "version " + a.version + (a.wanted ? " · wanted " + a.wanted : "")),
+      a.web_url ? h("p", {}, h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open " + a.web_url)) : null,
+      h("div.toolbar", {}, a.wanted === "stopped" ? act("start") : act("stop"), act("restart"),
+        a.update_available ? act("update") : null, act("uninstall"),
+        h("button.secondary", { onclick: async () => {
+          logs.hidden = !logs.hidden;
+          if (!logs.hidden) { try { const l = await api("/installed/" + refPath(a.ref) + "/logs?tail=200"); logs.textContent = l.lines.join("\n"); } catch (e) { logs.textContent = e.message; } }
+        } }, "logs")),
+      progress, logs));
+  }
+}
+
+// --- trust ----------------------------------------------------------------------------------
+async function showTrust() {
+  setNav("trust");
+  const v = clear(view());
+  const did = h("input", { placeholder: "did:key:z6Mk…", "aria-label": "publisher DID" });
+  const out = h("div");
+  const act = (name) => h("button" + (name === "block" ? ".danger" : ".secondary"), { onclick: async () => {
+    clear(out); await ensureToken(out);
+    try { await api("/trust/" + name, { method: "POST", body: { did: did.value.trim() } }); showTrust(); }
+    catch (e) { out.append(errorBox(e)); }
+  } }, name);
+  v.append(h("h1", {}, "Trust"), h("p.muted", {}, "Pinned publishers are anchors (score 1.0); trust flows from them along signed endorsements. Blocked publishers score 0 and are never installed."),
+    h("div.toolbar", {}, did, act("pin"), act("unpin"), act("block"), act("unblock")), out);
+  try {
+    const list = await api("/trust");
+    v.append(h("table", {}, h("tr", {}, h("th", {}, "publisher"), h("th", {}, "score"), h("th", {}, "")),
+      list.map((p) => h("tr", {}, h("td", {}, p.name ? h("div", {}, p.name) : null, h("div.mono", {}, p.did)),
+        h("td", {}, trustBadge(p)),
+        h("td", {}, h("a", { href: "#/explain/" + enc(p.did) }, "explain"))))));
+  } catch (e) { v.append(errorBox(e)); }
+}
+async function showExplain(did) {
+  setNav("trust");
+  const v = clear(view());
+  try { const x = await api("/trust/" + enc(did) + "/explain"); v.append(h("h1", {}, "Trust of " + shortDid(did)), h("p.mono", {}, did), explanation(x)); }
+  catch (e) { v.append(errorBox(e)); }
+}
+
+// --- network -------------------------------------------------------------------------------
+async function showNetwork() {
+  setNav("network");
+  const v = clear(view());
+  let n;
+  try { n = await api("/network"); } catch (e) { v.append(errorBox(e)); return; }
+  const kv = (obj) => h("table", {}, Object.entries(obj || {}).map(([k, val]) => h("tr", {}, h("th", {}, k), h("td.mono", {}, typeof val === "object" ? JSON.stringify(val) : String(val)))));
+  v.append(h("h1", {}, "Network"),
+    h("section.card", {}, h("h2", {}, "This node"), kv(n.node)),
+    h("section.card", {}, h("h2", {}, "Relays"), h("table", {}, h("tr", {}, h("th", {}, "url"), h("th", {}, "status"), h("th", {}, "events"), h("th", {}, "cursor")),
+      (n.relays || []).map((r) => h("tr", {}, h("td.mono", {}, r.url), h("td", {}, r.status), h("td", {}, r.events), h("td", {}, when(r.cursor)))))),
+    h("section.card", {}, h("h2", {}, "Peers"), (n.peers || []).length ? h("ul", {}, n.peers.map((p) => h("li.mono", {}, p))) : h("p.muted", {}, "none")),
+    h("section.card", {}, h("h2", {}, "Sync"), kv(n.sync)),
+    h("section.card", {}, h("h2", {}, "Rejected input"), kv(n.rejected && n.rejected.by_reason),
+      h("table", {}, (n.rejected && n.rejected.recent || []).map((r) => h("tr", {}, h("td", {}, when(r.at)), h("td", {}, r.reason), h("td.mono", {}, r.source || ""))))));
+}
+
+// --- routing ---------------------------------------------------------------------------------
+function route() {
+  const hash = location.hash || "#/";
+  const m = hash.match(/^#\/(app|explain)\/(.+)$/);
+  if (m && m[1] === "app") return showApp(m[2].split("/").map(decodeURIComponent).join("/"));
+  if (m && m[1] === "explain") return showExplain(decodeURIComponent(m[2]));
+  if (hash.startsWith("#/installed")) return showInstalled();
+  if (hash.startsWith("#/trust")) return showTrust();
+  if (hash.startsWith("#/network")) return showNetwork();
+  return showMarket();
+}
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", async () => {
+  route();
+  try {
+    const s = await api("/status");
+    document.getElementById("demo-banner").hidden = !s.demo;
+    document.getElementById("node-status").textContent = s.apps + " apps · " + s.publishers + " publishers · " + s.relays_connected + " relay(s)";
+  } catch { document.getElementById("node-status").textContent = "node unreachable"; }
+});
