@@ -107,7 +107,12 @@ impl Catalog {
                     publisher,
                     PenaltyKind::Forged,
                     &incident,
-                    &format!("{} from {}: {}", rejection.kind.as_str(), rejection.provenance, rejection.reason),
+                    &format!(
+                        "{} from {}: {}",
+                        rejection.kind.as_str(),
+                        rejection.provenance,
+                        rejection.reason
+                    ),
                     now,
                 )?;
             }

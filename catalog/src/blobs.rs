@@ -31,7 +31,13 @@ impl Catalog {
         let row = self
             .conn
             .prepare_cached("SELECT size, kind, held FROM blobs WHERE hash = ?1")?
-            .query_row([hash.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?)))
+            .query_row([hash.as_bytes()], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, bool>(2)?,
+                ))
+            })
             .optional()?;
         let Some((size, kind, held)) = row else {
             return Ok(None);
@@ -47,7 +53,9 @@ impl Catalog {
             .query_row([hash.as_bytes()], |r| r.get(0))?;
         let holders = self
             .conn
-            .prepare_cached("SELECT holder FROM blob_holders WHERE hash = ?1 ORDER BY seen_at DESC")?
+            .prepare_cached(
+                "SELECT holder FROM blob_holders WHERE hash = ?1 ORDER BY seen_at DESC",
+            )?
             .query_map([hash.as_bytes()], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         Ok(Some(BlobInfo {
@@ -62,9 +70,10 @@ impl Catalog {
 
     /// Record whether this node holds a blob's (verified) bytes.
     pub fn set_blob_held(&mut self, hash: &Hash, held: bool) -> Result<(), CatalogError> {
-        let n = self
-            .conn
-            .execute("UPDATE blobs SET held = ?2 WHERE hash = ?1", params![hash.as_bytes(), held])?;
+        let n = self.conn.execute(
+            "UPDATE blobs SET held = ?2 WHERE hash = ?1",
+            params![hash.as_bytes(), held],
+        )?;
         if n == 0 {
             return Err(CatalogError::NotFound(format!("blob {hash}")));
         }
@@ -75,7 +84,11 @@ impl Catalog {
     pub fn add_blob_holder(&mut self, hash: &Hash, holder: &str) -> Result<(), CatalogError> {
         let now = now();
         self.write(|tx| {
-            let known: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)", [hash.as_bytes()], |r| r.get(0))?;
+            let known: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM blobs WHERE hash = ?1)",
+                [hash.as_bytes()],
+                |r| r.get(0),
+            )?;
             if !known {
                 return Err(CatalogError::NotFound(format!("blob {hash}")));
             }

@@ -66,11 +66,15 @@ impl Catalog {
         if problems.first().map(String::as_str) != Some("ok") {
             return Err(CatalogError::Corrupt(problems.join("; ")));
         }
-        let fk: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        let fk: i64 =
+            self.conn
+                .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
         if fk > 0 {
-            return Err(CatalogError::Inconsistent(format!("{fk} rows break a foreign key")));
+            return Err(CatalogError::Inconsistent(format!(
+                "{fk} rows break a foreign key"
+            )));
         }
         for (sql, what) in INVARIANTS {
             let n: i64 = self.conn.query_row(sql, [], |r| r.get(0))?;

@@ -13,7 +13,9 @@
 //! Rule 1 (only the publisher's signature counts) is the type `Verified<Entry>`: the
 //! registry checked that the entry's `publisher` signed it.
 
-use atoll_registry::{Entry, Hash, Verified};
+use std::collections::HashMap;
+
+use atoll_registry::{Did, Entry, Hash, Verified};
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
@@ -115,8 +117,8 @@ impl Catalog {
         entry: &Verified<Entry>,
         provenance: &Provenance,
     ) -> Result<IngestOutcome, CatalogError> {
-        let now = now();
-        self.write(|tx| ingest_in(tx, entry, provenance, now))
+        let mut ctx = Ctx::new(now());
+        self.write(|tx| ingest_in(tx, &mut ctx, entry, provenance))
     }
 
     /// Ingest many entries from one source in a single transaction (all or nothing).
@@ -126,13 +128,38 @@ impl Catalog {
         entries: &[Verified<Entry>],
         provenance: &Provenance,
     ) -> Result<Vec<IngestOutcome>, CatalogError> {
-        let now = now();
+        let mut ctx = Ctx::new(now());
         self.write(|tx| {
             entries
                 .iter()
-                .map(|e| ingest_in(tx, e, provenance, now))
+                .map(|e| ingest_in(tx, &mut ctx, e, provenance))
                 .collect()
         })
+    }
+}
+
+/// State shared by the entries of one transaction.
+pub(crate) struct Ctx {
+    now: u64,
+    /// DID → publisher row id, so a batch from few publishers looks each up once.
+    publishers: HashMap<Did, i64>,
+}
+
+impl Ctx {
+    pub(crate) fn new(now: u64) -> Self {
+        Self {
+            now,
+            publishers: HashMap::new(),
+        }
+    }
+
+    fn publisher(&mut self, tx: &Transaction<'_>, did: &Did) -> Result<i64, CatalogError> {
+        if let Some(id) = self.publishers.get(did) {
+            return Ok(*id);
+        }
+        let id = publisher_id(tx, did, self.now)?;
+        self.publishers.insert(*did, id);
+        Ok(id)
     }
 }
 
@@ -147,7 +174,11 @@ struct Stored {
 /// Decode a stored 32-byte hash.
 pub(crate) fn decode_hash(bytes: Vec<u8>) -> Result<Hash, rusqlite::Error> {
     let raw: [u8; 32] = bytes.try_into().map_err(|_| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Blob, "hash is not 32 bytes".into())
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Blob,
+            "hash is not 32 bytes".into(),
+        )
     })?;
     Ok(Hash::from_bytes(raw))
 }
@@ -163,10 +194,11 @@ fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 
 pub(crate) fn ingest_in(
     tx: &Transaction<'_>,
+    ctx: &mut Ctx,
     entry: &Verified<Entry>,
     provenance: &Provenance,
-    now: u64,
 ) -> Result<IngestOutcome, CatalogError> {
+    let now = ctx.now;
     let provenance = provenance.effective_for(entry);
     let from_origin = matches!(provenance, Provenance::Origin(_));
     let payload_id = entry.payload_id();
@@ -174,9 +206,16 @@ pub(crate) fn ingest_in(
 
     // The same signed bytes again: record where they were seen.
     let known = tx
-        .prepare_cached("SELECT id, app_id, status, from_origin FROM entries WHERE payload_id = ?1")?
+        .prepare_cached(
+            "SELECT id, app_id, status, from_origin FROM entries WHERE payload_id = ?1",
+        )?
         .query_row([payload_id.as_bytes()], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, bool>(3)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, bool>(3)?,
+            ))
         })
         .optional()?;
     if let Some((entry_id, app_id, status, stored_origin)) = known {
@@ -188,8 +227,8 @@ pub(crate) fn ingest_in(
                 if let Some(head) = head_of(tx, app_id)? {
                     if head.sequence == sequence && !head.from_origin {
                         // The origin serves the copy that lost: it wins now.
-                        make_head(tx, app_id, entry_id, Some(head.id), "conflict")?;
-                        search::reindex_app(tx, app_id)?;
+                        make_head(tx, app_id, entry_id, Some(head.id), "conflict", true, now)?;
+                        search::reindex_app(tx, app_id, false)?;
                         return Ok(IngestOutcome::Equivocation {
                             sequence,
                             kept: payload_id,
@@ -203,20 +242,20 @@ pub(crate) fn ingest_in(
         return Ok(IngestOutcome::Duplicate { sequence });
     }
 
-    let publisher = publisher_id(tx, &entry.publisher, now)?;
-    let app_id = app_id(tx, publisher, entry, now)?;
-    let head = head_of(tx, app_id)?;
+    let publisher = ctx.publisher(tx, &entry.publisher)?;
+    let (app_id, fresh) = app_id(tx, publisher, entry, now)?;
+    let head = if fresh { None } else { head_of(tx, app_id)? };
     let outcome = match head {
         None => {
             let id = insert_entry(tx, app_id, entry, "head", from_origin, now)?;
             add_source(tx, id, &provenance, now)?;
-            make_head(tx, app_id, id, None, "superseded")?;
+            make_head(tx, app_id, id, None, "superseded", false, now)?;
             accepted(entry, None, now)
         }
         Some(head) if sequence > head.sequence => {
             let id = insert_entry(tx, app_id, entry, "head", from_origin, now)?;
             add_source(tx, id, &provenance, now)?;
-            make_head(tx, app_id, id, Some(head.id), "superseded")?;
+            make_head(tx, app_id, id, Some(head.id), "superseded", false, now)?;
             accepted(entry, Some(head.sequence), now)
         }
         Some(head) if sequence == head.sequence => {
@@ -225,7 +264,7 @@ pub(crate) fn ingest_in(
             let id = insert_entry(tx, app_id, entry, status, from_origin, now)?;
             add_source(tx, id, &provenance, now)?;
             if origin_wins {
-                make_head(tx, app_id, id, Some(head.id), "conflict")?;
+                make_head(tx, app_id, id, Some(head.id), "conflict", false, now)?;
             }
             let (kept, other) = if origin_wins {
                 (payload_id, head.payload_id)
@@ -283,7 +322,7 @@ pub(crate) fn ingest_in(
         }
     };
     if outcome.is_head() || matches!(outcome, IngestOutcome::Equivocation { .. }) {
-        search::reindex_app(tx, app_id)?;
+        search::reindex_app(tx, app_id, fresh)?;
     }
     Ok(outcome)
 }
@@ -302,49 +341,70 @@ fn accepted(entry: &Entry, previous: Option<u64>, now: u64) -> IngestOutcome {
     }
 }
 
-fn app_id(tx: &Transaction<'_>, publisher: i64, entry: &Entry, now: u64) -> Result<i64, CatalogError> {
+/// The app's row id, and whether it was created just now.
+fn app_id(
+    tx: &Transaction<'_>,
+    publisher: i64,
+    entry: &Entry,
+    now: u64,
+) -> Result<(i64, bool), CatalogError> {
     let app = entry.app.as_str();
     if let Some(id) = tx
         .prepare_cached("SELECT id FROM apps WHERE publisher_id = ?1 AND app = ?2")?
         .query_row(params![publisher, app], |r| r.get(0))
         .optional()?
     {
-        return Ok(id);
+        return Ok((id, false));
     }
+    let trust: f64 = tx
+        .prepare_cached("SELECT score FROM trust_scores WHERE publisher_id = ?1")?
+        .query_row([publisher], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0.0);
     tx.prepare_cached(
-        "INSERT INTO apps (publisher_id, app, updated_at, name, trust)
-         VALUES (?1, ?2, ?3, ?2, coalesce((SELECT score FROM trust_scores WHERE publisher_id = ?1), 0))",
+        "INSERT INTO apps (publisher_id, app, updated_at, name, trust) VALUES (?1, ?2, ?3, ?2, ?4)",
     )?
-    .execute(params![publisher, app, to_i64(now)])?;
-    Ok(tx.last_insert_rowid())
+    .execute(params![publisher, app, to_i64(now), trust])?;
+    Ok((tx.last_insert_rowid(), true))
 }
 
 fn head_of(tx: &Transaction<'_>, app_id: i64) -> Result<Option<Stored>, CatalogError> {
+    // Two single-table lookups rather than a join: with STAT4 compiled in, SQLite
+    // re-prepares a parameterised join on every new binding (see search::reindex_app).
+    let head: Option<i64> = tx
+        .prepare_cached("SELECT head_entry_id FROM apps WHERE id = ?1")?
+        .query_row([app_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let Some(head) = head else {
+        return Ok(None);
+    };
     Ok(tx
-        .prepare_cached(
-            "SELECT e.id, e.sequence, e.payload_id, e.from_origin
-             FROM apps a JOIN entries e ON e.id = a.head_entry_id WHERE a.id = ?1",
-        )?
-        .query_row([app_id], stored_row)
+        .prepare_cached("SELECT id, sequence, payload_id, from_origin FROM entries WHERE id = ?1")?
+        .query_row([head], stored_row)
         .optional()?)
 }
 
-/// Point the app at `new_head`; the old head (if any) gets `old_status`.
+/// Point the app at `new_head`; the old head (if any) gets `old_status`. `promote` marks
+/// the new head's row (rows inserted as `head` need not be touched again).
 fn make_head(
     tx: &Transaction<'_>,
     app_id: i64,
     new_head: i64,
     old_head: Option<i64>,
     old_status: &str,
+    promote: bool,
+    now: u64,
 ) -> Result<(), CatalogError> {
+    let mut set = tx.prepare_cached("UPDATE entries SET status = ?2 WHERE id = ?1")?;
     if let Some(old) = old_head {
-        tx.prepare_cached("UPDATE entries SET status = ?2 WHERE id = ?1")?
-            .execute(params![old, old_status])?;
+        set.execute(params![old, old_status])?;
     }
-    tx.prepare_cached("UPDATE entries SET status = 'head' WHERE id = ?1")?
-        .execute([new_head])?;
+    if promote {
+        set.execute(params![new_head, "head"])?;
+    }
     tx.prepare_cached("UPDATE apps SET head_entry_id = ?2, updated_at = ?3 WHERE id = ?1")?
-        .execute(params![app_id, new_head, to_i64(now())])?;
+        .execute(params![app_id, new_head, to_i64(now)])?;
     Ok(())
 }
 
@@ -392,9 +452,16 @@ fn insert_entry(
             atoll_registry::objects::ArtifactKind::Icon => "icon",
             atoll_registry::objects::ArtifactKind::Image => "image",
         };
-        blob.execute(params![a.blob.hash.as_bytes(), to_i64(a.blob.size), kind, to_i64(now)])?;
-        tx.prepare_cached("INSERT OR IGNORE INTO entry_artifacts (hash, entry_id) VALUES (?1, ?2)")?
-            .execute(params![a.blob.hash.as_bytes(), id])?;
+        blob.execute(params![
+            a.blob.hash.as_bytes(),
+            to_i64(a.blob.size),
+            kind,
+            to_i64(now)
+        ])?;
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO entry_artifacts (hash, entry_id) VALUES (?1, ?2)",
+        )?
+        .execute(params![a.blob.hash.as_bytes(), id])?;
     }
     Ok(id)
 }
@@ -448,4 +515,3 @@ fn equivocated(
     tracing::warn!(app = %app_ref, sequence = entry.sequence, "publisher equivocated");
     Ok(())
 }
-

@@ -33,7 +33,10 @@ impl Catalog {
     }
 
     /// Attach many manifests in one transaction (all or nothing).
-    pub fn attach_manifests(&mut self, manifests: &[Manifest]) -> Result<Vec<Attached>, CatalogError> {
+    pub fn attach_manifests(
+        &mut self,
+        manifests: &[Manifest],
+    ) -> Result<Vec<Attached>, CatalogError> {
         self.write(|tx| manifests.iter().map(|m| attach_in(tx, m)).collect())
     }
 
@@ -49,7 +52,10 @@ impl Catalog {
     }
 }
 
-pub(crate) fn attach_in(tx: &Transaction<'_>, manifest: &Manifest) -> Result<Attached, CatalogError> {
+pub(crate) fn attach_in(
+    tx: &Transaction<'_>,
+    manifest: &Manifest,
+) -> Result<Attached, CatalogError> {
     let violations = policy::check(manifest);
     if let Some(v) = violations.first() {
         return Err(CatalogError::Manifest(format!(
@@ -64,7 +70,9 @@ pub(crate) fn attach_in(tx: &Transaction<'_>, manifest: &Manifest) -> Result<Att
             "SELECT e.app_id, a.app, e.version, e.manifest_size
              FROM entries e JOIN apps a ON a.id = e.app_id WHERE e.manifest_hash = ?1",
         )?
-        .query_map([hash.as_bytes()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .query_map([hash.as_bytes()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
         .collect::<Result<_, _>>()?;
     if named.is_empty() {
         return Err(CatalogError::Manifest(format!(
@@ -105,7 +113,7 @@ pub(crate) fn attach_in(tx: &Transaction<'_>, manifest: &Manifest) -> Result<Att
     apps.sort_unstable();
     apps.dedup();
     for &app in &apps {
-        search::reindex_app(tx, app)?;
+        search::reindex_app(tx, app, false)?;
     }
     Ok(Attached {
         hash,

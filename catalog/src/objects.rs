@@ -77,12 +77,27 @@ fn refuse<T>(
         ),
         UpdateOutcome::Equivocation => {
             let detail = format!("signed two different {what}s with sequence {sequence}");
-            trust::penalize_in(tx, signer, PenaltyKind::Equivocation, &format!("{what}#{sequence}"), &detail, now)?;
+            trust::penalize_in(
+                tx,
+                signer,
+                PenaltyKind::Equivocation,
+                &format!("{what}#{sequence}"),
+                &detail,
+                now,
+            )?;
             (AuditKind::Equivocation, detail)
         }
         _ => return Ok(()),
     };
-    audit::record_in(tx, now, kind, provenance, Some(what), &reason, Some(&envelope_bytes(v)?))?;
+    audit::record_in(
+        tx,
+        now,
+        kind,
+        provenance,
+        Some(what),
+        &reason,
+        Some(&envelope_bytes(v)?),
+    )?;
     Ok(())
 }
 
@@ -171,7 +186,10 @@ impl Catalog {
         let rows = stmt.query_map([key], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for d in rows {
-            out.push(d?.parse().map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?);
+            out.push(
+                d?.parse()
+                    .map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+            );
         }
         Ok(out)
     }
@@ -208,7 +226,16 @@ fn ingest_endorsement_in(
                 envelope_bytes(e)?
             ])?;
         }
-        other => refuse(tx, other, signer, "endorsement", e, e.sequence, provenance, now)?,
+        other => refuse(
+            tx,
+            other,
+            signer,
+            "endorsement",
+            e,
+            e.sequence,
+            provenance,
+            now,
+        )?,
     }
     Ok(outcome)
 }

@@ -96,7 +96,9 @@ impl Catalog {
         if let Some((d, c)) = self
             .conn
             .prepare_cached("SELECT description, categories FROM app_search WHERE rowid = ?1")?
-            .query_row([id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_row([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .optional()?
         {
             summary.description = d;
@@ -126,9 +128,22 @@ impl Catalog {
             ))
         })?;
         for row in rows {
-            let (eid, sequence, version, status, pid, mh, published_at, expires_at, yanked, from_origin) = row?;
+            let (
+                eid,
+                sequence,
+                version,
+                status,
+                pid,
+                mh,
+                published_at,
+                expires_at,
+                yanked,
+                from_origin,
+            ) = row?;
             let srcs = sources
-                .query_map([eid], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+                .query_map([eid], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?
                 .filter_map(|s| s.ok().and_then(|(k, s)| Provenance::from_parts(&k, s)))
                 .collect();
             entries.push(EntryRecord {
@@ -170,7 +185,9 @@ impl Catalog {
                 "SELECT e.envelope FROM apps a JOIN publishers p ON p.id = a.publisher_id
                  JOIN entries e ON e.id = a.head_entry_id WHERE p.did = ?1 AND a.app = ?2",
             )?
-            .query_row([app.publisher.to_string(), app.app.to_string()], |r| r.get(0))
+            .query_row([app.publisher.to_string(), app.app.to_string()], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 }

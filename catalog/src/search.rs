@@ -160,7 +160,9 @@ impl Catalog {
                   JOIN entries e ON e.id = a.head_entry_id WHERE 1",
             );
             if fts.is_some() {
-                sql.push_str(" AND a.id IN (SELECT rowid FROM app_search WHERE app_search MATCH ?)");
+                sql.push_str(
+                    " AND a.id IN (SELECT rowid FROM app_search WHERE app_search MATCH ?)",
+                );
             }
         }
         if let Some(f) = fts {
@@ -175,8 +177,12 @@ impl Catalog {
             args.push(Value::Real(t));
         }
         match q.installed {
-            Some(true) => sql.push_str(" AND EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id)"),
-            Some(false) => sql.push_str(" AND NOT EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id)"),
+            Some(true) => {
+                sql.push_str(" AND EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id)")
+            }
+            Some(false) => {
+                sql.push_str(" AND NOT EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id)")
+            }
             None => {}
         }
         match q.stale {
@@ -214,7 +220,9 @@ impl Catalog {
             .prepare_cached("SELECT description, categories FROM app_search WHERE rowid = ?1")?;
         for (id, item) in &mut items {
             if let Some((d, c)) = text
-                .query_row([*id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_row([*id], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
                 .optional()?
             {
                 item.description = d;
@@ -260,41 +268,76 @@ fn summary_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<(i64, AppSum
     ))
 }
 
-/// Rebuild the search row, categories and sort keys of one app.
-pub(crate) fn reindex_app(tx: &Transaction<'_>, app_id: i64) -> Result<(), CatalogError> {
-    let (app, publisher, published_at): (String, String, i64) = tx
-        .prepare_cached(
-            "SELECT a.app, coalesce(p.name, ''), coalesce(e.published_at, 0)
-             FROM apps a JOIN publishers p ON p.id = a.publisher_id
-             LEFT JOIN entries e ON e.id = a.head_entry_id WHERE a.id = ?1",
-        )?
+/// Rebuild the search row, categories and sort keys of one app. `fresh`: the app was
+/// created in this transaction, so it has no old rows to delete.
+///
+/// Every lookup here is a single-table statement on purpose: the bundled SQLite is built
+/// with STAT4, and with it a cached statement that joins or orders on a bound parameter
+/// is re-prepared whenever the binding changes — which doubled the cost of an ingest.
+pub(crate) fn reindex_app(
+    tx: &Transaction<'_>,
+    app_id: i64,
+    fresh: bool,
+) -> Result<(), CatalogError> {
+    let (app, publisher_id, head): (String, i64, Option<i64>) = tx
+        .prepare_cached("SELECT app, publisher_id, head_entry_id FROM apps WHERE id = ?1")?
         .query_row([app_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-    let manifest: Option<(String, String, String)> = tx
-        .prepare_cached(
-            "SELECT m.name, m.description, m.categories
-             FROM entries e JOIN manifests m ON m.hash = e.manifest_hash
-             WHERE e.app_id = ?1 AND e.status != 'conflict'
-             ORDER BY e.sequence DESC LIMIT 1",
-        )?
-        .query_row([app_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?;
+    let publisher: String = tx
+        .prepare_cached("SELECT coalesce(name, '') FROM publishers WHERE id = ?1")?
+        .query_row([publisher_id], |r| r.get(0))?;
+    let published_at: i64 = match head {
+        Some(h) => tx
+            .prepare_cached("SELECT published_at FROM entries WHERE id = ?1")?
+            .query_row([h], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0),
+        None => 0,
+    };
+    // The newest accepted entry whose manifest has been attached.
+    let mut candidates: Vec<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT sequence, manifest_hash FROM entries WHERE app_id = ?1 AND status != 'conflict'")?
+        .query_map([app_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    let mut manifest: Option<(String, String, String)> = None;
+    let mut find =
+        tx.prepare_cached("SELECT name, description, categories FROM manifests WHERE hash = ?1")?;
+    for (_, hash) in &candidates {
+        manifest = find
+            .query_row([hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        if manifest.is_some() {
+            break;
+        }
+    }
     let (name, description, categories) =
         manifest.unwrap_or_else(|| (app.clone(), String::new(), String::new()));
     tx.prepare_cached("UPDATE apps SET name = ?2, published_at = ?3 WHERE id = ?1")?
         .execute(params![app_id, name, published_at])?;
-    tx.prepare_cached("DELETE FROM app_categories WHERE app_id = ?1")?
-        .execute([app_id])?;
-    let mut add = tx.prepare_cached("INSERT OR IGNORE INTO app_categories (category, app_id) VALUES (?1, ?2)")?;
+    if !fresh {
+        tx.prepare_cached("DELETE FROM app_categories WHERE app_id = ?1")?
+            .execute([app_id])?;
+        tx.prepare_cached("DELETE FROM app_search WHERE rowid = ?1")?
+            .execute([app_id])?;
+    }
+    let mut add = tx.prepare_cached(
+        "INSERT OR IGNORE INTO app_categories (category, app_id) VALUES (?1, ?2)",
+    )?;
     for c in split_categories(&categories) {
         add.execute(params![c, app_id])?;
     }
-    tx.prepare_cached("DELETE FROM app_search WHERE rowid = ?1")?
-        .execute([app_id])?;
     tx.prepare_cached(
         "INSERT INTO app_search (rowid, name, description, categories, publisher, app)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?
-    .execute(params![app_id, name, description, categories, publisher, app])?;
+    .execute(params![
+        app_id,
+        name,
+        description,
+        categories,
+        publisher,
+        app
+    ])?;
     Ok(())
 }
 
@@ -305,7 +348,7 @@ pub(crate) fn reindex_publisher(tx: &Transaction<'_>, publisher: i64) -> Result<
         .query_map([publisher], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for id in ids {
-        reindex_app(tx, id)?;
+        reindex_app(tx, id, false)?;
     }
     Ok(())
 }

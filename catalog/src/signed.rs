@@ -10,9 +10,14 @@ use atoll_registry::Verified;
 /// JSON tree (which costs as much as a signature check). DIDs are base58 and signatures
 /// base64url, which need no JSON escaping; anything else falls back to the general
 /// canonicaliser. A test checks both paths give the same bytes.
-pub(crate) fn envelope_bytes<T>(v: &Verified<T>) -> Result<Vec<u8>, atoll_registry::canonical::CanonicalError> {
+pub(crate) fn envelope_bytes<T>(
+    v: &Verified<T>,
+) -> Result<Vec<u8>, atoll_registry::canonical::CanonicalError> {
     let sigs = &v.envelope().signatures;
-    let plain = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_'));
+    let plain = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'-' | b'_'))
+    };
     let dids: Vec<String> = sigs.iter().map(|s| s.did.to_string()).collect();
     if !(dids.iter().all(|d| plain(d)) && sigs.iter().all(|s| plain(&s.sig))) {
         return v.envelope_bytes();

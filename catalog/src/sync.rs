@@ -26,7 +26,11 @@ impl Catalog {
                 params![relay, to_i64(since), to_i64(now)],
             )?;
             Ok(tx
-                .query_row("SELECT since FROM sync_cursors WHERE relay = ?1", [relay], |r| r.get::<_, i64>(0))?
+                .query_row(
+                    "SELECT since FROM sync_cursors WHERE relay = ?1",
+                    [relay],
+                    |r| r.get::<_, i64>(0),
+                )?
                 .max(0) as u64)
         })
     }

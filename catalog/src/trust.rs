@@ -148,7 +148,10 @@ impl Catalog {
 
     /// Recompute every score, in one write transaction: read the graph, propagate, store
     /// scores with what explains them, and refresh the apps' sort key.
-    pub fn recompute_trust_with(&mut self, params: &TrustParams) -> Result<TrustStats, CatalogError> {
+    pub fn recompute_trust_with(
+        &mut self,
+        params: &TrustParams,
+    ) -> Result<TrustStats, CatalogError> {
         let now = to_i64(now());
         self.write(|tx| {
             let max_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM publishers", [], |r| r.get(0))?;
@@ -283,7 +286,9 @@ impl Catalog {
         for row in rows {
             let (did, name, score, decision, hops, penalties) = row?;
             out.push(TrustRow {
-                did: did.parse().map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+                did: did
+                    .parse()
+                    .map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
                 name,
                 score,
                 decision,

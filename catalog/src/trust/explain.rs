@@ -95,14 +95,20 @@ impl Catalog {
     pub fn explain(&self, did: &Did) -> Result<TrustExplanation, CatalogError> {
         let params = TrustParams::default();
         let Some(id) = find_publisher(&self.conn, did)? else {
-            return Err(CatalogError::NotFound(format!("{did}: this node has never seen that DID")));
+            return Err(CatalogError::NotFound(format!(
+                "{did}: this node has never seen that DID"
+            )));
         };
         let name_of = |id: i64| -> Result<(Did, Option<String>), CatalogError> {
             let (d, n): (String, Option<String>) = self
                 .conn
                 .prepare_cached("SELECT did, name FROM publishers WHERE id = ?1")?
                 .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok((d.parse().map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?, n))
+            Ok((
+                d.parse()
+                    .map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+                n,
+            ))
         };
         let row_of = |id: i64| -> Result<Option<Row>, CatalogError> {
             Ok(self
@@ -126,7 +132,11 @@ impl Catalog {
         };
         let decision: Option<String> = self
             .conn
-            .query_row("SELECT decision FROM anchors WHERE publisher_id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT decision FROM anchors WHERE publisher_id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()?;
         let (_, name) = name_of(id)?;
         let me = row_of(id)?;
@@ -164,11 +174,15 @@ impl Catalog {
                  JOIN publishers p ON p.id = e.signer_id
                  WHERE e.subject_id = ?1 AND e.weight < 0 ORDER BY e.weight LIMIT 20",
             )?
-            .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .query_map([id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
         {
             let (d, by_name, weight, reason) = row?;
             reports.push(ReportNote {
-                by: d.parse().map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+                by: d
+                    .parse()
+                    .map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
                 by_name,
                 weight,
                 reason,
@@ -176,7 +190,9 @@ impl Catalog {
         }
         let penalties = self
             .conn
-            .prepare_cached("SELECT kind, detail, at FROM penalties WHERE publisher_id = ?1 ORDER BY at, id")?
+            .prepare_cached(
+                "SELECT kind, detail, at FROM penalties WHERE publisher_id = ?1 ORDER BY at, id",
+            )?
             .query_map([id], |r| {
                 Ok(PenaltyNote {
                     kind: r.get(0)?,
@@ -186,7 +202,13 @@ impl Catalog {
             })?
             .collect::<Result<Vec<_>, _>>()?;
         let (score, base, report_factor, penalty_factor, computed_at) = match &me {
-            Some(r) => (r.score, r.base, r.report_factor, r.penalty_factor, Some(r.computed_at.max(0) as u64)),
+            Some(r) => (
+                r.score,
+                r.base,
+                r.report_factor,
+                r.penalty_factor,
+                Some(r.computed_at.max(0) as u64),
+            ),
             None => (0.0, 0.0, 1.0, 1.0, None),
         };
         Ok(TrustExplanation {
@@ -222,7 +244,10 @@ impl fmt::Display for TrustExplanation {
         writeln!(f, "{}: {:.2}", label(&self.did, &self.name), self.score)?;
         match self.decision.as_deref() {
             Some("block") => {
-                writeln!(f, "  you blocked it: its score is 0 and its endorsements count for nothing")?;
+                writeln!(
+                    f,
+                    "  you blocked it: its score is 0 and its endorsements count for nothing"
+                )?;
             }
             Some("pin") => {
                 writeln!(f, "  you pinned it: it is a trust anchor (1.00)")?;
@@ -232,15 +257,26 @@ impl fmt::Display for TrustExplanation {
         if self.decision.is_none() {
             if self.path.is_empty() {
                 if self.computed_at.is_none() && self.penalties.is_empty() {
-                    writeln!(f, "  no path from any DID you pinned (or scores not computed yet)")?;
+                    writeln!(
+                        f,
+                        "  no path from any DID you pinned (or scores not computed yet)"
+                    )?;
                 } else {
-                    writeln!(f, "  no path from any DID you pinned: nobody you trust endorses it")?;
+                    writeln!(
+                        f,
+                        "  no path from any DID you pinned: nobody you trust endorses it"
+                    )?;
                 }
             } else {
                 let mut prev: Option<&PathStep> = None;
                 for step in &self.path {
                     match prev {
-                        None => write!(f, "  you pinned {} ({:.2})", short_name(&step.did, &step.name), step.score)?,
+                        None => write!(
+                            f,
+                            "  you pinned {} ({:.2})",
+                            short_name(&step.did, &step.name),
+                            step.score
+                        )?,
                         Some(p) => {
                             write!(
                                 f,
@@ -258,7 +294,11 @@ impl fmt::Display for TrustExplanation {
                     }
                     prev = Some(step);
                 }
-                writeln!(f, "  (each hop: endorser's score × weight × damping {:.2})", self.damping)?;
+                writeln!(
+                    f,
+                    "  (each hop: endorser's score × weight × damping {:.2})",
+                    self.damping
+                )?;
             }
         }
         for r in &self.reports {
@@ -267,23 +307,38 @@ impl fmt::Display for TrustExplanation {
                 "  report: {} says {:.2}{}",
                 label(&r.by, &r.by_name),
                 r.weight,
-                if r.reason.is_empty() { String::new() } else { format!(" ({:?})", r.reason) }
+                if r.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({:?})", r.reason)
+                }
             )?;
         }
         if self.report_factor < 1.0 {
-            writeln!(f, "  reports weighed by the reporters' standing: × {:.2}", self.report_factor)?;
+            writeln!(
+                f,
+                "  reports weighed by the reporters' standing: × {:.2}",
+                self.report_factor
+            )?;
         }
         for p in &self.penalties {
             writeln!(f, "  penalty: {}: {}", p.kind, p.detail)?;
         }
         if self.penalty_factor < 1.0 {
             if self.decision.as_deref() == Some("pin") {
-                writeln!(f, "  penalties × {:.2} not applied: you pinned it", self.penalty_factor)?;
+                writeln!(
+                    f,
+                    "  penalties × {:.2} not applied: you pinned it",
+                    self.penalty_factor
+                )?;
             } else {
                 writeln!(f, "  penalties: × {:.2}", self.penalty_factor)?;
             }
         }
-        if self.decision.is_none() && !self.path.is_empty() && (self.report_factor < 1.0 || self.penalty_factor < 1.0) {
+        if self.decision.is_none()
+            && !self.path.is_empty()
+            && (self.report_factor < 1.0 || self.penalty_factor < 1.0)
+        {
             writeln!(
                 f,
                 "  score: {:.2} × {:.2} × {:.2} = {:.2}",

@@ -17,14 +17,24 @@ pub fn store() -> Store {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("catalog.db");
     let cat = Catalog::open(&path).unwrap();
-    Store { _dir: dir, path, cat }
+    Store {
+        _dir: dir,
+        path,
+        cat,
+    }
 }
 
 pub fn key(n: u8) -> Keypair {
     Keypair::from_seed([n; 32])
 }
 
-pub fn manifest_yaml(app: &str, version: &str, name: &str, description: &str, categories: &[&str]) -> String {
+pub fn manifest_yaml(
+    app: &str,
+    version: &str,
+    name: &str,
+    description: &str,
+    categories: &[&str],
+) -> String {
     format!(
         "id: {app}\nname: {name}\nversion: {version}\ndescription: {description}\ncategories: [{}]\ncontainers:\n  - name: web\n    image:\n      reference: docker.io/library/busybox@sha256:{}\n",
         categories.join(", "),
@@ -32,7 +42,13 @@ pub fn manifest_yaml(app: &str, version: &str, name: &str, description: &str, ca
     )
 }
 
-pub fn manifest(app: &str, version: &str, name: &str, description: &str, categories: &[&str]) -> Manifest {
+pub fn manifest(
+    app: &str,
+    version: &str,
+    name: &str,
+    description: &str,
+    categories: &[&str],
+) -> Manifest {
     atoll_registry::manifest::parse(
         &manifest_yaml(app, version, name, description, categories),
         std::path::Path::new("test.yml"),
@@ -84,6 +100,8 @@ pub fn signed(key: &Keypair, app: &str, sequence: u64) -> Verified<Entry> {
 }
 
 pub fn yank(mut e: Entry, reason: &str) -> Entry {
-    e.yanked = Some(Yank { reason: reason.into() });
+    e.yanked = Some(Yank {
+        reason: reason.into(),
+    });
     e
 }

@@ -7,7 +7,11 @@ use atoll_registry::{Entry, Verified};
 
 use crate::common::*;
 
-fn race(path: &std::path::Path, a: Vec<Verified<Entry>>, b: Vec<Verified<Entry>>) -> (Vec<IngestOutcome>, Vec<IngestOutcome>) {
+fn race(
+    path: &std::path::Path,
+    a: Vec<Verified<Entry>>,
+    b: Vec<Verified<Entry>>,
+) -> (Vec<IngestOutcome>, Vec<IngestOutcome>) {
     let barrier = Arc::new(Barrier::new(2));
     let spawn = |entries: Vec<Verified<Entry>>, relay: &'static str| {
         let barrier = barrier.clone();
@@ -16,7 +20,10 @@ fn race(path: &std::path::Path, a: Vec<Verified<Entry>>, b: Vec<Verified<Entry>>
             let mut cat = Catalog::open(&path).unwrap();
             let prov = Provenance::Relay(relay.into());
             barrier.wait();
-            entries.iter().map(|e| cat.ingest(e, &prov).unwrap()).collect::<Vec<_>>()
+            entries
+                .iter()
+                .map(|e| cat.ingest(e, &prov).unwrap())
+                .collect::<Vec<_>>()
         })
     };
     let ta = spawn(a, "ws://a");
@@ -28,7 +35,9 @@ fn race(path: &std::path::Path, a: Vec<Verified<Entry>>, b: Vec<Verified<Entry>>
 fn two_writers_ingesting_the_same_entry_one_wins_one_duplicate() {
     let s = store();
     let k = key(1);
-    let entries: Vec<_> = (0..40).map(|i| signed(&k, &format!("app-{i}"), 1)).collect();
+    let entries: Vec<_> = (0..40)
+        .map(|i| signed(&k, &format!("app-{i}"), 1))
+        .collect();
     let (a, b) = race(&s.path, entries.clone(), entries);
     for (x, y) in a.iter().zip(&b) {
         let mut names = [x.name(), y.name()];
@@ -44,7 +53,9 @@ fn two_writers_ingesting_the_same_entry_one_wins_one_duplicate() {
 fn two_writers_ingesting_conflicting_entries_one_wins_one_equivocation() {
     let s = store();
     let k = key(1);
-    let a: Vec<_> = (0..40).map(|i| signed(&k, &format!("app-{i}"), 1)).collect();
+    let a: Vec<_> = (0..40)
+        .map(|i| signed(&k, &format!("app-{i}"), 1))
+        .collect();
     let b: Vec<_> = (0..40)
         .map(|i| {
             let mut e = entry(&k, &format!("app-{i}"), 1);
@@ -60,7 +71,10 @@ fn two_writers_ingesting_conflicting_entries_one_wins_one_equivocation() {
     }
     let cat = Catalog::open(&s.path).unwrap();
     let report = cat.check().unwrap();
-    assert_eq!(report.entries, 80, "both versions are kept: one head, one conflict each");
+    assert_eq!(
+        report.entries, 80,
+        "both versions are kept: one head, one conflict each"
+    );
     // One penalty per contested (app, sequence), not per writer.
     assert_eq!(cat.explain(&k.did()).unwrap().penalties.len(), 40);
 }

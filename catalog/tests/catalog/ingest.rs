@@ -22,9 +22,18 @@ fn new_then_duplicate_records_every_source() {
     let mut s = store();
     let k = key(1);
     let e = signed(&k, "hello", 1);
-    assert_eq!(s.cat.ingest(&e, &relay(1)).unwrap(), IngestOutcome::New { sequence: 1 });
-    assert_eq!(s.cat.ingest(&e, &relay(2)).unwrap(), IngestOutcome::Duplicate { sequence: 1 });
-    assert_eq!(s.cat.ingest(&e, &relay(2)).unwrap(), IngestOutcome::Duplicate { sequence: 1 });
+    assert_eq!(
+        s.cat.ingest(&e, &relay(1)).unwrap(),
+        IngestOutcome::New { sequence: 1 }
+    );
+    assert_eq!(
+        s.cat.ingest(&e, &relay(2)).unwrap(),
+        IngestOutcome::Duplicate { sequence: 1 }
+    );
+    assert_eq!(
+        s.cat.ingest(&e, &relay(2)).unwrap(),
+        IngestOutcome::Duplicate { sequence: 1 }
+    );
     let view = s.cat.app(&app_ref(&k, "hello")).unwrap().unwrap();
     assert_eq!(view.entries.len(), 1);
     assert_eq!(view.entries[0].sources, vec![relay(1), relay(2)]);
@@ -40,8 +49,17 @@ fn stored_bytes_are_the_exact_signed_envelope() {
     let bytes = s.cat.entry_envelope(&e.payload_id()).unwrap().unwrap();
     assert_eq!(bytes, e.envelope_bytes().unwrap());
     let again = atoll_registry::Envelope::from_slice(&bytes).unwrap();
-    assert_eq!(again.verify::<atoll_registry::Entry>().unwrap().payload_id(), e.payload_id());
-    assert_eq!(s.cat.head_envelope(&app_ref(&k, "hello")).unwrap().unwrap(), bytes);
+    assert_eq!(
+        again
+            .verify::<atoll_registry::Entry>()
+            .unwrap()
+            .payload_id(),
+        e.payload_id()
+    );
+    assert_eq!(
+        s.cat.head_envelope(&app_ref(&k, "hello")).unwrap().unwrap(),
+        bytes
+    );
 }
 
 #[test]
@@ -51,11 +69,18 @@ fn higher_sequence_wins_and_history_is_kept() {
     s.cat.ingest(&signed(&k, "hello", 1), &relay(1)).unwrap();
     assert_eq!(
         s.cat.ingest(&signed(&k, "hello", 5), &relay(1)).unwrap(),
-        IngestOutcome::Newer { sequence: 5, previous: 1 }
+        IngestOutcome::Newer {
+            sequence: 5,
+            previous: 1
+        }
     );
     let view = s.cat.app(&app_ref(&k, "hello")).unwrap().unwrap();
     assert_eq!(view.summary.sequence, 5);
-    let statuses: Vec<_> = view.entries.iter().map(|e| (e.sequence, e.status.as_str())).collect();
+    let statuses: Vec<_> = view
+        .entries
+        .iter()
+        .map(|e| (e.sequence, e.status.as_str()))
+        .collect();
     assert_eq!(statuses, vec![(5, "head"), (1, "superseded")]);
     s.cat.check().unwrap();
 }
@@ -68,11 +93,18 @@ fn rollback_is_rejected_and_audited() {
     let old = signed(&k, "hello", 3);
     assert_eq!(
         s.cat.ingest(&old, &relay(2)).unwrap(),
-        IngestOutcome::Rollback { sequence: 3, current: 5 }
+        IngestOutcome::Rollback {
+            sequence: 3,
+            current: 5
+        }
     );
     let view = s.cat.app(&app_ref(&k, "hello")).unwrap().unwrap();
     assert_eq!(view.summary.sequence, 5);
-    assert_eq!(view.entries.len(), 1, "a rollback is not stored as an entry");
+    assert_eq!(
+        view.entries.len(),
+        1,
+        "a rollback is not stored as an entry"
+    );
     assert!(s.cat.entry_envelope(&old.payload_id()).unwrap().is_none());
     let log = s.cat.audit_log(10).unwrap();
     assert_eq!(log.len(), 1);
@@ -106,7 +138,13 @@ fn equivocation_between_relays_keeps_the_first_and_flags_the_publisher() {
     assert!(view.summary.equivocated);
     assert!(!view.summary.auto_installable());
     assert_eq!(view.summary.version, "1.0.7");
-    assert_eq!(view.entries.iter().filter(|e| e.status == "conflict").count(), 1);
+    assert_eq!(
+        view.entries
+            .iter()
+            .filter(|e| e.status == "conflict")
+            .count(),
+        1
+    );
     let ex = s.cat.explain(&k.did()).unwrap();
     assert_eq!(ex.penalties.len(), 1);
     assert_eq!(ex.penalties[0].kind, "equivocation");
@@ -139,8 +177,25 @@ fn equivocation_keeps_the_copy_fetched_from_the_origin() {
     let mut third = entry(&k, "hello", 7);
     third.version = "9.9.9".parse().unwrap();
     let out = s.cat.ingest(&sign(&third, &k), &relay(3)).unwrap();
-    assert!(matches!(out, IngestOutcome::Equivocation { kept_from_origin: true, .. }), "{out:?}");
-    assert_eq!(s.cat.app(&app_ref(&k, "hello")).unwrap().unwrap().summary.version, "7.7.7");
+    assert!(
+        matches!(
+            out,
+            IngestOutcome::Equivocation {
+                kept_from_origin: true,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert_eq!(
+        s.cat
+            .app(&app_ref(&k, "hello"))
+            .unwrap()
+            .unwrap()
+            .summary
+            .version,
+        "7.7.7"
+    );
     s.cat.check().unwrap();
 }
 
@@ -155,8 +210,25 @@ fn the_losing_copy_wins_when_the_origin_serves_it_later() {
     s.cat.ingest(&first, &relay(1)).unwrap();
     s.cat.ingest(&second, &relay(2)).unwrap();
     let out = s.cat.ingest(&second, &origin()).unwrap();
-    assert!(matches!(out, IngestOutcome::Equivocation { kept_from_origin: true, .. }), "{out:?}");
-    assert_eq!(s.cat.app(&app_ref(&k, "hello")).unwrap().unwrap().summary.version, "7.7.7");
+    assert!(
+        matches!(
+            out,
+            IngestOutcome::Equivocation {
+                kept_from_origin: true,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
+    assert_eq!(
+        s.cat
+            .app(&app_ref(&k, "hello"))
+            .unwrap()
+            .unwrap()
+            .summary
+            .version,
+        "7.7.7"
+    );
     s.cat.check().unwrap();
 }
 
@@ -170,10 +242,23 @@ fn an_origin_claim_the_entry_does_not_back_counts_as_a_peer() {
     s.cat.ingest(&first, &relay(1)).unwrap();
     let fake = Provenance::Origin("2".repeat(64));
     let out = s.cat.ingest(&sign(&other, &k), &fake).unwrap();
-    assert!(matches!(out, IngestOutcome::Equivocation { kept_from_origin: false, .. }), "{out:?}");
+    assert!(
+        matches!(
+            out,
+            IngestOutcome::Equivocation {
+                kept_from_origin: false,
+                ..
+            }
+        ),
+        "{out:?}"
+    );
     let view = s.cat.app(&app_ref(&k, "hello")).unwrap().unwrap();
     assert_eq!(view.summary.version, "1.0.7");
-    let conflict = view.entries.iter().find(|e| e.status == "conflict").unwrap();
+    let conflict = view
+        .entries
+        .iter()
+        .find(|e| e.status == "conflict")
+        .unwrap();
     assert_eq!(conflict.sources, vec![Provenance::Peer("2".repeat(64))]);
 }
 
@@ -186,8 +271,19 @@ fn a_conflict_below_the_head_is_equivocation_evidence_not_a_rollback() {
     let mut other = entry(&k, "hello", 3);
     other.version = "0.0.1".parse().unwrap();
     let out = s.cat.ingest(&sign(&other, &k), &relay(2)).unwrap();
-    assert!(matches!(out, IngestOutcome::Equivocation { sequence: 3, .. }), "{out:?}");
-    assert_eq!(s.cat.app(&app_ref(&k, "hello")).unwrap().unwrap().summary.sequence, 5);
+    assert!(
+        matches!(out, IngestOutcome::Equivocation { sequence: 3, .. }),
+        "{out:?}"
+    );
+    assert_eq!(
+        s.cat
+            .app(&app_ref(&k, "hello"))
+            .unwrap()
+            .unwrap()
+            .summary
+            .sequence,
+        5
+    );
     s.cat.check().unwrap();
 }
 
@@ -200,7 +296,10 @@ fn stale_entries_are_stored_but_marked() {
     e.expires_at = 2_000;
     assert_eq!(
         s.cat.ingest(&sign(&e, &k), &relay(1)).unwrap(),
-        IngestOutcome::Stale { sequence: 1, previous: None }
+        IngestOutcome::Stale {
+            sequence: 1,
+            previous: None
+        }
     );
     let view = s.cat.app(&app_ref(&k, "hello")).unwrap().unwrap();
     assert!(view.summary.stale);
@@ -215,7 +314,10 @@ fn a_yank_becomes_the_head_and_withdraws_the_version() {
     let y = yank(entry(&k, "hello", 2), "broken build");
     assert_eq!(
         s.cat.ingest(&sign(&y, &k), &relay(1)).unwrap(),
-        IngestOutcome::Yanked { sequence: 2, previous: Some(1) }
+        IngestOutcome::Yanked {
+            sequence: 2,
+            previous: Some(1)
+        }
     );
     let view = s.cat.app(&app_ref(&k, "hello")).unwrap().unwrap();
     assert!(view.summary.yanked);
@@ -227,7 +329,12 @@ fn a_yank_becomes_the_head_and_withdraws_the_version() {
 fn a_batch_is_applied_in_order_in_one_transaction() {
     let mut s = store();
     let k = key(1);
-    let batch = vec![signed(&k, "a", 1), signed(&k, "a", 2), signed(&k, "a", 1), signed(&k, "b", 1)];
+    let batch = vec![
+        signed(&k, "a", 1),
+        signed(&k, "a", 2),
+        signed(&k, "a", 1),
+        signed(&k, "b", 1),
+    ];
     let out = s.cat.ingest_batch(&batch, &relay(1)).unwrap();
     let names: Vec<_> = out.iter().map(|o| o.name()).collect();
     assert_eq!(names, ["new", "newer", "duplicate", "new"]);
@@ -250,5 +357,9 @@ fn blobs_named_by_the_head_are_wanted() {
     let b = s.cat.blob(&e2.manifest.hash).unwrap().unwrap();
     assert!(b.held);
     assert_eq!(b.holders, vec!["peer-a".to_string()]);
-    assert!(s.cat.blob(&atoll_registry::Hash::of(b"nope")).unwrap().is_none());
+    assert!(s
+        .cat
+        .blob(&atoll_registry::Hash::of(b"nope"))
+        .unwrap()
+        .is_none());
 }

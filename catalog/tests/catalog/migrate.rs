@@ -16,12 +16,19 @@ fn a_version_1_file_migrates_and_keeps_its_data() {
         // What a version-1 atoll would have written.
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
-        conn.execute("INSERT INTO publishers (id, did, name, first_seen) VALUES (1, ?1, 'Old Publisher', 1)", [k.did().to_string()])
-            .unwrap();
-        conn.execute("INSERT INTO apps (id, publisher_id, app, updated_at) VALUES (1, 1, 'old-app', 1)", [])
-            .unwrap();
+        conn.execute(
+            "INSERT INTO publishers (id, did, name, first_seen) VALUES (1, ?1, 'Old Publisher', 1)",
+            [k.did().to_string()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO apps (id, publisher_id, app, updated_at) VALUES (1, 1, 'old-app', 1)",
+            [],
+        )
+        .unwrap();
         conn.execute(
             "INSERT INTO entries (id, app_id, sequence, version, payload_id, manifest_hash, manifest_size,
                  published_at, expires_at, status, envelope, first_seen)
@@ -35,8 +42,13 @@ fn a_version_1_file_migrates_and_keeps_its_data() {
             ],
         )
         .unwrap();
-        conn.execute("UPDATE apps SET head_entry_id = 1", []).unwrap();
-        conn.execute("INSERT INTO entry_sources VALUES (1, 'relay', 'ws://old', 1)", []).unwrap();
+        conn.execute("UPDATE apps SET head_entry_id = 1", [])
+            .unwrap();
+        conn.execute(
+            "INSERT INTO entry_sources VALUES (1, 'relay', 'ws://old', 1)",
+            [],
+        )
+        .unwrap();
         conn.execute(
             "INSERT INTO blobs (hash, size, kind, first_seen) VALUES (?1, 100, 'manifest', 1)",
             [e.manifest.hash.as_bytes()],
@@ -47,18 +59,29 @@ fn a_version_1_file_migrates_and_keeps_its_data() {
     assert_eq!(cat.schema_version().unwrap(), SCHEMA_VERSION);
     cat.check().unwrap();
     let found = cat
-        .search(&SearchQuery { words: "old".into(), ..Default::default() })
+        .search(&SearchQuery {
+            words: "old".into(),
+            ..Default::default()
+        })
         .unwrap();
     assert_eq!(found.items.len(), 1);
-    assert_eq!(found.items[0].publisher_name.as_deref(), Some("Old Publisher"));
+    assert_eq!(
+        found.items[0].publisher_name.as_deref(),
+        Some("Old Publisher")
+    );
     assert_eq!(found.items[0].published_at, e.published_at);
     // The migrated store follows the rules with what it held.
     assert_eq!(
-        cat.ingest(&e, &Provenance::Relay("ws://new".into())).unwrap(),
+        cat.ingest(&e, &Provenance::Relay("ws://new".into()))
+            .unwrap(),
         IngestOutcome::Duplicate { sequence: 4 }
     );
     assert!(matches!(
-        cat.ingest(&signed(&k, "old-app", 2), &Provenance::Relay("ws://new".into())).unwrap(),
+        cat.ingest(
+            &signed(&k, "old-app", 2),
+            &Provenance::Relay("ws://new".into())
+        )
+        .unwrap(),
         IngestOutcome::Rollback { .. }
     ));
     // Opening again is a no-op.

@@ -22,13 +22,31 @@ fn profiles_bind_nostr_keys_and_follow_the_sequence_rules() {
             sequence: seq,
             updated_at: 1,
         };
-        Envelope::sign(&p, &k).unwrap().verify::<PublisherProfile>().unwrap()
+        Envelope::sign(&p, &k)
+            .unwrap()
+            .verify::<PublisherProfile>()
+            .unwrap()
     };
-    assert_eq!(s.cat.ingest_profile(&profile("One", 1), &relay).unwrap(), UpdateOutcome::New);
-    assert_eq!(s.cat.ingest_profile(&profile("Two", 2), &relay).unwrap(), UpdateOutcome::Newer { previous: 1 });
-    assert_eq!(s.cat.ingest_profile(&profile("Old", 1), &relay).unwrap(), UpdateOutcome::Rollback { current: 2 });
-    assert_eq!(s.cat.dids_for_nostr_key(&"cd".repeat(32)).unwrap(), vec![k.did()]);
-    assert_eq!(s.cat.explain(&k.did()).unwrap().name.as_deref(), Some("Two"));
+    assert_eq!(
+        s.cat.ingest_profile(&profile("One", 1), &relay).unwrap(),
+        UpdateOutcome::New
+    );
+    assert_eq!(
+        s.cat.ingest_profile(&profile("Two", 2), &relay).unwrap(),
+        UpdateOutcome::Newer { previous: 1 }
+    );
+    assert_eq!(
+        s.cat.ingest_profile(&profile("Old", 1), &relay).unwrap(),
+        UpdateOutcome::Rollback { current: 2 }
+    );
+    assert_eq!(
+        s.cat.dids_for_nostr_key(&"cd".repeat(32)).unwrap(),
+        vec![k.did()]
+    );
+    assert_eq!(
+        s.cat.explain(&k.did()).unwrap().name.as_deref(),
+        Some("Two")
+    );
 }
 
 #[test]
@@ -36,7 +54,9 @@ fn desired_state_needs_a_stored_entry_and_round_trips() {
     let mut s = store();
     let k = key(1);
     let e = signed(&k, "hello", 1);
-    s.cat.ingest(&e, &Provenance::Relay("ws://r".into())).unwrap();
+    s.cat
+        .ingest(&e, &Provenance::Relay("ws://r".into()))
+        .unwrap();
     let mut d = DesiredApp {
         app: e.app_ref(),
         version: e.version.clone(),
@@ -51,7 +71,10 @@ fn desired_state_needs_a_stored_entry_and_round_trips() {
     assert_eq!(s.cat.desired().unwrap(), vec![d.clone()]);
     let mut wrong = d.clone();
     wrong.manifest_hash = atoll_registry::Hash::of(b"other");
-    assert!(matches!(s.cat.set_desired(&wrong), Err(CatalogError::NotFound(_))));
+    assert!(matches!(
+        s.cat.set_desired(&wrong),
+        Err(CatalogError::NotFound(_))
+    ));
     assert!(s.cat.remove_desired(&d.app).unwrap());
     assert!(s.cat.desired().unwrap().is_empty());
 }

@@ -28,14 +28,21 @@ fn a_pinned_endorsement_gives_weight_times_damping_and_explains_itself() {
     let mut s = store();
     let (a, b, c) = (key(1), key(2), key(3));
     let relay = Provenance::Relay("ws://r".into());
-    s.cat.ingest_endorsement(&endorse(&a, &b, 0.8, 1), &relay).unwrap();
-    s.cat.ingest_endorsement(&endorse(&b, &c, 0.5, 1), &relay).unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&a, &b, 0.8, 1), &relay)
+        .unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&b, &c, 0.5, 1), &relay)
+        .unwrap();
     s.cat.pin(&a.did(), "my friend").unwrap();
     let stats = s.cat.recompute_trust().unwrap();
     assert_eq!((stats.anchors, stats.trusted), (1, 3));
     assert!(close(s.cat.trust_score(&a.did()).unwrap(), 1.0));
     assert!(close(s.cat.trust_score(&b.did()).unwrap(), 0.68));
-    assert!(close(s.cat.trust_score(&c.did()).unwrap(), 0.68 * 0.5 * 0.85));
+    assert!(close(
+        s.cat.trust_score(&c.did()).unwrap(),
+        0.68 * 0.5 * 0.85
+    ));
     let ex = s.cat.explain(&c.did()).unwrap();
     assert_eq!(ex.path.len(), 3);
     assert_eq!(ex.path[0].did, a.did());
@@ -55,17 +62,35 @@ fn unpinned_or_blocked_means_zero_and_blocks_cut_paths() {
     let mut s = store();
     let (a, b, c) = (key(1), key(2), key(3));
     let relay = Provenance::Relay("ws://r".into());
-    s.cat.ingest_endorsement(&endorse(&a, &b, 1.0, 1), &relay).unwrap();
-    s.cat.ingest_endorsement(&endorse(&b, &c, 1.0, 1), &relay).unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&a, &b, 1.0, 1), &relay)
+        .unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&b, &c, 1.0, 1), &relay)
+        .unwrap();
     s.cat.recompute_trust().unwrap();
-    assert_eq!(s.cat.trust_score(&c.did()).unwrap(), 0.0, "no anchors, no trust");
-    assert!(s.cat.explain(&c.did()).unwrap().to_string().contains("no path"));
+    assert_eq!(
+        s.cat.trust_score(&c.did()).unwrap(),
+        0.0,
+        "no anchors, no trust"
+    );
+    assert!(s
+        .cat
+        .explain(&c.did())
+        .unwrap()
+        .to_string()
+        .contains("no path"));
     s.cat.pin(&a.did(), "").unwrap();
     s.cat.block(&b.did(), "spam").unwrap();
     s.cat.recompute_trust().unwrap();
     assert_eq!(s.cat.trust_score(&b.did()).unwrap(), 0.0);
     assert_eq!(s.cat.trust_score(&c.did()).unwrap(), 0.0);
-    assert!(s.cat.explain(&b.did()).unwrap().to_string().contains("you blocked"));
+    assert!(s
+        .cat
+        .explain(&b.did())
+        .unwrap()
+        .to_string()
+        .contains("you blocked"));
     assert!(s.cat.unblock(&b.did()).unwrap());
     assert!(s.cat.unpin(&a.did()).unwrap());
     assert!(!s.cat.unpin(&a.did()).unwrap());
@@ -78,15 +103,26 @@ fn reports_count_by_the_reporters_standing() {
     let mut s = store();
     let (a, b, c, x) = (key(1), key(2), key(3), key(4));
     let relay = Provenance::Relay("ws://r".into());
-    s.cat.ingest_endorsement(&endorse(&a, &b, 1.0, 1), &relay).unwrap();
-    s.cat.ingest_endorsement(&endorse(&a, &c, 1.0, 1), &relay).unwrap();
-    s.cat.ingest_endorsement(&endorse(&c, &b, -0.5, 1), &relay).unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&a, &b, 1.0, 1), &relay)
+        .unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&a, &c, 1.0, 1), &relay)
+        .unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&c, &b, -0.5, 1), &relay)
+        .unwrap();
     // An unknown DID's report counts for nothing.
-    s.cat.ingest_endorsement(&endorse(&x, &c, -1.0, 1), &relay).unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&x, &c, -1.0, 1), &relay)
+        .unwrap();
     s.cat.pin(&a.did(), "").unwrap();
     s.cat.recompute_trust().unwrap();
     assert!(close(s.cat.trust_score(&c.did()).unwrap(), 0.85));
-    assert!(close(s.cat.trust_score(&b.did()).unwrap(), 0.85 * (1.0 - 0.5 * 0.85)));
+    assert!(close(
+        s.cat.trust_score(&b.did()).unwrap(),
+        0.85 * (1.0 - 0.5 * 0.85)
+    ));
     let text = s.cat.explain(&b.did()).unwrap().to_string();
     assert!(text.contains("report"), "{text}");
 }
@@ -96,16 +132,24 @@ fn equivocation_lowers_the_publishers_score_at_once_and_after_recompute() {
     let mut s = store();
     let (a, b) = (key(1), key(2));
     let relay = Provenance::Relay("ws://r".into());
-    s.cat.ingest_endorsement(&endorse(&a, &b, 0.8, 1), &relay).unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&a, &b, 0.8, 1), &relay)
+        .unwrap();
     s.cat.pin(&a.did(), "").unwrap();
     s.cat.recompute_trust().unwrap();
     s.cat.ingest(&signed(&b, "app", 1), &relay).unwrap();
     let mut other = entry(&b, "app", 1);
     other.version = "2.0.0".parse().unwrap();
     s.cat.ingest(&sign(&other, &b), &relay).unwrap();
-    assert!(close(s.cat.trust_score(&b.did()).unwrap(), 0.34), "immediately");
+    assert!(
+        close(s.cat.trust_score(&b.did()).unwrap(), 0.34),
+        "immediately"
+    );
     s.cat.recompute_trust().unwrap();
-    assert!(close(s.cat.trust_score(&b.did()).unwrap(), 0.34), "and after recompute");
+    assert!(
+        close(s.cat.trust_score(&b.did()).unwrap(), 0.34),
+        "and after recompute"
+    );
     let text = s.cat.explain(&b.did()).unwrap().to_string();
     assert!(text.contains("equivocation"), "{text}");
     assert!(text.contains("0.68 × 1.00 × 0.50 = 0.34"), "{text}");
@@ -116,7 +160,9 @@ fn forged_input_attributed_to_a_did_lowers_it_but_claims_alone_do_not() {
     let mut s = store();
     let (a, b) = (key(1), key(2));
     let relay = Provenance::Relay("ws://r".into());
-    s.cat.ingest_endorsement(&endorse(&a, &b, 1.0, 1), &relay).unwrap();
+    s.cat
+        .ingest_endorsement(&endorse(&a, &b, 1.0, 1), &relay)
+        .unwrap();
     s.cat.pin(&a.did(), "").unwrap();
     let origin = Provenance::Origin(ORIGIN_NODE.into());
     let claim = atoll_catalog::Rejection {
@@ -147,15 +193,34 @@ fn endorsements_follow_the_sequence_rules() {
     let mut s = store();
     let (a, b) = (key(1), key(2));
     let relay = Provenance::Relay("ws://r".into());
-    assert_eq!(s.cat.ingest_endorsement(&endorse(&a, &b, 0.5, 2), &relay).unwrap(), UpdateOutcome::New);
-    assert_eq!(s.cat.ingest_endorsement(&endorse(&a, &b, 0.5, 2), &relay).unwrap(), UpdateOutcome::Duplicate);
     assert_eq!(
-        s.cat.ingest_endorsement(&endorse(&a, &b, 0.9, 1), &relay).unwrap(),
+        s.cat
+            .ingest_endorsement(&endorse(&a, &b, 0.5, 2), &relay)
+            .unwrap(),
+        UpdateOutcome::New
+    );
+    assert_eq!(
+        s.cat
+            .ingest_endorsement(&endorse(&a, &b, 0.5, 2), &relay)
+            .unwrap(),
+        UpdateOutcome::Duplicate
+    );
+    assert_eq!(
+        s.cat
+            .ingest_endorsement(&endorse(&a, &b, 0.9, 1), &relay)
+            .unwrap(),
         UpdateOutcome::Rollback { current: 2 }
     );
-    assert_eq!(s.cat.ingest_endorsement(&endorse(&a, &b, 0.9, 2), &relay).unwrap(), UpdateOutcome::Equivocation);
     assert_eq!(
-        s.cat.ingest_endorsement(&endorse(&a, &b, 1.0, 3), &relay).unwrap(),
+        s.cat
+            .ingest_endorsement(&endorse(&a, &b, 0.9, 2), &relay)
+            .unwrap(),
+        UpdateOutcome::Equivocation
+    );
+    assert_eq!(
+        s.cat
+            .ingest_endorsement(&endorse(&a, &b, 1.0, 3), &relay)
+            .unwrap(),
         UpdateOutcome::Newer { previous: 2 }
     );
     s.cat.pin(&a.did(), "").unwrap();
