@@ -1,9 +1,11 @@
 //! Command-line interface: one file per command group under `cli/`.
 
 mod app;
+mod catalog;
 mod key;
 mod node;
 mod output;
+mod trust;
 
 use std::path::PathBuf;
 
@@ -35,6 +37,12 @@ pub enum Command {
     App(app::AppCommand),
     /// Run the node: sync, catalog, orchestrator, HTTP API and web UI.
     Node(node::NodeArgs),
+    /// Browse, search and import into the local catalog.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
+    /// Pin, block and explain publisher trust.
+    #[command(subcommand)]
+    Trust(trust::TrustCommand),
 }
 
 /// Run a parsed command line.
@@ -44,5 +52,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Key(cmd) => key::run(&home, cmd),
         Command::App(cmd) => app::run(&home, cmd),
         Command::Node(args) => node::run(&home, args),
+        Command::Catalog(cmd) => catalog::run(&home, cmd),
+        Command::Trust(cmd) => trust::run(&home, cmd),
     }
 }

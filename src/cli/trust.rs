@@ -1,0 +1,159 @@
+//! `atoll trust pin|unpin|block|unblock|list|explain`: the operator's trust anchors and
+//! why each publisher has its score. Every change recomputes the scores.
+
+use std::path::Path;
+
+use anyhow::Result;
+use atoll_registry::Did;
+use clap::Subcommand;
+use serde::Serialize;
+
+use super::{catalog, output};
+
+/// Trust commands.
+#[derive(Debug, Subcommand)]
+pub enum TrustCommand {
+    /// Trust a publisher fully: it becomes an anchor (score 1) and its endorsements count.
+    Pin {
+        /// The publisher's did:key.
+        did: Did,
+        /// Why (kept with the decision).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a pin.
+    Unpin {
+        /// The publisher's did:key.
+        did: Did,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Distrust a publisher: score 0, and its endorsements count for nothing.
+    Block {
+        /// The publisher's did:key.
+        did: Did,
+        /// Why (kept with the decision).
+        #[arg(long, default_value = "")]
+        note: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a block.
+    Unblock {
+        /// The publisher's did:key.
+        did: Did,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Your pins and blocks, then the highest scores.
+    List {
+        /// Most rows to show.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why a publisher has its score: the path from your pins, reports and penalties.
+    Explain {
+        /// The publisher's did:key.
+        did: Did,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Serialize)]
+struct ChangeOut {
+    did: String,
+    action: &'static str,
+    changed: bool,
+    score: f64,
+    stats: atoll_catalog::TrustStats,
+}
+
+/// Run a trust command.
+pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
+    let mut cat = catalog::open(home)?;
+    let (did, action, changed, json) = match cmd {
+        TrustCommand::Pin { did, note, json } => {
+            cat.pin(&did, &note)?;
+            (did, "pinned", true, json)
+        }
+        TrustCommand::Unpin { did, json } => {
+            let changed = cat.unpin(&did)?;
+            (did, "unpinned", changed, json)
+        }
+        TrustCommand::Block { did, note, json } => {
+            cat.block(&did, &note)?;
+            (did, "blocked", true, json)
+        }
+        TrustCommand::Unblock { did, json } => {
+            let changed = cat.unblock(&did)?;
+            (did, "unblocked", changed, json)
+        }
+        TrustCommand::List { limit, json } => {
+            let rows = cat.trust_list(limit)?;
+            if json {
+                return output::json(&rows);
+            }
+            if rows.is_empty() {
+                println!("no trust decisions yet: pin a publisher you trust with `atoll trust pin <did>`");
+            }
+            for r in &rows {
+                println!(
+                    "{:>5.2}  {:<6} {:<24} {}{}",
+                    r.score,
+                    r.decision.as_deref().unwrap_or(""),
+                    r.name.as_deref().unwrap_or("-"),
+                    r.did,
+                    if r.penalties > 0 {
+                        format!("  ({} penalties)", r.penalties)
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            return Ok(());
+        }
+        TrustCommand::Explain { did, json } => {
+            let ex = cat.explain(&did)?;
+            if json {
+                return output::json(&ex);
+            }
+            print!("{ex}");
+            return Ok(());
+        }
+    };
+    let stats = cat.recompute_trust()?;
+    let out = ChangeOut {
+        did: did.to_string(),
+        action,
+        changed,
+        score: cat.trust_score(&did)?,
+        stats,
+    };
+    if json {
+        return output::json(&out);
+    }
+    if changed {
+        println!("{action} {did}; its score is now {:.2}", out.score);
+    } else {
+        println!(
+            "{did} was not {}; nothing changed",
+            action.trim_start_matches("un")
+        );
+    }
+    println!(
+        "scores recomputed: {} of {} publishers trusted from {} anchors",
+        stats.trusted, stats.dids, stats.anchors
+    );
+    Ok(())
+}
