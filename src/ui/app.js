@@ -125,11 +125,10 @@ async function showMarket() {
       clear(grid); clear(pager);
       if (!res.items.length) grid.append(h("div.empty", {}, "No apps match. The node keeps syncing; new apps appear here."));
       for (const a of res.items) grid.append(appCard(a));
-      const pages = Math.max(1, Math.ceil(res.total / res.per_page));
-      if (pages > 1) {
+      if (market.page > 1 || res.has_more) {
         pager.append(h("button.secondary", { disabled: market.page <= 1, onclick: () => { market.page--; load(); } }, "Previous"),
-          h("span.muted", {}, "page " + market.page + " of " + pages),
-          h("button.secondary", { disabled: market.page >= pages, onclick: () => { market.page++; load(); } }, "Next"));
+          h("span.muted", {}, "page " + market.page),
+          h("button.secondary", { disabled: !res.has_more, onclick: () => { market.page++; load(); } }, "Next"));
       }
     } catch (e) { clear(grid).append(errorBox(e)); }
   }

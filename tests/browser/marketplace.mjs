@@ -1,0 +1,121 @@
+// Browser test of the marketplace in Debian's headless Chromium, driven by playwright-core.
+// Run by tests/node.rs with ATOLL_URL (the node, token in the fragment) and ATOLL_SHOTS (where
+// screenshots go). Exits non-zero with a message on the first failed expectation; a
+// screenshot of the page at that moment is kept in ATOLL_SHOTS.
+import { chromium } from "playwright-core";
+
+const url = process.env.ATOLL_URL;
+const shots = process.env.ATOLL_SHOTS || ".";
+const install = process.env.ATOLL_INSTALL === "1";
+const docShot = process.env.ATOLL_DOC_SHOT; // where to write the README screenshot, if set
+if (!url) { console.error("ATOLL_URL is not set"); process.exit(2); }
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+const dialogs = [];
+page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });
+const pageErrors = [];
+page.on("pageerror", (e) => pageErrors.push(String(e)));
+let step = "start";
+function expect(cond, what) { if (!cond) throw new Error(step + ": " + what); }
+// Type into the search box and wait until the grid shows exactly one card holding `text`.
+async function searchFor(words, text) {
+  await page.fill("[data-testid=search]", words);
+  await page.waitForFunction((t) => {
+    const cards = document.querySelectorAll("[data-testid=app-card]");
+    return cards.length === 1 && cards[0].textContent.includes(t);
+  }, text, { timeout: 10000 });
+}
+
+try {
+  step = "open the marketplace";
+  await page.goto(url);
+  await page.waitForSelector("[data-testid=app-card]", { timeout: 20000 });
+  const cards = await page.locator("[data-testid=app-card]").count();
+  expect(cards >= 3, "expected at least 3 app cards, saw " + cards);
+  expect(await page.locator("#demo-banner").isVisible(), "the demo banner is not shown");
+  if (docShot) await page.screenshot({ path: docShot });
+
+  step = "hostile strings render as text";
+  const hostile = page.locator("[data-testid=app-card]", { hasText: "<img src=x onerror" });
+  expect(await hostile.count() === 1, "the hostile app's name is not shown as literal text");
+  expect(await page.locator("img[src='x']").count() === 0, "an <img> from the app name was created");
+  expect(await page.evaluate(() => window.__pwned === undefined), "a script from the description ran");
+
+  step = "search";
+  await searchFor("tier", "Two Tier");
+  expect((await page.locator("[data-testid=app-card] h3").innerText()) === "Two Tier", "search for 'tier' did not find Two Tier");
+
+  step = "open the hostile app's page";
+  await searchFor("onerror", "<img src=x onerror");
+  await page.click("[data-testid=app-card]");
+  await page.waitForSelector("[data-testid=app-name]");
+  expect((await page.locator("[data-testid=app-name]").innerText()).includes("<img src=x onerror"), "app page name not literal");
+  expect((await page.locator("[data-testid=app-description]").innerText()).includes("<script>"), "app page description not literal");
+  expect(await page.evaluate(() => window.__pwned === undefined), "a script ran on the app page");
+  expect(await page.locator("img[src='x']").count() === 0, "an <img> from the app page was created");
+
+  step = "open an app";
+  await page.goto(url.split("#")[0] + "#/");
+  await page.waitForSelector("[data-testid=app-card]");
+  await searchFor("hello", "Hello Static");
+  await page.click("[data-testid=app-card]");
+  await page.waitForSelector("[data-testid=app-name]");
+  expect((await page.locator("[data-testid=app-name]").innerText()) === "Hello Static", "wrong app page");
+  expect((await page.locator("[data-testid=publisher-did]").innerText()).startsWith("did:key:z6Mk"), "no publisher DID");
+  expect((await page.locator("[data-testid=trust-explanation]").innerText()).includes("pinned"), "no trust explanation");
+
+  if (install) {
+    step = "install with live progress";
+    await page.click("[data-testid=install]");
+    const msg = page.locator("[data-testid=progress-message]");
+    await page.waitForFunction(() => {
+      const m = document.querySelector("[data-testid=progress-message]");
+      return m && (m.dataset.state === "done" || m.textContent.startsWith("Failed"));
+    }, null, { timeout: 180000 });
+    expect((await msg.getAttribute("data-state")) === "done", "install did not finish: " + (await msg.innerText()));
+
+    step = "installed page shows it running";
+    await page.goto(url.split("#")[0] + "#/installed");
+    await page.waitForSelector("[data-testid=installed-app]");
+    await page.waitForFunction(() => {
+      const s = document.querySelector("[data-testid=installed-app] [data-testid=state]");
+      return s && s.textContent === "running";
+    }, null, { timeout: 60000 }).catch(() => {});
+    expect((await page.locator("[data-testid=installed-app] [data-testid=state]").first().innerText()) === "running", "state is not running");
+
+    step = "open the app's web UI";
+    const href = await page.locator("[data-testid=installed-app] [data-testid=open-app]").first().getAttribute("href");
+    expect(href && href.startsWith("http://127.0.0.1:"), "no web UI link: " + href);
+    const app = await browser.newPage();
+    const res = await app.goto(href);
+    expect(res && res.status() === 200, "the app's web UI did not answer 200");
+    expect((await app.content()).includes("Hello from atoll"), "the app's page is not the hello-static page");
+    await app.close();
+
+    step = "uninstall";
+    await page.click("[data-testid=installed-app] [data-testid=uninstall]");
+    await page.waitForFunction(() => {
+      const m = document.querySelector("[data-testid=progress-message]");
+      return m && (m.dataset.state === "done" || m.textContent.startsWith("Failed"));
+    }, null, { timeout: 120000 });
+    expect((await page.locator("[data-testid=progress-message]").getAttribute("data-state")) === "done", "uninstall failed");
+    await page.goto(url.split("#")[0] + "#/installed");
+    await page.waitForSelector("text=Nothing installed yet", { timeout: 20000 });
+  }
+
+  expect(dialogs.length === 0, "a dialog was opened: " + dialogs.join(" | "));
+  expect(pageErrors.length === 0, "page errors: " + pageErrors.join(" | "));
+  console.log("browser test passed");
+} catch (e) {
+  const file = shots + "/failure-" + step.replace(/[^a-z0-9]+/gi, "-") + ".png";
+  try { await page.screenshot({ path: file, fullPage: true }); } catch {}
+  console.error("browser test failed: " + e.message + " (screenshot: " + file + ")");
+  await browser.close();
+  process.exit(1);
+}
+await browser.close();
