@@ -1,0 +1,94 @@
+//! Mirror announcements (`atoll/mirror/v1`): a node says "I hold these blobs, dial me here".
+//!
+//! The announcement is signed by the node key itself (an ed25519 key whose did:key and iroh
+//! node id are the same public key), so nobody can announce a mirror for a node they do not
+//! run. A false announcement can only waste a bounded fetch attempt: every byte is verified
+//! against the hash the publisher signed.
+
+use std::net::SocketAddr;
+
+use atoll_registry::{Did, Hash, Payload};
+use serde::{Deserialize, Serialize};
+
+use crate::MAX_ADDRS;
+
+/// `atoll/mirror/v1`
+pub const MIRROR_TYPE: &str = "atoll/mirror/v1";
+/// Most blobs one announcement may name (an entry's manifest and artifacts).
+pub const MAX_MIRROR_BLOBS: usize = atoll_registry::objects::MAX_ARTIFACTS + 1;
+
+/// The payload type tag `atoll/mirror/v1`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MirrorType;
+
+impl Serialize for MirrorType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(MIRROR_TYPE)
+    }
+}
+
+impl<'de> Deserialize<'de> for MirrorType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == MIRROR_TYPE {
+            Ok(MirrorType)
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "expected type {MIRROR_TYPE:?}, found {s:?}"
+            )))
+        }
+    }
+}
+
+/// A node's statement that it holds and serves a set of blobs (those of one entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorAnnouncement {
+    /// Always `atoll/mirror/v1`.
+    #[serde(rename = "type")]
+    pub kind: MirrorType,
+    /// The node key as a did:key (its public key is the iroh node id).
+    pub node: Did,
+    /// Direct socket addresses of the node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addrs: Vec<String>,
+    /// The manifest hash of the entry whose blobs these are (groups the announcement).
+    pub manifest: Hash,
+    /// Blobs held, complete and verified.
+    pub blobs: Vec<Hash>,
+    /// Unix milliseconds (older announcements are tried first).
+    pub announced_at_ms: u64,
+}
+
+impl MirrorAnnouncement {
+    /// The iroh node id (hex) of the announcing node.
+    pub fn node_id_hex(&self) -> String {
+        hex::encode(self.node.public_bytes())
+    }
+
+    /// The addresses that parse as socket addresses.
+    pub fn socket_addrs(&self) -> Vec<SocketAddr> {
+        self.addrs.iter().filter_map(|a| a.parse().ok()).collect()
+    }
+}
+
+impl Payload for MirrorAnnouncement {
+    const TYPE: &'static str = MIRROR_TYPE;
+    fn authority(&self) -> &Did {
+        &self.node
+    }
+    fn check(&self) -> Result<(), String> {
+        if self.blobs.is_empty() || self.blobs.len() > MAX_MIRROR_BLOBS {
+            return Err(format!("blobs: 1 to {MAX_MIRROR_BLOBS}"));
+        }
+        if self.addrs.len() > MAX_ADDRS || self.addrs.iter().any(|a| a.len() > 64) {
+            return Err(format!(
+                "addrs: at most {MAX_ADDRS} addresses of at most 64 characters"
+            ));
+        }
+        if self.announced_at_ms > atoll_registry::objects::MAX_SAFE_INTEGER {
+            return Err("announced_at_ms: larger than 2^53-1".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,14 @@
+//! Blobs over iroh: the node's endpoint and store ([`BlobNode`]) and the fetcher with the
+//! origin-then-mirrors policy ([`Fetcher`]).
+
+mod fetch;
+mod node;
+
+pub(crate) use fetch::retry_delay;
+pub use fetch::{BlobSource, FetchError, FetchOutcome, Fetcher, SourceKind};
+pub use node::{BlobNode, BlobNodeError};
+
+/// The iroh-blobs hash of an atoll hash (both are BLAKE3 of the bytes).
+pub fn to_iroh(hash: &atoll_registry::Hash) -> iroh_blobs::Hash {
+    iroh_blobs::Hash::from_bytes(*hash.as_bytes())
+}

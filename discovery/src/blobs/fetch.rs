@@ -1,0 +1,340 @@
+//! Fetch policy: the origin first, then mirrors (oldest announcement first), then HTTPS
+//! bases; every source bounded by a connect timeout, a deadline that grows with the size,
+//! and the size the signed entry names. Only verified bytes reach the store: iroh-blobs
+//! checks every 1 KiB chunk against the BLAKE3 tree of the hash as it streams, so a source
+//! that flips one bit is cut off at that chunk (what came before it is kept, and the next
+//! source is asked only for what is missing).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use atoll_registry::objects::BlobRef;
+use atoll_registry::Hash;
+use futures_util::StreamExt;
+use iroh::{EndpointAddr, EndpointId};
+use iroh_blobs::api::remote::GetProgressItem;
+use iroh_blobs::get::fsm::DecodeError;
+use iroh_blobs::get::GetError;
+use tokio_util::sync::CancellationToken;
+
+use super::node::BlobNode;
+use super::to_iroh;
+use crate::config::FetchLimits;
+use crate::https::HttpsOrigin;
+use crate::reject::Reason;
+
+/// What kind of source a blob may come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The publisher's node, named in the signed entry.
+    Origin,
+    /// A node that announced it holds the blob.
+    Mirror,
+    /// An HTTPS base URL named in the signed entry.
+    Https,
+}
+
+/// One place to try.
+#[derive(Debug, Clone)]
+pub struct BlobSource {
+    /// Origin, mirror or HTTPS.
+    pub kind: SourceKind,
+    /// The iroh node (origin or mirror).
+    pub node: Option<EndpointId>,
+    /// Its direct addresses.
+    pub addrs: Vec<SocketAddr>,
+    /// The HTTPS base URL.
+    pub url: Option<String>,
+}
+
+impl BlobSource {
+    /// An iroh node.
+    pub fn node(kind: SourceKind, node: EndpointId, addrs: Vec<SocketAddr>) -> Self {
+        Self {
+            kind,
+            node: Some(node),
+            addrs,
+            url: None,
+        }
+    }
+
+    /// An HTTPS base.
+    pub fn https(url: impl Into<String>) -> Self {
+        Self {
+            kind: SourceKind::Https,
+            node: None,
+            addrs: Vec::new(),
+            url: Some(url.into()),
+        }
+    }
+
+    /// How logs and the audit log name it.
+    pub fn name(&self) -> String {
+        let kind = match self.kind {
+            SourceKind::Origin => "origin",
+            SourceKind::Mirror => "mirror",
+            SourceKind::Https => "https",
+        };
+        match (&self.node, &self.url) {
+            (Some(n), _) => format!("{kind} {}", hex::encode(n.as_bytes())),
+            (None, Some(u)) => format!("{kind} {u}"),
+            (None, None) => kind.to_owned(),
+        }
+    }
+}
+
+/// A blob that is now complete and verified in the local store.
+#[derive(Debug, Clone)]
+pub struct FetchOutcome {
+    /// The source that completed it (`local` if it was already there).
+    pub source: String,
+    /// Payload bytes moved over the network.
+    pub bytes: u64,
+    /// Sources that sent bytes not matching the hash (each is a recorded rejection).
+    pub rejected: Vec<Reason>,
+}
+
+/// Why a blob could not be fetched.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FetchError {
+    /// No source delivered it; worth trying again later (e.g. when a mirror appears).
+    #[error("blob {hash} is unavailable; tried: {}", tried.join("; "))]
+    Unavailable {
+        /// The blob.
+        hash: Hash,
+        /// What each source said.
+        tried: Vec<String>,
+        /// Sources that sent corrupt bytes.
+        rejected: Vec<Reason>,
+    },
+    /// The blob is not the size the signed entry names: the entry is wrong, not a source.
+    #[error("{0}")]
+    Size(Reason),
+    /// The node is shutting down.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+enum Attempt {
+    Failed(String),
+    Corrupt(String),
+    TooLarge(u64),
+}
+
+/// Fetches blobs into a [`BlobNode`]'s store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    node: BlobNode,
+    https: Option<HttpsOrigin>,
+    limits: FetchLimits,
+}
+
+impl Fetcher {
+    /// A fetcher into `node`'s store; `https` enables HTTPS origins.
+    pub fn new(node: BlobNode, https: Option<HttpsOrigin>, limits: FetchLimits) -> Self {
+        Self {
+            node,
+            https,
+            limits,
+        }
+    }
+
+    /// The node it stores into.
+    pub fn node(&self) -> &BlobNode {
+        &self.node
+    }
+
+    /// Get `want` from the first source that delivers verified bytes, in the order given.
+    pub async fn fetch(
+        &self,
+        want: &BlobRef,
+        sources: &[BlobSource],
+        cancel: &CancellationToken,
+    ) -> Result<FetchOutcome, FetchError> {
+        if let Some(outcome) = self.local(want).await? {
+            return Ok(outcome);
+        }
+        let mut tried = Vec::new();
+        let mut rejected = Vec::new();
+        for source in sources.iter().take(self.limits.max_sources) {
+            if source.node == Some(self.node.node_id()) {
+                continue;
+            }
+            let attempt = tokio::select! {
+                _ = cancel.cancelled() => return Err(FetchError::Cancelled),
+                a = self.attempt(want, source) => a,
+            };
+            let name = source.name();
+            match attempt {
+                Ok(bytes) => {
+                    if let Some(mut outcome) = self.local(want).await? {
+                        tracing::debug!(blob = %want.hash, from = %name, bytes, "blob fetched and verified");
+                        outcome.source = name;
+                        outcome.bytes = bytes;
+                        outcome.rejected = rejected;
+                        return Ok(outcome);
+                    }
+                    tried.push(format!("{name}: ended without the whole blob"));
+                }
+                Err(Attempt::Failed(why)) => {
+                    tracing::debug!(blob = %want.hash, from = %name, %why, "source failed");
+                    tried.push(format!("{name}: {why}"));
+                }
+                Err(Attempt::Corrupt(detail)) => {
+                    tracing::warn!(blob = %want.hash, from = %name, %detail, "source sent bytes that do not match the hash");
+                    tried.push(format!("{name}: corrupt"));
+                    rejected.push(Reason::BlobCorrupt {
+                        hash: want.hash.to_hex(),
+                        source_name: name,
+                        detail,
+                    });
+                }
+                Err(Attempt::TooLarge(n)) => {
+                    return Err(FetchError::Size(Reason::BlobSize {
+                        hash: want.hash.to_hex(),
+                        detail: format!(
+                            "{name} sent {n} bytes, more than the {} the entry names",
+                            want.size
+                        ),
+                    }))
+                }
+            }
+        }
+        Err(FetchError::Unavailable {
+            hash: want.hash,
+            tried,
+            rejected,
+        })
+    }
+
+    /// `Some` if the blob is complete locally with the right size.
+    async fn local(&self, want: &BlobRef) -> Result<Option<FetchOutcome>, FetchError> {
+        match self.node.complete_size(&want.hash).await {
+            Ok(Some(size)) if size == want.size => Ok(Some(FetchOutcome {
+                source: "local".into(),
+                bytes: 0,
+                rejected: Vec::new(),
+            })),
+            Ok(Some(size)) => Err(FetchError::Size(Reason::BlobSize {
+                hash: want.hash.to_hex(),
+                detail: format!("the blob is {size} bytes, the entry says {}", want.size),
+            })),
+            Ok(None) => Ok(None),
+            Err(e) => Err(FetchError::Unavailable {
+                hash: want.hash,
+                tried: vec![format!("local store: {e}")],
+                rejected: Vec::new(),
+            }),
+        }
+    }
+
+    async fn attempt(&self, want: &BlobRef, source: &BlobSource) -> Result<u64, Attempt> {
+        match (source.kind, &source.node, &source.url) {
+            (SourceKind::Https, _, Some(url)) => match &self.https {
+                Some(https) => self.from_https(https, url, want).await,
+                None => Err(Attempt::Failed("HTTPS origins are disabled".into())),
+            },
+            (_, Some(node), _) => self.from_node(want, *node, &source.addrs).await,
+            _ => Err(Attempt::Failed("no address".into())),
+        }
+    }
+
+    async fn from_node(
+        &self,
+        want: &BlobRef,
+        node: EndpointId,
+        addrs: &[SocketAddr],
+    ) -> Result<u64, Attempt> {
+        let mut addr = EndpointAddr::new(node);
+        for a in addrs {
+            addr = addr.with_ip_addr(*a);
+        }
+        let endpoint = self.node.endpoint();
+        let conn = tokio::time::timeout(
+            self.limits.connect_timeout,
+            endpoint.connect(addr, iroh_blobs::ALPN),
+        )
+        .await
+        .map_err(|_| Attempt::Failed("connect timed out".into()))?
+        .map_err(|e| Attempt::Failed(format!("connect: {e}")))?;
+        let mut stream = self
+            .node
+            .store()
+            .remote()
+            .fetch(conn.clone(), to_iroh(&want.hash))
+            .stream()
+            .boxed();
+        let deadline = self.limits.deadline(want.size);
+        let result = tokio::time::timeout(deadline, async {
+            let mut last = 0;
+            while let Some(item) = stream.next().await {
+                match item {
+                    GetProgressItem::Progress(n) => {
+                        last = n;
+                        if n > want.size {
+                            return Err(Attempt::TooLarge(n));
+                        }
+                    }
+                    GetProgressItem::Done(stats) => return Ok(stats.payload_bytes_read),
+                    GetProgressItem::Error(e) => return Err(classify(&e)),
+                }
+            }
+            Err(Attempt::Failed(format!("stream ended after {last} bytes")))
+        })
+        .await
+        .unwrap_or_else(|_| {
+            Err(Attempt::Failed(format!(
+                "deadline of {} s passed",
+                deadline.as_secs()
+            )))
+        });
+        conn.close(0u32.into(), b"done");
+        result
+    }
+
+    async fn from_https(
+        &self,
+        https: &HttpsOrigin,
+        base: &str,
+        want: &BlobRef,
+    ) -> Result<u64, Attempt> {
+        let deadline = self.limits.deadline(want.size);
+        let file = https
+            .fetch_to_temp(base, want, deadline)
+            .await
+            .map_err(|e| match e {
+                crate::https::HttpsError::Mismatch { actual, .. } => {
+                    Attempt::Corrupt(format!("the body hashes to {actual}"))
+                }
+                crate::https::HttpsError::TooLarge { got, .. } => Attempt::TooLarge(got),
+                other => Attempt::Failed(other.to_string()),
+            })?;
+        let hash = self
+            .node
+            .add_path(file.path())
+            .await
+            .map_err(|e| Attempt::Failed(e.to_string()))?;
+        if hash != want.hash {
+            return Err(Attempt::Corrupt(format!("the body hashes to {hash}")));
+        }
+        Ok(want.size)
+    }
+}
+
+fn classify(e: &GetError) -> Attempt {
+    match e {
+        GetError::Decode {
+            source: DecodeError::LeafHashMismatch { .. } | DecodeError::ParentHashMismatch { .. },
+            ..
+        } => Attempt::Corrupt(e.to_string()),
+        other => Attempt::Failed(other.to_string()),
+    }
+}
+
+/// A short pause between retries of an unavailable blob.
+pub(crate) fn retry_delay(limits: &FetchLimits, attempt: u32) -> Duration {
+    let base = limits.retry_interval;
+    base.saturating_mul(attempt.clamp(1, 8))
+}

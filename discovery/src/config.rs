@@ -1,0 +1,185 @@
+//! Settings of a discovery node, with documented defaults that work offline on 127.0.0.1.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything a [`crate::Discovery`] node needs to start.
+#[derive(Debug, Clone)]
+pub struct DiscoveryConfig {
+    /// Data directory: `node.key`, `blobs/` (iroh-blobs store), `nostr/` (client event
+    /// database), `relay/` (embedded relay database).
+    pub data_dir: PathBuf,
+    /// The embedded relay; `None` runs none. Default: on, 127.0.0.1:7879.
+    pub embedded_relay: Option<EmbeddedRelayConfig>,
+    /// External relays (`ws://` or `wss://`), synced as well as the embedded one.
+    pub relays: Vec<String>,
+    /// Try NIP-77 negentropy reconciliation before falling back to `since`. Default true.
+    pub negentropy: bool,
+    /// The iroh endpoint.
+    pub iroh: IrohConfig,
+    /// Serve blobs this node fetched and announce that it holds them. Default true.
+    pub mirror: bool,
+    /// Fetch image archives while syncing (not only manifests and icons). Default false:
+    /// images are fetched when an app is installed ([`crate::Discovery::fetch_entry`]).
+    pub prefetch_images: bool,
+    /// Accept HTTPS origins named by entries. Default true.
+    pub https_origins: bool,
+    /// Limits and deadlines of blob fetches.
+    pub fetch: FetchLimits,
+    /// Reconnect backoff for relays.
+    pub backoff: Backoff,
+}
+
+impl DiscoveryConfig {
+    /// Defaults under `data_dir`: embedded relay on 127.0.0.1:7879, offline iroh on
+    /// 127.0.0.1:7880, mirroring on.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            embedded_relay: Some(EmbeddedRelayConfig::default()),
+            relays: Vec::new(),
+            negentropy: true,
+            iroh: IrohConfig::default(),
+            mirror: true,
+            prefetch_images: false,
+            https_origins: true,
+            fetch: FetchLimits::default(),
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// For tests and benchmarks: no embedded relay, every port chosen by the OS, the
+    /// given relays, images prefetched, short deadlines.
+    pub fn test(data_dir: impl Into<PathBuf>, relays: Vec<String>) -> Self {
+        Self {
+            embedded_relay: None,
+            relays,
+            iroh: IrohConfig {
+                bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                internet: false,
+            },
+            prefetch_images: true,
+            fetch: FetchLimits {
+                connect_timeout: Duration::from_secs(3),
+                retry_interval: Duration::from_secs(1),
+                ..FetchLimits::default()
+            },
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                max: Duration::from_secs(2),
+            },
+            ..Self::new(data_dir)
+        }
+    }
+}
+
+/// The relay the node runs itself (nostr-relay-builder, LMDB, persistent).
+#[derive(Debug, Clone)]
+pub struct EmbeddedRelayConfig {
+    /// Address to listen on. Default 127.0.0.1.
+    pub addr: IpAddr,
+    /// Port; 0 picks a free one. Default 7879.
+    pub port: u16,
+    /// Events per minute one connection may publish. Default 6000.
+    pub events_per_minute: u32,
+}
+
+impl Default for EmbeddedRelayConfig {
+    fn default() -> Self {
+        Self {
+            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 7879,
+            events_per_minute: 6000,
+        }
+    }
+}
+
+/// The iroh endpoint.
+#[derive(Debug, Clone)]
+pub struct IrohConfig {
+    /// Socket to bind. Default 127.0.0.1:7880 (a fixed port, so that the addresses an
+    /// entry names stay valid across restarts of the publisher's node).
+    pub bind: SocketAddr,
+    /// Use n0's relay servers and DNS/pkarr address lookup (internet use). Default false:
+    /// no relay servers, no address lookup, peers dialled by node id + direct addresses
+    /// learned from signed events.
+    pub internet: bool,
+}
+
+impl Default for IrohConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 7880)),
+            internet: false,
+        }
+    }
+}
+
+/// Limits and deadlines of blob fetches.
+#[derive(Debug, Clone)]
+pub struct FetchLimits {
+    /// Dialling one source. Default 10 s.
+    pub connect_timeout: Duration,
+    /// Fixed part of the deadline for one blob from one source. Default 30 s.
+    pub base_deadline: Duration,
+    /// Slowest acceptable rate: the deadline grows by size / this. Default 256 KiB/s.
+    pub min_rate: u64,
+    /// Sources tried per blob, at most. Default 8.
+    pub max_sources: usize,
+    /// How often a blob that no source could deliver is tried again. Default 30 s.
+    pub retry_interval: Duration,
+}
+
+impl Default for FetchLimits {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            base_deadline: Duration::from_secs(30),
+            min_rate: 256 * 1024,
+            max_sources: 8,
+            retry_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl FetchLimits {
+    /// The deadline for a blob of `size` bytes from one source.
+    pub fn deadline(&self, size: u64) -> Duration {
+        self.base_deadline + Duration::from_secs(size / self.min_rate.max(1))
+    }
+}
+
+/// Exponential reconnect backoff with jitter.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    /// First wait. Default 1 s.
+    pub initial: Duration,
+    /// Longest wait. Default 60 s.
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Backoff {
+    /// The wait before attempt `n` (0-based), with up to 25% jitter.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let base = self
+            .initial
+            .saturating_mul(2u32.saturating_pow(attempt.min(16)))
+            .min(self.max);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let jitter = base / 4 * (nanos % 1000) / 1000;
+        base.saturating_sub(base / 8) + jitter
+    }
+}

@@ -1,0 +1,442 @@
+//! The sync pipeline, as an actor: event → Nostr signature → envelope → DID signature and
+//! namespace → catalog rules → blob fetch → manifest policy → accepted.
+//!
+//! The first stages are [`crate::codec::decode`]; the catalog rules are the
+//! [`CatalogPort`]; the blob stage runs in spawned jobs (at most [`MAX_JOBS`] at once) so
+//! that a large image never holds up the event stream. Every rejection is counted and
+//! recorded; nothing an event contains can stop the actor.
+
+mod job;
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use atoll_registry::{Did, Entry, Hash, Verified};
+use nostr_sdk::{Event, EventId, PublicKey};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) use job::Ctx;
+use job::{JobInput, JobOutcome};
+
+use crate::blobs::retry_delay;
+use crate::codec::{self, Inbound as Decoded, Object, ObjectType};
+use crate::config::FetchLimits;
+use crate::mirrors::MirrorBook;
+use crate::port::{EntryVerdict, Source};
+use crate::reject::{Reason, Rejection};
+use crate::relay::Inbound;
+
+/// Blob jobs running at once.
+pub const MAX_JOBS: usize = 4;
+/// Event ids remembered for deduplication before the set is cleared.
+const SEEN_CAPACITY: usize = 200_000;
+
+/// What the pipeline did with one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Ingested {
+    /// Not an atoll event.
+    Ignored,
+    /// Seen before (same event id, or the same signed object).
+    Duplicate,
+    /// A signed object was stored; entries go on to the blob stage.
+    Stored(ObjectType),
+    /// Refused, with why.
+    Rejected(Reason),
+}
+
+/// Commands from the [`crate::Discovery`] handle.
+pub(crate) enum Command {
+    Ingest {
+        event: Box<Event>,
+        source: String,
+        reply: oneshot::Sender<Ingested>,
+    },
+    FetchEntry {
+        entry: Box<Verified<Entry>>,
+        reply: oneshot::Sender<Result<(), Reason>>,
+    },
+    Status {
+        reply: oneshot::Sender<PipelineStatus>,
+    },
+}
+
+/// The pipeline's queue, for `sync status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PipelineStatus {
+    /// Entries whose blobs are being fetched now.
+    pub fetching: usize,
+    /// Entries waiting for a source (retried on a timer and when a mirror appears).
+    pub waiting: usize,
+    /// (blob, node) pairs announced by mirrors.
+    pub mirrors_known: usize,
+    /// Why the waiting entries wait, by `<did>/<app>`.
+    pub waiting_reasons: Vec<(String, String)>,
+}
+
+struct Pending {
+    entry: Verified<Entry>,
+    /// A mirror for one of its blobs appeared while a job ran: retry at once.
+    nudged: bool,
+    attempts: u32,
+    retry_at: Instant,
+    last_error: String,
+}
+
+pub(crate) struct Pipeline {
+    ctx: Ctx,
+    https: bool,
+    images: bool,
+    limits: FetchLimits,
+    mirrors: MirrorBook,
+    bound: HashMap<Did, (u64, Vec<String>)>,
+    seen: HashSet<EventId>,
+    pending: HashMap<Hash, Pending>,
+    running: HashSet<Hash>,
+    jobs: JoinSet<(Hash, JobOutcome)>,
+}
+
+impl Pipeline {
+    pub(crate) fn new(ctx: Ctx, https: bool, images: bool, limits: FetchLimits) -> Self {
+        Self {
+            ctx,
+            https,
+            images,
+            limits,
+            mirrors: MirrorBook::default(),
+            bound: HashMap::new(),
+            seen: HashSet::new(),
+            pending: HashMap::new(),
+            running: HashSet::new(),
+            jobs: JoinSet::new(),
+        }
+    }
+
+    /// Run until cancelled.
+    pub(crate) async fn run(
+        mut self,
+        mut inbound: mpsc::Receiver<Inbound>,
+        mut commands: mpsc::Receiver<Command>,
+        cancel: CancellationToken,
+    ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Whatever the local event database holds was received before: run it again (the
+        // catalog deduplicates), so nothing stored but unprocessed is lost over a restart.
+        self.replay().await;
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                Some(msg) = inbound.recv() => match msg {
+                    Inbound::Event { relay, event } => {
+                        self.on_event(&relay, &event);
+                    }
+                    Inbound::Replay => self.replay().await,
+                },
+                Some(cmd) = commands.recv() => self.on_command(cmd),
+                Some(done) = self.jobs.join_next(), if !self.jobs.is_empty() => {
+                    match done {
+                        Ok((id, outcome)) => self.on_job_done(id, outcome),
+                        Err(e) => tracing::error!(error = %e, "blob job failed"),
+                    }
+                    self.start_jobs();
+                }
+                _ = tick.tick() => self.start_jobs(),
+            }
+        }
+        self.jobs.abort_all();
+    }
+
+    async fn replay(&mut self) {
+        let events = self.ctx.relays.stored_events().await;
+        if !events.is_empty() {
+            tracing::debug!(events = events.len(), "replaying the local event database");
+        }
+        for event in events {
+            self.on_event("local", &event);
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Ingest {
+                event,
+                source,
+                reply,
+            } => {
+                let out = self.on_event(&source, &event);
+                let _ = reply.send(out);
+            }
+            Command::FetchEntry { entry, reply } => {
+                let input = self.job_input(*entry, true);
+                let ctx = self.ctx.clone();
+                tokio::spawn(async move {
+                    let (_, outcome) = job::run(ctx, input).await;
+                    let _ = reply.send(match outcome {
+                        JobOutcome::Accepted => Ok(()),
+                        JobOutcome::Rejected(r) => Err(r),
+                        JobOutcome::Unavailable(why) => Err(Reason::BlobSize {
+                            hash: String::new(),
+                            detail: format!("unavailable: {why}"),
+                        }),
+                        JobOutcome::Cancelled => Err(Reason::Malformed("cancelled".into())),
+                    });
+                });
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(PipelineStatus {
+                    fetching: self.running.len(),
+                    waiting: self.pending.len(),
+                    mirrors_known: self.mirrors.len(),
+                    waiting_reasons: self
+                        .pending
+                        .values()
+                        .map(|p| (p.entry.app_ref().to_string(), p.last_error.clone()))
+                        .collect(),
+                });
+            }
+        }
+    }
+
+    /// One event from anywhere. Never panics, never stops the actor.
+    pub(crate) fn on_event(&mut self, relay: &str, event: &Event) -> Ingested {
+        let c = &self.ctx.counters;
+        c.events_seen(1);
+        if self.seen.contains(&event.id) {
+            c.duplicates(1);
+            return Ingested::Duplicate;
+        }
+        let decoded = codec::decode(event);
+        if !matches!(
+            decoded,
+            Err(Reason::NostrSignature) | Err(Reason::Oversized { .. })
+        ) {
+            // The id is now known to be this event's own: remember it.
+            if self.seen.len() >= SEEN_CAPACITY {
+                self.seen.clear();
+            }
+            self.seen.insert(event.id);
+        }
+        match decoded {
+            Ok(None) => {
+                c.events_ignored(1);
+                Ingested::Ignored
+            }
+            Err(reason) => {
+                let mut r = Rejection::new(&reason, relay);
+                r.event_id = Some(event.id.to_hex());
+                r.subject = event.tags.identifier().map(|d| d.chars().take(200).collect());
+                self.ctx.reject(r, &reason, false);
+                Ingested::Rejected(reason)
+            }
+            Ok(Some(decoded)) => self.on_object(relay, decoded),
+        }
+    }
+
+    fn source_of(&self, relay: &str, pubkey: &PublicKey, did: &Did, entry: &Entry) -> Source {
+        let bound = self
+            .bound
+            .get(did)
+            .is_some_and(|(_, keys)| keys.iter().any(|k| *k == pubkey.to_hex()));
+        if bound {
+            let origin = entry
+                .origin
+                .node_id
+                .clone()
+                .or_else(|| entry.origin.https.first().cloned())
+                .unwrap_or_default();
+            Source::Origin {
+                relay: relay.to_owned(),
+                origin,
+            }
+        } else {
+            Source::Relay(relay.to_owned())
+        }
+    }
+
+    fn on_object(&mut self, relay: &str, d: Decoded) -> Ingested {
+        let kind = d.object.kind();
+        let subject = d.object.d_tag().to_string();
+        match d.object {
+            Object::Entry(entry) => {
+                let source = self.source_of(relay, &d.pubkey, &entry.publisher, &entry);
+                let verdict = match self.ctx.port.ingest_entry(&entry, &source) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!(error = %e, app = %entry.app_ref(), "catalog failed; the event will be replayed");
+                        self.seen.remove(&d.event_id);
+                        return Ingested::Duplicate;
+                    }
+                };
+                match verdict {
+                    EntryVerdict::Head | EntryVerdict::EquivocationWon => {
+                        self.ctx.counters.objects_stored(1);
+                        let id = entry.payload_id();
+                        let app = entry.app_ref();
+                        self.pending.retain(|_, p| p.entry.app_ref() != app);
+                        self.pending.insert(
+                            id,
+                            Pending {
+                                entry,
+                                nudged: false,
+                                attempts: 0,
+                                retry_at: Instant::now(),
+                                last_error: "queued".into(),
+                            },
+                        );
+                        self.start_jobs();
+                        Ingested::Stored(kind)
+                    }
+                    EntryVerdict::YankedHead => {
+                        self.ctx.counters.objects_stored(1);
+                        Ingested::Stored(kind)
+                    }
+                    EntryVerdict::StaleHead => {
+                        self.ctx.counters.objects_stored(1);
+                        let reason = Reason::Expired {
+                            expires_at: entry.expires_at,
+                            now: crate::now_secs(),
+                        };
+                        let mut r = Rejection::new(&reason, relay);
+                        r.event_id = Some(d.event_id.to_hex());
+                        r.subject = Some(subject);
+                        self.ctx.reject(r, &reason, false);
+                        Ingested::Rejected(reason)
+                    }
+                    EntryVerdict::Duplicate => {
+                        self.ctx.counters.duplicates(1);
+                        Ingested::Duplicate
+                    }
+                    EntryVerdict::Refused(reason) => {
+                        let mut r = Rejection::new(&reason, relay);
+                        r.event_id = Some(d.event_id.to_hex());
+                        r.subject = Some(subject);
+                        self.ctx.reject(r, &reason, true);
+                        Ingested::Rejected(reason)
+                    }
+                }
+            }
+            Object::Mirror(m) => {
+                if m.node == self.ctx.node_key.did() {
+                    return Ingested::Duplicate;
+                }
+                let blobs: HashSet<Hash> = self.mirrors.learn(&m).into_iter().collect();
+                // Entries waiting for one of these blobs: try now.
+                let now = Instant::now();
+                for p in self.pending.values_mut() {
+                    let wanted = std::iter::once(&p.entry.manifest.hash)
+                        .chain(p.entry.artifacts.iter().map(|a| &a.blob.hash));
+                    if wanted.into_iter().any(|h| blobs.contains(h)) {
+                        p.retry_at = now;
+                        p.nudged = true;
+                    }
+                }
+                self.store_object(&Object::Mirror(m), relay);
+                self.start_jobs();
+                Ingested::Stored(kind)
+            }
+            Object::Publisher(p) => {
+                let newer = self
+                    .bound
+                    .get(&p.did)
+                    .is_none_or(|(seq, _)| p.sequence > *seq);
+                if newer {
+                    self.bound
+                        .insert(p.did, (p.sequence, p.nostr_keys.clone()));
+                }
+                self.store_object(&Object::Publisher(p), relay)
+            }
+            other => self.store_object(&other, relay),
+        }
+    }
+
+    fn store_object(&self, object: &Object, relay: &str) -> Ingested {
+        match self
+            .ctx
+            .port
+            .ingest_object(object, &Source::Relay(relay.to_owned()))
+        {
+            Ok(true) => {
+                self.ctx.counters.objects_stored(1);
+                Ingested::Stored(object.kind())
+            }
+            Ok(false) => {
+                self.ctx.counters.duplicates(1);
+                Ingested::Duplicate
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "catalog did not take an object");
+                Ingested::Duplicate
+            }
+        }
+    }
+
+    fn job_input(&self, entry: Verified<Entry>, images: bool) -> JobInput {
+        let manifest_sources = self.mirrors.sources(&entry, &entry.manifest.hash, self.https);
+        let artifacts = entry
+            .artifacts
+            .iter()
+            .map(|a| {
+                (
+                    a.clone(),
+                    self.mirrors.sources(&entry, &a.blob.hash, self.https),
+                )
+            })
+            .collect();
+        JobInput {
+            entry,
+            manifest_sources,
+            artifacts,
+            images,
+        }
+    }
+
+    fn start_jobs(&mut self) {
+        let now = Instant::now();
+        let mut due: Vec<(Instant, Hash)> = self
+            .pending
+            .iter()
+            .filter(|(id, p)| p.retry_at <= now && !self.running.contains(*id))
+            .map(|(id, p)| (p.retry_at, *id))
+            .collect();
+        due.sort();
+        for (_, id) in due {
+            if self.running.len() >= MAX_JOBS {
+                break;
+            }
+            let Some(p) = self.pending.get(&id) else {
+                continue;
+            };
+            let input = self.job_input(p.entry.clone(), self.images);
+            if let Some(p) = self.pending.get_mut(&id) {
+                p.nudged = false;
+            }
+            self.running.insert(id);
+            self.jobs.spawn(job::run(self.ctx.clone(), input));
+        }
+    }
+
+    fn on_job_done(&mut self, id: Hash, outcome: JobOutcome) {
+        self.running.remove(&id);
+        match outcome {
+            JobOutcome::Accepted | JobOutcome::Rejected(_) | JobOutcome::Cancelled => {
+                self.pending.remove(&id);
+            }
+            JobOutcome::Unavailable(why) => {
+                if let Some(p) = self.pending.get_mut(&id) {
+                    p.attempts = p.attempts.saturating_add(1);
+                    p.retry_at = if std::mem::take(&mut p.nudged) {
+                        Instant::now()
+                    } else {
+                        Instant::now() + retry_delay(&self.limits, p.attempts)
+                    };
+                    tracing::info!(app = %p.entry.app_ref(), attempt = p.attempts, %why, "blobs unavailable; waiting for a source");
+                    p.last_error = why;
+                }
+            }
+        }
+    }
+}

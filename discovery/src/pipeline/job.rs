@@ -1,0 +1,243 @@
+//! The blob stage of one entry: fetch the manifest, check it against the policy and the
+//! entry, fetch the artifacts, then mark the entry ready and announce the mirror.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use atoll_registry::objects::{Artifact, ArtifactKind, BlobRef, MAX_MANIFEST_BYTES};
+use atoll_registry::{Entry, Envelope, Hash, Manifest, Verified};
+use tokio_util::sync::CancellationToken;
+
+use crate::announce::{MirrorAnnouncement, MirrorType};
+use crate::blobs::{BlobSource, FetchError, Fetcher};
+use crate::codec::{self, Object};
+use crate::identity::NodeKey;
+use crate::port::CatalogPort;
+use crate::reject::{Counters, Reason, Rejection};
+use crate::relay::RelayPool;
+
+/// Most rejections kept in memory for `sync status`.
+pub(crate) const RECENT_REJECTIONS: usize = 64;
+
+/// What jobs share.
+#[derive(Clone)]
+pub(crate) struct Ctx {
+    pub port: Arc<dyn CatalogPort>,
+    pub counters: Counters,
+    pub fetcher: Fetcher,
+    pub relays: RelayPool,
+    pub node_key: NodeKey,
+    pub mirror: bool,
+    pub recent: Arc<Mutex<VecDeque<Rejection>>>,
+    pub cancel: CancellationToken,
+}
+
+impl Ctx {
+    /// Count, keep and record a rejection (`in_catalog`: the catalog recorded it already).
+    pub fn reject(&self, mut rejection: Rejection, reason: &Reason, in_catalog: bool) {
+        self.counters.rejected(reason);
+        tracing::info!(code = reason.code(), source = %rejection.source, %reason, "rejected");
+        if !in_catalog {
+            if let Err(e) = self.port.record_rejection(&rejection) {
+                tracing::warn!(error = %e, "cannot record a rejection in the catalog");
+            }
+        }
+        rejection.reason = rejection.reason.chars().take(1024).collect();
+        if let Ok(mut r) = self.recent.lock() {
+            if r.len() >= RECENT_REJECTIONS {
+                r.pop_front();
+            }
+            r.push_back(rejection);
+        }
+    }
+}
+
+/// One entry's blob work.
+pub(crate) struct JobInput {
+    pub entry: Verified<Entry>,
+    pub manifest_sources: Vec<BlobSource>,
+    pub artifacts: Vec<(Artifact, Vec<BlobSource>)>,
+    /// Fetch image archives too.
+    pub images: bool,
+}
+
+/// How the job ended.
+#[derive(Debug)]
+pub(crate) enum JobOutcome {
+    /// Every required blob is verified and held.
+    Accepted,
+    /// The entry is refused (manifest policy, mismatch, size).
+    Rejected(Reason),
+    /// Some blob could not be fetched from any source: try again later.
+    Unavailable(String),
+    /// Shutting down.
+    Cancelled,
+}
+
+pub(crate) async fn run(ctx: Ctx, input: JobInput) -> (Hash, JobOutcome) {
+    let id = input.entry.payload_id();
+    let outcome = run_inner(&ctx, &input).await;
+    if let JobOutcome::Rejected(reason) = &outcome {
+        let mut r = Rejection::new(reason, "blob pipeline");
+        r.subject = Some(input.entry.app_ref().to_string());
+        ctx.reject(r, reason, false);
+    }
+    (id, outcome)
+}
+
+fn source_of(reason: &Reason) -> String {
+    match reason {
+        Reason::BlobCorrupt { source_name, .. } => source_name.clone(),
+        _ => "blob fetch".into(),
+    }
+}
+
+async fn fetch(ctx: &Ctx, want: &BlobRef, sources: &[BlobSource]) -> Result<(), JobOutcome> {
+    match ctx.fetcher.fetch(want, sources, &ctx.cancel).await {
+        Ok(out) => {
+            for reason in &out.rejected {
+                ctx.reject(Rejection::new(reason, source_of(reason)), reason, false);
+            }
+            if out.source != "local" {
+                ctx.counters.blob_fetched(out.bytes);
+            }
+            Ok(())
+        }
+        Err(FetchError::Unavailable {
+            hash,
+            tried,
+            rejected,
+        }) => {
+            for reason in &rejected {
+                ctx.reject(Rejection::new(reason, source_of(reason)), reason, false);
+            }
+            Err(JobOutcome::Unavailable(format!(
+                "blob {hash}: {}",
+                if tried.is_empty() {
+                    "no source known yet".to_owned()
+                } else {
+                    tried.join("; ")
+                }
+            )))
+        }
+        Err(FetchError::Size(reason)) => Err(JobOutcome::Rejected(reason)),
+        Err(FetchError::Cancelled) => Err(JobOutcome::Cancelled),
+    }
+}
+
+async fn run_inner(ctx: &Ctx, input: &JobInput) -> JobOutcome {
+    let entry = &input.entry;
+    if let Err(out) = fetch(ctx, &entry.manifest, &input.manifest_sources).await {
+        return out;
+    }
+    let bytes = match ctx
+        .fetcher
+        .node()
+        .get_bytes(&entry.manifest.hash, MAX_MANIFEST_BYTES)
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => return JobOutcome::Unavailable(e.to_string()),
+    };
+    let manifest = match Manifest::from_blob(&bytes) {
+        Ok(m) => m,
+        Err(e) => return JobOutcome::Rejected(Reason::ManifestPolicy(e.to_string())),
+    };
+    if let Err(why) = consistent(entry, &manifest) {
+        return JobOutcome::Rejected(Reason::ManifestMismatch(why));
+    }
+    if let Err(e) = ctx.port.attach_manifest(&manifest) {
+        tracing::warn!(app = %entry.app_ref(), error = %e, "catalog did not take the manifest");
+    }
+    let mut held = vec![entry.manifest.hash];
+    let mut complete = true;
+    for (artifact, sources) in &input.artifacts {
+        if artifact.kind == ArtifactKind::Image && !input.images {
+            complete = false;
+            continue;
+        }
+        if let Err(out) = fetch(ctx, &artifact.blob, sources).await {
+            return out;
+        }
+        held.push(artifact.blob.hash);
+    }
+    if complete {
+        if let Err(e) = ctx.port.entry_ready(entry) {
+            tracing::warn!(app = %entry.app_ref(), error = %e, "catalog did not mark the entry ready");
+        }
+    }
+    ctx.counters.entries_accepted(1);
+    tracing::info!(app = %entry.app_ref(), version = %entry.version, blobs = held.len(), "entry accepted");
+    let own = entry.origin.node_id.as_deref() == Some(ctx.fetcher.node().node_id_hex().as_str());
+    if ctx.mirror && !own {
+        announce(ctx, entry, held).await;
+    }
+    JobOutcome::Accepted
+}
+
+/// Check the manifest against the entry that names it.
+pub(crate) fn consistent(entry: &Entry, manifest: &Manifest) -> Result<(), String> {
+    if manifest.id != entry.app.as_str() {
+        return Err(format!(
+            "the entry is for app {:?}, the manifest is {:?}",
+            entry.app.as_str(),
+            manifest.id
+        ));
+    }
+    if manifest.version != entry.version {
+        return Err(format!(
+            "the entry is version {}, the manifest {}",
+            entry.version, manifest.version
+        ));
+    }
+    for (rel, kind) in manifest.local_files() {
+        if !entry
+            .artifacts
+            .iter()
+            .any(|a| a.path == rel && a.kind == kind)
+        {
+            return Err(format!(
+                "the manifest names {rel:?}, the entry has no artifact for it"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Publish a signed mirror announcement for `blobs`.
+pub(crate) async fn announce(ctx: &Ctx, entry: &Entry, blobs: Vec<Hash>) {
+    let a = MirrorAnnouncement {
+        kind: MirrorType,
+        node: ctx.node_key.did(),
+        addrs: ctx
+            .fetcher
+            .node()
+            .addrs()
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+        manifest: entry.manifest.hash,
+        blobs,
+        announced_at_ms: crate::now_millis(),
+    };
+    let result = async {
+        let envelope = Envelope::sign(&a, ctx.node_key.keypair()).map_err(|e| e.to_string())?;
+        let verified = envelope
+            .verify::<MirrorAnnouncement>()
+            .map_err(|e| e.to_string())?;
+        let keys = ctx.node_key.nostr_keys().map_err(|e| e.to_string())?;
+        let object = Object::Mirror(verified);
+        let at = ctx
+            .relays
+            .next_created_at(&keys.public_key(), &object.d_tag().to_string());
+        let event = codec::encode(&object, &keys, Some(at)).map_err(|e| e.to_string())?;
+        ctx.relays.publish(&event).await.map_err(|e| e.to_string())
+    }
+    .await;
+    match result {
+        Ok(report) => {
+            tracing::debug!(app = %entry.app_ref(), relays = report.accepted.len(), "mirror announced")
+        }
+        Err(e) => tracing::warn!(app = %entry.app_ref(), error = %e, "cannot announce the mirror"),
+    }
+}

@@ -1,0 +1,271 @@
+//! Publishing: `atoll app publish` (sign, put the blobs in the node's store, announce the
+//! publisher profile and the entry) and `atoll app yank`.
+
+use std::path::{Path, PathBuf};
+
+use atoll_registry::bundle::{self, BundleError, SignOptions, ENTRY_FILE};
+use atoll_registry::objects::{Origin, PublisherType, Yank};
+use atoll_registry::{
+    AppId, Entry, Envelope, EnvelopeError, Hash, KeyError, Keypair, PublisherProfile, Verified,
+};
+use serde::Serialize;
+
+use crate::blobs::BlobNodeError;
+use crate::codec::Object;
+use crate::node::{AnnounceError, Discovery};
+use crate::pipeline::Ingested;
+use crate::reject::Reason;
+
+/// Settings of one publication.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    /// Sequence; by default now in milliseconds (above any earlier one).
+    pub sequence: Option<u64>,
+    /// Seconds until the entry is stale; by default the registry's default (90 days).
+    pub ttl_secs: Option<u64>,
+    /// HTTPS bases that also serve the blobs.
+    pub https: Vec<String>,
+    /// Display name for the publisher profile; by default the key name.
+    pub publisher_name: Option<String>,
+}
+
+/// What a publication did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    /// `<did>/<app>`.
+    pub app: String,
+    /// Version.
+    pub version: String,
+    /// Sequence.
+    pub sequence: u64,
+    /// Yanked.
+    pub yanked: bool,
+    /// The entry's Nostr event id.
+    pub entry_event: String,
+    /// The profile's Nostr event id.
+    pub profile_event: String,
+    /// Relays that accepted the entry.
+    pub relays: Vec<String>,
+    /// Blobs in the local store, served by this node.
+    pub blobs: Vec<String>,
+    /// The bundle directory (entry.json + blobs).
+    pub bundle: PathBuf,
+    /// The iroh node the entry names as origin.
+    pub origin: String,
+}
+
+/// Why a publication failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishAppError {
+    /// Signing the app (manifest, blobs) failed.
+    #[error(transparent)]
+    Bundle(#[from] BundleError),
+    /// The key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Signing an object failed.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// Adding a blob to the store failed.
+    #[error(transparent)]
+    Blob(#[from] BlobNodeError),
+    /// The store hashed a blob differently (never expected).
+    #[error("the store hashed {path} to {actual}, the bundle names it {expected}")]
+    HashMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Hash in the bundle.
+        expected: Hash,
+        /// Hash from the store.
+        actual: Hash,
+    },
+    /// No earlier publication of the app to yank.
+    #[error("app {app} was never published from this node (no {path})")]
+    NotPublished {
+        /// The app id.
+        app: String,
+        /// Where its entry was looked for.
+        path: PathBuf,
+    },
+    /// The app belongs to another key.
+    #[error("app {app} was published by {owner}, not by {key}")]
+    NotOwner {
+        /// The app id.
+        app: String,
+        /// Its publisher.
+        owner: String,
+        /// The key given.
+        key: String,
+    },
+    /// Announcing failed.
+    #[error(transparent)]
+    Announce(#[from] AnnounceError),
+    /// The node's own pipeline refused the entry.
+    #[error("the node refused its own entry: {0}")]
+    Refused(Reason),
+}
+
+fn now_millis() -> u64 {
+    crate::now_millis()
+}
+
+/// The bundle directory of an app under the data dir.
+pub fn bundle_dir(data_dir: &Path, app: &str) -> PathBuf {
+    data_dir.join("bundles").join(app)
+}
+
+/// Sign and announce the publisher profile of `key` (binding its Nostr key and this
+/// node's iroh id to the DID).
+pub async fn publish_profile(
+    d: &Discovery,
+    key: &Keypair,
+    name: &str,
+) -> Result<(Verified<PublisherProfile>, String), PublishAppError> {
+    let nostr = key.nostr_keys()?;
+    let profile = PublisherProfile {
+        kind: PublisherType,
+        did: key.did(),
+        name: name.chars().take(64).collect(),
+        links: Default::default(),
+        nostr_keys: vec![nostr.public_key().to_hex()],
+        iroh_nodes: vec![d.node_id()],
+        sequence: now_millis(),
+        updated_at: crate::now_secs(),
+    };
+    let verified = Envelope::sign(&profile, key)?.verify::<PublisherProfile>()?;
+    let (_, event) = d
+        .announce(&Object::Publisher(verified.clone()), &nostr)
+        .await?;
+    let id = event.id.to_hex();
+    d.ingest_event(event, "local").await;
+    Ok((verified, id))
+}
+
+/// Sign the app in `app_dir`, add its blobs to this node's store, and announce the
+/// publisher profile and the entry on every relay.
+pub async fn publish_app(
+    d: &Discovery,
+    data_dir: &Path,
+    app_dir: &Path,
+    key: &Keypair,
+    key_name: &str,
+    opts: &PublishOptions,
+) -> Result<Published, PublishAppError> {
+    let (manifest, _) = atoll_registry::manifest::load(app_dir).map_err(BundleError::from)?;
+    let out = bundle_dir(data_dir, &manifest.id);
+    let origin = Origin {
+        node_id: Some(d.node_id()),
+        addrs: d.blobs().addrs().iter().map(|a| a.to_string()).collect(),
+        https: opts.https.clone(),
+    };
+    let signed = bundle::sign_app(
+        app_dir,
+        key,
+        &out,
+        &SignOptions {
+            sequence: opts.sequence,
+            published_at: None,
+            ttl_secs: opts.ttl_secs,
+            origin,
+        },
+    )?;
+    let mut blobs = Vec::new();
+    for (expected, path) in &signed.blobs {
+        let actual = d.blobs().add_path(path).await?;
+        if actual != *expected {
+            return Err(PublishAppError::HashMismatch {
+                path: path.clone(),
+                expected: *expected,
+                actual,
+            });
+        }
+        blobs.push(actual.to_hex());
+    }
+    announce_entry(d, key, key_name, opts, signed.entry, out, blobs).await
+}
+
+/// Withdraw the app's current version: re-sign its last entry with `yanked` set and a
+/// higher sequence, and announce it.
+pub async fn yank_app(
+    d: &Discovery,
+    data_dir: &Path,
+    app: &AppId,
+    key: &Keypair,
+    key_name: &str,
+    reason: &str,
+) -> Result<Published, PublishAppError> {
+    let out = bundle_dir(data_dir, app.as_str());
+    let path = out.join(ENTRY_FILE);
+    let bytes = std::fs::read(&path).map_err(|_| PublishAppError::NotPublished {
+        app: app.to_string(),
+        path: path.clone(),
+    })?;
+    let previous = Envelope::from_slice(&bytes)?.verify::<Entry>()?;
+    if previous.publisher != key.did() {
+        return Err(PublishAppError::NotOwner {
+            app: app.to_string(),
+            owner: previous.publisher.to_string(),
+            key: key.did().to_string(),
+        });
+    }
+    let mut entry: Entry = previous.payload().clone();
+    entry.sequence = now_millis().max(previous.sequence.saturating_add(1));
+    entry.published_at = crate::now_secs().max(entry.published_at);
+    entry.expires_at = entry.expires_at.max(entry.published_at + 1);
+    entry.yanked = Some(Yank {
+        reason: reason.chars().take(1024).collect(),
+    });
+    let envelope = Envelope::sign(&entry, key)?;
+    let verified = envelope.verify::<Entry>()?;
+    let mut body = envelope.to_canonical_bytes()?;
+    body.push(b'\n');
+    std::fs::write(&path, body).map_err(|source| {
+        PublishAppError::Bundle(BundleError::Io {
+            action: "writing",
+            path: path.clone(),
+            source,
+        })
+    })?;
+    announce_entry(
+        d,
+        key,
+        key_name,
+        &PublishOptions::default(),
+        verified,
+        out,
+        Vec::new(),
+    )
+    .await
+}
+
+async fn announce_entry(
+    d: &Discovery,
+    key: &Keypair,
+    key_name: &str,
+    opts: &PublishOptions,
+    entry: Verified<Entry>,
+    bundle: PathBuf,
+    blobs: Vec<String>,
+) -> Result<Published, PublishAppError> {
+    let name = opts.publisher_name.as_deref().unwrap_or(key_name);
+    let (_, profile_event) = publish_profile(d, key, name).await?;
+    let nostr = key.nostr_keys()?;
+    let (report, event) = d.announce(&Object::Entry(entry.clone()), &nostr).await?;
+    let entry_event = event.id.to_hex();
+    if let Ingested::Rejected(reason) = d.ingest_event(event, "local").await {
+        return Err(PublishAppError::Refused(reason));
+    }
+    Ok(Published {
+        app: entry.app_ref().to_string(),
+        version: entry.version.to_string(),
+        sequence: entry.sequence,
+        yanked: entry.yanked.is_some(),
+        entry_event,
+        profile_event,
+        relays: report.accepted,
+        blobs,
+        bundle,
+        origin: d.node_id(),
+    })
+}

@@ -1,0 +1,258 @@
+//! Why input was rejected: one reason per pipeline stage, each with a stable code, and the
+//! counters every node keeps (`atoll sync status` shows them).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// Why an event, a signed object or a blob was refused.
+///
+/// Every reason has a stable [`Reason::code`] that is recorded in the audit log and counted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The event (or its content) is larger than the limit.
+    #[error("event is {size} bytes, more than the limit of {max}")]
+    Oversized {
+        /// Size found.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The Nostr event id or BIP-340 signature does not verify.
+    #[error("Nostr event id or signature does not verify")]
+    NostrSignature,
+    /// Not an atoll event of a known shape (missing or bad `d` tag, content not an envelope).
+    #[error("malformed event: {0}")]
+    Malformed(String),
+    /// The `d` tag names another type, DID or app than the signed payload.
+    #[error("namespace mismatch: {0}")]
+    Namespace(String),
+    /// The envelope does not verify for a reason other than its signature (schema, type,
+    /// normal form, semantic checks).
+    #[error("invalid envelope: {0}")]
+    Envelope(String),
+    /// The DID (or node) signature inside the content does not verify.
+    #[error("bad DID signature: {0}")]
+    DidSignature(String),
+    /// A lower sequence than the one stored: a rollback or replay.
+    #[error("rollback: sequence {got} is below the stored {stored}")]
+    Rollback {
+        /// Sequence stored.
+        stored: u64,
+        /// Sequence received.
+        got: u64,
+    },
+    /// Two different entries with the same sequence.
+    #[error("equivocation: two different entries with sequence {sequence}")]
+    Equivocation {
+        /// The sequence both claim.
+        sequence: u64,
+    },
+    /// The entry is past its `expires_at` (kept as stale, not fetched or auto-installed).
+    #[error("entry expired at {expires_at} (now {now})")]
+    Expired {
+        /// Expiry of the entry.
+        expires_at: u64,
+        /// Time of the check.
+        now: u64,
+    },
+    /// A source sent bytes that do not match the blob's BLAKE3 hash.
+    #[error("blob {hash} from {source_name}: bytes do not match the hash ({detail})")]
+    BlobCorrupt {
+        /// The blob.
+        hash: String,
+        /// Who sent it.
+        source_name: String,
+        /// What the verifier said.
+        detail: String,
+    },
+    /// A blob is larger than the signed entry allows, or its size differs.
+    #[error("blob {hash}: {detail}")]
+    BlobSize {
+        /// The blob.
+        hash: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The manifest blob fails the schema or the rootless policy.
+    #[error("manifest refused by policy: {0}")]
+    ManifestPolicy(String),
+    /// The manifest and the entry disagree (app id, version, artifacts).
+    #[error("manifest does not match its entry: {0}")]
+    ManifestMismatch(String),
+}
+
+impl Reason {
+    /// Stable short code, used as the counter key and in the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Oversized { .. } => "oversized",
+            Self::NostrSignature => "nostr-signature",
+            Self::Malformed(_) => "malformed",
+            Self::Namespace(_) => "namespace",
+            Self::Envelope(_) => "envelope",
+            Self::DidSignature(_) => "did-signature",
+            Self::Rollback { .. } => "rollback",
+            Self::Equivocation { .. } => "equivocation",
+            Self::Expired { .. } => "expired",
+            Self::BlobCorrupt { .. } => "blob-corrupt",
+            Self::BlobSize { .. } => "blob-size",
+            Self::ManifestPolicy(_) => "manifest-policy",
+            Self::ManifestMismatch(_) => "manifest-mismatch",
+        }
+    }
+}
+
+/// One recorded rejection: what, why, and where it came from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejection {
+    /// [`Reason::code`].
+    pub code: &'static str,
+    /// The full reason, in words.
+    pub reason: String,
+    /// Nostr event id (hex), when the input was an event.
+    pub event_id: Option<String>,
+    /// Relay URL or peer that delivered it.
+    pub source: String,
+    /// `d` tag or blob hash the input claimed to be about, when known.
+    pub subject: Option<String>,
+    /// Unix seconds.
+    pub at: u64,
+}
+
+impl Rejection {
+    /// A record of `reason` for input from `source`.
+    pub fn new(reason: &Reason, source: impl Into<String>) -> Self {
+        Self {
+            code: reason.code(),
+            reason: reason.to_string(),
+            event_id: None,
+            source: source.into(),
+            subject: None,
+            at: crate::now_secs(),
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] {} (from {})", self.code, self.reason, self.source)
+    }
+}
+
+/// Pipeline counters, shared by every task of a node. Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct Counters {
+    inner: Arc<Mutex<CounterState>>,
+}
+
+#[derive(Debug, Default, Clone, Serialize)]
+struct CounterState {
+    events_seen: u64,
+    events_ignored: u64,
+    duplicates: u64,
+    objects_stored: u64,
+    entries_accepted: u64,
+    blobs_fetched: u64,
+    blob_bytes_fetched: u64,
+    rejected: BTreeMap<&'static str, u64>,
+}
+
+/// A copy of the counters at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct CounterSnapshot {
+    /// Events handed to the pipeline (every relay, before dedup).
+    pub events_seen: u64,
+    /// Events that are not atoll events (another kind or no `t=atoll`).
+    pub events_ignored: u64,
+    /// Events whose signed object was already known.
+    pub duplicates: u64,
+    /// Signed objects the catalog stored (entries, profiles, endorsements, announcements).
+    pub objects_stored: u64,
+    /// Entries whose blobs were fetched, verified and passed the manifest policy.
+    pub entries_accepted: u64,
+    /// Blobs fetched and verified.
+    pub blobs_fetched: u64,
+    /// Bytes of those blobs.
+    pub blob_bytes_fetched: u64,
+    /// Rejections by [`Reason::code`].
+    pub rejected: BTreeMap<String, u64>,
+}
+
+impl CounterSnapshot {
+    /// Rejections with one code.
+    pub fn rejected(&self, code: &str) -> u64 {
+        self.rejected.get(code).copied().unwrap_or(0)
+    }
+}
+
+macro_rules! bump {
+    ($(#[$doc:meta])* $name:ident, $field:ident) => {
+        $(#[$doc])*
+        pub fn $name(&self, n: u64) {
+            if let Ok(mut s) = self.inner.lock() {
+                s.$field = s.$field.saturating_add(n);
+            }
+        }
+    };
+}
+
+impl Counters {
+    bump!(
+        /// Count events seen.
+        events_seen, events_seen
+    );
+    bump!(
+        /// Count events ignored.
+        events_ignored, events_ignored
+    );
+    bump!(
+        /// Count duplicates.
+        duplicates, duplicates
+    );
+    bump!(
+        /// Count stored objects.
+        objects_stored, objects_stored
+    );
+    bump!(
+        /// Count accepted entries.
+        entries_accepted, entries_accepted
+    );
+
+    /// Count one verified blob of `bytes` bytes.
+    pub fn blob_fetched(&self, bytes: u64) {
+        if let Ok(mut s) = self.inner.lock() {
+            s.blobs_fetched += 1;
+            s.blob_bytes_fetched = s.blob_bytes_fetched.saturating_add(bytes);
+        }
+    }
+
+    /// Count one rejection.
+    pub fn rejected(&self, reason: &Reason) {
+        if let Ok(mut s) = self.inner.lock() {
+            *s.rejected.entry(reason.code()).or_default() += 1;
+        }
+    }
+
+    /// The counters now.
+    pub fn snapshot(&self) -> CounterSnapshot {
+        let s = self.inner.lock().map(|s| s.clone()).unwrap_or_default();
+        CounterSnapshot {
+            events_seen: s.events_seen,
+            events_ignored: s.events_ignored,
+            duplicates: s.duplicates,
+            objects_stored: s.objects_stored,
+            entries_accepted: s.entries_accepted,
+            blobs_fetched: s.blobs_fetched,
+            blob_bytes_fetched: s.blob_bytes_fetched,
+            rejected: s
+                .rejected
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Nostr relays: the embedded relay ([`EmbeddedRelay`]) and the relay pool with one sync
+//! session per relay ([`RelayPool`]).
+
+mod embedded;
+mod pool;
+mod session;
+
+pub use embedded::{EmbeddedRelay, EmbeddedRelayError};
+pub use pool::{Inbound, PublishError, PublishReport, RelayPool, RelayPoolError};
+pub use session::{RelayState, SyncMode};

@@ -1,0 +1,283 @@
+//! The relay pool: one nostr-sdk client (events kept in LMDB, which NIP-77 reconciles
+//! against), one sync session per configured relay, and publishing to all of them.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use nostr_lmdb::NostrLMDB;
+use nostr_sdk::pool::relay::RelayLimits;
+use nostr_sdk::{Client, ClientOptions, Event, PublicKey, RelayOptions, Timestamp};
+use serde::Serialize;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::embedded::LMDB_MAP_SIZE;
+use super::session::{self, RelayState, Shared};
+use crate::codec::atoll_filter;
+use crate::config::Backoff;
+use crate::port::CatalogPort;
+
+/// Room for relay notifications before the pipeline must catch up (then it replays).
+const NOTIFICATION_CHANNEL: usize = 16 * 1024;
+
+/// How long a publication waits for a first relay connection.
+const PUBLISH_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What the pool hands to the pipeline.
+#[derive(Debug)]
+pub enum Inbound {
+    /// An event a relay delivered (its Nostr signature already checked by the client).
+    Event {
+        /// The relay URL.
+        relay: String,
+        /// The event.
+        event: Box<Event>,
+    },
+    /// Events were missed by the pipeline: re-read the local event database.
+    Replay,
+}
+
+/// Why the pool could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayPoolError {
+    /// The client's event database could not be opened.
+    #[error("event database {path}: {detail}")]
+    Database {
+        /// Its directory.
+        path: String,
+        /// Why.
+        detail: String,
+    },
+    /// A relay URL is invalid.
+    #[error("relay {url}: {detail}")]
+    Relay {
+        /// The URL.
+        url: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+/// Why a publication failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// No relay is configured.
+    #[error("no relay is configured")]
+    NoRelay,
+    /// No relay accepted the event.
+    #[error("no relay accepted the event: {}", failed.iter().map(|(u, e)| format!("{u}: {e}")).collect::<Vec<_>>().join("; "))]
+    Rejected {
+        /// Each relay's answer.
+        failed: Vec<(String, String)>,
+    },
+}
+
+/// Which relays took an event.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PublishReport {
+    /// Nostr event id (hex).
+    pub event_id: String,
+    /// Relays that accepted it.
+    pub accepted: Vec<String>,
+    /// Relays that refused it or could not be reached, with why.
+    pub failed: Vec<(String, String)>,
+}
+
+/// The relay pool handle. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct RelayPool {
+    client: Client,
+    clock: Arc<Mutex<HashMap<(PublicKey, String), u64>>>,
+    states: Vec<Shared>,
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    cancel: CancellationToken,
+}
+
+impl RelayPool {
+    /// Open the event database in `db_dir`, add `urls` and start one session per relay;
+    /// events go to `tx`.
+    pub async fn start(
+        db_dir: &Path,
+        urls: &[String],
+        negentropy: bool,
+        backoff: Backoff,
+        port: Arc<dyn CatalogPort>,
+        tx: mpsc::Sender<Inbound>,
+        cancel: CancellationToken,
+    ) -> Result<Self, RelayPoolError> {
+        let db_err = |detail: String| RelayPoolError::Database {
+            path: db_dir.display().to_string(),
+            detail,
+        };
+        std::fs::create_dir_all(db_dir).map_err(|e| db_err(e.to_string()))?;
+        let db = NostrLMDB::builder(db_dir)
+            .map_size(LMDB_MAP_SIZE)
+            .build()
+            .map_err(|e| db_err(e.to_string()))?;
+        let mut limits = RelayLimits::default();
+        // The pipeline applies its own, lower limits and records what it refuses.
+        limits.messages.max_size = Some(4 * 1024 * 1024);
+        limits.events.max_num_tags = Some(4096);
+        let client = Client::builder()
+            .database(db)
+            .opts(ClientOptions::new().autoconnect(false))
+            .build();
+        let mut pool = Self {
+            client,
+            clock: Arc::new(Mutex::new(HashMap::new())),
+            states: Vec::new(),
+            tasks: Arc::new(Mutex::new(Vec::new())),
+            cancel,
+        };
+        for url in urls {
+            let relay_err = |detail: String| RelayPoolError::Relay {
+                url: url.clone(),
+                detail,
+            };
+            let opts = RelayOptions::new()
+                .reconnect(false)
+                .limits(limits.clone())
+                .notification_channel_size(NOTIFICATION_CHANNEL);
+            pool.client
+                .pool()
+                .add_relay(url.as_str(), opts)
+                .await
+                .map_err(|e| relay_err(e.to_string()))?;
+            let relay = pool
+                .client
+                .relay(url.as_str())
+                .await
+                .map_err(|e| relay_err(e.to_string()))?;
+            let url = relay.url().to_string();
+            let state: Shared = Arc::new(Mutex::new(RelayState::new(&url)));
+            if let Ok(Some(c)) = port.cursor(&url) {
+                if let Ok(mut s) = state.lock() {
+                    s.cursor = Some(c);
+                }
+            }
+            pool.states.push(state.clone());
+            let fwd = tokio::spawn(session::forward(
+                relay.notifications(),
+                url.clone(),
+                tx.clone(),
+                port.clone(),
+                state.clone(),
+                pool.cancel.clone(),
+            ));
+            let run = tokio::spawn(session::run(
+                relay,
+                negentropy,
+                backoff.clone(),
+                port.clone(),
+                state,
+                pool.cancel.clone(),
+            ));
+            if let Ok(mut t) = pool.tasks.lock() {
+                t.push(fwd);
+                t.push(run);
+            }
+        }
+        Ok(pool)
+    }
+
+    /// The `created_at` for a new event of `pubkey` at address `d`: now, but always after
+    /// the previous one from this node (relays keep only the newest per address, and
+    /// break ties by id, so two publications in one second would race).
+    pub fn next_created_at(&self, pubkey: &PublicKey, d: &str) -> Timestamp {
+        let now = crate::now_secs();
+        let mut clock = match self.clock.lock() {
+            Ok(c) => c,
+            Err(_) => return Timestamp::from(now),
+        };
+        let last = clock.entry((*pubkey, d.to_owned())).or_insert(0);
+        *last = now.max(last.saturating_add(1));
+        Timestamp::from(*last)
+    }
+
+    /// Send an event to every relay; succeeds if at least one accepted it.
+    pub async fn publish(&self, event: &Event) -> Result<PublishReport, PublishError> {
+        if self.states.is_empty() {
+            return Err(PublishError::NoRelay);
+        }
+        // Sessions connect in the background: give them a moment on a fresh start.
+        let deadline = tokio::time::Instant::now() + PUBLISH_CONNECT_WAIT;
+        while !self.states().iter().any(|s| s.connected) && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut report = PublishReport {
+            event_id: event.id.to_hex(),
+            ..PublishReport::default()
+        };
+        match self.client.send_event(event).await {
+            Ok(out) => {
+                report.accepted = out.success.iter().map(|u| u.to_string()).collect();
+                report.failed = out
+                    .failed
+                    .iter()
+                    .map(|(u, e)| (u.to_string(), e.clone()))
+                    .collect();
+            }
+            Err(e) => report.failed.push(("*".into(), e.to_string())),
+        }
+        report.accepted.sort();
+        if report.accepted.is_empty() {
+            return Err(PublishError::Rejected {
+                failed: report.failed,
+            });
+        }
+        Ok(report)
+    }
+
+    /// Wait until every relay has finished its first catch-up (or `timeout` passes).
+    /// Returns whether all did.
+    pub async fn wait_synced(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.states().iter().all(|s| s.catch_ups > 0) {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The state of every relay.
+    pub fn states(&self) -> Vec<RelayState> {
+        self.states
+            .iter()
+            .filter_map(|s| s.lock().ok().map(|s| s.clone()))
+            .collect()
+    }
+
+    /// Every atoll event in the local event database (for replays).
+    pub async fn stored_events(&self) -> Vec<Event> {
+        match self.client.database().query(atoll_filter()).await {
+            Ok(events) => events.into_iter().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the local event database");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Stop every session and close the connections.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        let tasks: Vec<JoinHandle<()>> = self
+            .tasks
+            .lock()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for t in tasks {
+            let _ = t.await;
+        }
+        self.client.shutdown().await;
+    }
+}

@@ -1,0 +1,264 @@
+//! One sync session per relay: connect with exponential backoff, catch up (NIP-77
+//! negentropy where the relay supports it, else a REQ with `since` = the relay's cursor),
+//! stay subscribed for live events, and start over when the connection drops.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nostr_sdk::pool::relay::RelayNotification;
+use nostr_sdk::{Relay, RelayMessage, RelayStatus, SubscribeOptions, SyncDirection, SyncOptions};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::pool::Inbound;
+use crate::codec::atoll_filter;
+use crate::config::Backoff;
+use crate::port::CatalogPort;
+
+/// Seconds subtracted from a `since` cursor, for clock skew and late publication.
+pub const CURSOR_SLACK_SECS: u64 = 600;
+/// Waiting for a relay to answer a negentropy open.
+const NEGENTROPY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connecting to a relay.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a relay is reconciled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncMode {
+    /// Not yet known.
+    Unknown,
+    /// NIP-77 negentropy.
+    Negentropy,
+    /// REQ with a `since` cursor.
+    Since,
+}
+
+/// What `atoll sync status` shows about one relay.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayState {
+    /// The relay URL.
+    pub url: String,
+    /// Connected now.
+    pub connected: bool,
+    /// How it is reconciled.
+    pub mode: SyncMode,
+    /// Its `since` cursor (unix seconds), if any.
+    pub cursor: Option<u64>,
+    /// Events received from it.
+    pub events: u64,
+    /// Completed catch-ups (initial sync plus one per reconnect).
+    pub catch_ups: u64,
+    /// Connection attempts that failed.
+    pub failed_connects: u64,
+    /// Bytes received from it.
+    pub bytes_received: u64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
+impl RelayState {
+    pub(crate) fn new(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            connected: false,
+            mode: SyncMode::Unknown,
+            cursor: None,
+            events: 0,
+            catch_ups: 0,
+            failed_connects: 0,
+            bytes_received: 0,
+            last_error: None,
+        }
+    }
+}
+
+pub(crate) type Shared = Arc<Mutex<RelayState>>;
+
+fn update(state: &Shared, f: impl FnOnce(&mut RelayState)) {
+    if let Ok(mut s) = state.lock() {
+        f(&mut s);
+    }
+}
+
+/// Forward every event the relay delivers to the pipeline and keep the cursor.
+pub(crate) async fn forward(
+    mut notes: broadcast::Receiver<RelayNotification>,
+    url: String,
+    tx: mpsc::Sender<Inbound>,
+    port: Arc<dyn CatalogPort>,
+    state: Shared,
+    cancel: CancellationToken,
+) {
+    let mut newest: u64 = 0;
+    loop {
+        let note = tokio::select! {
+            _ = cancel.cancelled() => return,
+            n = notes.recv() => n,
+        };
+        match note {
+            Ok(RelayNotification::Message {
+                message: RelayMessage::Event { event, .. },
+            }) => {
+                newest = newest.max(event.created_at.as_secs());
+                update(&state, |s| s.events += 1);
+                let inbound = Inbound::Event {
+                    relay: url.clone(),
+                    event: Box::new(event.into_owned()),
+                };
+                if tx.send(inbound).await.is_err() {
+                    return;
+                }
+            }
+            Ok(RelayNotification::Message {
+                message: RelayMessage::EndOfStoredEvents(_),
+            }) => {
+                if newest > 0 {
+                    if let Err(e) = port.set_cursor(&url, newest) {
+                        tracing::warn!(relay = %url, error = %e, "cannot store the relay cursor");
+                    }
+                    update(&state, |s| s.cursor = Some(newest));
+                }
+            }
+            Ok(RelayNotification::Shutdown) => return,
+            Ok(_) => {}
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                // The events are in the client database already: replay it.
+                tracing::warn!(relay = %url, missed = n, "pipeline lagged behind the relay; replaying the local event database");
+                if tx.send(Inbound::Replay).await.is_err() {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// Keep one relay connected and synced until cancelled.
+pub(crate) async fn run(
+    relay: Relay,
+    negentropy: bool,
+    backoff: Backoff,
+    port: Arc<dyn CatalogPort>,
+    state: Shared,
+    cancel: CancellationToken,
+) {
+    let url = relay.url().to_string();
+    let mut statuses = relay.notifications();
+    let mut failures: u32 = 0;
+    let mut negentropy_ok = negentropy;
+    while !cancel.is_cancelled() {
+        let _ = relay.unsubscribe_all().await;
+        let connected = tokio::select! {
+            _ = cancel.cancelled() => break,
+            r = relay.try_connect(CONNECT_TIMEOUT) => r,
+        };
+        if let Err(e) = connected {
+            let wait = backoff.delay(failures);
+            failures = failures.saturating_add(1);
+            tracing::debug!(relay = %url, error = %e, wait_ms = wait.as_millis() as u64, "relay connect failed");
+            update(&state, |s| {
+                s.connected = false;
+                s.failed_connects += 1;
+                s.last_error = Some(e.to_string());
+            });
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep(wait) => continue,
+            }
+        }
+        failures = 0;
+        update(&state, |s| s.connected = true);
+        let mode = catch_up(&relay, &url, &mut negentropy_ok, port.as_ref(), &state).await;
+        update(&state, |s| {
+            s.mode = mode;
+            s.catch_ups += 1;
+            s.bytes_received = relay.stats().bytes_received() as u64;
+        });
+        // Stay until the connection drops.
+        loop {
+            let note = tokio::select! {
+                _ = cancel.cancelled() => {
+                    relay.disconnect();
+                    return;
+                }
+                n = statuses.recv() => n,
+            };
+            match note {
+                Ok(RelayNotification::RelayStatus { status }) => {
+                    if matches!(
+                        status,
+                        RelayStatus::Disconnected | RelayStatus::Terminated | RelayStatus::Banned
+                    ) {
+                        break;
+                    }
+                }
+                Ok(RelayNotification::Shutdown) | Err(broadcast::error::RecvError::Closed) => {
+                    return
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    update(&state, |s| {
+                        s.bytes_received = relay.stats().bytes_received() as u64
+                    });
+                }
+            }
+        }
+        update(&state, |s| s.connected = false);
+        tracing::info!(relay = %url, "relay connection lost; reconnecting");
+        let wait = backoff.delay(0);
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    relay.disconnect();
+}
+
+/// Reconcile, then subscribe for live events. Returns the mode used.
+async fn catch_up(
+    relay: &Relay,
+    url: &str,
+    negentropy_ok: &mut bool,
+    port: &dyn CatalogPort,
+    state: &Shared,
+) -> SyncMode {
+    let now = crate::now_secs();
+    let mut mode = SyncMode::Since;
+    if *negentropy_ok {
+        let opts = SyncOptions::default()
+            .direction(SyncDirection::Down)
+            .initial_timeout(NEGENTROPY_TIMEOUT);
+        match relay.sync(atoll_filter(), &opts).await {
+            Ok(rec) => {
+                tracing::debug!(relay = %url, received = rec.received.len(), "negentropy reconciliation done");
+                mode = SyncMode::Negentropy;
+            }
+            Err(e) => {
+                tracing::info!(relay = %url, error = %e, "relay does not reconcile with NIP-77; using since cursors");
+                *negentropy_ok = false;
+                update(state, |s| s.last_error = Some(format!("negentropy: {e}")));
+            }
+        }
+    }
+    let since = match mode {
+        SyncMode::Negentropy => now.saturating_sub(CURSOR_SLACK_SECS),
+        _ => match port.cursor(url) {
+            Ok(Some(c)) => c.saturating_sub(CURSOR_SLACK_SECS),
+            Ok(None) => 0,
+            Err(e) => {
+                tracing::warn!(relay = %url, error = %e, "cannot read the relay cursor; syncing everything");
+                0
+            }
+        },
+    };
+    let mut filter = atoll_filter();
+    if since > 0 {
+        filter = filter.since(nostr_sdk::Timestamp::from(since));
+    }
+    if let Err(e) = relay.subscribe(filter, SubscribeOptions::default()).await {
+        tracing::warn!(relay = %url, error = %e, "subscribe failed");
+        update(state, |s| s.last_error = Some(format!("subscribe: {e}")));
+    }
+    mode
+}

@@ -1,0 +1,27 @@
+//! The discovery test binary (one binary: each links iroh + nostr). Scenarios:
+//!
+//! ```text
+//!            relay (in-process, LMDB)            nostr-relay (Python, separate process)
+//!        /    |     |     |     \                        |
+//!   publisher n2   n3    n4   n5 (late)           publisher ── n1
+//! ```
+//! - `net`: five nodes converge on three apps, a new version, a late joiner; the origin goes
+//!   offline and a mirror serves; a mirror with tampered bytes is rejected.
+//! - `hostile`: forged, replayed, equivocating, expired, oversized and malformed input is
+//!   rejected with the right recorded reason, and the node keeps working.
+//! - `interop`: a third-party relay in its own process, and an independent BIP-340 check.
+//! - `codec`, `https`: the event format and HTTPS origins on their own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "swarm/codec.rs"]
+mod codec;
+#[path = "swarm/hostile.rs"]
+mod hostile;
+#[path = "swarm/https.rs"]
+mod https;
+#[path = "swarm/interop.rs"]
+mod interop;
+#[path = "swarm/net.rs"]
+mod net;
+#[path = "swarm/support.rs"]
+mod support;

@@ -1,0 +1,222 @@
+//! Shared parts of the swarm tests: a relay, nodes with a real SQLite catalog, generated
+//! apps, and bounded waits.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use atoll_discovery::catalog_port::SqliteCatalog;
+use atoll_discovery::{publish, Discovery, DiscoveryConfig, EmbeddedRelayConfig};
+use atoll_discovery::relay::EmbeddedRelay;
+use atoll_registry::{AppRef, Hash, Keypair};
+use tempfile::TempDir;
+
+/// How long any convergence may take before a test fails (a bound, not a threshold).
+pub const DEADLINE: Duration = Duration::from_secs(90);
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ATOLL_TEST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+/// An in-process relay (the embedded relay, LMDB in a temp dir).
+pub struct TestRelay {
+    pub relay: EmbeddedRelay,
+    _dir: TempDir,
+}
+
+impl TestRelay {
+    pub async fn start() -> Self {
+        let dir = TempDir::new().unwrap();
+        let cfg = EmbeddedRelayConfig {
+            port: 0,
+            ..EmbeddedRelayConfig::default()
+        };
+        let relay = EmbeddedRelay::start(&cfg, dir.path()).await.unwrap();
+        Self { relay, _dir: dir }
+    }
+
+    pub fn url(&self) -> String {
+        self.relay.url().to_owned()
+    }
+}
+
+impl Drop for TestRelay {
+    fn drop(&mut self) {
+        self.relay.shutdown();
+    }
+}
+
+/// A node: discovery + its SQLite catalog + its data dir.
+pub struct Node {
+    pub name: &'static str,
+    pub d: Discovery,
+    pub catalog: Arc<SqliteCatalog>,
+    pub dir: TempDir,
+}
+
+impl Node {
+    pub async fn start(name: &'static str, relays: Vec<String>) -> Self {
+        Self::start_with(name, relays, |_| {}).await
+    }
+
+    pub async fn start_with(
+        name: &'static str,
+        relays: Vec<String>,
+        tweak: impl FnOnce(&mut DiscoveryConfig),
+    ) -> Self {
+        let dir = TempDir::new().unwrap();
+        let mut cfg = DiscoveryConfig::test(dir.path().join("data"), relays);
+        tweak(&mut cfg);
+        let catalog = Arc::new(SqliteCatalog::open(dir.path().join("catalog.db")).unwrap());
+        let d = Discovery::start(cfg, catalog.clone()).await.unwrap();
+        Self {
+            name,
+            d,
+            catalog,
+            dir,
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// (sequence, payload id, manifest attached) of an app's head.
+    pub fn head(&self, app: &AppRef) -> Option<(u64, Hash, bool)> {
+        self.catalog
+            .with(|c| c.app(app).unwrap())
+            .unwrap()
+            .and_then(|v| {
+                v.entries
+                    .iter()
+                    .find(|e| e.status == "head")
+                    .map(|e| (e.sequence, e.payload_id, v.manifest_attached))
+            })
+    }
+
+    /// True if the store holds every blob, complete and verified.
+    pub async fn holds(&self, blobs: &[(Hash, u64)]) -> bool {
+        for (h, size) in blobs {
+            if self.d.blobs().complete_size(h).await.unwrap() != Some(*size) {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub async fn audit_codes(&self) -> Vec<String> {
+        self.catalog
+            .with(|c| c.audit_log(1000).unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                r.reason
+                    .strip_prefix('[')
+                    .and_then(|s| s.split_once(']'))
+                    .map(|(code, _)| code.to_owned())
+                    .unwrap_or(r.kind)
+            })
+            .collect()
+    }
+
+    pub async fn stop(self) {
+        self.d.shutdown().await;
+    }
+}
+
+/// A publisher: a key and its node.
+pub struct Publisher {
+    pub key: Keypair,
+    pub node: Node,
+}
+
+impl Publisher {
+    pub async fn start(seed: u8, relays: Vec<String>) -> Self {
+        Self {
+            key: Keypair::from_seed([seed; 32]),
+            node: Node::start("publisher", relays).await,
+        }
+    }
+
+    pub async fn publish(&self, app_dir: &Path) -> publish::Published {
+        publish::publish_app(
+            &self.node.d,
+            &self.node.data_dir(),
+            app_dir,
+            &self.key,
+            "tester",
+            &Default::default(),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+/// A generated app: manifest, icon and a pseudo-random "image archive" of `image_len`
+/// bytes (the manifest policy does not look inside archives).
+pub fn make_app(root: &Path, id: &str, version: &str, image_len: usize) -> PathBuf {
+    let dir = root.join(id);
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    std::fs::write(
+        dir.join("manifest.yml"),
+        format!(
+            "id: {id}\nname: Test {id}\nversion: {version}\ndescription: a generated test app\n\
+             icon: icon.svg\ncategories: [test]\nlicense: MIT\ncontainers:\n  - name: web\n    \
+             image:\n      archive: images/web.oci.tar\n    command: [\"httpd\", \"-f\"]\n    \
+             ports: [ {{ container: 8080, host: 18080, protocol: tcp, web: true }} ]\n    \
+             capabilities: []\n    memory: 32Mi\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("icon.svg"),
+        format!("<svg xmlns=\"http://www.w3.org/2000/svg\"><title>{id} {version}</title></svg>"),
+    )
+    .unwrap();
+    let mut bytes = Vec::with_capacity(image_len);
+    let mut x = blake3::hash(format!("{id}{version}").as_bytes());
+    while bytes.len() < image_len {
+        bytes.extend_from_slice(x.as_bytes());
+        x = blake3::hash(x.as_bytes());
+    }
+    bytes.truncate(image_len);
+    std::fs::write(dir.join("images/web.oci.tar"), bytes).unwrap();
+    dir
+}
+
+/// The blobs (hash, size) of a published entry, from its bundle.
+pub fn blobs_of(p: &publish::Published) -> Vec<(Hash, u64)> {
+    let bytes = std::fs::read(p.bundle.join("entry.json")).unwrap();
+    let entry = atoll_registry::Envelope::from_slice(&bytes)
+        .unwrap()
+        .verify::<atoll_registry::Entry>()
+        .unwrap();
+    std::iter::once((entry.manifest.hash, entry.manifest.size))
+        .chain(entry.artifacts.iter().map(|a| (a.blob.hash, a.blob.size)))
+        .collect()
+}
+
+/// Poll `check` every 50 ms until it holds or [`DEADLINE`] passes.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if check().await {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
