@@ -1,0 +1,14 @@
+//! Operations: install, start, stop, restart, update, uninstall, ps and logs. Each mutating
+//! operation takes the app's lock, writes desired state, asks the actor for a pass, and
+//! waits for the app to converge, emitting progress and ending in success or a typed error.
+
+mod control;
+mod install;
+mod query;
+mod uninstall;
+mod update;
+mod wait;
+
+pub use install::{InstallReport, InstallRequest};
+pub use query::{AppState, AppStatus, ContainerStatus, PortStatus};
+pub use update::UpdateReport;

@@ -1,0 +1,76 @@
+//! `uninstall`: mark the app removed and let the loop stop and remove its containers and
+//! network; the record goes only when nothing of it is left, so what `ps` reports is what
+//! exists. Data stays unless `purge`.
+
+use super::wait::Target;
+use crate::error::{UninstallError, WaitError};
+use crate::orchestrator::Orchestrator;
+use crate::progress::{Operation, ProgressSink, Stage};
+use crate::store::{now_secs, Wanted};
+
+impl Orchestrator {
+    /// Uninstall an app; with `purge`, also delete its data dir (volumes and secrets).
+    pub async fn uninstall(
+        &self,
+        name: &str,
+        purge: bool,
+        progress: &ProgressSink,
+    ) -> Result<(), UninstallError> {
+        let sink = progress.bind(name, Operation::Uninstall);
+        let result = self.uninstall_inner(name, purge, &sink).await;
+        sink.finish(
+            &result,
+            if purge {
+                "uninstalled, data deleted"
+            } else {
+                "uninstalled, data kept"
+            },
+        );
+        result
+    }
+
+    async fn uninstall_inner(
+        &self,
+        name: &str,
+        purge: bool,
+        sink: &ProgressSink,
+    ) -> Result<(), UninstallError> {
+        let shared = self.shared();
+        let _lock = shared.lock_app(name).await;
+        let mut record = shared
+            .store
+            .get(name)?
+            .ok_or_else(|| UninstallError::NotInstalled(name.to_owned()))?;
+        record.wanted = Wanted::Removed { purge };
+        record.updated_at = now_secs();
+        shared.store.put(&record)?;
+        sink.emit(Stage::Containers, 10, "stopping and removing containers");
+        let report = self.pass(Some((name.to_owned(), sink.clone()))).await;
+        if shared.store.get(name)?.is_none() {
+            return Ok(());
+        }
+        if let Some(error) = report.errors.get(name).or_else(|| report.errors.get("")) {
+            return Err(UninstallError::Incomplete {
+                app: name.to_owned(),
+                reason: WaitError::Failing {
+                    container: String::new(),
+                    reason: error.clone(),
+                },
+            });
+        }
+        let base = self.baseline(name);
+        self.wait(
+            name,
+            Target::Removed,
+            shared.config.ready_timeout,
+            &base,
+            sink,
+            (50, 99),
+        )
+        .await
+        .map_err(|reason| UninstallError::Incomplete {
+            app: name.to_owned(),
+            reason,
+        })
+    }
+}

@@ -1,0 +1,198 @@
+//! `update`: load the new images while the old version runs, switch desired state to the new
+//! release (keeping the old one as the rollback target), and wait for it to become ready
+//! within the update window. If it does not, desired state goes back to the old release and
+//! the loop recreates the old containers. Volumes and secrets belong to the install name, so
+//! both versions see the same data.
+
+use std::time::Duration;
+
+use super::wait::Target;
+use crate::error::UpdateError;
+use crate::orchestrator::Orchestrator;
+use crate::progress::{Operation, ProgressSink, Stage};
+use crate::release::Release;
+use crate::store::{now_secs, AppRecord, Previous, Wanted};
+use crate::{images, secrets, volumes};
+
+/// What `update` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateReport {
+    /// The app.
+    pub name: String,
+    /// Version before.
+    pub from: semver::Version,
+    /// Version now.
+    pub to: semver::Version,
+}
+
+/// How long a new release gets to become ready: start period + (retries + 2) intervals +
+/// timeouts of its slowest container, at least 30 s.
+pub(crate) fn derived_window(release: &Release) -> Duration {
+    release
+        .manifest
+        .containers
+        .iter()
+        .filter_map(|c| c.health.as_ref())
+        .map(|h| {
+            let n = h.retries.max(1) + 2;
+            h.start_period.as_std() + (h.interval.as_std() + h.timeout.as_std()) * n
+        })
+        .max()
+        .unwrap_or_default()
+        .max(Duration::from_secs(30))
+}
+
+impl Orchestrator {
+    /// Update an app to a newer release; rolls back automatically when the new version does
+    /// not become ready within the update window.
+    pub async fn update(
+        &self,
+        name: &str,
+        release: Release,
+        progress: &ProgressSink,
+    ) -> Result<UpdateReport, UpdateError> {
+        let sink = progress.bind(name, Operation::Update);
+        let result = self.update_inner(name, release, &sink).await;
+        sink.finish(&result, "updated");
+        result
+    }
+
+    async fn update_inner(
+        &self,
+        name: &str,
+        release: Release,
+        sink: &ProgressSink,
+    ) -> Result<UpdateReport, UpdateError> {
+        let shared = self.shared();
+        let _lock = shared.lock_app(name).await;
+        sink.emit(Stage::Verify, 1, "checking the release");
+        let mut record = shared
+            .store
+            .get(name)?
+            .ok_or_else(|| UpdateError::NotInstalled(name.to_owned()))?;
+        if matches!(record.wanted, Wanted::Removed { .. }) {
+            return Err(UpdateError::Removing(name.to_owned()));
+        }
+        let from = record.release.version().clone();
+        let to = release.version().clone();
+        if to <= from {
+            return Err(UpdateError::NotNewer {
+                app: name.to_owned(),
+                current: from,
+                offered: to,
+            });
+        }
+        release.validate()?;
+        shared.service.ensure().await?;
+        let new_images = images::ensure_all(&shared.podman, &release, sink, (5, 40)).await?;
+        sink.emit(Stage::Prepare, 42, "preparing secrets and volumes");
+        let app_dir = shared.config.app_dir(name);
+        for c in &release.manifest.containers {
+            for s in &c.secrets {
+                secrets::ensure(&app_dir, s)?;
+            }
+            let vols: Vec<String> = c.volumes.iter().map(|v| v.name.clone()).collect();
+            volumes::prepare(&shared.host, &app_dir, &vols, c.user.as_deref()).await?;
+        }
+        let window = shared
+            .config
+            .update_window
+            .unwrap_or_else(|| derived_window(&release));
+        let previous = Previous {
+            release: record.release.clone(),
+            images: record.images.clone(),
+        };
+        record.release = release;
+        record.images = new_images;
+        record.previous = Some(Box::new(previous));
+        record.updated_at = now_secs();
+        shared.store.put(&record)?;
+        let report = UpdateReport {
+            name: name.to_owned(),
+            from: from.clone(),
+            to: to.clone(),
+        };
+        if record.wanted != Wanted::Running {
+            // Stopped apps switch release now and start with it later.
+            self.pass(None).await;
+            record.previous = None;
+            shared.store.put(&record)?;
+            return Ok(report);
+        }
+        let base = self.baseline(name);
+        sink.emit(Stage::Containers, 50, format!("replacing {from} with {to}"));
+        self.pass(Some((name.to_owned(), sink.clone()))).await;
+        let outcome = self
+            .wait(name, Target::Ready, window, &base, sink, (60, 90))
+            .await;
+        let mut record = shared
+            .store
+            .get(name)?
+            .ok_or_else(|| UpdateError::NotInstalled(name.to_owned()))?;
+        match outcome {
+            Ok(()) => {
+                record.previous = None;
+                record.updated_at = now_secs();
+                shared.store.put(&record)?;
+                Ok(report)
+            }
+            Err(reason) => {
+                tracing::warn!(app = %name, %from, %to, %reason, "update failed; rolling back");
+                sink.emit(
+                    Stage::Rollback,
+                    90,
+                    format!("{to} failed ({reason}); rolling back to {from}"),
+                );
+                self.roll_back(&mut record, reason, to, sink).await
+            }
+        }
+    }
+
+    async fn roll_back(
+        &self,
+        record: &mut AppRecord,
+        reason: crate::error::WaitError,
+        failed: semver::Version,
+        sink: &ProgressSink,
+    ) -> Result<UpdateReport, UpdateError> {
+        let shared = self.shared();
+        let name = record.name.clone();
+        let Some(previous) = record.previous.take() else {
+            return Err(UpdateError::RollbackFailed {
+                app: name,
+                reason: reason.clone(),
+                rollback: reason,
+            });
+        };
+        let restored = previous.release.version().clone();
+        record.release = previous.release;
+        record.images = previous.images;
+        record.updated_at = now_secs();
+        shared.store.put(record)?;
+        let base = self.baseline(&name);
+        self.pass(Some((name.clone(), sink.clone()))).await;
+        match self
+            .wait(
+                &name,
+                Target::Ready,
+                shared.config.ready_timeout,
+                &base,
+                sink,
+                (92, 99),
+            )
+            .await
+        {
+            Ok(()) => Err(UpdateError::RolledBack {
+                app: name,
+                failed,
+                restored,
+                reason,
+            }),
+            Err(rollback) => Err(UpdateError::RollbackFailed {
+                app: name,
+                reason,
+                rollback,
+            }),
+        }
+    }
+}

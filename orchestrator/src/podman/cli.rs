@@ -1,0 +1,44 @@
+//! The podman CLI with JSON output: a fallback for listing when the API cannot be reached,
+//! so `ps` still tells the truth while the service restarts.
+
+use super::types::ListedContainer;
+use crate::error::PodmanError;
+use crate::host::PodmanHost;
+
+/// `podman ps --all --format json --filter label=k=v …`.
+pub async fn list_containers(
+    host: &PodmanHost,
+    labels: &[(&str, &str)],
+) -> Result<Vec<ListedContainer>, PodmanError> {
+    let mut args = vec![
+        "ps".to_owned(),
+        "--all".into(),
+        "--format".into(),
+        "json".into(),
+    ];
+    for (k, v) in labels {
+        args.push("--filter".into());
+        args.push(format!("label={k}={v}"));
+    }
+    let output = host
+        .command()
+        .args(&args)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .map_err(|e| PodmanError::Cli {
+            args: args.join(" "),
+            message: e.to_string(),
+        })?;
+    if !output.status.success() {
+        return Err(PodmanError::Cli {
+            args: args.join(" "),
+            message: format!(
+                "{}: {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ),
+        });
+    }
+    super::client::decode("podman ps --format json", &output.stdout)
+}

@@ -1,0 +1,150 @@
+//! Generated secrets: made once per install (random alphanumerics, file mode 0600 under
+//! `<data>/apps/<app>/secrets/<name>`) and reused on every later create, restart and update.
+//! Values never reach logs: [`SecretString`]'s `Debug` is redacted.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use atoll_registry::manifest::Secret;
+use serde::{Serialize, Serializer};
+
+use crate::error::DataError;
+
+const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// A secret value. Serialises as the plain string (into the container spec only).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretString(String);
+
+impl SecretString {
+    /// The value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretString(<redacted>)")
+    }
+}
+
+impl Serialize for SecretString {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// `<app dir>/secrets`.
+pub fn dir(app_dir: &Path) -> PathBuf {
+    app_dir.join("secrets")
+}
+
+/// The secret's value: read from its file, or generated and written (0600) the first time.
+pub fn ensure(app_dir: &Path, secret: &Secret) -> Result<SecretString, DataError> {
+    let dir = dir(app_dir);
+    let io = |op: &'static str, path: &Path| {
+        let path = path.to_owned();
+        move |source| DataError::Io { op, path, source }
+    };
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io("chmod", &dir))?;
+    }
+    let path = dir.join(&secret.name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => return parse(&path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("read", &path)(e)),
+    }
+    let value = generate(secret.length.clamp(8, 4096) as usize)?;
+    // Write to a temporary file and link it in: a crash never leaves a half-written secret,
+    // and of two racing writers the first one wins.
+    let tmp = dir.join(format!(".{}.{}.tmp", secret.name, std::process::id()));
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io("create", &tmp))?;
+        f.write_all(value.as_bytes()).map_err(io("write", &tmp))?;
+        f.sync_all().map_err(io("sync", &tmp))?;
+    }
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(SecretString(value)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
+            parse(&path, &text)
+        }
+        Err(e) => Err(io("link", &path)(e)),
+    }
+}
+
+fn parse(path: &Path, text: &str) -> Result<SecretString, DataError> {
+    let value = text.trim_end_matches(['\n', '\r']);
+    if value.is_empty() || value.chars().any(char::is_control) {
+        return Err(DataError::BadSecret {
+            path: path.to_owned(),
+        });
+    }
+    Ok(SecretString(value.to_owned()))
+}
+
+fn generate(len: usize) -> Result<String, DataError> {
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).map_err(|e| DataError::Io {
+            op: "generate random bytes for",
+            path: PathBuf::from("secret"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        // Rejection sampling keeps the distribution uniform (248 = 4 * 62).
+        for b in buf {
+            if b < 248 && out.len() < len {
+                out.push(ALPHABET[(b % 62) as usize] as char);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::os::unix::fs::MetadataExt;
+
+    use super::*;
+
+    #[test]
+    fn secrets_are_made_once_0600_and_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = Secret {
+            name: "key".into(),
+            env: "KEY".into(),
+            length: 32,
+        };
+        let a = ensure(tmp.path(), &s).unwrap();
+        assert_eq!(a.expose().len(), 32);
+        assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric()));
+        let meta = std::fs::metadata(tmp.path().join("secrets/key")).unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        let b = ensure(tmp.path(), &s).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(format!("{a:?}"), "SecretString(<redacted>)");
+        let other = ensure(
+            tmp.path(),
+            &Secret {
+                name: "other".into(),
+                ..s
+            },
+        )
+        .unwrap();
+        assert_ne!(a, other);
+    }
+}

@@ -1,0 +1,82 @@
+//! State shared by the actor, the health tasks, the events watcher and the operations.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::config::Config;
+use crate::health::ProbeEnv;
+use crate::host::PodmanHost;
+use crate::podman::Podman;
+use crate::runtime::Runtime;
+use crate::service::Supervisor;
+use crate::store::DesiredState;
+
+/// Everything the parts of the orchestrator share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: Config,
+    pub host: PodmanHost,
+    pub podman: Podman,
+    pub service: Supervisor,
+    pub store: Arc<dyn DesiredState>,
+    pub runtime: Mutex<Runtime>,
+    /// Bumped whenever the runtime table changes (operations wait on it).
+    pub changed: tokio::sync::watch::Sender<u64>,
+    /// Wakes the actor for an early pass.
+    pub wake: tokio::sync::Notify,
+    pub probe_env: ProbeEnv,
+    /// One operation at a time per app.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Shared {
+    pub fn new(
+        config: Config,
+        host: PodmanHost,
+        podman: Podman,
+        service: Supervisor,
+        store: Arc<dyn DesiredState>,
+    ) -> Self {
+        let probe_env = ProbeEnv {
+            podman: podman.clone(),
+            host: host.clone(),
+            can_setns: rustix::process::geteuid().is_root(),
+        };
+        Self {
+            config,
+            host,
+            podman,
+            service,
+            store,
+            runtime: Mutex::new(Runtime::default()),
+            changed: tokio::sync::watch::channel(0).0,
+            wake: tokio::sync::Notify::new(),
+            probe_env,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The runtime table (a panic elsewhere never makes it unusable).
+    pub fn runtime(&self) -> MutexGuard<'_, Runtime> {
+        self.runtime
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Tell waiters that something changed.
+    pub fn bump(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Serialise operations on one app.
+    pub async fn lock_app(&self, app: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self
+                .locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            locks.entry(app.to_owned()).or_default().clone()
+        };
+        lock.lock_owned().await
+    }
+}
