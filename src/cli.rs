@@ -4,6 +4,7 @@ mod app;
 mod catalog;
 mod key;
 mod node;
+mod ops;
 mod output;
 mod trust;
 
@@ -22,6 +23,8 @@ pub struct Cli {
     /// Log more (or set ATOLL_LOG, e.g. ATOLL_LOG=atoll=debug).
     #[arg(long, short, global = true)]
     pub verbose: bool,
+    #[command(flatten)]
+    pub node: ops::NodeAddr,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -43,6 +46,9 @@ pub enum Command {
     /// Pin, block and explain publisher trust.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Operate apps on the running node (install, start, stop, …).
+    #[command(flatten)]
+    Op(ops::OpCommand),
 }
 
 /// Run a parsed command line.
@@ -54,5 +60,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Node(args) => node::run(&home, args),
         Command::Catalog(cmd) => catalog::run(&home, cmd),
         Command::Trust(cmd) => trust::run(&home, cmd),
+        Command::Op(cmd) => ops::run(&home, &cli.node, cmd),
     }
 }
