@@ -67,7 +67,9 @@ impl CatalogPort for SqliteCatalog {
         entry: &Verified<Entry>,
         source: &Source,
     ) -> Result<EntryVerdict, PortError> {
-        let outcome = self.with(|c| c.ingest(entry, &provenance(source)))?.map_err(err)?;
+        let outcome = self
+            .with(|c| c.ingest(entry, &provenance(source)))?
+            .map_err(err)?;
         Ok(match outcome {
             IngestOutcome::New { .. } | IngestOutcome::Newer { .. } => EntryVerdict::Head,
             IngestOutcome::Stale { .. } => EntryVerdict::StaleHead,
@@ -87,7 +89,10 @@ impl CatalogPort for SqliteCatalog {
                 }
             }
             other => {
-                tracing::warn!(outcome = other.name(), "unknown catalog outcome; treated as duplicate");
+                tracing::warn!(
+                    outcome = other.name(),
+                    "unknown catalog outcome; treated as duplicate"
+                );
                 EntryVerdict::Duplicate
             }
         })
@@ -95,13 +100,15 @@ impl CatalogPort for SqliteCatalog {
 
     fn ingest_object(&self, object: &Object, source: &Source) -> Result<bool, PortError> {
         let prov = provenance(source);
-        let fresh = |o: UpdateOutcome| matches!(o, UpdateOutcome::New | UpdateOutcome::Newer { .. });
+        let fresh =
+            |o: UpdateOutcome| matches!(o, UpdateOutcome::New | UpdateOutcome::Newer { .. });
         match object {
             Object::Publisher(p) => Ok(fresh(
                 self.with(|c| c.ingest_profile(p, &prov))?.map_err(err)?,
             )),
             Object::Endorsement(e) => Ok(fresh(
-                self.with(|c| c.ingest_endorsement(e, &prov))?.map_err(err)?,
+                self.with(|c| c.ingest_endorsement(e, &prov))?
+                    .map_err(err)?,
             )),
             Object::Mirror(m) => {
                 let holder = m.node_id_hex();

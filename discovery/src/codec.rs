@@ -19,10 +19,12 @@
 use std::fmt;
 
 use atoll_registry::objects::CuratedList;
-use atoll_registry::{Did, Endorsement, Entry, Envelope, EnvelopeError, PublisherProfile, Verified};
+use atoll_registry::{
+    Did, Endorsement, Entry, Envelope, EnvelopeError, PublisherProfile, Verified,
+};
 use nostr_sdk::{
-    Alphabet, Event, EventBuilder, EventId, Filter, JsonUtil, Keys, Kind, PublicKey, SingleLetterTag, Tag,
-    TagKind, Timestamp,
+    Alphabet, Event, EventBuilder, EventId, Filter, JsonUtil, Keys, Kind, PublicKey,
+    SingleLetterTag, Tag, TagKind, Timestamp,
 };
 
 use crate::announce::MirrorAnnouncement;
@@ -104,7 +106,9 @@ impl DTag {
         if s.len() > 512 {
             return Err(bad("longer than 512 bytes"));
         }
-        let body = s.strip_prefix("atoll:").ok_or_else(|| bad("not atoll:<type>:…"))?;
+        let body = s
+            .strip_prefix("atoll:")
+            .ok_or_else(|| bad("not atoll:<type>:…"))?;
         let (kind, rest) = body.split_once(':').ok_or_else(|| bad("no type"))?;
         let kind = ObjectType::parse(kind).ok_or_else(|| bad("unknown type"))?;
         let after = rest
@@ -380,4 +384,3 @@ fn envelope_reason(e: EnvelopeError) -> Reason {
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
 }
-

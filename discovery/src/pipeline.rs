@@ -31,6 +31,8 @@ use crate::relay::Inbound;
 
 /// Blob jobs running at once.
 pub const MAX_JOBS: usize = 4;
+/// Blob jobs start at the latest this long after the node, even if a relay never answers.
+const INITIAL_SYNC_GRACE: Duration = Duration::from_secs(10);
 /// Event ids remembered for deduplication before the set is cleared.
 const SEEN_CAPACITY: usize = 200_000;
 
@@ -97,6 +99,10 @@ pub(crate) struct Pipeline {
     pending: HashMap<Hash, Pending>,
     running: HashSet<Hash>,
     jobs: JoinSet<(Hash, JobOutcome)>,
+    /// Blob jobs wait for the first catch-up of every relay, so that the node knows the
+    /// newest versions and every announced mirror before it fetches anything.
+    synced: bool,
+    started: Instant,
 }
 
 impl Pipeline {
@@ -112,6 +118,8 @@ impl Pipeline {
             pending: HashMap::new(),
             running: HashSet::new(),
             jobs: JoinSet::new(),
+            synced: false,
+            started: Instant::now(),
         }
     }
 
@@ -129,6 +137,7 @@ impl Pipeline {
         self.replay().await;
         loop {
             tokio::select! {
+                biased;
                 _ = cancel.cancelled() => break,
                 Some(msg) = inbound.recv() => match msg {
                     Inbound::Event { relay, event } => {
@@ -144,7 +153,14 @@ impl Pipeline {
                     }
                     self.start_jobs();
                 }
-                _ = tick.tick() => self.start_jobs(),
+                _ = tick.tick() => {
+                    if !self.synced {
+                        let caught_up = self.ctx.relays.states().iter().all(|s| s.catch_ups > 0);
+                        self.synced = (caught_up && inbound.is_empty())
+                            || self.started.elapsed() >= INITIAL_SYNC_GRACE;
+                    }
+                    self.start_jobs();
+                }
             }
         }
         self.jobs.abort_all();
@@ -205,11 +221,16 @@ impl Pipeline {
     pub(crate) fn on_event(&mut self, relay: &str, event: &Event) -> Ingested {
         let c = &self.ctx.counters;
         c.events_seen(1);
-        if self.seen.contains(&event.id) {
+        // A known id is a duplicate only if the event really hashes to it (cheap); the
+        // signature was checked when the id was first seen.
+        let decoded = if self.seen.contains(&event.id) && event.verify_id() {
             c.duplicates(1);
             return Ingested::Duplicate;
-        }
-        let decoded = codec::decode(event);
+        } else if !event.verify_id() {
+            Err(Reason::NostrSignature)
+        } else {
+            codec::decode(event)
+        };
         if !matches!(
             decoded,
             Err(Reason::NostrSignature) | Err(Reason::Oversized { .. })
@@ -228,7 +249,10 @@ impl Pipeline {
             Err(reason) => {
                 let mut r = Rejection::new(&reason, relay);
                 r.event_id = Some(event.id.to_hex());
-                r.subject = event.tags.identifier().map(|d| d.chars().take(200).collect());
+                r.subject = event
+                    .tags
+                    .identifier()
+                    .map(|d| d.chars().take(200).collect());
                 self.ctx.reject(r, &reason, false);
                 Ingested::Rejected(reason)
             }
@@ -287,7 +311,6 @@ impl Pipeline {
                                 last_error: "queued".into(),
                             },
                         );
-                        self.start_jobs();
                         Ingested::Stored(kind)
                     }
                     EntryVerdict::YankedHead => {
@@ -335,7 +358,6 @@ impl Pipeline {
                     }
                 }
                 self.store_object(&Object::Mirror(m), relay);
-                self.start_jobs();
                 Ingested::Stored(kind)
             }
             Object::Publisher(p) => {
@@ -344,8 +366,7 @@ impl Pipeline {
                     .get(&p.did)
                     .is_none_or(|(seq, _)| p.sequence > *seq);
                 if newer {
-                    self.bound
-                        .insert(p.did, (p.sequence, p.nostr_keys.clone()));
+                    self.bound.insert(p.did, (p.sequence, p.nostr_keys.clone()));
                 }
                 self.store_object(&Object::Publisher(p), relay)
             }
@@ -375,7 +396,9 @@ impl Pipeline {
     }
 
     fn job_input(&self, entry: Verified<Entry>, images: bool) -> JobInput {
-        let manifest_sources = self.mirrors.sources(&entry, &entry.manifest.hash, self.https);
+        let manifest_sources = self
+            .mirrors
+            .sources(&entry, &entry.manifest.hash, self.https);
         let artifacts = entry
             .artifacts
             .iter()
@@ -395,6 +418,9 @@ impl Pipeline {
     }
 
     fn start_jobs(&mut self) {
+        if !self.synced {
+            return;
+        }
         let now = Instant::now();
         let mut due: Vec<(Instant, Hash)> = self
             .pending

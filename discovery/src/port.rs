@@ -132,7 +132,9 @@ impl MemoryCatalog {
 
     /// Every rejection recorded.
     pub fn rejections(&self) -> Vec<Rejection> {
-        self.lock().map(|s| s.rejections.clone()).unwrap_or_default()
+        self.lock()
+            .map(|s| s.rejections.clone())
+            .unwrap_or_default()
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, MemoryState>, PortError> {

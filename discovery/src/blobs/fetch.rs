@@ -5,8 +5,10 @@
 //! that flips one bit is cut off at that chunk (what came before it is kept, and the next
 //! source is asked only for what is missing).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use atoll_registry::objects::BlobRef;
 use atoll_registry::Hash;
@@ -129,7 +131,12 @@ pub struct Fetcher {
     node: BlobNode,
     https: Option<HttpsOrigin>,
     limits: FetchLimits,
+    /// Nodes that could not be reached lately: tried after the others.
+    unreachable: Arc<Mutex<HashMap<EndpointId, Instant>>>,
 }
+
+/// How long an unreachable node is tried last.
+const UNREACHABLE_FOR: Duration = Duration::from_secs(60);
 
 impl Fetcher {
     /// A fetcher into `node`'s store; `https` enables HTTPS origins.
@@ -138,6 +145,7 @@ impl Fetcher {
             node,
             https,
             limits,
+            unreachable: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -158,7 +166,12 @@ impl Fetcher {
         }
         let mut tried = Vec::new();
         let mut rejected = Vec::new();
-        for source in sources.iter().take(self.limits.max_sources) {
+        let mut order: Vec<&BlobSource> = sources.iter().collect();
+        if let Ok(mut down) = self.unreachable.lock() {
+            down.retain(|_, since| since.elapsed() < UNREACHABLE_FOR);
+            order.sort_by_key(|s| s.node.is_some_and(|n| down.contains_key(&n)));
+        }
+        for source in order.into_iter().take(self.limits.max_sources) {
             if source.node == Some(self.node.node_id()) {
                 continue;
             }
@@ -233,15 +246,15 @@ impl Fetcher {
     async fn attempt(&self, want: &BlobRef, source: &BlobSource) -> Result<u64, Attempt> {
         match (source.kind, &source.node, &source.url) {
             (SourceKind::Https, _, Some(url)) => match &self.https {
-                Some(https) => self.from_https(https, url, want).await,
+                Some(https) => self.fetch_https(https, url, want).await,
                 None => Err(Attempt::Failed("HTTPS origins are disabled".into())),
             },
-            (_, Some(node), _) => self.from_node(want, *node, &source.addrs).await,
+            (_, Some(node), _) => self.fetch_node(want, *node, &source.addrs).await,
             _ => Err(Attempt::Failed("no address".into())),
         }
     }
 
-    async fn from_node(
+    async fn fetch_node(
         &self,
         want: &BlobRef,
         node: EndpointId,
@@ -257,8 +270,20 @@ impl Fetcher {
             endpoint.connect(addr, iroh_blobs::ALPN),
         )
         .await
-        .map_err(|_| Attempt::Failed("connect timed out".into()))?
-        .map_err(|e| Attempt::Failed(format!("connect: {e}")))?;
+        .map_err(|_| "connect timed out".to_owned())
+        .and_then(|r| r.map_err(|e| format!("connect: {e}")));
+        let conn = match conn {
+            Ok(c) => c,
+            Err(why) => {
+                if let Ok(mut down) = self.unreachable.lock() {
+                    down.insert(node, Instant::now());
+                }
+                return Err(Attempt::Failed(why));
+            }
+        };
+        if let Ok(mut down) = self.unreachable.lock() {
+            down.remove(&node);
+        }
         let mut stream = self
             .node
             .store()
@@ -294,7 +319,7 @@ impl Fetcher {
         result
     }
 
-    async fn from_https(
+    async fn fetch_https(
         &self,
         https: &HttpsOrigin,
         base: &str,

@@ -87,12 +87,10 @@ impl BlobNode {
         secret: SecretKey,
         serve_all: bool,
     ) -> Result<Self, BlobNodeError> {
-        let store = FsStore::load(dir)
-            .await
-            .map_err(|e| BlobNodeError::Store {
-                path: dir.display().to_string(),
-                detail: e.to_string(),
-            })?;
+        let store = FsStore::load(dir).await.map_err(|e| BlobNodeError::Store {
+            path: dir.display().to_string(),
+            detail: e.to_string(),
+        })?;
         let builder = if cfg.internet {
             Endpoint::builder(presets::N0)
         } else {
@@ -243,8 +241,9 @@ impl BlobNode {
             tracing::warn!(error = %e, "blob router shutdown");
         }
         self.endpoint.close().await;
+        // The router's shutdown closes the store too; this is for a store still open.
         if let Err(e) = self.store.shutdown().await {
-            tracing::warn!(error = %e, "blob store shutdown");
+            tracing::debug!(error = %e, "blob store already shut down");
         }
     }
 }

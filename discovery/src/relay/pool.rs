@@ -205,8 +205,7 @@ impl RelayPool {
         }
         // Sessions connect in the background: give them a moment on a fresh start.
         let deadline = tokio::time::Instant::now() + PUBLISH_CONNECT_WAIT;
-        while !self.states().iter().any(|s| s.connected) && tokio::time::Instant::now() < deadline
-        {
+        while !self.states().iter().any(|s| s.connected) && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let mut report = PublishReport {

@@ -75,10 +75,7 @@ fn early_stages_reject_with_precise_reasons() {
         ])
         .sign_with_keys(&keys)
         .unwrap();
-    assert!(matches!(
-        codec::decode(&wrong_d),
-        Err(Reason::Namespace(_))
-    ));
+    assert!(matches!(codec::decode(&wrong_d), Err(Reason::Namespace(_))));
     // Under another DID: namespace too.
     let wrong_did = nostr_sdk::EventBuilder::new(
         nostr_sdk::Kind::ApplicationSpecificData,
@@ -90,7 +87,10 @@ fn early_stages_reject_with_precise_reasons() {
     ])
     .sign_with_keys(&keys)
     .unwrap();
-    assert!(matches!(codec::decode(&wrong_did), Err(Reason::Namespace(_))));
+    assert!(matches!(
+        codec::decode(&wrong_did),
+        Err(Reason::Namespace(_))
+    ));
     // A bad Nostr id/signature.
     event_json["content"] = serde_json::Value::String("changed".into());
     assert_eq!(
@@ -109,7 +109,15 @@ fn early_stages_reject_with_precise_reasons() {
         .unwrap();
     assert!(codec::decode(&note).unwrap().is_none());
     // Bad d tags.
-    for bad in ["atoll:entry", "atoll:nope:did:key:z6Mk", "other:entry:x", "atoll:entry:did:key:zzz"] {
-        assert!(matches!(DTag::parse(bad), Err(Reason::Malformed(_))), "{bad}");
+    for bad in [
+        "atoll:entry",
+        "atoll:nope:did:key:z6Mk",
+        "other:entry:x",
+        "atoll:entry:did:key:zzz",
+    ] {
+        assert!(
+            matches!(DTag::parse(bad), Err(Reason::Malformed(_))),
+            "{bad}"
+        );
     }
 }

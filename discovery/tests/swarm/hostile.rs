@@ -1,10 +1,10 @@
 //! Hostile input, sent through the relay by an attacker's Nostr key (and, for a forged
 //! Nostr signature, straight into the pipeline, since relays refuse those).
 
-use atoll_discovery::codec::{self, Object, MAX_EVENT_BYTES};
+use atoll_discovery::codec::{Object, MAX_EVENT_BYTES};
 use atoll_discovery::{Ingested, Reason};
 use atoll_registry::{AppRef, Entry, Envelope, Keypair, Verified};
-use nostr_sdk::{EventBuilder, JsonUtil, Keys, Kind, Tag, Timestamp};
+use nostr_sdk::{EventBuilder, JsonUtil, Keys, Kind, Tag};
 
 use crate::support::{eventually, init_tracing, make_app, Node, Publisher, TestRelay};
 
@@ -43,8 +43,7 @@ async fn hostile_inputs_are_rejected_with_their_reason_and_the_node_keeps_going(
     let send = |object: Object, keys: Keys| {
         let node = &publisher.node;
         async move {
-            let event = codec::encode(&object, &keys, None).unwrap();
-            node.d.relays().publish(&event).await.unwrap();
+            node.d.announce(&object, &keys).await.unwrap();
         }
     };
 
@@ -63,7 +62,13 @@ async fn hostile_inputs_are_rejected_with_their_reason_and_the_node_keeps_going(
         &format!("atoll:entry:{}:eps", publisher.key.did()),
         &String::from_utf8(env.to_canonical_bytes().unwrap()).unwrap(),
     );
-    publisher.node.d.relays().publish(&forged_event).await.unwrap();
+    publisher
+        .node
+        .d
+        .relays()
+        .publish(&forged_event)
+        .await
+        .unwrap();
 
     // 2. A newer version, then a replay of an older, never-seen sequence.
     let mut v2 = entry.clone();
@@ -84,20 +89,18 @@ async fn hostile_inputs_are_rejected_with_their_reason_and_the_node_keeps_going(
     let mut twin = v2.payload().clone();
     twin.published_at += 7;
     let twin = resign(&twin, &publisher.key);
-    let event = codec::encode(
-        &Object::Entry(twin),
-        &publisher_keys,
-        Some(Timestamp::from(Timestamp::now().as_secs() + 5)),
-    )
-    .unwrap();
-    publisher.node.d.relays().publish(&event).await.unwrap();
+    send(Object::Entry(twin), attacker.clone()).await;
 
     // 4. An entry past its expiry.
     let mut stale = entry.clone();
     stale.app = "zeta".parse().unwrap();
     stale.published_at = atoll_discovery::now_secs() - 1_000;
     stale.expires_at = atoll_discovery::now_secs() - 10;
-    send(Object::Entry(resign(&stale, &publisher.key)), attacker.clone()).await;
+    send(
+        Object::Entry(resign(&stale, &publisher.key)),
+        attacker.clone(),
+    )
+    .await;
 
     // 5. Oversized and 6. malformed events.
     let big = raw_atoll_event(
@@ -131,14 +134,20 @@ async fn hostile_inputs_are_rejected_with_their_reason_and_the_node_keeps_going(
         "malformed",
         "nostr-signature",
     ];
-    eventually("every hostile input is recorded with its reason", || async {
-        let c = observer.d.counters();
-        expected.iter().all(|code| c.rejected(code) >= 1)
-    })
+    eventually(
+        "every hostile input is recorded with its reason",
+        || async {
+            let c = observer.d.counters();
+            expected.iter().all(|code| c.rejected(code) >= 1)
+        },
+    )
     .await;
     let audit = observer.audit_codes().await;
     for code in expected {
-        assert!(audit.iter().any(|c| c == code), "{code} not in the audit log: {audit:?}");
+        assert!(
+            audit.iter().any(|c| c == code),
+            "{code} not in the audit log: {audit:?}"
+        );
     }
     // The forged entry did not move the head, nor did the replay or the twin.
     assert_eq!(observer.head(&app).map(|h| h.0), Some(v2.sequence));
@@ -168,7 +177,11 @@ fn base64_url(bytes: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
             out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);

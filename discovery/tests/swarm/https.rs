@@ -48,14 +48,30 @@ async fn serve(
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
                 let path = req.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 let (head, payload) = if path == format!("/{}", good.to_hex()) {
-                    (format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len()), body)
+                    (
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                            body.len()
+                        ),
+                        body,
+                    )
                 } else if path == format!("/{}", evil.to_hex()) {
                     let evil = vec![7u8; body.len()];
-                    (format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", evil.len()), evil)
+                    (
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                            evil.len()
+                        ),
+                        evil,
+                    )
                 } else if path == format!("/{}", moved.to_hex()) {
                     (format!("HTTP/1.1 302 Found\r\nlocation: https://127.0.0.2:{port}/{}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n", good.to_hex()), vec![])
                 } else {
-                    ("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned(), vec![])
+                    (
+                        "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_owned(),
+                        vec![],
+                    )
                 };
                 let _ = tls.write_all(head.as_bytes()).await;
                 let _ = tls.write_all(&payload).await;
@@ -78,7 +94,10 @@ async fn https_origin_accepts_only_verified_bounded_same_host_bytes() {
     let base = format!("https://localhost:{port}");
     let deadline = Duration::from_secs(20);
 
-    let want = BlobRef { hash: good, size: body.len() as u64 };
+    let want = BlobRef {
+        hash: good,
+        size: body.len() as u64,
+    };
     let file = origin.fetch_to_temp(&base, &want, deadline).await.unwrap();
     assert_eq!(std::fs::read(file.path()).unwrap(), body);
     let path = file.path().to_owned();
@@ -86,26 +105,50 @@ async fn https_origin_accepts_only_verified_bounded_same_host_bytes() {
     assert!(!path.exists(), "temporary file is removed");
 
     // Same size, wrong bytes.
-    let want = BlobRef { hash: evil, size: body.len() as u64 };
-    let err = origin.fetch_to_temp(&base, &want, deadline).await.unwrap_err();
+    let want = BlobRef {
+        hash: evil,
+        size: body.len() as u64,
+    };
+    let err = origin
+        .fetch_to_temp(&base, &want, deadline)
+        .await
+        .unwrap_err();
     assert!(matches!(err, HttpsError::Mismatch { .. }), "{err}");
 
     // More bytes than the entry names.
-    let want = BlobRef { hash: good, size: 1_000 };
-    let err = origin.fetch_to_temp(&base, &want, deadline).await.unwrap_err();
+    let want = BlobRef {
+        hash: good,
+        size: 1_000,
+    };
+    let err = origin
+        .fetch_to_temp(&base, &want, deadline)
+        .await
+        .unwrap_err();
     assert!(matches!(err, HttpsError::TooLarge { .. }), "{err}");
 
     // A redirect to another host is refused.
-    let want = BlobRef { hash: moved, size: body.len() as u64 };
-    let err = origin.fetch_to_temp(&base, &want, deadline).await.unwrap_err();
+    let want = BlobRef {
+        hash: moved,
+        size: body.len() as u64,
+    };
+    let err = origin
+        .fetch_to_temp(&base, &want, deadline)
+        .await
+        .unwrap_err();
     assert!(matches!(err, HttpsError::Request { .. }), "{err}");
     assert!(err.to_string().contains("another host"), "{err}");
 
     // Plain http is not an origin.
     assert!(matches!(
-        origin.fetch_to_temp("http://localhost:1", &want, deadline).await,
+        origin
+            .fetch_to_temp("http://localhost:1", &want, deadline)
+            .await,
         Err(HttpsError::Url(_))
     ));
     server.abort();
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "no temporary files left");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "no temporary files left"
+    );
 }

@@ -88,7 +88,10 @@ impl PyRelay {
                 "nostr-relay exited: {}",
                 std::fs::read_to_string(self._dir.path().join("relay.log")).unwrap_or_default()
             );
-            assert!(tokio::time::Instant::now() < deadline, "nostr-relay did not listen");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "nostr-relay did not listen"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -97,14 +100,20 @@ impl PyRelay {
 impl Drop for PyRelay {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let quiet = |sig: &str| {
+            let _ = Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        quiet("-TERM");
         for _ in 0..100 {
             if let Ok(Some(_)) = self.child.try_wait() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        quiet("-KILL");
         let _ = self.child.wait();
     }
 }
@@ -131,19 +140,27 @@ async fn third_party_relay_carries_the_catalog_and_events_verify_independently()
     })
     .await;
     let state = node.d.status().await.relays.remove(0);
-    assert_eq!(state.mode, SyncMode::Since, "nostr-relay has no NIP-77: since cursors");
+    assert_eq!(
+        state.mode,
+        SyncMode::Since,
+        "nostr-relay has no NIP-77: since cursors"
+    );
 
-    // A restarted node resumes from its cursor and still agrees.
-    let data = node.dir.path().to_owned();
-    let _ = data;
-    assert!(node.catalog.with(|c| c.sync_cursor(&relay.url()).unwrap()).unwrap().is_some());
+    // The cursor of the relay is kept in the catalog (a restart resumes from it).
+    assert!(node
+        .catalog
+        .with(|c| c.sync_cursor(&relay.url()).unwrap())
+        .unwrap()
+        .is_some());
 
     // Independent verification: every event the publisher sent (and one tampered copy,
     // which must fail) checked by coincurve's BIP-340 and a NIP-01 id recomputed in Python.
     let events = publisher.node.d.relays().stored_events().await;
     let ours: Vec<String> = events
         .iter()
-        .filter(|e| e.id.to_hex() == published.entry_event || e.id.to_hex() == published.profile_event)
+        .filter(|e| {
+            e.id.to_hex() == published.entry_event || e.id.to_hex() == published.profile_event
+        })
         .map(|e| e.as_json())
         .collect();
     assert_eq!(ours.len(), 2);

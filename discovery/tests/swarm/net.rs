@@ -27,7 +27,10 @@ async fn five_nodes_converge_then_a_new_version_and_a_late_joiner() {
     }
     for p in &published {
         let app = app_ref(p);
-        let want = publisher.node.head(&app).expect("publisher has its own head");
+        let want = publisher
+            .node
+            .head(&app)
+            .expect("publisher has its own head");
         assert_eq!(want.0, p.sequence);
         let blobs = blobs_of(p);
         for n in &nodes {
@@ -70,10 +73,22 @@ async fn five_nodes_converge_then_a_new_version_and_a_late_joiner() {
     for n in &nodes {
         for p in &published {
             let app = app_ref(p);
-            assert_eq!(n.head(&app), publisher.node.head(&app), "{} {}", n.name, p.app);
+            assert_eq!(
+                n.head(&app),
+                publisher.node.head(&app),
+                "{} {}",
+                n.name,
+                p.app
+            );
         }
         let c = n.d.counters();
-        assert_eq!(c.rejected.values().sum::<u64>(), 0, "{}: {:?}", n.name, c.rejected);
+        assert_eq!(
+            c.rejected.values().sum::<u64>(),
+            0,
+            "{}: {:?}",
+            n.name,
+            c.rejected
+        );
         assert!(c.entries_accepted >= 3, "{}: {c:?}", n.name);
         let status = n.d.status().await;
         assert!(status.relays.iter().all(|r| r.catch_ups >= 1));
@@ -89,58 +104,129 @@ async fn five_nodes_converge_then_a_new_version_and_a_late_joiner() {
     publisher.node.stop().await;
 }
 
+/// A mirror that lies: it speaks the iroh-blobs protocol but answers every request with
+/// the bao encoding of the right blob in which a few bytes of the last chunk are flipped.
+#[derive(Debug, Clone)]
+struct LyingProvider {
+    encoded: std::sync::Arc<Vec<u8>>,
+}
+
+impl iroh::protocol::ProtocolHandler for LyingProvider {
+    async fn accept(
+        &self,
+        conn: iroh::endpoint::Connection,
+    ) -> Result<(), iroh::protocol::AcceptError> {
+        while let Ok((mut send, mut recv)) = conn.accept_bi().await {
+            let mut request = [0u8; 1024];
+            let _ = recv.read(&mut request).await;
+            let _ = send.write_all(&self.encoded).await;
+            let _ = send.finish();
+        }
+        Ok(())
+    }
+}
+
+/// Start a lying mirror for `data` and announce it (signed by its own node key) with an
+/// announcement older than anyone else's, so fetchers try it first.
+async fn lying_mirror(
+    data: &[u8],
+    announcer: &atoll_discovery::Discovery,
+) -> (iroh::protocol::Router, String) {
+    use atoll_discovery::announce::{MirrorAnnouncement, MirrorType};
+    use atoll_discovery::codec::Object;
+    let store = iroh_blobs::store::mem::MemStore::new();
+    let tag = store.blobs().add_slice(data).await.unwrap();
+    let mut encoded = store
+        .blobs()
+        .export_bao(tag.hash, iroh_blobs::protocol::ChunkRanges::all())
+        .bao_to_vec()
+        .await
+        .unwrap();
+    let n = encoded.len();
+    for b in &mut encoded[n - 200..n - 100] {
+        *b ^= 0x5a;
+    }
+    let node_key = atoll_discovery::identity::NodeKey::from_seed([77; 32]);
+    let endpoint = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .relay_mode(iroh::RelayMode::Disabled)
+        .clear_address_lookup()
+        .secret_key(node_key.iroh_secret())
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .unwrap()
+        .bind()
+        .await
+        .unwrap();
+    let addrs = endpoint.bound_sockets();
+    let router = iroh::protocol::Router::builder(endpoint)
+        .accept(
+            iroh_blobs::ALPN,
+            LyingProvider {
+                encoded: std::sync::Arc::new(encoded),
+            },
+        )
+        .spawn();
+    let hash = atoll_registry::Hash::of(data);
+    let a = MirrorAnnouncement {
+        kind: MirrorType,
+        node: node_key.did(),
+        addrs: addrs.iter().map(|a| a.to_string()).collect(),
+        manifest: hash,
+        blobs: vec![hash],
+        announced_at_ms: atoll_discovery::now_millis() - 3_600_000,
+    };
+    let verified = atoll_registry::Envelope::sign(&a, node_key.keypair())
+        .unwrap()
+        .verify()
+        .unwrap();
+    announcer
+        .announce(&Object::Mirror(verified), &node_key.nostr_keys().unwrap())
+        .await
+        .unwrap();
+    (router, a.node_id_hex())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn origin_offline_a_mirror_serves_and_a_tampered_mirror_is_rejected() {
+async fn origin_offline_a_mirror_serves_and_a_lying_mirror_is_rejected() {
     init_tracing();
     let relay = TestRelay::start().await;
     let apps = tempfile::tempdir().unwrap();
     let publisher = Publisher::start(2, vec![relay.url()]).await;
     let dir = make_app(apps.path(), "delta", "1.0.0", 2_000_000);
+    let image_bytes = std::fs::read(dir.join("images/web.oci.tar")).unwrap();
     let p = publisher.publish(&dir).await;
     let app = app_ref(&p);
     let want = publisher.node.head(&app).unwrap();
     let blobs = blobs_of(&p);
-    let (image, image_len) = *blobs.iter().max_by_key(|(_, size)| *size).unwrap();
 
-    // First mirror: fetches from the origin, then its copy of the image is tampered with
-    // on disk (the store keeps serving it, with the original hash tree).
-    let bad = Node::start("bad-mirror", vec![relay.url()]).await;
-    eventually("first mirror has the app", || async {
-        bad.head(&app) == Some((want.0, want.1, true)) && bad.holds(&blobs).await
+    // A mirror fetches everything from the origin and announces it.
+    let mirror = Node::start("mirror", vec![relay.url()]).await;
+    eventually("the mirror has the app", || async {
+        mirror.head(&app) == Some((want.0, want.1, true)) && mirror.holds(&blobs).await
     })
     .await;
-    let data = bad
-        .data_dir()
-        .join("blobs/data")
-        .join(format!("{}.data", image.to_hex()));
-    let mut bytes = std::fs::read(&data).unwrap();
-    assert_eq!(bytes.len() as u64, image_len);
-    for i in (0..bytes.len()).step_by(4096) {
-        bytes[i] ^= 0xff;
-    }
-    std::fs::write(&data, &bytes).unwrap();
-
-    // Second mirror: the origin is still up, so it fetches from there.
-    let good = Node::start("good-mirror", vec![relay.url()]).await;
-    eventually("second mirror has the app", || async {
-        good.head(&app) == Some((want.0, want.1, true)) && good.holds(&blobs).await
-    })
+    eventually(
+        "the publisher's node saw the mirror's announcement",
+        || async { publisher.node.d.status().await.pipeline.mirrors_known >= blobs.len() },
+    )
     .await;
-    // Both announced themselves; wait until the publisher's node has seen both.
-    eventually("both mirror announcements reached the relay", || async {
-        publisher.node.d.status().await.pipeline.mirrors_known >= 2 * blobs.len()
+    // A liar announces the image too, with an older announcement (tried first).
+    let (liar, liar_id) = lying_mirror(&image_bytes, &publisher.node.d).await;
+    eventually("the liar's announcement is known", || async {
+        publisher.node.d.status().await.pipeline.mirrors_known > blobs.len()
     })
     .await;
 
     // The origin goes offline.
     publisher.node.stop().await;
 
-    // A further node: origin unreachable, the older (tampered) mirror is tried first and
-    // refused, the right bytes come from the other mirror.
+    // A further node: the origin is unreachable, the liar's bytes fail verification and
+    // are refused (recorded), the right bytes come from the honest mirror.
     let late = Node::start("late", vec![relay.url()]).await;
-    eventually("late node gets the verified blobs from a mirror", || async {
-        late.head(&app) == Some((want.0, want.1, true)) && late.holds(&blobs).await
-    })
+    eventually(
+        "late node gets the verified blobs from a mirror",
+        || async { late.head(&app) == Some((want.0, want.1, true)) && late.holds(&blobs).await },
+    )
     .await;
     let corrupt: Vec<_> = late
         .d
@@ -148,15 +234,28 @@ async fn origin_offline_a_mirror_serves_and_a_tampered_mirror_is_rejected() {
         .into_iter()
         .filter(|r| r.code == "blob-corrupt")
         .collect();
-    assert!(!corrupt.is_empty(), "the tampered mirror was not caught");
+    assert!(!corrupt.is_empty(), "the lying mirror was not caught");
     assert!(
-        corrupt.iter().all(|r| r.source.contains(&bad.d.node_id())),
+        corrupt.iter().all(|r| r.source.contains(&liar_id)),
         "{corrupt:?}"
     );
     assert!(late.audit_codes().await.iter().any(|c| c == "blob-corrupt"));
-    assert_eq!(late.d.counters().rejected("blob-corrupt"), corrupt.len() as u64);
+    assert_eq!(
+        late.d.counters().rejected("blob-corrupt"),
+        corrupt.len() as u64
+    );
+    let got = late
+        .d
+        .blobs()
+        .get_bytes(&atoll_registry::Hash::of(&image_bytes), u64::MAX)
+        .await
+        .unwrap();
+    assert!(
+        got.as_ref() == image_bytes.as_slice(),
+        "only verified bytes are kept"
+    );
 
     late.stop().await;
-    good.stop().await;
-    bad.stop().await;
+    mirror.stop().await;
+    liar.shutdown().await.unwrap();
 }

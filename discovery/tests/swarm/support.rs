@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atoll_discovery::catalog_port::SqliteCatalog;
-use atoll_discovery::{publish, Discovery, DiscoveryConfig, EmbeddedRelayConfig};
 use atoll_discovery::relay::EmbeddedRelay;
+use atoll_discovery::{publish, Discovery, DiscoveryConfig, EmbeddedRelayConfig};
 use atoll_registry::{AppRef, Hash, Keypair};
 use tempfile::TempDir;
 
