@@ -298,7 +298,7 @@ pub(crate) fn reindex_app(
         .prepare_cached("SELECT sequence, manifest_hash FROM entries WHERE app_id = ?1 AND status != 'conflict'")?
         .query_map([app_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
     let mut manifest: Option<(String, String, String)> = None;
     let mut find =
         tx.prepare_cached("SELECT name, description, categories FROM manifests WHERE hash = ?1")?;
