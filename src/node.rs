@@ -4,6 +4,7 @@
 pub mod config;
 mod demo;
 mod local;
+mod runtime;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -12,9 +13,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use atoll_catalog::Catalog;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::api::{self, AppState};
+use crate::api::{self, AppOps, AppState};
 pub use config::Config;
 
 /// How to run the node.
@@ -34,6 +35,13 @@ pub struct NodeOptions {
 pub fn open_catalog(data_dir: &Path) -> Result<Catalog> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    if crate::home::is_root() {
+        // The rootless podman user must reach the apps' volumes and secrets below it; it
+        // may traverse the directory, not list it (secrets and keys keep their own 0600/0700).
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o711))
+            .with_context(|| format!("making {} traversable", data_dir.display()))?;
+    }
     let path = data_dir.join("catalog.db");
     Catalog::open(&path).with_context(|| format!("opening catalog {}", path.display()))
 }
@@ -53,18 +61,36 @@ pub async fn run(
             .context("publishing the demo apps")?;
         blob_dirs.extend(published.blob_dirs);
     }
+    let catalog = Arc::new(Mutex::new(catalog));
+    let blob_dirs = Arc::new(blob_dirs);
+    let (ops, orch): (Arc<dyn AppOps>, _) = match start_orchestrator(&opts).await {
+        Ok(orch) => (
+            Arc::new(runtime::Runtime::new(
+                orch.clone(),
+                catalog.clone(),
+                &data,
+                blob_dirs.clone(),
+            )),
+            Some(orch),
+        ),
+        Err(e) => {
+            warn!("no container runtime: {e:#}");
+            eprintln!("atoll node: warning: apps cannot be installed: {e:#}");
+            (Arc::new(local::NoRuntime::new(format!("{e:#}"))), None)
+        }
+    };
     let listener = tokio::net::TcpListener::bind(opts.config.listen)
         .await
         .with_context(|| format!("listening on {}", opts.config.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
     let state = AppState {
-        catalog: Arc::new(Mutex::new(catalog)),
+        catalog,
         jobs: api::jobs::Jobs::default(),
         admin_token: Arc::new(token),
         listen: addr,
         demo: opts.demo,
-        blob_dirs: Arc::new(blob_dirs),
-        ops: Arc::new(local::NoRuntime::new()),
+        blob_dirs,
+        ops,
         net: Arc::new(local::LocalNetwork::new(&opts.config)),
         install_threshold: opts.config.trust.install_threshold,
     };
@@ -84,8 +110,29 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
+    if let Some(orch) = orch {
+        // Apps keep running; the next start adopts them.
+        orch.shutdown().await;
+    }
     info!("node stopped");
     Ok(())
+}
+
+/// Start the embedded orchestrator on the rootless podman this node may use.
+async fn start_orchestrator(opts: &NodeOptions) -> Result<atoll_orchestrator::Orchestrator> {
+    let mut podman = atoll_orchestrator::PodmanConfig::from_env();
+    if let (Some(user), Some(_)) = (&opts.config.podman.user, &podman.user) {
+        podman.user = Some(user.clone());
+    }
+    // Containers are labelled with the node: one node never touches another's.
+    let id = atoll_registry::Hash::of(opts.data_dir.display().to_string().as_bytes()).to_hex();
+    let config =
+        atoll_orchestrator::Config::new(&format!("atoll-{}", &id[..10]), &opts.data_dir, podman);
+    atoll_orchestrator::Orchestrator::open(config)
+        .await
+        .context(
+            "starting the orchestrator on rootless podman (was `sudo scripts/setup-host.sh` run?)",
+        )
 }
 
 /// Resolves on SIGINT or SIGTERM.

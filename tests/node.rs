@@ -267,7 +267,8 @@ fn node_api_browser_and_shutdown() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 403);
 
-    // The marketplace in a real browser, hostile strings included.
+    // The marketplace in a real browser, hostile strings included: search, open an app,
+    // install it on rootless podman with live progress, open its web UI, uninstall it.
     let shots = repo().join("test-artifacts");
     fs::create_dir_all(&shots).unwrap();
     let browser = Command::new("node")

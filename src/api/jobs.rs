@@ -141,8 +141,6 @@ impl<S: Stream + Unpin, F: FnMut(&S::Item) -> bool + Unpin> Stream
     }
 }
 
-// `step` and `succeed` are what the orchestrator's progress is reported through.
-#[allow(dead_code)]
 impl JobHandle {
     /// The job id clients use to follow it.
     pub fn id(&self) -> &str {

@@ -56,13 +56,9 @@ impl Action {
 /// Body of `POST /actions/{action}`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)] // `version` and `purge` are read by the orchestrator's ops
 pub struct ActionRequest {
     /// `<did>/<app>`.
     pub app: String,
-    /// Install or update to this version instead of the newest.
-    #[serde(default)]
-    pub version: Option<String>,
     /// Uninstall: delete the app's data too.
     #[serde(default)]
     pub purge: bool,

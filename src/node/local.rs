@@ -1,6 +1,5 @@
-//! What the node plugs into the API while the swarm sync and the orchestrator are not
-//! wired in: the network view shows the configured relays as not connected, and actions
-//! fail with a clear reason instead of pretending.
+//! What the node plugs into the API when a part is missing: without podman, actions fail
+//! with the reason; without sync, the network view shows the relays as not connected.
 
 use atoll_registry::AppRef;
 use serde_json::{json, Value};
@@ -11,13 +10,15 @@ use crate::api::{Action, ActionRequest, AppOps, NetworkInfo};
 
 use super::config::Config;
 
-/// No container runtime attached to this node.
-pub struct NoRuntime;
+/// No container runtime could be started; says why on every action.
+pub struct NoRuntime {
+    why: String,
+}
 
 impl NoRuntime {
-    /// The runtime-less ops.
-    pub fn new() -> Self {
-        Self
+    /// Runtime-less ops, with the reason the runtime is missing.
+    pub fn new(why: String) -> Self {
+        Self { why }
     }
 }
 
@@ -31,7 +32,8 @@ impl AppOps for NoRuntime {
     ) -> BoxFut<'_, ()> {
         Box::pin(async move {
             job.fail(format!(
-                "cannot {action:?} {app}: this node has no container runtime attached yet"
+                "cannot {action:?} {app}: this node has no container runtime ({})",
+                self.why
             ));
         })
     }

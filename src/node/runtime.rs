@@ -1,0 +1,304 @@
+//! The orchestrator behind the API: actions on apps from the catalog, run on rootless
+//! podman, with the orchestrator's progress forwarded to the API's job, and the catalog's
+//! desired state (what the marketplace shows as installed) kept in step.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Context, Result};
+use atoll_catalog::{Catalog, DesiredApp, Wanted};
+use atoll_orchestrator::{InstallRequest, Orchestrator, ProgressSink, Release};
+use atoll_registry::objects::ArtifactKind;
+use atoll_registry::{AppRef, Entry, Envelope, Hash, Verified};
+use serde_json::{json, Value};
+
+use crate::api::jobs::JobHandle;
+use crate::api::{Action, ActionRequest, AppOps, BoxFut};
+
+/// Apps run by the embedded orchestrator.
+pub struct Runtime {
+    orch: Orchestrator,
+    catalog: Arc<Mutex<Catalog>>,
+    releases: PathBuf,
+    blob_dirs: Arc<Vec<PathBuf>>,
+}
+
+/// The orchestrator's install name of an app: the app id plus a short hash of the
+/// publisher, so the same app id from two publishers never collides.
+pub fn install_name(app: &AppRef) -> String {
+    let h = Hash::of(app.publisher.to_string().as_bytes()).to_hex();
+    let id = app.app.as_str();
+    let id = &id[..id.len().min(50)];
+    format!("{}-{}", id.trim_end_matches('-'), &h[..8])
+}
+
+impl Runtime {
+    /// Wrap a running orchestrator.
+    pub fn new(
+        orch: Orchestrator,
+        catalog: Arc<Mutex<Catalog>>,
+        data: &Path,
+        blob_dirs: Arc<Vec<PathBuf>>,
+    ) -> Self {
+        Self {
+            orch,
+            catalog,
+            releases: data.join("releases"),
+            blob_dirs,
+        }
+    }
+
+    fn with_catalog<T>(&self, f: impl FnOnce(&mut Catalog) -> Result<T>) -> Result<T> {
+        let mut c = self
+            .catalog
+            .lock()
+            .map_err(|_| anyhow!("catalog lock poisoned"))?;
+        f(&mut c)
+    }
+
+    /// The verified head entry of an app and its manifest, from the catalog.
+    fn head(&self, app: &AppRef) -> Result<(Verified<Entry>, atoll_registry::Manifest)> {
+        self.with_catalog(|c| {
+            let bytes = c
+                .head_envelope(app)?
+                .with_context(|| format!("{app} is not in the catalog"))?;
+            let entry = Envelope::from_slice(&bytes)
+                .and_then(|e| e.verify::<Entry>())
+                .context("stored entry no longer verifies")?;
+            let manifest = c
+                .manifest(&entry.manifest.hash)?
+                .with_context(|| format!("the manifest of {app} has not been fetched yet"))?;
+            Ok((entry, manifest))
+        })
+    }
+
+    /// Lay the image blobs out under the paths the manifest names, for the orchestrator
+    /// (it checks each archive's BLAKE3 against the signed entry again before loading).
+    fn release(
+        &self,
+        entry: &Verified<Entry>,
+        manifest: atoll_registry::Manifest,
+    ) -> Result<Release> {
+        let dir = self.releases.join(entry.manifest.hash.to_hex());
+        for a in entry
+            .artifacts
+            .iter()
+            .filter(|a| a.kind == ArtifactKind::Image)
+        {
+            let dst = dir.join(&a.path);
+            if dst.exists() {
+                continue;
+            }
+            let src = self
+                .blob_dirs
+                .iter()
+                .map(|d| d.join(a.blob.hash.to_hex()))
+                .find(|p| p.exists())
+                .with_context(|| {
+                    format!(
+                        "image {} ({}) is not held by this node",
+                        a.path, a.blob.hash
+                    )
+                })?;
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::hard_link(&src, &dst)
+                .or_else(|_| std::fs::copy(&src, &dst).map(|_| ()))
+                .with_context(|| format!("staging {}", dst.display()))?;
+        }
+        Ok(Release::from_entry(entry, manifest, &dir)?)
+    }
+
+    fn set_desired(
+        &self,
+        app: &AppRef,
+        entry: &Entry,
+        wanted: Wanted,
+        by_user: bool,
+    ) -> Result<()> {
+        self.with_catalog(|c| {
+            c.set_desired(&DesiredApp {
+                app: app.clone(),
+                version: entry.version.clone(),
+                manifest_hash: entry.manifest.hash,
+                wanted,
+                stopped_by_user: by_user,
+            })?;
+            Ok(())
+        })
+    }
+
+    fn set_wanted(&self, app: &AppRef, wanted: Wanted) -> Result<()> {
+        self.with_catalog(|c| {
+            let Some(mut d) = c.desired()?.into_iter().find(|d| &d.app == app) else {
+                return Ok(());
+            };
+            d.wanted = wanted;
+            d.stopped_by_user = wanted == Wanted::Stopped;
+            c.set_desired(&d)?;
+            Ok(())
+        })
+    }
+
+    async fn act(
+        &self,
+        action: Action,
+        app: &AppRef,
+        req: &ActionRequest,
+        sink: &ProgressSink,
+    ) -> Result<String> {
+        let name = install_name(app);
+        match action {
+            Action::Install => {
+                let (entry, manifest) = self.head(app)?;
+                let release = self.release(&entry, manifest)?;
+                let report = self
+                    .orch
+                    .install(InstallRequest::new(release).name(&name), sink)
+                    .await?;
+                self.set_desired(app, &entry, Wanted::Running, false)?;
+                Ok(match report.web_url {
+                    Some(u) => format!("{} {} is running at {u}", report.name, report.version),
+                    None => format!("{} {} is running", report.name, report.version),
+                })
+            }
+            Action::Start => {
+                self.orch.start(&name, sink).await?;
+                self.set_wanted(app, Wanted::Running)?;
+                Ok(format!("{app} started"))
+            }
+            Action::Stop => {
+                self.orch.stop(&name, sink).await?;
+                self.set_wanted(app, Wanted::Stopped)?;
+                Ok(format!(
+                    "{app} stopped; it stays stopped until you start it"
+                ))
+            }
+            Action::Restart => {
+                self.orch.restart(&name, sink).await?;
+                self.set_wanted(app, Wanted::Running)?;
+                Ok(format!("{app} restarted"))
+            }
+            Action::Update => {
+                let (entry, manifest) = self.head(app)?;
+                let release = self.release(&entry, manifest)?;
+                let report = self.orch.update(&name, release, sink).await?;
+                self.set_desired(app, &entry, Wanted::Running, false)?;
+                Ok(format!("updated from {} to {}", report.from, report.to))
+            }
+            Action::Uninstall => {
+                self.orch.uninstall(&name, req.purge, sink).await?;
+                self.with_catalog(|c| Ok(c.remove_desired(app)?))?;
+                Ok(if req.purge {
+                    format!("{app} uninstalled and its data deleted")
+                } else {
+                    format!("{app} uninstalled; its data is kept")
+                })
+            }
+        }
+    }
+}
+
+impl AppOps for Runtime {
+    fn run(
+        &self,
+        action: Action,
+        app: AppRef,
+        req: ActionRequest,
+        job: JobHandle,
+    ) -> BoxFut<'_, ()> {
+        Box::pin(async move {
+            let (sink, mut events) = ProgressSink::channel();
+            let forward = {
+                let job = job.clone();
+                tokio::spawn(async move {
+                    while let Some(p) = events.recv().await {
+                        let stage = serde_json::to_value(p.stage)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_else(|| format!("{:?}", p.stage).to_lowercase());
+                        // The job's own last event says done; keep the orchestrator's below 100.
+                        job.step(&stage, p.percent.min(99), p.message);
+                    }
+                })
+            };
+            let result = self.act(action, &app, &req, &sink).await;
+            drop(sink);
+            let _ = forward.await;
+            match result {
+                Ok(msg) => job.succeed(msg),
+                Err(e) => job.fail(format!("{e:#}")),
+            }
+        })
+    }
+
+    fn installed(&self) -> BoxFut<'_, Result<Vec<Value>>> {
+        Box::pin(async move {
+            let apps = self.orch.ps().await?;
+            Ok(apps
+                .into_iter()
+                .map(|a| {
+                    let stopped = a.containers.iter().all(|c| c.state != "running");
+                    let health = a
+                        .containers
+                        .iter()
+                        .map(|c| serde_json::to_value(c.health).unwrap_or(Value::Null))
+                        .find(|h| h != "healthy")
+                        .or_else(|| a.containers.first().map(|_| json!("healthy")));
+                    let state = match serde_json::to_value(a.state)
+                        .unwrap_or(Value::Null)
+                        .as_str()
+                    {
+                        Some("ready") => "running".to_owned(),
+                        Some(s) => s.to_owned(),
+                        None => "unknown".to_owned(),
+                    };
+                    json!({
+                        "ref": a.source,
+                        "name": a.name,
+                        "state": state,
+                        "health": if stopped { None } else { health },
+                        "containers": a.containers,
+                        "last_error": a.last_error,
+                    })
+                })
+                .collect())
+        })
+    }
+
+    fn logs(&self, app: AppRef, tail: usize) -> BoxFut<'_, Result<Vec<String>>> {
+        Box::pin(async move {
+            let name = install_name(&app);
+            let status = self.orch.status(&name).await?;
+            let mut out = Vec::new();
+            for c in &status.containers {
+                for l in self.orch.logs(&name, &c.name, Some(tail)).await? {
+                    out.push(format!("{}: {}", c.name, l.text));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    fn web_url(&self, app: &AppRef) -> BoxFut<'_, Option<String>> {
+        let name = install_name(app);
+        let app = app.clone();
+        Box::pin(async move {
+            let status = self.orch.status(&name).await.ok()?;
+            if !status.containers.iter().any(|c| c.state == "running") {
+                return None;
+            }
+            let (_, manifest) = self.head(&app).ok()?;
+            let (c, p) = manifest.web_port()?;
+            let host = status
+                .containers
+                .iter()
+                .find(|s| s.name == c.name)
+                .and_then(|s| s.ports.iter().find(|x| x.container == p.container))
+                .map_or(p.host, |x| x.host);
+            Some(format!("http://127.0.0.1:{host}/"))
+        })
+    }
+}
