@@ -6,6 +6,7 @@ mod key;
 mod node;
 mod ops;
 mod output;
+mod sync;
 mod trust;
 
 use std::path::PathBuf;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Pin, block and explain publisher trust.
     #[command(subcommand)]
     Trust(trust::TrustCommand),
+    /// Swarm sync: relays, cursors, counters, rejections.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
     /// Operate apps on the running node (install, start, stop, …).
     #[command(flatten)]
     Op(ops::OpCommand),
@@ -60,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Node(args) => node::run(&home, args),
         Command::Catalog(cmd) => catalog::run(&home, cmd),
         Command::Trust(cmd) => trust::run(&home, cmd),
+        Command::Sync(cmd) => sync::run(&home, cmd),
         Command::Op(cmd) => ops::run(&home, &cli.node, cmd),
     }
 }

@@ -255,7 +255,8 @@ impl Discovery {
         let at = self
             .inner
             .relays
-            .next_created_at(&keys.public_key(), &object.d_tag().to_string());
+            .next_created_at(&keys.public_key(), &object.d_tag().to_string())
+            .await;
         let event = codec::encode(object, keys, Some(at))?;
         let report = self.inner.relays.publish(&event).await?;
         Ok((report, event))

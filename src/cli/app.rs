@@ -1,4 +1,4 @@
-//! `atoll app validate|sign|verify`.
+//! `atoll app validate|sign|verify` (and `publish|yank`, in `sync.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,10 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Sign an app, put its blobs in the local store and announce it on the relays.
+    Publish(super::sync::PublishArgs),
+    /// Withdraw the app's current version (signed, announced like a new version).
+    Yank(super::sync::YankArgs),
 }
 
 #[derive(Serialize)]
@@ -80,6 +84,8 @@ pub fn run(home: &Path, cmd: AppCommand) -> Result<()> {
             json,
         } => sign(home, &dir, &key, out, sequence, ttl_days, json),
         AppCommand::Verify { entry, json } => verify(&entry, json),
+        AppCommand::Publish(args) => super::sync::publish(home, args),
+        AppCommand::Yank(args) => super::sync::yank(home, args),
     }
 }
 

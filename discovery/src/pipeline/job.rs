@@ -229,7 +229,8 @@ pub(crate) async fn announce(ctx: &Ctx, entry: &Entry, blobs: Vec<Hash>) {
         let object = Object::Mirror(verified);
         let at = ctx
             .relays
-            .next_created_at(&keys.public_key(), &object.d_tag().to_string());
+            .next_created_at(&keys.public_key(), &object.d_tag().to_string())
+            .await;
         let event = codec::encode(&object, &keys, Some(at)).map_err(|e| e.to_string())?;
         ctx.relays.publish(&event).await.map_err(|e| e.to_string())
     }

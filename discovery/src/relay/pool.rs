@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use nostr_lmdb::NostrLMDB;
 use nostr_sdk::pool::relay::RelayLimits;
-use nostr_sdk::{Client, ClientOptions, Event, PublicKey, RelayOptions, Timestamp};
+use nostr_sdk::{Client, ClientOptions, Event, Filter, PublicKey, RelayOptions, Timestamp};
 use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -187,15 +187,37 @@ impl RelayPool {
     /// The `created_at` for a new event of `pubkey` at address `d`: now, but always after
     /// the previous one from this node (relays keep only the newest per address, and
     /// break ties by id, so two publications in one second would race).
-    pub fn next_created_at(&self, pubkey: &PublicKey, d: &str) -> Timestamp {
+    pub async fn next_created_at(&self, pubkey: &PublicKey, d: &str) -> Timestamp {
+        let key = (*pubkey, d.to_owned());
+        let known = self.clock.lock().ok().and_then(|c| c.get(&key).copied());
+        let last = match known {
+            Some(t) => t,
+            // First time in this process: start after what the event database holds
+            // (an earlier run may have published at this address a moment ago).
+            None => {
+                let filter = Filter::new()
+                    .author(*pubkey)
+                    .kind(crate::codec::KIND)
+                    .identifier(d)
+                    .limit(1);
+                match self.client.database().query(filter).await {
+                    Ok(events) => events
+                        .into_iter()
+                        .map(|e| e.created_at.as_secs())
+                        .max()
+                        .unwrap_or(0),
+                    Err(_) => 0,
+                }
+            }
+        };
         let now = crate::now_secs();
         let mut clock = match self.clock.lock() {
             Ok(c) => c,
-            Err(_) => return Timestamp::from(now),
+            Err(_) => return Timestamp::from(now.max(last + 1)),
         };
-        let last = clock.entry((*pubkey, d.to_owned())).or_insert(0);
-        *last = now.max(last.saturating_add(1));
-        Timestamp::from(*last)
+        let slot = clock.entry(key).or_insert(last);
+        *slot = now.max(slot.saturating_add(1)).max(last.saturating_add(1));
+        Timestamp::from(*slot)
     }
 
     /// Send an event to every relay; succeeds if at least one accepted it.

@@ -1,0 +1,283 @@
+//! `atoll app publish|yank` and `atoll sync status`: the swarm side of the CLI.
+//!
+//! Publishing runs a short-lived discovery node on the data dir: the blobs go into
+//! `<home>/blobs` (served by `atoll node` from then on, on the fixed iroh port), the
+//! events go to the embedded relay's database (`<home>/relay`, served by `atoll node`)
+//! and to every `--relay` given. While `atoll node` runs, it holds those files: stop it,
+//! or publish through its API.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use atoll_discovery::catalog_port::SqliteCatalog;
+use atoll_discovery::publish::{self, PublishOptions, Published};
+use atoll_discovery::{Discovery, DiscoveryConfig, SyncStatus};
+use atoll_registry::{AppId, KeyStore};
+use clap::Args;
+use serde::Serialize;
+
+use super::output;
+
+/// Where the events go.
+#[derive(Debug, Clone, Args)]
+pub struct RelayArgs {
+    /// An external relay (`ws://` or `wss://`); repeat for more.
+    #[arg(long = "relay", value_name = "URL")]
+    pub relays: Vec<String>,
+    /// Do not use the embedded relay's database (only the `--relay` ones).
+    #[arg(long)]
+    pub no_embedded: bool,
+}
+
+/// `atoll app publish`.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// App directory holding manifest.yml.
+    pub dir: PathBuf,
+    /// Name of the publisher key.
+    #[arg(long)]
+    pub key: String,
+    /// Sequence [default: now in ms, above any earlier one].
+    #[arg(long)]
+    pub sequence: Option<u64>,
+    /// Days until the entry is shown as stale.
+    #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub ttl_days: u64,
+    /// An HTTPS base that also serves the blobs as `<base>/<blake3-hex>`; repeat for more.
+    #[arg(long, value_name = "URL")]
+    pub https: Vec<String>,
+    #[command(flatten)]
+    pub relays: RelayArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `atoll app yank`.
+#[derive(Debug, Args)]
+pub struct YankArgs {
+    /// The app id.
+    pub app: AppId,
+    /// Name of the publisher key.
+    #[arg(long)]
+    pub key: String,
+    /// Why, shown to users.
+    #[arg(long, default_value = "withdrawn by the publisher")]
+    pub reason: String,
+    #[command(flatten)]
+    pub relays: RelayArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `atoll sync status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Connect to the relays and report live (counters, NIP-77 or `since`), instead of
+    /// reading only what the catalog recorded.
+    #[arg(long)]
+    pub live: bool,
+    #[command(flatten)]
+    pub relays: RelayArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Sync commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum SyncCommand {
+    /// Relays, cursors, counters and the newest rejections.
+    Status(StatusArgs),
+}
+
+fn config(home: &Path, relays: &RelayArgs) -> DiscoveryConfig {
+    let mut cfg = DiscoveryConfig::new(home);
+    if relays.no_embedded {
+        cfg.embedded_relay = None;
+    }
+    cfg.relays = relays.relays.clone();
+    cfg
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+async fn start(home: &Path, relays: &RelayArgs) -> Result<(Discovery, Arc<SqliteCatalog>)> {
+    let catalog = Arc::new(
+        SqliteCatalog::open(home.join("catalog.db"))
+            .with_context(|| format!("opening {}", home.join("catalog.db").display()))?,
+    );
+    let d = Discovery::start(config(home, relays), catalog.clone())
+        .await
+        .context("starting the discovery node (is `atoll node` running on this data dir? stop it first)")?;
+    Ok((d, catalog))
+}
+
+fn print_published(p: &Published, json: bool) -> Result<()> {
+    if json {
+        return output::json(p);
+    }
+    let what = if p.yanked { "yanked" } else { "published" };
+    println!("{what} {} {} (sequence {})", p.app, p.version, p.sequence);
+    println!("  entry event:   {}", p.entry_event);
+    println!("  profile event: {}", p.profile_event);
+    println!("  relays:        {}", p.relays.join(", "));
+    println!("  origin node:   {}", p.origin);
+    if !p.blobs.is_empty() {
+        println!("  blobs:         {} in the local store", p.blobs.len());
+    }
+    Ok(())
+}
+
+/// `atoll app publish`.
+pub fn publish(home: &Path, args: PublishArgs) -> Result<()> {
+    let key = KeyStore::new(home).load(&args.key)?;
+    let opts = PublishOptions {
+        sequence: args.sequence,
+        ttl_secs: Some(args.ttl_days * 24 * 3600),
+        https: args.https.clone(),
+        publisher_name: None,
+    };
+    runtime()?.block_on(async {
+        let (d, _) = start(home, &args.relays).await?;
+        let out = publish::publish_app(&d, home, &args.dir, &key, &args.key, &opts).await;
+        d.shutdown().await;
+        let out = out.with_context(|| format!("publishing {}", args.dir.display()))?;
+        print_published(&out, args.json)
+    })
+}
+
+/// `atoll app yank`.
+pub fn yank(home: &Path, args: YankArgs) -> Result<()> {
+    let key = KeyStore::new(home).load(&args.key)?;
+    runtime()?.block_on(async {
+        let (d, _) = start(home, &args.relays).await?;
+        let out = publish::yank_app(&d, home, &args.app, &key, &args.key, &args.reason).await;
+        d.shutdown().await;
+        let out = out.with_context(|| format!("yanking {}", args.app))?;
+        print_published(&out, args.json)
+    })
+}
+
+#[derive(Serialize)]
+struct OfflineStatus {
+    node_id: Option<String>,
+    cursors: Vec<(String, Option<u64>)>,
+    rejections: Vec<atoll_catalog::AuditRecord>,
+}
+
+/// Run a sync command.
+pub fn run(home: &Path, cmd: SyncCommand) -> Result<()> {
+    match cmd {
+        SyncCommand::Status(args) if args.live => live_status(home, &args),
+        SyncCommand::Status(args) => offline_status(home, &args),
+    }
+}
+
+fn live_status(home: &Path, args: &StatusArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let (d, _) = start(home, &args.relays).await?;
+        d.relays().wait_synced(Duration::from_secs(15)).await;
+        let status = d.status().await;
+        d.shutdown().await;
+        if args.json {
+            return output::json(&status);
+        }
+        print_status(&status);
+        Ok(())
+    })
+}
+
+fn print_status(s: &SyncStatus) {
+    println!("node {} on {}", s.node_id, s.blob_addrs.join(", "));
+    for r in &s.relays {
+        println!(
+            "  relay {}  {}  mode {:?}  cursor {}  events {}  bytes in {}{}",
+            r.url,
+            if r.connected { "connected" } else { "offline" },
+            r.mode,
+            r.cursor.map_or("-".into(), |c| c.to_string()),
+            r.events,
+            r.bytes_received,
+            r.last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!("  ({e})"))
+        );
+    }
+    let c = &s.counters;
+    println!(
+        "  events {}  stored {}  accepted {}  duplicates {}  blobs {} ({} bytes)",
+        c.events_seen,
+        c.objects_stored,
+        c.entries_accepted,
+        c.duplicates,
+        c.blobs_fetched,
+        c.blob_bytes_fetched
+    );
+    for (code, n) in &c.rejected {
+        println!("  rejected {code}: {n}");
+    }
+    for r in s.recent_rejections.iter().rev().take(10) {
+        println!("  - {r}");
+    }
+}
+
+fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
+    let catalog = atoll_catalog::Catalog::open(home.join("catalog.db"))
+        .with_context(|| format!("opening {}", home.join("catalog.db").display()))?;
+    let node_id = std::fs::read_to_string(home.join(atoll_discovery::identity::NODE_KEY_FILE))
+        .ok()
+        .and_then(|seed| {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(seed.trim(), &mut bytes).ok()?;
+            Some(hex::encode(
+                atoll_discovery::identity::NodeKey::from_seed(bytes)
+                    .did()
+                    .public_bytes(),
+            ))
+        });
+    let mut urls: Vec<String> = Vec::new();
+    if !args.relays.no_embedded {
+        urls.push("ws://127.0.0.1:7879".into());
+    }
+    urls.extend(args.relays.relays.iter().cloned());
+    let cursors = urls
+        .into_iter()
+        .map(|u| {
+            let c = catalog.sync_cursor(&u).ok().flatten();
+            (u, c)
+        })
+        .collect();
+    let status = OfflineStatus {
+        node_id,
+        cursors,
+        rejections: catalog.audit_log(20)?,
+    };
+    if args.json {
+        return output::json(&status);
+    }
+    println!(
+        "node {}",
+        status.node_id.as_deref().unwrap_or("(no node key yet)")
+    );
+    for (url, c) in &status.cursors {
+        println!(
+            "  relay {url}  cursor {}",
+            c.map_or("-".into(), |c| c.to_string())
+        );
+    }
+    println!("newest rejections:");
+    for r in &status.rejections {
+        println!("  - [{}] {} ({:?})", r.kind, r.reason, r.subject);
+    }
+    println!("(run with --live to connect and report counters and sync modes)");
+    Ok(())
+}
