@@ -5,6 +5,7 @@ pub mod config;
 mod demo;
 mod local;
 mod runtime;
+mod swarm;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -54,14 +55,16 @@ pub async fn run(
 ) -> Result<()> {
     let data = opts.data_dir.clone();
     let token = token::load_or_create(&data)?;
-    let mut catalog = open_catalog(&data)?;
-    let mut blob_dirs = vec![data.join("blobs")];
+    let catalog = open_catalog(&data)?;
+    let discovery = start_discovery(&opts).await?;
+    let catalog = Arc::new(Mutex::new(catalog));
+    let mut blob_dirs = vec![data.join("bundles")];
     if opts.demo {
-        let published = demo::publish(&mut catalog, &data, &opts.apps_dir)
+        let published = demo::publish(&discovery, &catalog, &data, &opts.apps_dir)
+            .await
             .context("publishing the demo apps")?;
         blob_dirs.extend(published.blob_dirs);
     }
-    let catalog = Arc::new(Mutex::new(catalog));
     let blob_dirs = Arc::new(blob_dirs);
     let (ops, orch): (Arc<dyn AppOps>, _) = match start_orchestrator(&opts).await {
         Ok(orch) => (
@@ -70,6 +73,7 @@ pub async fn run(
                 catalog.clone(),
                 &data,
                 blob_dirs.clone(),
+                Some(discovery.clone()),
             )),
             Some(orch),
         ),
@@ -91,7 +95,7 @@ pub async fn run(
         demo: opts.demo,
         blob_dirs,
         ops,
-        net: Arc::new(local::LocalNetwork::new(&opts.config)),
+        net: Arc::new(swarm::Swarm::new(discovery.clone())),
         install_threshold: opts.config.trust.install_threshold,
     };
     info!(%addr, data = %data.display(), demo = opts.demo, "node listening");
@@ -114,8 +118,33 @@ pub async fn run(
         // Apps keep running; the next start adopts them.
         orch.shutdown().await;
     }
+    discovery.shutdown().await;
     info!("node stopped");
     Ok(())
+}
+
+/// Start the swarm: embedded relay, relay pool, iroh endpoint and blob store, pipeline.
+async fn start_discovery(opts: &NodeOptions) -> Result<atoll_discovery::Discovery> {
+    let cfg = &opts.config;
+    let mut d = atoll_discovery::DiscoveryConfig::new(&opts.data_dir);
+    d.embedded_relay = cfg
+        .relays
+        .embedded
+        .then(|| atoll_discovery::EmbeddedRelayConfig {
+            port: cfg.relays.embedded_port,
+            ..Default::default()
+        });
+    d.relays = cfg.relays.external.clone();
+    d.iroh = atoll_discovery::IrohConfig {
+        bind: cfg.iroh.bind,
+        internet: cfg.iroh.internet,
+    };
+    d.mirror = cfg.iroh.mirror;
+    let port = atoll_discovery::catalog_port::SqliteCatalog::open(opts.data_dir.join("catalog.db"))
+        .context("opening the catalog for sync")?;
+    atoll_discovery::Discovery::start(d, Arc::new(port))
+        .await
+        .context("starting sync (embedded relay, iroh endpoint)")
 }
 
 /// Start the embedded orchestrator on the rootless podman this node may use.

@@ -80,14 +80,17 @@ impl Node {
         let home = tempfile::tempdir().unwrap();
         let apps = tempfile::tempdir().unwrap();
         apps_with_hostile(apps.path());
+        // Every port picked by the OS, so tests never collide with a running node.
+        let config = home.path().join("atoll.toml");
+        fs::write(
+            &config,
+            "listen = \"127.0.0.1:0\"\n[relays]\nembedded_port = 0\n[iroh]\nbind = \"127.0.0.1:0\"\n",
+        )
+        .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_atoll"))
             .args(["--home", home.path().to_str().unwrap(), "node", "--demo"])
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--apps",
-                apps.path().to_str().unwrap(),
-            ])
+            .args(["--config", config.to_str().unwrap()])
+            .args(["--apps", apps.path().to_str().unwrap()])
             .env("ATOLL_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -169,12 +172,25 @@ fn assert_error_shape(v: &Value, code: &str) {
 fn node_api_browser_and_shutdown() {
     let mut node = Node::start();
 
-    // Reads: the demo apps are there, signed, explained.
+    // The demo publisher's apps went out over the node's own relay and came back through
+    // its sync pipeline; wait (bounded) until all four are in the catalog.
+    // (Each app counts once its manifest blob is fetched, verified and attached.)
+    let mut apps = Value::Null;
+    for _ in 0..300 {
+        apps = node.get("/api/v1/apps").1;
+        let ready = apps["items"].as_array().map_or(0, |items| {
+            items.iter().filter(|a| a["description"] != "").count()
+        });
+        if ready == 4 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (s, st) = node.get("/api/v1/status");
     assert_eq!(s, 200);
     assert_eq!(st["demo"], true);
     assert_eq!(st["apps"], 4);
-    let (_, apps) = node.get("/api/v1/apps");
+    assert_eq!(st["relays_connected"], 1, "{st}");
     let items = apps["items"].as_array().unwrap();
     assert_eq!(items.len(), 4);
     assert!(items

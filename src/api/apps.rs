@@ -300,19 +300,26 @@ pub async fn blob(
     let hash: Hash = hash
         .parse()
         .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
-    let dirs = state.blob_dirs.clone();
-    let bytes = tokio::task::spawn_blocking(move || {
-        dirs.iter().find_map(|d| {
-            let p = d.join(hash.to_hex());
-            let meta = std::fs::metadata(&p).ok()?;
-            if meta.len() > atoll_registry::objects::MAX_ICON_BYTES {
-                return None;
-            }
-            std::fs::read(p).ok().filter(|b| Hash::of(b) == hash)
-        })
-    })
-    .await
-    .map_err(ApiError::internal)?
+    let max = atoll_registry::objects::MAX_ICON_BYTES;
+    let from_swarm = state.net.blob(hash, max).await;
+    let bytes = match from_swarm {
+        Some(b) => Some(b),
+        None => {
+            let dirs = state.blob_dirs.clone();
+            tokio::task::spawn_blocking(move || {
+                dirs.iter().find_map(|d| {
+                    let p = d.join(hash.to_hex());
+                    let meta = std::fs::metadata(&p).ok()?;
+                    if meta.len() > max {
+                        return None;
+                    }
+                    std::fs::read(p).ok().filter(|b| Hash::of(b) == hash)
+                })
+            })
+            .await
+            .map_err(ApiError::internal)?
+        }
+    }
     .ok_or_else(|| ApiError::not_found(format!("blob {hash} is not held by this node")))?;
     let kind = if bytes.starts_with(b"\x89PNG") {
         "image/png"

@@ -89,6 +89,8 @@ pub trait AppOps: Send + Sync {
 pub trait NetworkInfo: Send + Sync {
     /// Relays, peers, sync state and this node's addresses, as JSON.
     fn snapshot(&self) -> BoxFut<'_, Value>;
+    /// A verified blob held by this node, if it is at most `max` bytes.
+    fn blob(&self, hash: atoll_registry::Hash, max: u64) -> BoxFut<'_, Option<Vec<u8>>>;
 }
 
 /// `GET /installed`

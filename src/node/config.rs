@@ -48,7 +48,8 @@ pub struct RelayConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IrohConfig {
-    /// Address to bind. Default `127.0.0.1:0`.
+    /// Address to bind. Default `127.0.0.1:7880`: a fixed port, so the addresses this
+    /// node's entries name stay valid across restarts.
     pub bind: SocketAddr,
     /// Use n0's relay servers and DNS/pkarr discovery (for use across the internet).
     pub internet: bool,
@@ -112,7 +113,7 @@ impl Default for RelayConfig {
 impl Default for IrohConfig {
     fn default() -> Self {
         Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            bind: SocketAddr::from(([127, 0, 0, 1], 7880)),
             internet: false,
             mirror: true,
         }

@@ -1,14 +1,18 @@
-//! `atoll node --demo`: a local demo publisher signs the sample apps in `apps/`, the node
-//! ingests them like any verified entry, and pins the demo publisher so the marketplace
-//! is populated and installable at once. The UI says these are demo apps.
+//! `atoll node --demo`: a local demo publisher signs the sample apps in `apps/` and
+//! publishes them through this node's swarm (announced on its relays, blobs served by its
+//! iroh endpoint), so the node syncs them like any other publisher's; the demo publisher is
+//! pinned so the marketplace is populated and installable at once. The UI says these are
+//! demo apps.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use atoll_catalog::{Catalog, Provenance};
-use atoll_registry::bundle::{self, SignOptions};
-use atoll_registry::objects::PublisherProfile;
-use atoll_registry::{manifest, Envelope, KeyStore, Keypair};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, Context, Result};
+use atoll_catalog::Catalog;
+use atoll_discovery::publish::{self, PublishOptions};
+use atoll_discovery::Discovery;
+use atoll_registry::{manifest, KeyStore, Keypair};
 use tracing::info;
 
 /// Name of the demo publisher's key in the node's key store.
@@ -70,54 +74,33 @@ fn ensure_images(apps: &Path, dirs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// Sign (or reuse) the sample apps' bundles and ingest them; pin the demo publisher.
-pub fn publish(catalog: &mut Catalog, data: &Path, apps: &Path) -> Result<Published> {
+/// Publish the sample apps with the demo publisher and pin it.
+pub async fn publish(
+    d: &Discovery,
+    catalog: &Arc<Mutex<Catalog>>,
+    data: &Path,
+    apps: &Path,
+) -> Result<Published> {
     let key = demo_key(data)?;
     let dirs = app_dirs(apps)?;
     ensure_images(apps, &dirs)?;
-    let profile = PublisherProfile {
-        kind: Default::default(),
-        did: key.did(),
-        name: "atoll demo publisher".into(),
-        links: Default::default(),
-        nostr_keys: vec![key.nostr_keys()?.public_key().to_hex()],
-        iroh_nodes: vec![],
-        // Seconds since the epoch: a restart re-signs the profile with a higher sequence.
-        sequence: unix_now(),
-        updated_at: unix_now(),
+    let opts = PublishOptions {
+        publisher_name: Some("atoll demo publisher".into()),
+        ..PublishOptions::default()
     };
-    let profile = Envelope::sign(&profile, &key)?.verify::<PublisherProfile>()?;
-    let local = Provenance::Local(apps.display().to_string());
-    catalog.ingest_profile(&profile, &local)?;
     let mut blob_dirs = Vec::new();
     for dir in dirs {
         let (m, _) = manifest::load(&dir)?;
-        let out = data.join("bundles").join(&m.id);
-        let entry_path = out.join(bundle::ENTRY_FILE);
-        let reuse = bundle::verify_bundle(&entry_path).ok().filter(|b| {
-            b.manifest == m && b.entry.publisher == key.did() && !b.entry.is_expired(unix_now())
-        });
-        let verified = match reuse {
-            Some(b) => b,
-            None => {
-                bundle::sign_app(&dir, &key, &out, &SignOptions::default())
-                    .with_context(|| format!("signing {}", dir.display()))?;
-                bundle::verify_bundle(&entry_path)?
-            }
-        };
-        let outcome = catalog.ingest(&verified.entry, &local)?;
-        catalog.attach_manifest(&verified.manifest)?;
-        info!(app = %m.id, outcome = outcome.name(), "demo app published");
-        blob_dirs.push(out);
+        let p = publish::publish_app(d, data, &dir, &key, DEMO_KEY, &opts)
+            .await
+            .with_context(|| format!("publishing {}", dir.display()))?;
+        info!(app = %p.app, version = %p.version, relays = ?p.relays, "demo app published");
+        blob_dirs.push(publish::bundle_dir(data, &m.id));
     }
-    catalog.pin(&key.did(), "the local demo publisher (atoll node --demo)")?;
-    catalog.recompute_trust()?;
+    let mut c = catalog
+        .lock()
+        .map_err(|_| anyhow!("catalog lock poisoned"))?;
+    c.pin(&key.did(), "the local demo publisher (atoll node --demo)")?;
+    c.recompute_trust()?;
     Ok(Published { blob_dirs })
 }

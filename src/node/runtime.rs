@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
 use atoll_catalog::{Catalog, DesiredApp, Wanted};
-use atoll_orchestrator::{InstallRequest, Orchestrator, ProgressSink, Release};
+use atoll_orchestrator::{InstallRequest, Orchestrator, ProgressSink, Release, Stage};
 use atoll_registry::objects::ArtifactKind;
 use atoll_registry::{AppRef, Entry, Envelope, Hash, Verified};
 use serde_json::{json, Value};
@@ -18,6 +18,7 @@ use crate::api::{Action, ActionRequest, AppOps, BoxFut};
 /// Apps run by the embedded orchestrator.
 pub struct Runtime {
     orch: Orchestrator,
+    swarm: Option<atoll_discovery::Discovery>,
     catalog: Arc<Mutex<Catalog>>,
     releases: PathBuf,
     blob_dirs: Arc<Vec<PathBuf>>,
@@ -39,9 +40,11 @@ impl Runtime {
         catalog: Arc<Mutex<Catalog>>,
         data: &Path,
         blob_dirs: Arc<Vec<PathBuf>>,
+        swarm: Option<atoll_discovery::Discovery>,
     ) -> Self {
         Self {
             orch,
+            swarm,
             catalog,
             releases: data.join("releases"),
             blob_dirs,
@@ -72,14 +75,22 @@ impl Runtime {
         })
     }
 
-    /// Lay the image blobs out under the paths the manifest names, for the orchestrator
-    /// (it checks each archive's BLAKE3 against the signed entry again before loading).
-    fn release(
+    /// Fetch the entry's image blobs (origin first, then mirrors; verified), and lay them
+    /// out under the paths the manifest names for the orchestrator, which checks each
+    /// archive's BLAKE3 against the signed entry again before loading it.
+    async fn release(
         &self,
         entry: &Verified<Entry>,
         manifest: atoll_registry::Manifest,
+        sink: &ProgressSink,
     ) -> Result<Release> {
         let dir = self.releases.join(entry.manifest.hash.to_hex());
+        if let Some(d) = &self.swarm {
+            sink.emit(Stage::Verify, 5, "fetching the app's blobs (verified)");
+            d.fetch_entry(entry)
+                .await
+                .context("fetching the app's blobs")?;
+        }
         for a in entry
             .artifacts
             .iter()
@@ -88,6 +99,15 @@ impl Runtime {
             let dst = dir.join(&a.path);
             if dst.exists() {
                 continue;
+            }
+            if let Some(parent) = dst.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            if let Some(d) = &self.swarm {
+                if d.blobs().export(&a.blob.hash, &dst).await.is_ok() {
+                    continue;
+                }
             }
             let src = self
                 .blob_dirs
@@ -100,10 +120,6 @@ impl Runtime {
                         a.path, a.blob.hash
                     )
                 })?;
-            if let Some(parent) = dst.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("creating {}", parent.display()))?;
-            }
             std::fs::hard_link(&src, &dst)
                 .or_else(|_| std::fs::copy(&src, &dst).map(|_| ()))
                 .with_context(|| format!("staging {}", dst.display()))?;
@@ -153,7 +169,7 @@ impl Runtime {
         match action {
             Action::Install => {
                 let (entry, manifest) = self.head(app)?;
-                let release = self.release(&entry, manifest)?;
+                let release = self.release(&entry, manifest, sink).await?;
                 let report = self
                     .orch
                     .install(InstallRequest::new(release).name(&name), sink)
@@ -183,7 +199,7 @@ impl Runtime {
             }
             Action::Update => {
                 let (entry, manifest) = self.head(app)?;
-                let release = self.release(&entry, manifest)?;
+                let release = self.release(&entry, manifest, sink).await?;
                 let report = self.orch.update(&name, release, sink).await?;
                 self.set_desired(app, &entry, Wanted::Running, false)?;
                 Ok(format!("updated from {} to {}", report.from, report.to))

@@ -1,0 +1,58 @@
+//! The swarm behind the API: the network page from the discovery node's status, and
+//! blobs (icons) read from its verified iroh-blobs store.
+
+use atoll_discovery::Discovery;
+use atoll_registry::Hash;
+use serde_json::{json, Value};
+
+use crate::api::{BoxFut, NetworkInfo};
+
+/// The node's discovery (embedded relay, relay pool, iroh endpoint and store, pipeline).
+pub struct Swarm {
+    d: Discovery,
+}
+
+impl Swarm {
+    /// Wrap a started discovery node.
+    pub fn new(d: Discovery) -> Self {
+        Self { d }
+    }
+}
+
+impl NetworkInfo for Swarm {
+    fn snapshot(&self) -> BoxFut<'_, Value> {
+        Box::pin(async move {
+            let s = self.d.status().await;
+            json!({
+                "node": {
+                    "node_id": s.node_id,
+                    "blob_addrs": s.blob_addrs,
+                    "embedded_relay": s.embedded_relay,
+                },
+                "relays": s.relays.iter().map(|r| json!({
+                    "url": r.url,
+                    "status": if r.connected { "connected" } else { "disconnected" },
+                    "mode": r.mode,
+                    "events": r.events,
+                    "cursor": r.cursor,
+                    "catch_ups": r.catch_ups,
+                    "failed_connects": r.failed_connects,
+                })).collect::<Vec<_>>(),
+                "peers": [],
+                "sync": { "counters": s.counters, "pipeline": s.pipeline },
+                "pipeline_rejections": s.recent_rejections,
+            })
+        })
+    }
+
+    fn blob(&self, hash: Hash, max: u64) -> BoxFut<'_, Option<Vec<u8>>> {
+        Box::pin(async move {
+            self.d
+                .blobs()
+                .get_bytes(&hash, max)
+                .await
+                .ok()
+                .map(|b| b.to_vec())
+        })
+    }
+}
