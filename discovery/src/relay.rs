@@ -5,6 +5,6 @@ mod embedded;
 mod pool;
 mod session;
 
-pub use embedded::{EmbeddedRelay, EmbeddedRelayError};
+pub use embedded::{EmbeddedRelay, EmbeddedRelayError, LMDB_MAP_SIZE};
 pub use pool::{Inbound, PublishError, PublishReport, RelayPool, RelayPoolError};
 pub use session::{RelayState, SyncMode};

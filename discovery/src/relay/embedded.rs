@@ -10,7 +10,7 @@ use nostr_relay_builder::{LocalRelay, RelayBuilder};
 use crate::config::EmbeddedRelayConfig;
 
 /// LMDB map size of relay and client databases (address space, not disk).
-pub(crate) const LMDB_MAP_SIZE: usize = 4 << 30;
+pub const LMDB_MAP_SIZE: usize = 4 << 30;
 
 /// Why the embedded relay did not start.
 #[derive(Debug, thiserror::Error)]

@@ -277,6 +277,15 @@ impl RelayPool {
             .collect()
     }
 
+    /// Bytes sent to and received from all relays since the pool started.
+    pub async fn traffic(&self) -> (u64, u64) {
+        let relays = self.client.relays().await;
+        relays.values().fold((0, 0), |(s, r), relay| {
+            let st = relay.stats();
+            (s + st.bytes_sent() as u64, r + st.bytes_received() as u64)
+        })
+    }
+
     /// Every atoll event in the local event database (for replays).
     pub async fn stored_events(&self) -> Vec<Event> {
         match self.client.database().query(atoll_filter()).await {
