@@ -1,6 +1,9 @@
 //! Progress events of long operations: a stage, an overall percentage and a message, ending
 //! in [`Stage::Done`] or [`Stage::Failed`].
 
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -62,12 +65,13 @@ pub struct Progress {
 }
 
 /// Where an operation sends its progress. Sending never blocks and never fails: a receiver
-/// that went away just stops receiving.
+/// that went away just stops receiving. Percentages of one operation never go backwards.
 #[derive(Debug, Clone)]
 pub struct ProgressSink {
     tx: Option<mpsc::UnboundedSender<Progress>>,
     app: String,
     op: Operation,
+    last: Arc<AtomicU8>,
 }
 
 impl ProgressSink {
@@ -77,6 +81,7 @@ impl ProgressSink {
             tx: None,
             app: String::new(),
             op: Operation::Install,
+            last: Arc::default(),
         }
     }
 
@@ -88,6 +93,7 @@ impl ProgressSink {
                 tx: Some(tx),
                 app: String::new(),
                 op: Operation::Install,
+                last: Arc::default(),
             },
             rx,
         )
@@ -99,22 +105,32 @@ impl ProgressSink {
             tx: self.tx.clone(),
             app: app.to_owned(),
             op,
+            last: Arc::default(),
         }
     }
 
-    /// Emit an event.
+    /// Emit an event (a percentage below the last one is raised to it).
     pub fn emit(&self, stage: Stage, percent: u8, message: impl Into<String>) {
         let message = message.into();
+        let percent = self
+            .last
+            .fetch_max(percent.min(100), Ordering::SeqCst)
+            .max(percent.min(100));
         tracing::debug!(app = %self.app, op = ?self.op, ?stage, percent, "{message}");
         if let Some(tx) = &self.tx {
             let _ = tx.send(Progress {
                 app: self.app.clone(),
                 op: self.op,
                 stage,
-                percent: percent.min(100),
+                percent,
                 message,
             });
         }
+    }
+
+    /// Emit an event at the current percentage.
+    pub fn note(&self, stage: Stage, message: impl Into<String>) {
+        self.emit(stage, self.last.load(Ordering::SeqCst), message);
     }
 
     /// Emit the final event for a result.

@@ -48,6 +48,8 @@ pub(crate) struct Reconciler {
     image_env: HashMap<String, Vec<String>>,
     /// (container id, pid) -> conmon pid.
     conmon: HashMap<(String, i64), i64>,
+    /// Containers created by this process (others found `created` were reset by a reboot).
+    created: HashSet<String>,
     health: HashMap<(String, String), HealthTask>,
 }
 
@@ -70,6 +72,7 @@ impl Reconciler {
             verified: HashMap::new(),
             image_env: HashMap::new(),
             conmon: HashMap::new(),
+            created: HashSet::new(),
             health: HashMap::new(),
         }
     }
@@ -201,7 +204,11 @@ impl Reconciler {
                             entry.pid = l.pid;
                             entry.state = l.state.clone();
                             entry.exit_code = (!running_like(&l.state)).then_some(l.exit_code);
-                            entry.seen_running = l.state == "running" && alive;
+                            // Set here, cleared only when we stop it or count its exit
+                            // (a container that just died is still `running` for a moment).
+                            if l.state == "running" && alive {
+                                entry.seen_running = true;
+                            }
                             if entry.ready() {
                                 if let Some(started) = entry.last_start {
                                     if started.elapsed() >= self.shared.config.backoff.stable {
@@ -262,6 +269,7 @@ impl Reconciler {
         let live: HashSet<&str> = listed.iter().map(|l| l.id.as_str()).collect();
         self.verified.retain(|id, _| live.contains(id.as_str()));
         self.conmon.retain(|(id, _), _| live.contains(id.as_str()));
+        self.created.retain(|id| live.contains(id.as_str()));
         Ok(())
     }
 

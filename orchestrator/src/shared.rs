@@ -68,6 +68,17 @@ impl Shared {
         self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
+    /// Forget an app's restart backoff (an operator action wants it started now).
+    pub fn reset_backoff(&self, app: &str) {
+        let mut rt = self.runtime();
+        for ((a, _), e) in rt.containers.iter_mut() {
+            if a == app {
+                e.streak = 0;
+                e.not_before = None;
+            }
+        }
+    }
+
     /// Serialise operations on one app.
     pub async fn lock_app(&self, app: &str) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {

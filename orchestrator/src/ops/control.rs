@@ -38,14 +38,7 @@ impl Orchestrator {
         record.stopped_by_user = false;
         record.updated_at = now_secs();
         shared.store.put(&record)?;
-        {
-            let mut rt = shared.runtime();
-            for c in &record.release.manifest.containers {
-                let e = rt.entry(name, &c.name);
-                e.streak = 0;
-                e.not_before = None;
-            }
-        }
+        shared.reset_backoff(name);
         let base = self.baseline(name);
         sink.emit(Stage::Containers, 10, "starting containers");
         self.pass(Some((name.to_owned(), sink.clone()))).await;

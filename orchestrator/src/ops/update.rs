@@ -119,6 +119,7 @@ impl Orchestrator {
             shared.store.put(&record)?;
             return Ok(report);
         }
+        shared.reset_backoff(name);
         let base = self.baseline(name);
         sink.emit(Stage::Containers, 50, format!("replacing {from} with {to}"));
         self.pass(Some((name.to_owned(), sink.clone()))).await;
@@ -169,6 +170,7 @@ impl Orchestrator {
         record.images = previous.images;
         record.updated_at = now_secs();
         shared.store.put(record)?;
+        shared.reset_backoff(&name);
         let base = self.baseline(&name);
         self.pass(Some((name.clone(), sink.clone()))).await;
         match self

@@ -41,6 +41,7 @@ impl Reconciler {
                 }
                 tracing::info!(app = %record.name, container = %d.container, id = %&created.id[..12.min(created.id.len())], "created");
                 report.actions += 1;
+                self.created.insert(created.id.clone());
                 Ok(created.id)
             }
             Err(e) if name_in_use(&e) => {
@@ -172,18 +173,42 @@ impl Reconciler {
     ) -> Result<(), ReconcileError> {
         report.actions += 1;
         let first = match self.shared.podman.remove_container(&l.id).await {
-            Ok(()) => return Ok(self.removed(l)),
+            Ok(()) => {
+                self.removed(l);
+                return Ok(());
+            }
             Err(e) if e.is_transport() => return Err(e.into()),
             Err(e) => e,
         };
         tracing::warn!(container = %l.name(), error = %first, "remove failed; retrying");
         tokio::time::sleep(Duration::from_millis(200)).await;
         match self.shared.podman.remove_container(&l.id).await {
-            Ok(()) => Ok(self.removed(l)),
+            Ok(()) => {
+                self.removed(l);
+                Ok(())
+            }
             Err(e) => Err(ReconcileError::Stuck {
                 name: l.name().to_owned(),
                 reason: e.to_string(),
             }),
+        }
+    }
+
+    /// With conmon dead, podman removes a container without `runc delete`: its runc state
+    /// dir (`$XDG_RUNTIME_DIR/runc/<id>`) would stay forever. Remove it once the container
+    /// is gone.
+    pub(super) fn forget_runtime_state(&self, id: &str) {
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return;
+        }
+        let dir = self.shared.host.runtime_dir().join("runc").join(id);
+        if dir.is_dir() {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => tracing::debug!(dir = %dir.display(), "removed stale runc state"),
+                Err(e) => {
+                    tracing::debug!(dir = %dir.display(), error = %e, "cannot remove stale runc state")
+                }
+            }
         }
     }
 

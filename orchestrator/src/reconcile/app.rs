@@ -126,9 +126,8 @@ impl Reconciler {
             }
         }
         let order = ordered(manifest);
-        let total = order.len();
         let mut ready: HashSet<String> = HashSet::new();
-        for (i, c) in order.into_iter().enumerate() {
+        for c in order {
             let Some(d) = spec::build(record, c, &inputs) else {
                 first_error.get_or_insert(ReconcileError::Stuck {
                     name: c.name.clone(),
@@ -137,11 +136,7 @@ impl Reconciler {
                 continue;
             };
             let list = groups.remove(&c.name).unwrap_or_default();
-            let pct = crate::progress::scale(60, 90, i as u64, total as u64);
-            match self
-                .converge(record, &d, list, &ready, sink, pct, report)
-                .await
-            {
+            match self.converge(record, &d, list, &ready, sink, report).await {
                 Ok(true) => {
                     ready.insert(c.name.clone());
                 }
@@ -159,7 +154,6 @@ impl Reconciler {
     }
 
     /// Converge one container; `Ok(true)` if it is ready.
-    #[allow(clippy::too_many_arguments)]
     async fn converge(
         &mut self,
         record: &AppRecord,
@@ -167,7 +161,6 @@ impl Reconciler {
         mut list: Vec<ListedContainer>,
         ready: &HashSet<String>,
         sink: &ProgressSink,
-        pct: u8,
         report: &mut PassReport,
     ) -> Result<bool, ReconcileError> {
         let app = record.name.as_str();
@@ -196,9 +189,8 @@ impl Reconciler {
             Verdict::Recreate(reason) => {
                 if let Some(l) = current.take() {
                     tracing::info!(%app, container = %d.container, %reason, "drift: recreating");
-                    sink.emit(
+                    sink.note(
                         Stage::Containers,
-                        pct,
                         format!("{}: recreating ({reason})", d.container),
                     );
                     self.stop_remove(&l, report).await?;
@@ -207,9 +199,8 @@ impl Reconciler {
             Verdict::Zombie(why) => {
                 if let Some(l) = current.take() {
                     tracing::warn!(%app, container = %d.container, %why, "zombie: force-removing and recreating");
-                    sink.emit(
+                    sink.note(
                         Stage::Containers,
-                        pct,
                         format!("{}: zombie ({why}); recreating", d.container),
                     );
                     {
@@ -220,15 +211,15 @@ impl Reconciler {
                         e.seen_running = false;
                     }
                     self.force_remove(&l, report).await?;
+                    self.forget_runtime_state(&l.id);
                 }
             }
             Verdict::Unhealthy => restart = true,
             Verdict::Stopped | Verdict::Missing => {}
         }
         if !d.depends_on.iter().all(|dep| ready.contains(dep)) {
-            sink.emit(
+            sink.note(
                 Stage::Containers,
-                pct,
                 format!("{}: waiting for {}", d.container, d.depends_on.join(", ")),
             );
             return Ok(false);
@@ -249,9 +240,8 @@ impl Reconciler {
             Some(l) => {
                 if restart {
                     tracing::info!(%app, container = %d.container, "restarting an unhealthy container");
-                    sink.emit(
+                    sink.note(
                         Stage::Containers,
-                        pct,
                         format!("{}: unhealthy, restarting", d.container),
                     );
                     self.shared.runtime().entry(app, &d.container).seen_running = false;
@@ -262,11 +252,11 @@ impl Reconciler {
                 l.id
             }
             None => {
-                sink.emit(Stage::Containers, pct, format!("creating {}", d.container));
+                sink.note(Stage::Containers, format!("creating {}", d.container));
                 self.create(record, d, report).await?
             }
         };
-        sink.emit(Stage::Containers, pct, format!("starting {}", d.container));
+        sink.note(Stage::Containers, format!("starting {}", d.container));
         self.start(app, d, &id, report).await?;
         Ok(false)
     }
@@ -304,10 +294,15 @@ impl Reconciler {
             }
         }
         if !running_like(&l.state) {
-            return Ok(if l.state == "removing" {
-                Verdict::Wait("being removed")
-            } else {
-                Verdict::Stopped
+            return Ok(match l.state.as_str() {
+                "removing" => Verdict::Wait("being removed"),
+                // `created` without us having created it: podman reset it after a reboot.
+                // Its first start then comes up without port forwarding (podman 4.3.1),
+                // so a fresh container is the safe way back.
+                "created" | "configured" | "initialized" if !self.created.contains(&l.id) => {
+                    Verdict::Recreate("left `created` by a reboot".to_owned())
+                }
+                _ => Verdict::Stopped,
             });
         }
         let conmon = self.conmon_pid(l).await?;
@@ -382,7 +377,7 @@ impl Reconciler {
                     self.stop_remove(&l, report).await
                 } else if running_like(&l.state) {
                     if procfs::state(l.pid).alive() {
-                        sink.emit(Stage::Containers, 50, format!("stopping {name}"));
+                        sink.note(Stage::Containers, format!("stopping {name}"));
                         self.stop(app, &name, &l, report).await
                     } else {
                         let conmon = self.conmon_pid(&l).await?;
@@ -433,7 +428,7 @@ impl Reconciler {
         let mut first_error = None;
         for name in order {
             for l in groups.remove(&name).unwrap_or_default() {
-                sink.emit(Stage::Containers, 40, format!("removing {name}"));
+                sink.note(Stage::Containers, format!("removing {name}"));
                 if let Err(e) = self.stop_remove(&l, report).await {
                     first_error.get_or_insert(e);
                 }
@@ -456,7 +451,7 @@ impl Reconciler {
             });
         }
         if purge {
-            sink.emit(Stage::Data, 90, "deleting app data");
+            sink.note(Stage::Data, "deleting app data");
             let dir = self.shared.config.app_dir(app);
             match std::fs::remove_dir_all(&dir) {
                 Ok(()) => {}
@@ -505,11 +500,6 @@ impl Reconciler {
                 }
             }
         }
-        let mut rt = self.shared.runtime();
-        for c in &record.release.manifest.containers {
-            let e = rt.entry(app, &c.name);
-            e.streak = 0;
-            e.not_before = None;
-        }
+        self.shared.reset_backoff(app);
     }
 }

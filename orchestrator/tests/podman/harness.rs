@@ -104,6 +104,27 @@ pub async fn eventually<T>(what: &str, mut cond: impl FnMut() -> Option<T>) -> T
     }
 }
 
+/// Poll the orchestrator until `name` is ready (panics after [`HANG_GUARD`]).
+pub async fn until_ready(
+    orch: &atoll_orchestrator::Orchestrator,
+    name: &str,
+) -> atoll_orchestrator::AppStatus {
+    let start = Instant::now();
+    loop {
+        let status = orch.status(name).await;
+        if let Ok(s) = &status {
+            if s.state == atoll_orchestrator::AppState::Ready {
+                return s.clone();
+            }
+        }
+        assert!(
+            start.elapsed() < HANG_GUARD,
+            "hung waiting for {name} to be ready: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Leftovers carrying our node label.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Labelled {
@@ -317,10 +338,12 @@ impl Env {
         }
     }
 
-    /// PIDs of every process of this instance: tagged processes (service, conmon,
-    /// slirp4netns, aardvark-dns, rootlessport) and their descendants (containers).
+    /// PIDs of every process of this instance: tagged processes (service, slirp4netns,
+    /// aardvark-dns, rootlessport), processes naming its paths (conmon), and their
+    /// descendants (containers).
     pub fn instance_pids(&self) -> Vec<i32> {
         let marker = format!("ATOLL_PODMAN_TAG={}", self.tag);
+        let base = format!("{}/", self.base.display());
         let mut procs: Vec<(i32, i32, bool)> = Vec::new();
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for e in dir.flatten() {
@@ -334,7 +357,10 @@ impl Env {
                     .and_then(|p| p.parse().ok())
                     .unwrap_or(0);
                 let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
-                let tagged = environ.split(|b| *b == 0).any(|kv| kv == marker.as_bytes());
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                // conmon gets a clean environment: it is found by its paths.
+                let tagged = environ.split(|b| *b == 0).any(|kv| kv == marker.as_bytes())
+                    || String::from_utf8_lossy(&cmdline).contains(&base);
                 procs.push((pid, ppid, tagged));
             }
         }
@@ -381,7 +407,10 @@ impl Env {
 
     fn kill_all(pids: &[i32]) {
         for pid in pids {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
         }
         // Wait until they are gone (or zombies waiting for their parent).
         for pid in pids {
@@ -468,6 +497,24 @@ impl Drop for Env {
         for n in &netns {
             let _ = std::fs::remove_file(n);
         }
+        self.remove_runc_state();
         let _ = std::fs::remove_dir_all(&self.base);
+    }
+}
+
+impl Env {
+    /// runc state dirs (in the user's runtime dir, shared by all instances) of this
+    /// instance's containers.
+    fn remove_runc_state(&self) {
+        let base = self.base.display().to_string();
+        let Ok(dir) = std::fs::read_dir(format!("/run/user/{}/runc", self.uid)) else {
+            return;
+        };
+        for e in dir.flatten() {
+            let state = std::fs::read_to_string(e.path().join("state.json")).unwrap_or_default();
+            if state.contains(&base) {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
     }
 }
