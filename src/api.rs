@@ -47,6 +47,8 @@ pub struct AppState {
     pub net: Arc<dyn NetworkInfo>,
     /// Install needs at least this trust score (or an override).
     pub install_threshold: f64,
+    /// Auto-update policy per app ref (`off` hides available updates).
+    pub auto_update: Arc<std::collections::BTreeMap<String, crate::node::config::AutoUpdate>>,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! `atoll node`: runs everything — catalog, HTTP API + web UI, and (as they are wired)
 //! the embedded relay, iroh endpoint, sync and the reconcile loop — until SIGINT/SIGTERM.
 
+mod autoupdate;
 pub mod config;
 mod demo;
 mod local;
@@ -87,9 +88,17 @@ pub async fn run(
         .await
         .with_context(|| format!("listening on {}", opts.config.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    let jobs = api::jobs::Jobs::default();
+    let updater = tokio::spawn(autoupdate::run(
+        catalog.clone(),
+        ops.clone(),
+        jobs.clone(),
+        opts.config.auto_update.clone(),
+        opts.config.trust.install_threshold,
+    ));
     let state = AppState {
         catalog,
-        jobs: api::jobs::Jobs::default(),
+        jobs,
         admin_token: Arc::new(token),
         listen: addr,
         demo: opts.demo,
@@ -97,6 +106,7 @@ pub async fn run(
         ops,
         net: Arc::new(swarm::Swarm::new(discovery.clone())),
         install_threshold: opts.config.trust.install_threshold,
+        auto_update: Arc::new(opts.config.auto_update.clone()),
     };
     info!(%addr, data = %data.display(), demo = opts.demo, "node listening");
     eprintln!(
@@ -114,6 +124,7 @@ pub async fn run(
         .with_graceful_shutdown(shutdown)
         .await
         .context("serving HTTP")?;
+    updater.abort();
     if let Some(orch) = orch {
         // Apps keep running; the next start adopts them.
         orch.shutdown().await;

@@ -110,7 +110,13 @@ pub async fn installed(State(state): State<AppState>) -> ApiResult<Json<Value>> 
         let (name, head) = summary
             .map(|v| (v.summary.name.clone(), v.summary.version.clone()))
             .unwrap_or_else(|| (d.app.app.to_string(), d.version.to_string()));
-        let update = (head != d.version.to_string()).then_some(head);
+        let policy = state
+            .auto_update
+            .get(&r)
+            .copied()
+            .unwrap_or(crate::node::config::AutoUpdate::Notify);
+        let newer = semver::Version::parse(&head).is_ok_and(|h| h > d.version);
+        let update = (newer && policy != crate::node::config::AutoUpdate::Off).then_some(head);
         out.push(json!({
             "ref": r,
             "name": name,
@@ -122,6 +128,7 @@ pub async fn installed(State(state): State<AppState>) -> ApiResult<Json<Value>> 
             "containers": live.and_then(|l| l.get("containers").cloned()),
             "web_url": state.ops.web_url(&d.app).await,
             "update_available": update,
+            "auto_update": policy,
         }));
     }
     Ok(Json(json!(out)))

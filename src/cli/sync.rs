@@ -117,7 +117,9 @@ async fn start(home: &Path, relays: &RelayArgs) -> Result<(Discovery, Arc<Sqlite
     );
     let d = Discovery::start(config(home, relays), catalog.clone())
         .await
-        .context("starting the discovery node (is `atoll node` running on this data dir? stop it first)")?;
+        .context(
+            "starting the discovery node (is `atoll node` running on this data dir? stop it first)",
+        )?;
     Ok((d, catalog))
 }
 

@@ -1,0 +1,156 @@
+//! Auto-update: apps whose policy is `auto` (config `[auto_update]`) move to the newest
+//! verified version of their publisher by themselves — only when that head is not stale,
+//! not yanked, not equivocated, and its publisher still reaches the trust threshold. The
+//! orchestrator rolls the update back if the new version fails its health checks.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use atoll_catalog::Catalog;
+use atoll_registry::AppRef;
+use tracing::{info, warn};
+
+use super::config::AutoUpdate;
+use crate::api::jobs::Jobs;
+use crate::api::{Action, ActionRequest, AppOps};
+
+/// How often installed apps are compared with the catalog.
+pub const INTERVAL: Duration = Duration::from_secs(30);
+
+/// Apps that should be updated now: policy `auto`, a newer installable head.
+pub fn due(
+    catalog: &Catalog,
+    policy: &BTreeMap<String, AutoUpdate>,
+    threshold: f64,
+) -> Vec<AppRef> {
+    let Ok(desired) = catalog.desired() else {
+        return Vec::new();
+    };
+    desired
+        .into_iter()
+        .filter(|d| policy.get(&d.app.to_string()) == Some(&AutoUpdate::Auto))
+        .filter(|d| {
+            catalog.app(&d.app).ok().flatten().is_some_and(|v| {
+                let s = &v.summary;
+                s.auto_installable()
+                    && s.trust >= threshold
+                    && semver::Version::parse(&s.version).is_ok_and(|head| head > d.version)
+            })
+        })
+        .map(|d| d.app)
+        .collect()
+}
+
+/// Run forever (until the task is aborted): every [`INTERVAL`], update what is due.
+pub async fn run(
+    catalog: Arc<Mutex<Catalog>>,
+    ops: Arc<dyn AppOps>,
+    jobs: Jobs,
+    policy: BTreeMap<String, AutoUpdate>,
+    threshold: f64,
+) {
+    if !policy.values().any(|p| *p == AutoUpdate::Auto) {
+        return;
+    }
+    let mut tick = tokio::time::interval(INTERVAL);
+    loop {
+        tick.tick().await;
+        let apps = match catalog.lock() {
+            Ok(c) => due(&c, &policy, threshold),
+            Err(_) => {
+                warn!("catalog lock poisoned; auto-update stops");
+                return;
+            }
+        };
+        for app in apps {
+            info!(%app, "auto-update: a newer verified version is available");
+            let job = jobs.create();
+            let req = ActionRequest {
+                app: app.to_string(),
+                purge: false,
+                override_trust: false,
+            };
+            ops.run(Action::Update, app, req, job).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use atoll_catalog::{DesiredApp, Provenance, Wanted};
+    use atoll_registry::objects::{BlobRef, EntryType, Origin};
+    use atoll_registry::{Entry, Envelope, Keypair, Manifest};
+
+    fn manifest(version: &str) -> Manifest {
+        let yaml = format!(
+            "id: tiny\nname: Tiny\nversion: {version}\ndescription: d\ncontainers:\n  - name: web\n    image:\n      reference: \"x/y@sha256:{}\"\n",
+            "0".repeat(64)
+        );
+        atoll_registry::manifest::parse(&yaml, std::path::Path::new("m.yml")).unwrap()
+    }
+
+    fn publish(c: &mut Catalog, key: &Keypair, version: &str, seq: u64) -> Entry {
+        let m = manifest(version);
+        let bytes = m.canonical_bytes().unwrap();
+        let entry = Entry {
+            kind: EntryType,
+            app: "tiny".parse().unwrap(),
+            publisher: key.did(),
+            version: version.parse().unwrap(),
+            sequence: seq,
+            manifest: BlobRef {
+                hash: atoll_registry::Hash::of(&bytes),
+                size: bytes.len() as u64,
+            },
+            artifacts: vec![],
+            origin: Origin::default(),
+            published_at: 1_700_000_000,
+            expires_at: 4_000_000_000,
+            yanked: None,
+        };
+        let v = Envelope::sign(&entry, key)
+            .unwrap()
+            .verify::<Entry>()
+            .unwrap();
+        c.ingest(&v, &Provenance::Local("test".into())).unwrap();
+        c.attach_manifest(&m).unwrap();
+        entry
+    }
+
+    #[test]
+    fn only_auto_apps_with_a_newer_trusted_head_are_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(dir.path().join("catalog.db")).unwrap();
+        let key = Keypair::from_seed([5; 32]);
+        let v1 = publish(&mut c, &key, "1.0.0", 1);
+        let app = AppRef {
+            publisher: key.did(),
+            app: "tiny".parse().unwrap(),
+        };
+        c.set_desired(&DesiredApp {
+            app: app.clone(),
+            version: v1.version.clone(),
+            manifest_hash: v1.manifest.hash,
+            wanted: Wanted::Running,
+            stopped_by_user: false,
+        })
+        .unwrap();
+        c.pin(&key.did(), "test").unwrap();
+        c.recompute_trust().unwrap();
+        let auto = BTreeMap::from([(app.to_string(), AutoUpdate::Auto)]);
+        let notify = BTreeMap::from([(app.to_string(), AutoUpdate::Notify)]);
+        assert!(due(&c, &auto, 0.5).is_empty(), "nothing newer yet");
+        publish(&mut c, &key, "1.1.0", 2);
+        assert_eq!(due(&c, &auto, 0.5), vec![app.clone()]);
+        assert!(due(&c, &notify, 0.5).is_empty(), "notify never updates");
+        c.unpin(&key.did()).unwrap();
+        c.recompute_trust().unwrap();
+        assert!(
+            due(&c, &auto, 0.5).is_empty(),
+            "an untrusted publisher is not followed"
+        );
+    }
+}
