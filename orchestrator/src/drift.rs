@@ -90,3 +90,116 @@ pub fn check(actual: &ContainerInspect, desired: &Desired, image_env: &[String])
 fn short(id: &str) -> &str {
     id.get(..12).unwrap_or(id)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::testutil::{desired, record};
+
+    /// An inspect answer that matches `d` exactly, as podman gives it.
+    fn matching(d: &Desired) -> serde_json::Value {
+        let spec = &d.spec;
+        let mut env: Vec<String> = vec![
+            "PATH=/bin".into(),
+            "TERM=xterm".into(),
+            "container=podman".into(),
+            "HOME=/root".into(),
+            "HOSTNAME=abc".into(),
+        ];
+        env.extend(spec.env.iter().map(|(k, v)| format!("{k}={}", v.expose())));
+        let mut labels = spec.labels.clone();
+        labels.insert(
+            "org.opencontainers.image.title".into(),
+            "from the image".into(),
+        );
+        let ports: BTreeMap<String, serde_json::Value> = spec
+            .portmappings
+            .iter()
+            .map(|p| {
+                (
+                    format!("{}/{}", p.container_port, p.protocol),
+                    serde_json::json!([{ "HostIp": p.host_ip, "HostPort": p.host_port.to_string() }]),
+                )
+            })
+            .collect();
+        serde_json::json!({
+            "Id": "abc",
+            "Image": spec.image,
+            "State": { "Status": "running", "Pid": 1, "ConmonPid": 2 },
+            "Config": { "Env": env, "Labels": labels, "Cmd": spec.command, "StopTimeout": spec.stop_timeout },
+            "HostConfig": { "PortBindings": ports },
+            "Mounts": spec.mounts.iter().map(|m| serde_json::json!({
+                "Type": "bind", "Source": m.source, "Destination": m.destination, "RW": true
+            })).collect::<Vec<_>>(),
+        })
+    }
+
+    fn inspect(v: serde_json::Value) -> ContainerInspect {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn a_faithful_container_has_no_drift() {
+        let d = desired(&record("hello-static"), &BTreeMap::new()).remove(0);
+        assert_eq!(
+            check(&inspect(matching(&d)), &d, &["PATH=/bin".into()]),
+            None
+        );
+    }
+
+    #[test]
+    fn hand_edits_are_drift_and_never_show_values() {
+        let d = desired(&record("hello-static"), &BTreeMap::new()).remove(0);
+        let image_env = ["PATH=/bin".to_owned()];
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut v = matching(&d);
+            f(&mut v);
+            check(&inspect(v), &d, &image_env)
+        };
+        let changed = edit(&|v| {
+            let env = v["Config"]["Env"].as_array_mut().unwrap();
+            for e in env.iter_mut() {
+                if e.as_str().unwrap().starts_with("GREETING=") {
+                    *e = "GREETING=tampered".into();
+                }
+            }
+        });
+        assert_eq!(changed.as_deref(), Some("env GREETING differs"));
+        let added = edit(&|v| {
+            v["Config"]["Env"]
+                .as_array_mut()
+                .unwrap()
+                .push("EXTRA=1".into())
+        });
+        assert_eq!(added.as_deref(), Some("env EXTRA was added"));
+        let image = edit(&|v| v["Image"] = "f".repeat(64).into());
+        assert!(image.unwrap().starts_with("image is"));
+        let port = edit(&|v| v["HostConfig"]["PortBindings"] = serde_json::json!({}));
+        assert_eq!(port.as_deref(), Some("published ports differ"));
+        let grace = edit(&|v| v["Config"]["StopTimeout"] = 0.into());
+        assert_eq!(grace.as_deref(), Some("stop timeout differs"));
+        let label = edit(&|v| v["Config"]["Labels"]["io.atoll.app"] = "other".into());
+        assert_eq!(label.as_deref(), Some("label io.atoll.app differs"));
+    }
+
+    #[test]
+    fn secret_values_never_appear_in_reasons() {
+        let mut secrets = BTreeMap::new();
+        secrets.insert(
+            "notebook-key".to_owned(),
+            crate::testutil::secret("verysecretvalue1234"),
+        );
+        let d = desired(&record("notebook"), &secrets).remove(0);
+        let mut v = matching(&d);
+        for e in v["Config"]["Env"].as_array_mut().unwrap() {
+            if e.as_str().unwrap().starts_with("NOTEBOOK_KEY=") {
+                *e = "NOTEBOOK_KEY=guessed".into();
+            }
+        }
+        let reason = check(&inspect(v), &d, &["PATH=/bin".into()]).unwrap();
+        assert_eq!(reason, "env NOTEBOOK_KEY differs");
+        assert!(!reason.contains("verysecret") && !reason.contains("guessed"));
+    }
+}

@@ -1,8 +1,8 @@
 //! Health checks, scheduled by the orchestrator itself: podman runs none without systemd
 //! (PODMAN-NOTES.md). One task per running container (keyed by container id and PID, so a
 //! restart gets a fresh task). Until the first success the check runs on a fast schedule
-//! (50 ms doubling up to min(interval, 1 s)) so a ready app is seen ready at once; after it,
-//! every `interval`. Failures during `start_period` before the first success do not count;
+//! (every 50 ms for the first 5 s, then every min(interval, 1 s)) so a ready app is seen
+//! ready at once; after it, every `interval`. Failures during `start_period` before the first success do not count;
 //! `retries` failures in a row make the container unhealthy.
 
 pub mod probe;
@@ -15,6 +15,11 @@ use serde::Serialize;
 
 use crate::host::PodmanHost;
 use crate::podman::Podman;
+
+/// Time between checks before the first success, during [`FAST_PHASE`].
+const FAST_POLL: Duration = Duration::from_millis(50);
+/// How long after the start checks run every [`FAST_POLL`] until one passes.
+const FAST_PHASE: Duration = Duration::from_secs(5);
 
 /// Health of a container as the orchestrator sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,8 +95,7 @@ pub fn spawn(
         let timeout = check.timeout.as_std().max(Duration::from_millis(100));
         let start_period = check.start_period.as_std();
         let retries = check.retries.max(1);
-        let fast_cap = interval.min(Duration::from_secs(1));
-        let mut fast = Duration::from_millis(50);
+        let slow_start = interval.min(Duration::from_secs(1));
         let mut state = HealthState::starting();
         let mut ever_ok = false;
         loop {
@@ -117,9 +121,10 @@ pub fn spawn(
             report(state.clone());
             let pause = if ever_ok {
                 interval
+            } else if started.elapsed() < FAST_PHASE {
+                FAST_POLL
             } else {
-                fast = (fast * 2).min(fast_cap);
-                fast
+                slow_start
             };
             tokio::time::sleep(pause).await;
         }

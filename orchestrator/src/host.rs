@@ -198,6 +198,14 @@ impl PodmanHost {
         self.storage.as_ref()
     }
 
+    /// Where conmon writes a container's exit code (`<tmpdir>/exits/<id>`) before it exits.
+    pub fn exits_dir(&self) -> PathBuf {
+        match &self.storage {
+            Some(s) => s.tmpdir.join("exits"),
+            None => self.runtime_dir.join("libpod/tmp/exits"),
+        }
+    }
+
     /// Do we start podman as another user (we are root)?
     pub fn switches_user(&self) -> bool {
         self.switch_user

@@ -18,8 +18,8 @@ pub const CONFIG_HASH: &str = "io.atoll.config-hash";
 /// Stop grace in seconds (to stop an orphan whose manifest is gone).
 pub const STOP_GRACE: &str = "io.atoll.stop-grace";
 
-/// Longest install name (so that podman names stay short).
-pub const MAX_APP_NAME: usize = 40;
+/// Longest install name (a DNS label).
+pub const MAX_APP_NAME: usize = 63;
 
 /// Is `name` usable as an install name (a DNS label of at most [`MAX_APP_NAME`])?
 pub fn valid_app_name(name: &str) -> bool {
@@ -46,6 +46,7 @@ mod tests {
         assert_ne!(container_name("a-b", "c"), container_name("a", "b-c"));
         assert!(valid_app_name("hello-static"));
         assert!(!valid_app_name("Hello"));
-        assert!(!valid_app_name(&"a".repeat(41)));
+        assert!(valid_app_name(&"a".repeat(63)));
+        assert!(!valid_app_name(&"a".repeat(64)));
     }
 }

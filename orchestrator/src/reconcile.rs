@@ -6,8 +6,6 @@
 mod actions;
 mod app;
 mod orphans;
-#[cfg(test)]
-mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;

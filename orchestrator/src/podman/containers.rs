@@ -62,7 +62,7 @@ impl Podman {
     }
 
     /// Stop a container: SIGTERM (or its stop signal), SIGKILL after `grace`. The client
-    /// waits `grace` plus [`STOP_MARGIN`]. Already stopped is fine.
+    /// waits `grace` plus 30 s. Already stopped is fine.
     pub async fn stop_container(&self, id: &str, grace: Duration) -> Result<(), PodmanError> {
         let secs = grace.as_millis().div_ceil(1000);
         let path = format!("/containers/{}/stop?timeout={secs}", seg(id));
@@ -72,9 +72,10 @@ impl Podman {
             .map(|_| ())
     }
 
-    /// Remove a container, killing it at once if it still runs. A missing container is fine.
+    /// Remove a container (and its anonymous volumes), killing it at once if it still runs.
+    /// A missing container is fine.
     pub async fn remove_container(&self, id: &str) -> Result<(), PodmanError> {
-        let path = format!("/containers/{}?force=true&timeout=0", seg(id));
+        let path = format!("/containers/{}?force=true&timeout=0&v=true", seg(id));
         match self
             .client
             .call(Method::DELETE, &path, empty(), DEFAULT_TIMEOUT)

@@ -312,6 +312,11 @@ impl Reconciler {
             if conmon_alive {
                 return Ok(Verdict::Wait("conmon is recording the exit"));
             }
+            // conmon writes the exit file before it exits: with the file there, podman is
+            // just about to record the exit (a normal crash), not a zombie.
+            if self.shared.host.exits_dir().join(&l.id).exists() {
+                return Ok(Verdict::Wait("podman is recording the exit"));
+            }
             return Ok(Verdict::Zombie(format!(
                 "podman says {} but PID {} is {:?} and conmon is gone",
                 l.state, l.pid, proc_state

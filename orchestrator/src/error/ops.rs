@@ -1,0 +1,248 @@
+//! Errors of the operations (install, update, uninstall, start/stop/restart, ps/logs,
+//! starting the orchestrator) and of waiting for an app to converge.
+
+use std::time::Duration;
+
+use super::{DataError, HostError, ImageError, ReleaseError, ServiceError, StoreError};
+use crate::error::PodmanError;
+
+/// Why an app did not reach the state an operation waits for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitError {
+    /// A container failed its health checks.
+    #[error("container {container:?} is unhealthy: {last}")]
+    Unhealthy {
+        /// The container.
+        container: String,
+        /// The last check's output.
+        last: String,
+    },
+    /// A container keeps exiting or failing to start.
+    #[error("container {container:?} keeps failing: {reason}")]
+    Failing {
+        /// The container.
+        container: String,
+        /// The last failure.
+        reason: String,
+    },
+    /// The deadline passed.
+    #[error("{app:?} did not become {target} within {waited:?} ({state})")]
+    Timeout {
+        /// The app.
+        app: String,
+        /// `ready`, `stopped` or `removed`.
+        target: &'static str,
+        /// The deadline.
+        waited: Duration,
+        /// What it looked like at the end.
+        state: String,
+    },
+    /// The app's record disappeared while waiting.
+    #[error("{app:?} is no longer installed")]
+    Gone {
+        /// The app.
+        app: String,
+    },
+    /// The orchestrator was shut down.
+    #[error("the orchestrator was shut down")]
+    Closed,
+}
+
+/// `install` failed. Nothing is left behind except loaded images and the app's data dir.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// The install name is not a DNS label.
+    #[error("{0:?} is not a valid install name: use 1-63 of a-z, 0-9 and '-'")]
+    InvalidName(String),
+    /// An app of that name is installed already.
+    #[error("{0:?} is already installed (use update)")]
+    AlreadyInstalled(String),
+    /// A host port is used by another installed app.
+    #[error("host port {port} is already used by installed app {app:?}")]
+    PortTaken {
+        /// The port.
+        port: u16,
+        /// The app that has it.
+        app: String,
+    },
+    /// A host port is in use on 127.0.0.1 by something else.
+    #[error("host port {port} is in use on 127.0.0.1: choose another with a port override")]
+    PortInUse {
+        /// The port.
+        port: u16,
+    },
+    /// The release is inconsistent.
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    /// An image could not be verified or loaded.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// Volumes or secrets could not be prepared.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The podman service could not be reached.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The app did not become ready; it was removed again (data kept).
+    #[error("install of {app:?} failed and was undone: {reason}")]
+    NotReady {
+        /// The app.
+        app: String,
+        /// Why.
+        reason: WaitError,
+    },
+}
+
+/// `update` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpdateError {
+    /// No app of that name is installed.
+    #[error("{0:?} is not installed")]
+    NotInstalled(String),
+    /// The offered version is not newer than the installed one.
+    #[error("{app:?} runs {current}; {offered} is not newer")]
+    NotNewer {
+        /// The app.
+        app: String,
+        /// Installed version.
+        current: semver::Version,
+        /// Offered version.
+        offered: semver::Version,
+    },
+    /// The app is being removed.
+    #[error("{0:?} is being uninstalled")]
+    Removing(String),
+    /// The release is inconsistent.
+    #[error(transparent)]
+    Release(#[from] ReleaseError),
+    /// A new image could not be verified or loaded (nothing was changed).
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// Volumes or secrets could not be prepared.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The podman service could not be reached.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The new version failed; the previous one runs again, data intact.
+    #[error("update of {app:?} to {failed} failed ({reason}); rolled back to {restored}")]
+    RolledBack {
+        /// The app.
+        app: String,
+        /// The version that failed.
+        failed: semver::Version,
+        /// The version running again.
+        restored: semver::Version,
+        /// Why the new version failed.
+        reason: WaitError,
+    },
+    /// The new version failed and so did the previous one after the rollback.
+    #[error("update of {app:?} failed ({reason}) and the rollback did not become ready either ({rollback})")]
+    RollbackFailed {
+        /// The app.
+        app: String,
+        /// Why the new version failed.
+        reason: WaitError,
+        /// Why the restored version is not ready.
+        rollback: WaitError,
+    },
+}
+
+/// `uninstall` failed. The app stays listed (as being removed) until everything is gone.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UninstallError {
+    /// No app of that name is installed.
+    #[error("{0:?} is not installed")]
+    NotInstalled(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Some containers or networks could not be removed yet; retried by the reconcile loop.
+    #[error("uninstall of {app:?} is incomplete: {reason}")]
+    Incomplete {
+        /// The app.
+        app: String,
+        /// Why.
+        reason: WaitError,
+    },
+}
+
+/// `start`, `stop` or `restart` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// No app of that name is installed.
+    #[error("{0:?} is not installed")]
+    NotInstalled(String),
+    /// The app is being removed.
+    #[error("{0:?} is being uninstalled")]
+    Removing(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The app did not reach the wanted state.
+    #[error("{app:?}: {reason}")]
+    NotReached {
+        /// The app.
+        app: String,
+        /// Why.
+        reason: WaitError,
+    },
+}
+
+/// `ps` or `logs` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// No app of that name is installed.
+    #[error("{0:?} is not installed")]
+    NotInstalled(String),
+    /// The app has no such container, or it does not exist right now.
+    #[error("{app:?} has no container {container:?} right now")]
+    NoContainer {
+        /// The app.
+        app: String,
+        /// The container.
+        container: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// podman failed.
+    #[error(transparent)]
+    Podman(#[from] PodmanError),
+    /// The podman service could not be reached.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// The orchestrator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The host is not usable.
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// The data dir is not usable.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The podman service could not be reached or started.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The node id is not usable as a label value.
+    #[error("node id {0:?} must be 1-63 of a-z, 0-9 and '-'")]
+    NodeId(String),
+}
