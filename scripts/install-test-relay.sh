@@ -18,12 +18,12 @@ if [ -f "$stamp" ] && "$venv/bin/nostr-relay" --help >/dev/null 2>&1 \
   exit 0
 fi
 
-command -v "$python" >/dev/null || { echo "install-test-relay: $python is missing (apt-get install python3 python3-venv)" >&2; exit 1; }
-if ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+if ! command -v "$python" >/dev/null || ! "$python" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
   fi
 fi
+command -v "$python" >/dev/null || { echo "install-test-relay: $python is missing (apt-get install python3 python3-venv)" >&2; exit 1; }
 rm -rf "$venv"
 "$python" -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 use atoll_discovery::catalog_port::SqliteCatalog;
 use atoll_discovery::codec::{self, Object};
 use atoll_discovery::relay::EmbeddedRelay;
-use atoll_discovery::{Discovery, DiscoveryConfig, EmbeddedRelayConfig};
+use atoll_discovery::{
+    CatalogPort, Discovery, DiscoveryConfig, EmbeddedRelayConfig, MemoryCatalog,
+};
 use atoll_registry::objects::{BlobRef, EntryType, Origin};
 use atoll_registry::{Entry, Envelope, Hash, Keypair};
 use nostr_database::NostrDatabase;
@@ -88,17 +90,17 @@ async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-async fn start_node(
-    dir: &std::path::Path,
-    relay: &str,
-    negentropy: bool,
-) -> (Discovery, Arc<SqliteCatalog>) {
+async fn start_node(dir: &std::path::Path, relay: &str, negentropy: bool) -> Discovery {
     let mut cfg = DiscoveryConfig::test(dir.join("data"), vec![relay.to_owned()]);
     cfg.negentropy = negentropy;
     cfg.prefetch_images = false;
-    let catalog = Arc::new(SqliteCatalog::open(dir.join("catalog.db")).unwrap());
-    let d = Discovery::start(cfg, catalog.clone()).await.unwrap();
-    (d, catalog)
+    let catalog: Arc<dyn CatalogPort> =
+        if std::env::var("ATOLL_BENCH_CATALOG").as_deref() == Ok("memory") {
+            Arc::new(MemoryCatalog::new())
+        } else {
+            Arc::new(SqliteCatalog::open(dir.join("catalog.db")).unwrap())
+        };
+    Discovery::start(cfg, catalog).await.unwrap()
 }
 
 async fn sync_throughput(n: usize) {
@@ -114,11 +116,30 @@ async fn sync_throughput(n: usize) {
             .unwrap();
     }
     let raw = n as f64 / t.elapsed().as_secs_f64();
+    // The catalog alone: the origin-wins rules in SQLite, one transaction per entry.
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteCatalog::open(dir.path().join("catalog.db")).unwrap();
+    let verified: Vec<_> = events
+        .iter()
+        .map(|e| {
+            Envelope::from_slice(e.content.as_bytes())
+                .unwrap()
+                .verify::<Entry>()
+                .unwrap()
+        })
+        .collect();
+    let t = Instant::now();
+    for v in &verified {
+        sqlite
+            .ingest_entry(v, &atoll_discovery::Source::Relay("bench".into()))
+            .unwrap();
+    }
+    let store_rate = n as f64 / t.elapsed().as_secs_f64();
 
     let relay_dir = tempfile::tempdir().unwrap();
     let relay = relay_with(relay_dir.path(), &events).await;
     let node_dir = tempfile::tempdir().unwrap();
-    let (d, _) = start_node(node_dir.path(), relay.url(), true).await;
+    let d = start_node(node_dir.path(), relay.url(), true).await;
     let t = Instant::now();
     wait_for("entries stored", || d.counters().objects_stored >= n as u64).await;
     let secs = t.elapsed().as_secs_f64();
@@ -130,6 +151,7 @@ async fn sync_throughput(n: usize) {
         "  raw verify rate (Nostr + DID signatures only): {raw:.0} entries/s; ratio {:.2}",
         rate / raw
     );
+    println!("  SQLite catalog ingest alone: {store_rate:.0} entries/s");
     d.shutdown().await;
     relay.shutdown();
 }
@@ -140,7 +162,7 @@ async fn resync_bytes(n: usize) {
         let relay_dir = tempfile::tempdir().unwrap();
         let relay = relay_with(relay_dir.path(), &events).await;
         let node_dir = tempfile::tempdir().unwrap();
-        let (d, _) = start_node(node_dir.path(), relay.url(), negentropy).await;
+        let d = start_node(node_dir.path(), relay.url(), negentropy).await;
         wait_for("full sync", || d.counters().objects_stored >= n as u64).await;
         wait_for("catch-up done", || {
             d.relays().states().iter().all(|s| s.catch_ups > 0)
@@ -149,7 +171,7 @@ async fn resync_bytes(n: usize) {
         let (s1, r1) = d.relays().traffic().await;
         d.shutdown().await;
         // Restart on the same data dir: an unchanged catalog.
-        let (d, _) = start_node(node_dir.path(), relay.url(), negentropy).await;
+        let d = start_node(node_dir.path(), relay.url(), negentropy).await;
         assert!(d.relays().wait_synced(Duration::from_secs(60)).await);
         tokio::time::sleep(Duration::from_millis(200)).await;
         let (s2, r2) = d.relays().traffic().await;
@@ -310,9 +332,17 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let only = std::env::var("ATOLL_BENCH_ONLY").unwrap_or_default();
+    let run = |name: &str| only.is_empty() || only.split(',').any(|o| o == name);
     rt.block_on(async {
-        sync_throughput(entries).await;
-        blob_fetch(mb).await;
-        resync_bytes(entries).await;
+        if run("sync") {
+            sync_throughput(entries).await;
+        }
+        if run("blob") {
+            blob_fetch(mb).await;
+        }
+        if run("resync") {
+            resync_bytes(entries).await;
+        }
     });
 }

@@ -61,9 +61,12 @@ pub enum AnnounceError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchEntryError {
-    /// Refused or unavailable.
+    /// The entry's blobs or manifest were refused.
     #[error("{0}")]
     Refused(Reason),
+    /// No source delivered a blob (yet).
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The node is shutting down.
     #[error("the node is shutting down")]
     Stopped,
@@ -271,9 +274,9 @@ impl Discovery {
             reply,
         };
         if self.inner.commands.send(cmd).await.is_err() {
-            return Ingested::Duplicate;
+            return Ingested::Deferred;
         }
-        rx.await.unwrap_or(Ingested::Duplicate)
+        rx.await.unwrap_or(Ingested::Deferred)
     }
 
     /// Fetch every blob of an entry, image archives included (before an install).
@@ -288,9 +291,7 @@ impl Discovery {
             .send(cmd)
             .await
             .map_err(|_| FetchEntryError::Stopped)?;
-        rx.await
-            .map_err(|_| FetchEntryError::Stopped)?
-            .map_err(FetchEntryError::Refused)
+        rx.await.map_err(|_| FetchEntryError::Stopped)?
     }
 
     /// Stop everything: the pipeline, the relay sessions, the embedded relay, the

@@ -25,6 +25,7 @@ use crate::blobs::retry_delay;
 use crate::codec::{self, Inbound as Decoded, Object, ObjectType};
 use crate::config::FetchLimits;
 use crate::mirrors::MirrorBook;
+use crate::node::FetchEntryError;
 use crate::port::{EntryVerdict, Source};
 use crate::reject::{Reason, Rejection};
 use crate::relay::Inbound;
@@ -48,6 +49,8 @@ pub enum Ingested {
     Stored(ObjectType),
     /// Refused, with why.
     Rejected(Reason),
+    /// The catalog failed (storage, not input): it will be processed again on a replay.
+    Deferred,
 }
 
 /// Commands from the [`crate::Discovery`] handle.
@@ -59,7 +62,7 @@ pub(crate) enum Command {
     },
     FetchEntry {
         entry: Box<Verified<Entry>>,
-        reply: oneshot::Sender<Result<(), Reason>>,
+        reply: oneshot::Sender<Result<(), FetchEntryError>>,
     },
     Status {
         reply: oneshot::Sender<PipelineStatus>,
@@ -154,6 +157,7 @@ impl Pipeline {
                     self.start_jobs();
                 }
                 _ = tick.tick() => {
+                    self.ctx.relays.flush_processed();
                     if !self.synced {
                         let caught_up = self.ctx.relays.states().iter().all(|s| s.catch_ups > 0);
                         self.synced = (caught_up && inbound.is_empty())
@@ -193,12 +197,9 @@ impl Pipeline {
                     let (_, outcome) = job::run(ctx, input).await;
                     let _ = reply.send(match outcome {
                         JobOutcome::Accepted => Ok(()),
-                        JobOutcome::Rejected(r) => Err(r),
-                        JobOutcome::Unavailable(why) => Err(Reason::BlobSize {
-                            hash: String::new(),
-                            detail: format!("unavailable: {why}"),
-                        }),
-                        JobOutcome::Cancelled => Err(Reason::Malformed("cancelled".into())),
+                        JobOutcome::Rejected(r) => Err(FetchEntryError::Refused(r)),
+                        JobOutcome::Unavailable(why) => Err(FetchEntryError::Unavailable(why)),
+                        JobOutcome::Cancelled => Err(FetchEntryError::Stopped),
                     });
                 });
             }
@@ -219,6 +220,20 @@ impl Pipeline {
 
     /// One event from anywhere. Never panics, never stops the actor.
     pub(crate) fn on_event(&mut self, relay: &str, event: &Event) -> Ingested {
+        let out = self.process(relay, event);
+        let valid_id = !matches!(
+            out,
+            Ingested::Deferred
+                | Ingested::Rejected(Reason::NostrSignature)
+                | Ingested::Rejected(Reason::Oversized { .. })
+        );
+        if valid_id {
+            self.ctx.relays.record_processed(event.id, event.created_at);
+        }
+        out
+    }
+
+    fn process(&mut self, relay: &str, event: &Event) -> Ingested {
         let c = &self.ctx.counters;
         c.events_seen(1);
         // A known id is a duplicate only if the event really hashes to it (cheap); the
@@ -292,7 +307,7 @@ impl Pipeline {
                     Err(e) => {
                         tracing::error!(error = %e, app = %entry.app_ref(), "catalog failed; the event will be replayed");
                         self.seen.remove(&d.event_id);
-                        return Ingested::Duplicate;
+                        return Ingested::Deferred;
                     }
                 };
                 match verdict {

@@ -3,6 +3,7 @@
 
 mod embedded;
 mod pool;
+mod seen;
 mod session;
 
 pub use embedded::{EmbeddedRelay, EmbeddedRelayError, LMDB_MAP_SIZE};

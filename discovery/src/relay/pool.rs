@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use nostr_lmdb::NostrLMDB;
+use nostr_database::{MemoryDatabase, MemoryDatabaseOptions};
 use nostr_sdk::pool::relay::RelayLimits;
 use nostr_sdk::{Client, ClientOptions, Event, Filter, PublicKey, RelayOptions, Timestamp};
 use serde::Serialize;
@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::embedded::LMDB_MAP_SIZE;
+use super::seen::SeenLog;
 use super::session::{self, RelayState, Shared};
 use crate::codec::atoll_filter;
 use crate::config::Backoff;
@@ -21,6 +21,9 @@ use crate::port::CatalogPort;
 
 /// Room for relay notifications before the pipeline must catch up (then it replays).
 const NOTIFICATION_CHANNEL: usize = 16 * 1024;
+
+/// Events kept in memory for replays (the pipeline keeps up long before this).
+const MEMORY_EVENTS: usize = 100_000;
 
 /// How long a publication waits for a first relay connection.
 const PUBLISH_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -91,6 +94,7 @@ pub struct PublishReport {
 #[derive(Debug, Clone)]
 pub struct RelayPool {
     client: Client,
+    seen: Arc<Mutex<SeenLog>>,
     clock: Arc<Mutex<HashMap<(PublicKey, String), u64>>>,
     states: Vec<Shared>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -114,10 +118,15 @@ impl RelayPool {
             detail,
         };
         std::fs::create_dir_all(db_dir).map_err(|e| db_err(e.to_string()))?;
-        let db = NostrLMDB::builder(db_dir)
-            .map_size(LMDB_MAP_SIZE)
-            .build()
-            .map_err(|e| db_err(e.to_string()))?;
+        let seen = SeenLog::open(&db_dir.join("seen.log")).map_err(|e| db_err(e.to_string()))?;
+        tracing::debug!(events = seen.len(), "processed events known");
+        let seen = Arc::new(Mutex::new(seen));
+        // Events in flight live in memory only: what counts as "have" for NIP-77 is what the
+        // pipeline processed (the seen log), so nothing stored-but-unprocessed is skipped.
+        let db = MemoryDatabase::with_opts(MemoryDatabaseOptions {
+            events: true,
+            max_events: Some(MEMORY_EVENTS),
+        });
         let mut limits = RelayLimits::default();
         // The pipeline applies its own, lower limits and records what it refuses.
         limits.messages.max_size = Some(4 * 1024 * 1024);
@@ -128,6 +137,7 @@ impl RelayPool {
             .build();
         let mut pool = Self {
             client,
+            seen,
             clock: Arc::new(Mutex::new(HashMap::new())),
             states: Vec::new(),
             tasks: Arc::new(Mutex::new(Vec::new())),
@@ -170,6 +180,7 @@ impl RelayPool {
             ));
             let run = tokio::spawn(session::run(
                 relay,
+                pool.seen.clone(),
                 negentropy,
                 backoff.clone(),
                 port.clone(),
@@ -277,6 +288,22 @@ impl RelayPool {
             .collect()
     }
 
+    /// The pipeline processed this event: it need not be fetched again.
+    pub fn record_processed(&self, id: nostr_sdk::EventId, at: Timestamp) {
+        if let Ok(mut s) = self.seen.lock() {
+            s.record(id, at);
+        }
+    }
+
+    /// Write the processed events recorded since the last call.
+    pub fn flush_processed(&self) {
+        if let Ok(mut s) = self.seen.lock() {
+            if let Err(e) = s.flush() {
+                tracing::warn!(error = %e, "cannot write the seen log");
+            }
+        }
+    }
+
     /// Bytes sent to and received from all relays since the pool started.
     pub async fn traffic(&self) -> (u64, u64) {
         let relays = self.client.relays().await;
@@ -308,6 +335,7 @@ impl RelayPool {
         for t in tasks {
             let _ = t.await;
         }
+        self.flush_processed();
         self.client.shutdown().await;
     }
 }

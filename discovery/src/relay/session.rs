@@ -6,12 +6,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nostr_sdk::pool::relay::RelayNotification;
-use nostr_sdk::{Relay, RelayMessage, RelayStatus, SubscribeOptions, SyncDirection, SyncOptions};
+use nostr_sdk::{
+    Relay, RelayMessage, RelayStatus, SubscribeOptions, SubscriptionId, SyncDirection, SyncOptions,
+};
 use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::pool::Inbound;
+use super::seen::SeenLog;
 use crate::codec::atoll_filter;
 use crate::config::Backoff;
 use crate::port::CatalogPort;
@@ -56,6 +59,9 @@ pub struct RelayState {
     pub bytes_received: u64,
     /// The last error, if any.
     pub last_error: Option<String>,
+    /// The live subscription: its EOSE ends a catch-up.
+    #[serde(skip)]
+    pub(crate) live: Option<SubscriptionId>,
 }
 
 impl RelayState {
@@ -70,6 +76,7 @@ impl RelayState {
             failed_connects: 0,
             bytes_received: 0,
             last_error: None,
+            live: None,
         }
     }
 }
@@ -112,7 +119,7 @@ pub(crate) async fn forward(
                 }
             }
             Ok(RelayNotification::Message {
-                message: RelayMessage::EndOfStoredEvents(_),
+                message: RelayMessage::EndOfStoredEvents(id),
             }) => {
                 if newest > 0 {
                     if let Err(e) = port.set_cursor(&url, newest) {
@@ -120,6 +127,13 @@ pub(crate) async fn forward(
                     }
                     update(&state, |s| s.cursor = Some(newest));
                 }
+                // Every stored event of this catch-up came before this EOSE and has been
+                // handed to the pipeline: the catch-up is complete.
+                update(&state, |s| {
+                    if s.live.as_ref() == Some(id.as_ref()) {
+                        s.catch_ups += 1;
+                    }
+                });
             }
             Ok(RelayNotification::Shutdown) => return,
             Ok(_) => {}
@@ -138,6 +152,7 @@ pub(crate) async fn forward(
 /// Keep one relay connected and synced until cancelled.
 pub(crate) async fn run(
     relay: Relay,
+    seen: Arc<Mutex<SeenLog>>,
     negentropy: bool,
     backoff: Backoff,
     port: Arc<dyn CatalogPort>,
@@ -170,10 +185,17 @@ pub(crate) async fn run(
         }
         failures = 0;
         update(&state, |s| s.connected = true);
-        let mode = catch_up(&relay, &url, &mut negentropy_ok, port.as_ref(), &state).await;
+        let mode = catch_up(
+            &relay,
+            &seen,
+            &url,
+            &mut negentropy_ok,
+            port.as_ref(),
+            &state,
+        )
+        .await;
         update(&state, |s| {
             s.mode = mode;
-            s.catch_ups += 1;
             s.bytes_received = relay.stats().bytes_received() as u64;
         });
         // Stay until the connection drops.
@@ -218,6 +240,7 @@ pub(crate) async fn run(
 /// Reconcile, then subscribe for live events. Returns the mode used.
 async fn catch_up(
     relay: &Relay,
+    seen: &Mutex<SeenLog>,
     url: &str,
     negentropy_ok: &mut bool,
     port: &dyn CatalogPort,
@@ -229,7 +252,8 @@ async fn catch_up(
         let opts = SyncOptions::default()
             .direction(SyncDirection::Down)
             .initial_timeout(NEGENTROPY_TIMEOUT);
-        match relay.sync(atoll_filter(), &opts).await {
+        let items = seen.lock().map(|s| s.items()).unwrap_or_default();
+        match relay.sync_with_items(atoll_filter(), items, &opts).await {
             Ok(rec) => {
                 tracing::debug!(relay = %url, received = rec.received.len(), "negentropy reconciliation done");
                 mode = SyncMode::Negentropy;
@@ -256,7 +280,12 @@ async fn catch_up(
     if since > 0 {
         filter = filter.since(nostr_sdk::Timestamp::from(since));
     }
-    if let Err(e) = relay.subscribe(filter, SubscribeOptions::default()).await {
+    let id = SubscriptionId::generate();
+    update(state, |s| s.live = Some(id.clone()));
+    if let Err(e) = relay
+        .subscribe_with_id(id, filter, SubscribeOptions::default())
+        .await
+    {
         tracing::warn!(relay = %url, error = %e, "subscribe failed");
         update(state, |s| s.last_error = Some(format!("subscribe: {e}")));
     }
