@@ -197,7 +197,7 @@ impl Reconciler {
     /// With conmon dead, podman removes a container without `runc delete`: its runc state
     /// dir (`$XDG_RUNTIME_DIR/runc/<id>`) would stay forever. Remove it once the container
     /// is gone.
-    pub(super) fn forget_runtime_state(&self, id: &str) {
+    fn forget_runtime_state(&self, id: &str) {
         if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return;
         }
@@ -215,6 +215,7 @@ impl Reconciler {
     fn removed(&mut self, l: &ListedContainer) {
         tracing::info!(container = %l.name(), "removed");
         self.verified.remove(&l.id);
+        self.forget_runtime_state(&l.id);
     }
 
     /// Make sure the app's network exists (and is ours).

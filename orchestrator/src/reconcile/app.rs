@@ -188,7 +188,7 @@ impl Reconciler {
             }
             Verdict::Recreate(reason) => {
                 if let Some(l) = current.take() {
-                    tracing::info!(%app, container = %d.container, %reason, "drift: recreating");
+                    tracing::info!(%app, container = %d.container, %reason, "recreating");
                     sink.note(
                         Stage::Containers,
                         format!("{}: recreating ({reason})", d.container),
@@ -211,7 +211,6 @@ impl Reconciler {
                         e.seen_running = false;
                     }
                     self.force_remove(&l, report).await?;
-                    self.forget_runtime_state(&l.id);
                 }
             }
             Verdict::Unhealthy => restart = true,
@@ -301,6 +300,11 @@ impl Reconciler {
                 // so a fresh container is the safe way back.
                 "created" | "configured" | "initialized" if !self.created.contains(&l.id) => {
                     Verdict::Recreate("left `created` by a reboot".to_owned())
+                }
+                // Exit code -1: podman gave up waiting for conmon's exit file (a zombie that
+                // was stopped by hand). Its network was never torn down; start it afresh.
+                "exited" | "stopped" if l.exit_code == -1 => {
+                    Verdict::Recreate("its last run ended without conmon".to_owned())
                 }
                 _ => Verdict::Stopped,
             });

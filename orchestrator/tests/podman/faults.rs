@@ -381,6 +381,13 @@ async fn round(env: &Env, mut orch: Orchestrator, r: usize) -> Orchestrator {
         .join(format!("apps/{}/volumes/data/notes.txt", nb.name))
         .is_file());
     assert!(!env.data.join(format!("apps/{}", hs.name)).exists());
+    // Nothing lingers either: no conmon, container, network helper or runc state.
+    let left = crate::harness::eventually("the instance to quiesce", || {
+        let l = env.leftovers();
+        l.is_empty().then_some(l)
+    })
+    .await;
+    assert!(left.is_empty());
     orch
 }
 

@@ -104,6 +104,15 @@ pub async fn eventually<T>(what: &str, mut cond: impl FnMut() -> Option<T>) -> T
     }
 }
 
+/// Is the process alive (not missing, not a zombie)?
+pub fn pid_alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rfind(')')
+            .and_then(|i| s[i + 1..].trim_start().chars().next())
+            .is_some_and(|c| c != 'Z' && c != 'X')
+    })
+}
+
 /// Poll the orchestrator until `name` is ready (panics after [`HANG_GUARD`]).
 pub async fn until_ready(
     orch: &atoll_orchestrator::Orchestrator,
@@ -503,6 +512,31 @@ impl Drop for Env {
 }
 
 impl Env {
+    /// What of this instance still runs or lingers besides the API service: processes
+    /// (conmon, containers, network helpers) and runc state dirs.
+    pub fn leftovers(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for pid in self.instance_pids() {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let comm = comm.trim();
+            let zombie = !pid_alive(i64::from(pid));
+            if comm != "podman" && !comm.is_empty() && !zombie {
+                out.push(format!("process {pid} {comm}"));
+            }
+        }
+        let base = self.base.display().to_string();
+        if let Ok(dir) = std::fs::read_dir(format!("/run/user/{}/runc", self.uid)) {
+            for e in dir.flatten() {
+                let state =
+                    std::fs::read_to_string(e.path().join("state.json")).unwrap_or_default();
+                if state.contains(&base) {
+                    out.push(format!("runc state {}", e.path().display()));
+                }
+            }
+        }
+        out
+    }
+
     /// runc state dirs (in the user's runtime dir, shared by all instances) of this
     /// instance's containers.
     fn remove_runc_state(&self) {

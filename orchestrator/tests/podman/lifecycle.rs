@@ -353,3 +353,56 @@ async fn drift_while_running_is_recreated() {
         .unwrap();
     orch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zombie_stopped_by_hand_is_recovered() {
+    // PODMAN-NOTES: after kill -9 of the process and its conmon, `podman stop` wedges the
+    // zombie. Passes only when asked, so the hand stop cannot race the loop.
+    let env = Env::new("wedge");
+    let mut config = env.config();
+    config.resync = Duration::from_secs(3600);
+    config.follow_events = false;
+    let orch = env.orchestrator_with(config).await;
+    let port = free_port();
+    orch.install(
+        InstallRequest::new(release("hello-static")).port(18080, port),
+        &ProgressSink::none(),
+    )
+    .await
+    .unwrap();
+    let name = "atoll_hello-static_web";
+    let before = env.inspect(name).unwrap()["Id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.kill_with_conmon(name);
+    let stop = env.podman(&["stop", name]);
+    let state = env.inspect(name).unwrap()["State"]["Status"].clone();
+    println!(
+        "podman stop of a zombie: {} {:?}; state now {state}",
+        stop.status,
+        String::from_utf8_lossy(&stop.stderr).trim()
+    );
+    orch.reconcile_now().await;
+    let s = until_ready(&orch, "hello-static").await;
+    assert_eq!(http_get(port, "/").unwrap().0, 200);
+    let after = s.containers[0].id.clone().unwrap();
+    let i = env.inspect(&after).unwrap();
+    assert_eq!(i["State"]["Status"], "running");
+    assert!(crate::harness::pid_alive(
+        i["State"]["Pid"].as_i64().unwrap()
+    ));
+    assert_ne!(before, after, "the wedged zombie was reused");
+    let st = orch.status("hello-static").await.unwrap();
+    assert!(
+        st.containers[0]
+            .last_failure
+            .as_deref()
+            .is_none_or(|f| !f.contains("unhealthy")),
+        "recovered only through a failed health check: {st:?}"
+    );
+    orch.uninstall("hello-static", true, &ProgressSink::none())
+        .await
+        .unwrap();
+    orch.shutdown().await;
+}
