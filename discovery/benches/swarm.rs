@@ -305,14 +305,21 @@ async fn blob_fetch(mb: usize) {
         x = blake3::hash(x.as_bytes());
     }
     let (mut tcp, mut bare, mut ours) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..3 {
+    let rounds = env_usize("ATOLL_BENCH_ROUNDS", 5);
+    for i in 0..rounds {
+        // Alternate the order, so that load from elsewhere on the machine hits both alike.
+        if i % 2 == 0 {
+            bare.push(bare_iroh(&bytes).await);
+            ours.push(atoll_fetch(&bytes).await);
+        } else {
+            ours.push(atoll_fetch(&bytes).await);
+            bare.push(bare_iroh(&bytes).await);
+        }
         tcp.push(tcp_copy(&bytes).await);
-        bare.push(bare_iroh(&bytes).await);
-        ours.push(atoll_fetch(&bytes).await);
     }
     let (tcp, bare, ours) = (median(tcp), median(bare), median(ours));
     let mbs = |r: f64| r / (1 << 20) as f64;
-    println!("blob fetch of {mb} MiB over loopback (median of 3):");
+    println!("blob fetch of {mb} MiB over loopback (median of {rounds}):");
     println!("  plain TCP copy:      {:.0} MiB/s", mbs(tcp));
     println!("  bare iroh-blobs:     {:.0} MiB/s", mbs(bare));
     println!(
