@@ -311,6 +311,27 @@ fn node_api_browser_and_shutdown() {
         shots.display()
     );
 
+    // Trust with the token: blocking the publisher drops its score to 0 and install is
+    // refused (403) until it is pinned again.
+    let (s, x) = node.post("/api/v1/trust/block", t, &pin);
+    assert_eq!(s, 200, "{x}");
+    assert_eq!(x["decision"], "block");
+    assert_eq!(x["score"], 0.0);
+    let (s, v) = node.post("/api/v1/actions/install", t, &install);
+    assert_eq!(s, 403, "{v}");
+    assert_error_shape(&v, "forbidden");
+    let (_, list) = node.get("/api/v1/trust");
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["did"] == did && p["blocked"] == true));
+    let (s, _) = node.post("/api/v1/trust/unblock", t, &pin);
+    assert_eq!(s, 200);
+    let (s, x) = node.post("/api/v1/trust/pin", t, &pin);
+    assert_eq!(s, 200);
+    assert_eq!(x["score"], 1.0);
+
     // Graceful shutdown: SIGTERM ends the node cleanly, and its catalog opens again.
     let status = node.terminate();
     assert!(status.success(), "node exited with {status}");
