@@ -34,6 +34,8 @@ use crate::relay::Inbound;
 pub const MAX_JOBS: usize = 4;
 /// Blob jobs start at the latest this long after the node, even if a relay never answers.
 const INITIAL_SYNC_GRACE: Duration = Duration::from_secs(10);
+/// Entries remembered while their carrying key is not (yet) bound to their publisher.
+const MAX_UNBOUND: usize = 4096;
 /// Event ids remembered for deduplication before the set is cleared.
 const SEEN_CAPACITY: usize = 200_000;
 
@@ -98,6 +100,10 @@ pub(crate) struct Pipeline {
     limits: FetchLimits,
     mirrors: MirrorBook,
     bound: HashMap<Did, (u64, Vec<String>)>,
+    /// Entries carried by a Nostr key no profile bound (yet), by that key: when the
+    /// publisher's profile arrives later and binds it, they are re-ingested as the origin's.
+    unbound: HashMap<PublicKey, Vec<Verified<Entry>>>,
+    unbound_len: usize,
     seen: HashSet<EventId>,
     pending: HashMap<Hash, Pending>,
     running: HashSet<Hash>,
@@ -117,6 +123,8 @@ impl Pipeline {
             limits,
             mirrors: MirrorBook::default(),
             bound: HashMap::new(),
+            unbound: HashMap::new(),
+            unbound_len: 0,
             seen: HashSet::new(),
             pending: HashMap::new(),
             running: HashSet::new(),
@@ -220,6 +228,12 @@ impl Pipeline {
 
     /// One event from anywhere. Never panics, never stops the actor.
     pub(crate) fn on_event(&mut self, relay: &str, event: &Event) -> Ingested {
+        // Mirror announcements and profiles feed in-memory state (the mirror book, the
+        // bound Nostr keys): fetch them again after a restart rather than mark them seen.
+        let forget = event
+            .tags
+            .identifier()
+            .is_some_and(|d| d.starts_with("atoll:mirror:") || d.starts_with("atoll:publisher:"));
         let out = self.process(relay, event);
         let valid_id = !matches!(
             out,
@@ -227,7 +241,7 @@ impl Pipeline {
                 | Ingested::Rejected(Reason::NostrSignature)
                 | Ingested::Rejected(Reason::Oversized { .. })
         );
-        if valid_id {
+        if valid_id && !forget {
             self.ctx.relays.record_processed(event.id, event.created_at);
         }
         out
@@ -302,6 +316,9 @@ impl Pipeline {
         match d.object {
             Object::Entry(entry) => {
                 let source = self.source_of(relay, &d.pubkey, &entry.publisher, &entry);
+                if matches!(source, Source::Relay(_)) {
+                    self.remember_unbound(d.pubkey, &entry);
+                }
                 let verdict = match self.ctx.port.ingest_entry(&entry, &source) {
                     Ok(v) => v,
                     Err(e) => {
@@ -383,9 +400,60 @@ impl Pipeline {
                 if newer {
                     self.bound.insert(p.did, (p.sequence, p.nostr_keys.clone()));
                 }
-                self.store_object(&Object::Publisher(p), relay)
+                let out = self.store_object(&Object::Publisher(p.clone()), relay);
+                if newer {
+                    self.upgrade_to_origin(relay, &p.did, &p.nostr_keys);
+                }
+                out
             }
             other => self.store_object(&other, relay),
+        }
+    }
+
+    fn remember_unbound(&mut self, key: PublicKey, entry: &Verified<Entry>) {
+        if self.unbound_len >= MAX_UNBOUND {
+            self.unbound.clear();
+            self.unbound_len = 0;
+        }
+        self.unbound.entry(key).or_default().push(entry.clone());
+        self.unbound_len += 1;
+    }
+
+    /// A profile now binds `keys` to `did`: entries of `did` those keys carried before
+    /// count as the origin's. The catalog records the origin as a new source of the same
+    /// signed bytes (and lets the origin's copy win an equivocation).
+    fn upgrade_to_origin(&mut self, relay: &str, did: &Did, keys: &[String]) {
+        let bound: Vec<PublicKey> = self
+            .unbound
+            .keys()
+            .filter(|k| keys.iter().any(|b| *b == k.to_hex()))
+            .copied()
+            .collect();
+        for key in bound {
+            let Some(entries) = self.unbound.remove(&key) else {
+                continue;
+            };
+            self.unbound_len = self.unbound_len.saturating_sub(entries.len());
+            for entry in entries.iter().filter(|e| e.publisher == *did) {
+                let source = self.source_of(relay, &key, did, entry);
+                match self.ctx.port.ingest_entry(entry, &source) {
+                    Ok(EntryVerdict::EquivocationWon) => {
+                        let id = entry.payload_id();
+                        self.pending.insert(
+                            id,
+                            Pending {
+                                entry: entry.clone(),
+                                nudged: false,
+                                attempts: 0,
+                                retry_at: Instant::now(),
+                                last_error: "queued".into(),
+                            },
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "catalog failed on an origin upgrade"),
+                }
+            }
         }
     }
 

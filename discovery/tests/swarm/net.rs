@@ -259,3 +259,46 @@ async fn origin_offline_a_mirror_serves_and_a_lying_mirror_is_rejected() {
     mirror.stop().await;
     liar.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_node_catches_up_and_still_knows_the_origin() {
+    init_tracing();
+    let relay = TestRelay::start().await;
+    let apps = tempfile::tempdir().unwrap();
+    let publisher = Publisher::start(5, vec![relay.url()]).await;
+    let v1 = publisher
+        .publish(&make_app(apps.path(), "kappa", "1.0.0", 30_000))
+        .await;
+    let app = app_ref(&v1);
+    let node = Node::start("restarting", vec![relay.url()]).await;
+    let want = publisher.node.head(&app).unwrap();
+    eventually("node has kappa 1.0.0", || async {
+        node.head(&app) == Some((want.0, want.1, true))
+    })
+    .await;
+    assert!(
+        node.head_from_origin(&app),
+        "carried by the publisher's bound key"
+    );
+
+    // While it is down, a new version; then it restarts on the same data dir.
+    let node = {
+        node.d.shutdown().await;
+        let v2 = publisher
+            .publish(&make_app(apps.path(), "kappa", "2.0.0", 30_000))
+            .await;
+        assert!(v2.sequence > v1.sequence);
+        node.restart(vec![relay.url()]).await
+    };
+    let want = publisher.node.head(&app).unwrap();
+    eventually("restarted node gets kappa 2.0.0", || async {
+        node.head(&app) == Some((want.0, want.1, true))
+    })
+    .await;
+    // Profiles are fetched again after a restart, so the new head still counts as the
+    // origin's (equivocation rule 3 depends on it).
+    assert!(node.head_from_origin(&app));
+    assert_eq!(node.d.counters().rejected.values().sum::<u64>(), 0);
+    node.stop().await;
+    publisher.node.stop().await;
+}

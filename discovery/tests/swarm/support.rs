@@ -83,6 +83,37 @@ impl Node {
         }
     }
 
+    /// Stop and start again on the same data dir and catalog file.
+    pub async fn restart(self, relays: Vec<String>) -> Self {
+        let Node {
+            name,
+            d,
+            catalog,
+            dir,
+        } = self;
+        d.shutdown().await;
+        drop(d);
+        drop(catalog);
+        let cfg = DiscoveryConfig::test(dir.path().join("data"), relays);
+        let catalog = Arc::new(SqliteCatalog::open(dir.path().join("catalog.db")).unwrap());
+        let d = Discovery::start(cfg, catalog.clone()).await.unwrap();
+        Self {
+            name,
+            d,
+            catalog,
+            dir,
+        }
+    }
+
+    /// Was the head of `app` seen from the publisher's own (bound) Nostr key?
+    pub fn head_from_origin(&self, app: &AppRef) -> bool {
+        self.catalog
+            .with(|c| c.app(app).unwrap())
+            .unwrap()
+            .and_then(|v| v.entries.into_iter().find(|e| e.status == "head"))
+            .is_some_and(|e| e.from_origin)
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
