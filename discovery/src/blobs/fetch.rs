@@ -205,13 +205,16 @@ impl Fetcher {
                     });
                 }
                 Err(Attempt::TooLarge(n)) => {
-                    return Err(FetchError::Size(Reason::BlobSize {
+                    // Blame the source, not the entry: a liar can announce any size.
+                    tracing::warn!(blob = %want.hash, from = %name, bytes = n, "source sent more than the signed size");
+                    tried.push(format!("{name}: too large"));
+                    rejected.push(Reason::BlobSize {
                         hash: want.hash.to_hex(),
                         detail: format!(
                             "{name} sent {n} bytes, more than the {} the entry names",
                             want.size
                         ),
-                    }))
+                    });
                 }
             }
         }

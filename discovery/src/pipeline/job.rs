@@ -88,6 +88,11 @@ pub(crate) async fn run(ctx: Ctx, input: JobInput) -> (Hash, JobOutcome) {
 fn source_of(reason: &Reason) -> String {
     match reason {
         Reason::BlobCorrupt { source_name, .. } => source_name.clone(),
+        Reason::BlobSize { detail, .. } => detail
+            .split(" sent ")
+            .next()
+            .unwrap_or("blob fetch")
+            .to_owned(),
         _ => "blob fetch".into(),
     }
 }
