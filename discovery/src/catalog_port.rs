@@ -51,6 +51,33 @@ fn provenance(source: &Source) -> Provenance {
     }
 }
 
+fn verdict(outcome: IngestOutcome, entry: &Verified<Entry>) -> EntryVerdict {
+    match outcome {
+        IngestOutcome::New { .. } | IngestOutcome::Newer { .. } => EntryVerdict::Head,
+        IngestOutcome::Stale { .. } => EntryVerdict::StaleHead,
+        IngestOutcome::Yanked { .. } => EntryVerdict::YankedHead,
+        IngestOutcome::Duplicate { .. } => EntryVerdict::Duplicate,
+        IngestOutcome::Rollback { sequence, current } => EntryVerdict::Refused(Reason::Rollback {
+            stored: current,
+            got: sequence,
+        }),
+        IngestOutcome::Equivocation { sequence, kept, .. } => {
+            if kept == entry.payload_id() {
+                EntryVerdict::EquivocationWon
+            } else {
+                EntryVerdict::Refused(Reason::Equivocation { sequence })
+            }
+        }
+        other => {
+            tracing::warn!(
+                outcome = other.name(),
+                "unknown catalog outcome; treated as duplicate"
+            );
+            EntryVerdict::Duplicate
+        }
+    }
+}
+
 fn audit_kind(reason_code: &str) -> AuditKind {
     match reason_code {
         "nostr-signature" | "did-signature" => AuditKind::BadSignature,
@@ -70,32 +97,37 @@ impl CatalogPort for SqliteCatalog {
         let outcome = self
             .with(|c| c.ingest(entry, &provenance(source)))?
             .map_err(err)?;
-        Ok(match outcome {
-            IngestOutcome::New { .. } | IngestOutcome::Newer { .. } => EntryVerdict::Head,
-            IngestOutcome::Stale { .. } => EntryVerdict::StaleHead,
-            IngestOutcome::Yanked { .. } => EntryVerdict::YankedHead,
-            IngestOutcome::Duplicate { .. } => EntryVerdict::Duplicate,
-            IngestOutcome::Rollback { sequence, current } => {
-                EntryVerdict::Refused(Reason::Rollback {
-                    stored: current,
-                    got: sequence,
-                })
+        Ok(verdict(outcome, entry))
+    }
+
+    fn ingest_entries(
+        &self,
+        batch: &[(Verified<Entry>, Source)],
+    ) -> Vec<Result<EntryVerdict, PortError>> {
+        let mut out = Vec::with_capacity(batch.len());
+        // One transaction per run of entries from the same source.
+        let mut start = 0;
+        while start < batch.len() {
+            let prov = provenance(&batch[start].1);
+            let end = batch[start..]
+                .iter()
+                .position(|(_, s)| provenance(s) != prov)
+                .map_or(batch.len(), |n| start + n);
+            let entries: Vec<Verified<Entry>> =
+                batch[start..end].iter().map(|(e, _)| e.clone()).collect();
+            match self.with(|c| c.ingest_batch(&entries, &prov)) {
+                Ok(Ok(outcomes)) => out.extend(
+                    outcomes
+                        .into_iter()
+                        .zip(&entries)
+                        .map(|(o, e)| Ok(verdict(o, e))),
+                ),
+                Ok(Err(e)) => out.extend(entries.iter().map(|_| Err(err(&e)))),
+                Err(e) => out.extend(entries.iter().map(|_| Err(PortError(e.0.clone())))),
             }
-            IngestOutcome::Equivocation { sequence, kept, .. } => {
-                if kept == entry.payload_id() {
-                    EntryVerdict::EquivocationWon
-                } else {
-                    EntryVerdict::Refused(Reason::Equivocation { sequence })
-                }
-            }
-            other => {
-                tracing::warn!(
-                    outcome = other.name(),
-                    "unknown catalog outcome; treated as duplicate"
-                );
-                EntryVerdict::Duplicate
-            }
-        })
+            start = end;
+        }
+        out
     }
 
     fn ingest_object(&self, object: &Object, source: &Source) -> Result<bool, PortError> {

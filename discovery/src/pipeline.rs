@@ -30,6 +30,8 @@ use crate::port::{EntryVerdict, Source};
 use crate::reject::{Reason, Rejection};
 use crate::relay::Inbound;
 
+/// Events handled (and entries ingested into the catalog) per batch, at most.
+const BATCH: usize = 256;
 /// Blob jobs running at once.
 pub const MAX_JOBS: usize = 4;
 /// Blob jobs start at the latest this long after the node, even if a relay never answers.
@@ -84,6 +86,16 @@ pub struct PipelineStatus {
     pub waiting_reasons: Vec<(String, String)>,
 }
 
+/// An entry waiting for the next catalog batch.
+struct QueuedEntry {
+    relay: String,
+    pubkey: PublicKey,
+    event_id: EventId,
+    subject: String,
+    entry: Verified<Entry>,
+    source: Source,
+}
+
 struct Pending {
     entry: Verified<Entry>,
     /// A mirror for one of its blobs appeared while a job ran: retry at once.
@@ -108,6 +120,8 @@ pub(crate) struct Pipeline {
     pending: HashMap<Hash, Pending>,
     running: HashSet<Hash>,
     jobs: JoinSet<(Hash, JobOutcome)>,
+    /// Entries decoded in the current batch, ingested together.
+    queued: Vec<QueuedEntry>,
     /// Blob jobs wait for the first catch-up of every relay, so that the node knows the
     /// newest versions and every announced mirror before it fetches anything.
     synced: bool,
@@ -129,6 +143,7 @@ impl Pipeline {
             pending: HashMap::new(),
             running: HashSet::new(),
             jobs: JoinSet::new(),
+            queued: Vec::new(),
             synced: false,
             started: Instant::now(),
         }
@@ -150,12 +165,26 @@ impl Pipeline {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                Some(msg) = inbound.recv() => match msg {
-                    Inbound::Event { relay, event } => {
-                        self.on_event(&relay, &event);
+                Some(msg) = inbound.recv() => {
+                    let mut batch = Vec::new();
+                    let mut replay = false;
+                    let mut next = Some(msg);
+                    while let Some(msg) = next.take() {
+                        match msg {
+                            Inbound::Event { relay, event } => batch.push((relay, event)),
+                            Inbound::Replay => replay = true,
+                        }
+                        if batch.len() < BATCH && !replay {
+                            next = inbound.try_recv().ok();
+                        }
                     }
-                    Inbound::Replay => self.replay().await,
-                },
+                    let refs: Vec<(&str, &Event)> =
+                        batch.iter().map(|(r, e)| (r.as_str(), e.as_ref())).collect();
+                    self.on_batch(&refs);
+                    if replay {
+                        self.replay().await;
+                    }
+                }
                 Some(cmd) = commands.recv() => self.on_command(cmd),
                 Some(done) = self.jobs.join_next(), if !self.jobs.is_empty() => {
                     match done {
@@ -183,8 +212,9 @@ impl Pipeline {
         if !events.is_empty() {
             tracing::debug!(events = events.len(), "replaying the local event database");
         }
-        for event in events {
-            self.on_event("local", &event);
+        for chunk in events.chunks(BATCH) {
+            let refs: Vec<(&str, &Event)> = chunk.iter().map(|e| ("local", e)).collect();
+            self.on_batch(&refs);
         }
     }
 
@@ -228,21 +258,39 @@ impl Pipeline {
 
     /// One event from anywhere. Never panics, never stops the actor.
     pub(crate) fn on_event(&mut self, relay: &str, event: &Event) -> Ingested {
-        // Mirror announcements and profiles feed in-memory state (the mirror book, the
-        // bound Nostr keys): fetch them again after a restart rather than mark them seen.
-        let forget = event
-            .tags
-            .identifier()
-            .is_some_and(|d| d.starts_with("atoll:mirror:") || d.starts_with("atoll:publisher:"));
-        let out = self.process(relay, event);
-        let valid_id = !matches!(
-            out,
-            Ingested::Deferred
-                | Ingested::Rejected(Reason::NostrSignature)
-                | Ingested::Rejected(Reason::Oversized { .. })
-        );
-        if valid_id && !forget {
-            self.ctx.relays.record_processed(event.id, event.created_at);
+        self.on_batch(&[(relay, event)])
+            .pop()
+            .unwrap_or(Ingested::Deferred)
+    }
+
+    /// Events in arrival order; their entries go to the catalog in one batch.
+    pub(crate) fn on_batch(&mut self, events: &[(&str, &Event)]) -> Vec<Ingested> {
+        let mut out: Vec<Ingested> = events
+            .iter()
+            .map(|(relay, event)| self.process(relay, event))
+            .collect();
+        let mut done: HashMap<EventId, Ingested> = self.flush_entries().into_iter().collect();
+        for ((_, event), result) in events.iter().zip(out.iter_mut()) {
+            if matches!(result, Ingested::Stored(ObjectType::Entry)) {
+                if let Some(r) = done.remove(&event.id) {
+                    *result = r;
+                }
+            }
+            // Mirror announcements and profiles feed in-memory state (the mirror book,
+            // the bound Nostr keys): fetch them again after a restart rather than mark
+            // them seen.
+            let forget = event.tags.identifier().is_some_and(|d| {
+                d.starts_with("atoll:mirror:") || d.starts_with("atoll:publisher:")
+            });
+            let valid_id = !matches!(
+                result,
+                Ingested::Deferred
+                    | Ingested::Rejected(Reason::NostrSignature)
+                    | Ingested::Rejected(Reason::Oversized { .. })
+            );
+            if valid_id && !forget {
+                self.ctx.relays.record_processed(event.id, event.created_at);
+            }
         }
         out
     }
@@ -319,60 +367,15 @@ impl Pipeline {
                 if matches!(source, Source::Relay(_)) {
                     self.remember_unbound(d.pubkey, &entry);
                 }
-                let verdict = match self.ctx.port.ingest_entry(&entry, &source) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        tracing::error!(error = %e, app = %entry.app_ref(), "catalog failed; the event will be replayed");
-                        self.seen.remove(&d.event_id);
-                        return Ingested::Deferred;
-                    }
-                };
-                match verdict {
-                    EntryVerdict::Head | EntryVerdict::EquivocationWon => {
-                        self.ctx.counters.objects_stored(1);
-                        let id = entry.payload_id();
-                        let app = entry.app_ref();
-                        self.pending.retain(|_, p| p.entry.app_ref() != app);
-                        self.pending.insert(
-                            id,
-                            Pending {
-                                entry,
-                                nudged: false,
-                                attempts: 0,
-                                retry_at: Instant::now(),
-                                last_error: "queued".into(),
-                            },
-                        );
-                        Ingested::Stored(kind)
-                    }
-                    EntryVerdict::YankedHead => {
-                        self.ctx.counters.objects_stored(1);
-                        Ingested::Stored(kind)
-                    }
-                    EntryVerdict::StaleHead => {
-                        self.ctx.counters.objects_stored(1);
-                        let reason = Reason::Expired {
-                            expires_at: entry.expires_at,
-                            now: crate::now_secs(),
-                        };
-                        let mut r = Rejection::new(&reason, relay);
-                        r.event_id = Some(d.event_id.to_hex());
-                        r.subject = Some(subject);
-                        self.ctx.reject(r, &reason, false);
-                        Ingested::Rejected(reason)
-                    }
-                    EntryVerdict::Duplicate => {
-                        self.ctx.counters.duplicates(1);
-                        Ingested::Duplicate
-                    }
-                    EntryVerdict::Refused(reason) => {
-                        let mut r = Rejection::new(&reason, relay);
-                        r.event_id = Some(d.event_id.to_hex());
-                        r.subject = Some(subject);
-                        self.ctx.reject(r, &reason, true);
-                        Ingested::Rejected(reason)
-                    }
-                }
+                self.queued.push(QueuedEntry {
+                    relay: relay.to_owned(),
+                    pubkey: d.pubkey,
+                    event_id: d.event_id,
+                    subject,
+                    entry,
+                    source,
+                });
+                Ingested::Stored(kind)
             }
             Object::Mirror(m) => {
                 if m.node == self.ctx.node_key.did() {
@@ -410,6 +413,95 @@ impl Pipeline {
         }
     }
 
+    /// Ingest the queued entries in one catalog batch and act on each verdict. Returns the
+    /// outcome per queued entry, in order.
+    fn flush_entries(&mut self) -> Vec<(EventId, Ingested)> {
+        let queued = std::mem::take(&mut self.queued);
+        if queued.is_empty() {
+            return Vec::new();
+        }
+        let batch: Vec<(Verified<Entry>, Source)> = queued
+            .iter()
+            .map(|q| (q.entry.clone(), q.source.clone()))
+            .collect();
+        let verdicts = self.ctx.port.ingest_entries(&batch);
+        queued
+            .into_iter()
+            .zip(verdicts)
+            .map(|(q, v)| (q.event_id, self.apply_entry(q, v)))
+            .collect()
+    }
+
+    fn apply_entry(
+        &mut self,
+        q: QueuedEntry,
+        verdict: Result<EntryVerdict, crate::port::PortError>,
+    ) -> Ingested {
+        let QueuedEntry {
+            relay,
+            event_id,
+            subject,
+            entry,
+            ..
+        } = q;
+        let kind = ObjectType::Entry;
+        let verdict = match verdict {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, app = %entry.app_ref(), "catalog failed; the event will be replayed");
+                self.seen.remove(&event_id);
+                return Ingested::Deferred;
+            }
+        };
+        let relay = relay.as_str();
+        match verdict {
+            EntryVerdict::Head | EntryVerdict::EquivocationWon => {
+                self.ctx.counters.objects_stored(1);
+                let id = entry.payload_id();
+                let app = entry.app_ref();
+                self.pending.retain(|_, p| p.entry.app_ref() != app);
+                self.pending.insert(
+                    id,
+                    Pending {
+                        entry,
+                        nudged: false,
+                        attempts: 0,
+                        retry_at: Instant::now(),
+                        last_error: "queued".into(),
+                    },
+                );
+                Ingested::Stored(kind)
+            }
+            EntryVerdict::YankedHead => {
+                self.ctx.counters.objects_stored(1);
+                Ingested::Stored(kind)
+            }
+            EntryVerdict::StaleHead => {
+                self.ctx.counters.objects_stored(1);
+                let reason = Reason::Expired {
+                    expires_at: entry.expires_at,
+                    now: crate::now_secs(),
+                };
+                let mut r = Rejection::new(&reason, relay);
+                r.event_id = Some(event_id.to_hex());
+                r.subject = Some(subject);
+                self.ctx.reject(r, &reason, false);
+                Ingested::Rejected(reason)
+            }
+            EntryVerdict::Duplicate => {
+                self.ctx.counters.duplicates(1);
+                Ingested::Duplicate
+            }
+            EntryVerdict::Refused(reason) => {
+                let mut r = Rejection::new(&reason, relay);
+                r.event_id = Some(event_id.to_hex());
+                r.subject = Some(subject);
+                self.ctx.reject(r, &reason, true);
+                Ingested::Rejected(reason)
+            }
+        }
+    }
+
     fn remember_unbound(&mut self, key: PublicKey, entry: &Verified<Entry>) {
         if self.unbound_len >= MAX_UNBOUND {
             self.unbound.clear();
@@ -423,10 +515,19 @@ impl Pipeline {
     /// count as the origin's. The catalog records the origin as a new source of the same
     /// signed bytes (and lets the origin's copy win an equivocation).
     fn upgrade_to_origin(&mut self, relay: &str, did: &Did, keys: &[String]) {
+        let is_bound = |k: &PublicKey| keys.iter().any(|b| *b == k.to_hex());
+        // Entries of this batch, not yet in the catalog: just change their source.
+        let mut queued = std::mem::take(&mut self.queued);
+        for q in queued.iter_mut() {
+            if q.entry.publisher == *did && is_bound(&q.pubkey) {
+                q.source = self.source_of(&q.relay, &q.pubkey, did, &q.entry);
+            }
+        }
+        self.queued = queued;
         let bound: Vec<PublicKey> = self
             .unbound
             .keys()
-            .filter(|k| keys.iter().any(|b| *b == k.to_hex()))
+            .filter(|k| is_bound(k))
             .copied()
             .collect();
         for key in bound {
@@ -435,12 +536,20 @@ impl Pipeline {
             };
             self.unbound_len = self.unbound_len.saturating_sub(entries.len());
             for entry in entries.iter().filter(|e| e.publisher == *did) {
+                if self
+                    .queued
+                    .iter()
+                    .any(|q| q.entry.payload_id() == entry.payload_id())
+                {
+                    continue;
+                }
                 let source = self.source_of(relay, &key, did, entry);
                 match self.ctx.port.ingest_entry(entry, &source) {
-                    Ok(EntryVerdict::EquivocationWon) => {
-                        let id = entry.payload_id();
+                    Ok(EntryVerdict::EquivocationWon | EntryVerdict::Head) => {
+                        let app = entry.app_ref();
+                        self.pending.retain(|_, p| p.entry.app_ref() != app);
                         self.pending.insert(
-                            id,
+                            entry.payload_id(),
                             Pending {
                                 entry: entry.clone(),
                                 nudged: false,

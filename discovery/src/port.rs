@@ -71,6 +71,15 @@ pub trait CatalogPort: Send + Sync + 'static {
         source: &Source,
     ) -> Result<EntryVerdict, PortError>;
 
+    /// Apply the rules to many entries, in order (later ones see the earlier ones).
+    /// Implementations may use one transaction; the default calls [`Self::ingest_entry`].
+    fn ingest_entries(
+        &self,
+        batch: &[(Verified<Entry>, Source)],
+    ) -> Vec<Result<EntryVerdict, PortError>> {
+        batch.iter().map(|(e, s)| self.ingest_entry(e, s)).collect()
+    }
+
     /// Store another verified object (profile, endorsement, list). Returns whether it was
     /// new. Implementations may ignore types they do not keep.
     fn ingest_object(&self, object: &Object, source: &Source) -> Result<bool, PortError>;
