@@ -40,7 +40,7 @@ pub struct ContainerRuntime {
     pub start_failures: u32,
     /// The last failure, for people.
     pub last_failure: Option<String>,
-    /// It was running when last seen (an exit since then was not ours).
+    /// We started it (or saw it running) and did not stop it: an exit now is a failure.
     pub seen_running: bool,
 }
 

@@ -91,10 +91,12 @@ impl Reconciler {
         match self.shared.podman.start_container(id).await {
             Ok(()) => {
                 tracing::info!(%app, container = %d.container, "started");
-                self.shared
-                    .runtime()
-                    .entry(app, &d.container)
-                    .start_failures = 0;
+                let mut rt = self.shared.runtime();
+                let e = rt.entry(app, &d.container);
+                e.start_failures = 0;
+                // From now on an exit is not ours (even one before a pass saw it running).
+                e.id = Some(id.to_owned());
+                e.seen_running = true;
                 Ok(())
             }
             Err(e) if e.is_transport() => Err(e.into()),

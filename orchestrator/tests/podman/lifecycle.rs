@@ -406,3 +406,45 @@ async fn zombie_stopped_by_hand_is_recovered() {
         .unwrap();
     orch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_looping_install_fails_cleanly() {
+    // Exits at once, every time: restarted with backoff until the install gives up and
+    // undoes itself, with a clear error and nothing left behind.
+    let env = Env::new("crashloop");
+    let orch = env.orchestrator().await;
+    let crashing = release_with("hello-static", |m| {
+        m.containers[0].command = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo bye >&2; exit 3".into(),
+        ]);
+    });
+    let (sink, mut events) = ProgressSink::channel();
+    let err = orch
+        .install(
+            InstallRequest::new(crashing).port(18080, free_port()),
+            &sink,
+        )
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(
+            &err,
+            InstallError::NotReady {
+                reason: atoll_orchestrator::WaitError::Failing { .. },
+                ..
+            }
+        ),
+        "{text}"
+    );
+    assert!(text.contains("exited with code 3"), "{text}");
+    let last = drain(&mut events).pop().unwrap();
+    assert_eq!(last.stage, Stage::Failed);
+    assert_eq!(last.message, text);
+    assert!(orch.ps().await.unwrap().is_empty());
+    assert!(orch.store().list().unwrap().is_empty());
+    assert!(env.labelled().is_empty(), "{:?}", env.labelled());
+    orch.shutdown().await;
+}
