@@ -30,18 +30,21 @@ fn relay_bin_dir() -> PathBuf {
 struct PyRelay {
     child: Child,
     port: u16,
-    _dir: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl PyRelay {
-    fn start(bin: &Path) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.path().join("relay.yaml");
+    /// Start the relay on `port` with its database and logs in `dir`.
+    fn start(bin: &Path, dir: &Path, port: u16) -> Self {
+        let config = dir.join("relay.yaml");
         std::fs::write(
             &config,
             format!(
@@ -49,11 +52,15 @@ impl PyRelay {
                  validators:\n    - nostr_relay.validators.is_signed\n    - nostr_relay.validators.is_not_too_large\n\
                  gunicorn:\n  bind: 127.0.0.1:{port}\n  workers: 1\n  loglevel: warning\n\
                  authentication:\n  enabled: false\nmax_event_size: 262144\nsubscription_limit: 64\n",
-                db = dir.path().join("nostr.sqlite3").display()
+                db = dir.join("nostr.sqlite3").display()
             ),
         )
         .unwrap();
-        let log = std::fs::File::create(dir.path().join("relay.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("relay.log"))
+            .unwrap();
         let child = std::os::unix::process::CommandExt::process_group(
             Command::new(bin.join("nostr-relay"))
                 .arg("-c")
@@ -69,7 +76,7 @@ impl PyRelay {
         Self {
             child,
             port,
-            _dir: dir,
+            dir: dir.to_owned(),
         }
     }
 
@@ -86,7 +93,7 @@ impl PyRelay {
             assert!(
                 self.child.try_wait().unwrap().is_none(),
                 "nostr-relay exited: {}",
-                std::fs::read_to_string(self._dir.path().join("relay.log")).unwrap_or_default()
+                std::fs::read_to_string(self.dir.join("relay.log")).unwrap_or_default()
             );
             assert!(
                 tokio::time::Instant::now() < deadline,
@@ -122,7 +129,9 @@ impl Drop for PyRelay {
 async fn third_party_relay_carries_the_catalog_and_events_verify_independently() {
     init_tracing();
     let bin = relay_bin_dir();
-    let mut relay = PyRelay::start(&bin);
+    let relay_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut relay = PyRelay::start(&bin, relay_dir.path(), port);
     relay.wait_listening().await;
 
     let apps = tempfile::tempdir().unwrap();
@@ -171,6 +180,23 @@ async fn third_party_relay_carries_the_catalog_and_events_verify_independently()
     input.push_str(&tampered.to_string());
     let verdicts = python_verify(&bin, &input);
     assert_eq!(verdicts, vec!["ok", "ok", "bad"], "coincurve verdicts");
+
+    // The relay goes down and comes back on the same port and database: both nodes
+    // reconnect (backoff), and the node catches up from its cursor.
+    drop(relay);
+    let mut relay = PyRelay::start(&bin, relay_dir.path(), port);
+    relay.wait_listening().await;
+    let v2 = publisher
+        .publish(&make_app(apps.path(), "omega", "2.0.0", 150_000))
+        .await;
+    let want = publisher.node.head(&app).unwrap();
+    assert_eq!(want.0, v2.sequence);
+    eventually("node reconnects and gets omega 2.0.0", || async {
+        node.head(&app) == Some((want.0, want.1, true))
+    })
+    .await;
+    let state = node.d.status().await.relays.remove(0);
+    assert!(state.catch_ups >= 2, "{state:?}");
 
     node.stop().await;
     publisher.node.stop().await;
