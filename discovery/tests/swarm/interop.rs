@@ -15,7 +15,11 @@ use crate::support::{blobs_of, eventually, init_tracing, make_app, Node, Publish
 
 /// The venv's bin dir, installing it on first use (idempotent, quick when cached).
 fn relay_bin_dir() -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/install-test-relay.sh");
+    // Cargo sets CARGO_MANIFEST_DIR when it runs the test; the compile-time value is the
+    // fallback (a build reused from another checkout would point there).
+    let manifest = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    let script = Path::new(&manifest).join("../scripts/install-test-relay.sh");
     let out = Command::new("bash")
         .arg(&script)
         .stderr(Stdio::inherit())
