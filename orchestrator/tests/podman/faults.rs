@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use atoll_orchestrator::{
-    AppState, InstallRequest, Orchestrator, ProgressSink, UpdateError, WaitError,
+    AppState, Config, InstallRequest, Orchestrator, ProgressSink, UpdateError, WaitError,
 };
 use atoll_registry::manifest::quantity;
 
@@ -160,7 +160,7 @@ fn failing_notebook() -> atoll_orchestrator::Release {
     })
 }
 
-async fn round(env: &Env, mut orch: Orchestrator, r: usize) -> Orchestrator {
+async fn round(env: &Env, config: &Config, mut orch: Orchestrator, r: usize) -> Orchestrator {
     let sink = ProgressSink::none();
     let hs = install(
         &orch,
@@ -220,8 +220,22 @@ async fn round(env: &Env, mut orch: Orchestrator, r: usize) -> Orchestrator {
         .args(["-9", &pid.to_string()])
         .status()
         .unwrap();
-    orch.reconcile_now().await;
+    // `ps` tells the truth meanwhile (through the CLI while the API is down).
     let ps = orch.ps().await.unwrap();
+    assert_eq!(ps.len(), 4);
+    let listed: BTreeMap<String, String> = ps
+        .iter()
+        .flat_map(|a| {
+            a.containers.iter().map(move |c| {
+                (
+                    format!("atoll_{}_{}", a.name, c.name),
+                    c.id.clone().unwrap_or_default(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(listed, before, "round {r}: ps while the service was down");
+    orch.reconcile_now().await;
     assert!(
         orch.service_starts() > starts,
         "round {r}: service not restarted"
@@ -231,7 +245,21 @@ async fn round(env: &Env, mut orch: Orchestrator, r: usize) -> Orchestrator {
     for a in [&hs, &tt, &nb, &term] {
         until_ready(&orch, &a.name).await;
     }
-    assert_eq!(ps.len(), 4);
+    // The events stream is followed again on the new service: a crash is seen from it
+    // (there are no periodic passes in this test).
+    let web = format!("atoll_{}_web", hs.name);
+    let old_pid = env.inspect(&web).unwrap()["State"]["Pid"].as_i64().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &old_pid.to_string()])
+        .status()
+        .unwrap();
+    crate::harness::eventually("the crashed container restarted from an event", || {
+        let i = env.inspect(&web)?;
+        let p = i["State"]["Pid"].as_i64()?;
+        (i["State"]["Status"] == "running" && p != old_pid && p > 0).then_some(())
+    })
+    .await;
+    until_ready(&orch, &hs.name).await;
 
     // 3. A container that ignores SIGTERM stops at its grace, killed (137).
     orch.stop(&term.name, &sink).await.unwrap();
@@ -253,7 +281,7 @@ async fn round(env: &Env, mut orch: Orchestrator, r: usize) -> Orchestrator {
     orch.shutdown().await;
     let nb_name = format!("atoll_{}_web", nb.name);
     let hand = recreate_by_hand(env, &nb_name, "NOTEBOOK_TITLE", "tampered");
-    orch = env.orchestrator().await;
+    orch = env.orchestrator_with(config.clone()).await;
     orch.reconcile_now().await;
     for a in [&hs, &tt, &nb] {
         until_ready(&orch, &a.name).await;
@@ -302,7 +330,7 @@ async fn round(env: &Env, mut orch: Orchestrator, r: usize) -> Orchestrator {
         !states.contains("running"),
         "round {r}: something survived the reboot: {states}"
     );
-    orch = env.orchestrator().await;
+    orch = env.orchestrator_with(config.clone()).await;
     for a in [&hs, &tt, &nb] {
         until_ready(&orch, &a.name).await;
     }
@@ -394,11 +422,15 @@ async fn round(env: &Env, mut orch: Orchestrator, r: usize) -> Orchestrator {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_matrix_five_times_in_a_row() {
     let env = Env::new("faults");
-    let mut orch = env.orchestrator().await;
+    // No periodic passes: everything is driven by operations, podman events, health
+    // changes and explicit `reconcile_now` calls, so each step proves its own trigger.
+    let mut config = env.config();
+    config.resync = Duration::from_secs(3600);
+    let mut orch = env.orchestrator_with(config.clone()).await;
     let mut times = BTreeMap::new();
     for r in 0..5 {
         let started = std::time::Instant::now();
-        orch = round(&env, orch, r).await;
+        orch = round(&env, &config, orch, r).await;
         times.insert(r, started.elapsed());
         println!("fault matrix round {r} green in {:?}", started.elapsed());
     }

@@ -94,6 +94,26 @@ async fn hello_static_lifecycle() {
     );
     assert_eq!(inspect["Config"]["Labels"]["io.atoll.managed"], "true");
 
+    // The CLI fallback (used while the API is down) lists the same as the API.
+    let labels = [("io.atoll.node", env.node.as_str())];
+    let api = orch.podman().list_containers(&labels).await.unwrap();
+    let cli = atoll_orchestrator::podman::cli::list_containers(orch.host(), &labels)
+        .await
+        .unwrap();
+    let key = |l: &atoll_orchestrator::podman::types::ListedContainer| {
+        (
+            l.id.clone(),
+            l.name().to_owned(),
+            l.state.clone(),
+            l.pid,
+            l.labels.clone(),
+        )
+    };
+    assert_eq!(
+        cli.iter().map(key).collect::<Vec<_>>(),
+        api.iter().map(key).collect::<Vec<_>>()
+    );
+
     // logs (busybox httpd -f logs nothing by default, but the call works)
     orch.logs("hello-static", "web", Some(10)).await.unwrap();
 
