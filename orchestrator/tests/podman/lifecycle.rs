@@ -468,3 +468,57 @@ async fn crash_looping_install_fails_cleanly() {
     assert!(env.labelled().is_empty(), "{:?}", env.labelled());
     orch.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_uninstall_is_reported_and_finished_later() {
+    // A container that is not ours joins the app's network: the network cannot be removed,
+    // and the foreign container must not be touched. The uninstall reports it, the app
+    // stays listed as removing (what is reported is what exists), and the loop finishes the
+    // job once the obstacle is gone.
+    let env = Env::new("blocked");
+    let orch = env.orchestrator().await;
+    orch.install(
+        InstallRequest::new(release("hello-static")).port(18080, free_port()),
+        &ProgressSink::none(),
+    )
+    .await
+    .unwrap();
+    let image = env.inspect("atoll_hello-static_web").unwrap()["Image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.podman_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "intruder",
+        "--network",
+        "atoll_hello-static",
+        &image,
+        "sleep",
+        "600",
+    ]);
+    let err = orch
+        .uninstall("hello-static", false, &ProgressSink::none())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, atoll_orchestrator::UninstallError::Incomplete { .. }),
+        "{err}"
+    );
+    let s = orch.status("hello-static").await.unwrap();
+    assert_eq!(s.state, AppState::Removing);
+    assert!(s.last_error.is_some(), "{s:?}");
+    assert_eq!(s.containers[0].state, "missing");
+    assert_eq!(env.labelled().networks, ["atoll_hello-static"]);
+    assert!(
+        env.inspect("intruder").is_some(),
+        "a foreign container was touched"
+    );
+    env.podman_ok(&["rm", "-f", "-t", "0", "intruder"]);
+    orch.reconcile_now().await;
+    assert!(orch.ps().await.unwrap().is_empty());
+    assert!(orch.store().list().unwrap().is_empty());
+    assert!(env.labelled().is_empty(), "{:?}", env.labelled());
+    orch.shutdown().await;
+}
