@@ -118,6 +118,14 @@ pub enum UpdateError {
     /// The app is being removed.
     #[error("{0:?} is being uninstalled")]
     Removing(String),
+    /// The new release publishes a host port another installed app uses.
+    #[error("host port {port} is already used by installed app {app:?}")]
+    PortTaken {
+        /// The port.
+        port: u16,
+        /// The app that has it.
+        app: String,
+    },
     /// The release is inconsistent.
     #[error(transparent)]
     Release(#[from] ReleaseError),

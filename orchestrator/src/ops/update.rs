@@ -83,6 +83,19 @@ impl Orchestrator {
             });
         }
         release.validate()?;
+        let ports = super::install::host_ports(&release, &record.ports);
+        for other in shared.store.list()? {
+            if other.name == name {
+                continue;
+            }
+            let theirs = super::install::host_ports(&other.release, &other.ports);
+            if let Some((port, _)) = ports.iter().find(|p| theirs.contains(p)) {
+                return Err(UpdateError::PortTaken {
+                    port: *port,
+                    app: other.name,
+                });
+            }
+        }
         shared.service.ensure().await?;
         let new_images = images::ensure_all(&shared.podman, &release, sink, (5, 40)).await?;
         sink.emit(Stage::Prepare, 42, "preparing secrets and volumes");
