@@ -1,6 +1,6 @@
 //! Apps: list and search, categories, one app's detail, icon blobs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use atoll_catalog::{AppSummary, SearchQuery, Sort};
 use atoll_registry::{AppRef, Hash, Manifest};
@@ -70,10 +70,14 @@ pub(super) fn parse_ref(did: &str, app: &str) -> ApiResult<AppRef> {
 }
 
 /// Build the list form of an app from its summary (and manifest, for the icon).
+/// Operator decisions (pin / block) already looked up while building one response.
+type Decisions = HashMap<atoll_registry::Did, Option<String>>;
+
 fn app_out(
     state: &AppState,
     s: &AppSummary,
     catalog: &atoll_catalog::Catalog,
+    decisions: &mut Decisions,
 ) -> ApiResult<AppOut> {
     let view = catalog.app(&s.app_ref).map_err(ApiError::internal)?;
     let (manifest, icons) = match &view {
@@ -84,10 +88,15 @@ fn app_out(
         }
         _ => (None, BTreeMap::new()),
     };
-    let decision = catalog
-        .explain(&s.app_ref.publisher)
-        .map(|x| x.decision)
-        .unwrap_or(None);
+    let decision = decisions
+        .entry(s.app_ref.publisher)
+        .or_insert_with(|| {
+            catalog
+                .explain(&s.app_ref.publisher)
+                .map(|x| x.decision)
+                .unwrap_or(None)
+        })
+        .clone();
     Ok(AppOut {
         app_ref: s.app_ref.to_string(),
         app: s.app_ref.app.to_string(),
@@ -108,14 +117,15 @@ fn app_out(
     })
 }
 
-/// The artifacts (path → hash) of an app's head entry.
+/// The icon artifacts (path → hash) of an app's head entry. The stored envelope was
+/// verified when it was ingested; reading it back does not verify it again.
 fn head_icons(catalog: &atoll_catalog::Catalog, app: &AppRef) -> ApiResult<BTreeMap<String, Hash>> {
     let Some(bytes) = catalog.head_envelope(app).map_err(ApiError::internal)? else {
         return Ok(BTreeMap::new());
     };
-    let entry = atoll_registry::Envelope::from_slice(&bytes)
-        .and_then(|e| e.verify::<atoll_registry::Entry>())
-        .map_err(ApiError::internal)?;
+    let envelope = atoll_registry::Envelope::from_slice(&bytes).map_err(ApiError::internal)?;
+    let entry: atoll_registry::Entry =
+        serde_json::from_value(envelope.payload).map_err(ApiError::internal)?;
     Ok(entry
         .artifacts
         .iter()
@@ -164,10 +174,11 @@ pub async fn list(
     state
         .with_catalog(move |c| {
             let res = c.search(&query).map_err(ApiError::internal)?;
+            let mut decisions = Decisions::new();
             let items = res
                 .items
                 .iter()
-                .map(|s| app_out(&st, s, c))
+                .map(|s| app_out(&st, s, c, &mut decisions))
                 .collect::<ApiResult<Vec<_>>>()?;
             Ok(Json(json!({
                 "items": items,
@@ -245,7 +256,7 @@ pub async fn detail(
                 .app(&app_ref)
                 .map_err(ApiError::internal)?
                 .ok_or_else(|| ApiError::not_found(format!("no app {app_ref} in this node's catalog")))?;
-            let summary = app_out(&st, &view.summary, c)?;
+            let summary = app_out(&st, &view.summary, c, &mut Decisions::new())?;
             let manifest = if view.manifest_attached {
                 c.manifest(&view.manifest).map_err(ApiError::internal)?
             } else {
