@@ -2,6 +2,7 @@
 // Run by tests/node.rs with ATOLL_URL (the node, token in the fragment) and ATOLL_SHOTS (where
 // screenshots go). Exits non-zero with a message on the first failed expectation; a
 // screenshot of the page at that moment is kept in ATOLL_SHOTS.
+import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const url = process.env.ATOLL_URL;
@@ -113,7 +114,7 @@ try {
   console.log("browser test passed");
 } catch (e) {
   const file = shots + "/failure-" + step.replace(/[^a-z0-9]+/gi, "-") + ".png";
-  try { await page.screenshot({ path: file, fullPage: true }); } catch {}
+  try { mkdirSync(shots, { recursive: true }); await page.screenshot({ path: file, fullPage: true }); } catch {}
   console.error("browser test failed: " + e.message + " (screenshot: " + file + ")");
   await browser.close();
   process.exit(1);
