@@ -508,6 +508,8 @@ impl Drop for Env {
         }
         self.remove_runc_state();
         let _ = std::fs::remove_dir_all(&self.base);
+        // The shared parent goes once the last instance is gone (fails while others live).
+        let _ = std::fs::remove_dir("/var/tmp/atoll-it");
     }
 }
 
