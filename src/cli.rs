@@ -18,7 +18,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "atoll", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Data directory (keys, catalog, blobs). Default: $ATOLL_HOME, else ~/.local/share/atoll.
+    /// Data directory (keys, catalog, blobs). Default: $ATOLL_HOME, else /var/lib/atoll for
+    /// root, else ~/.local/share/atoll.
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
     /// Log more (or set ATOLL_LOG, e.g. ATOLL_LOG=atoll=debug).
