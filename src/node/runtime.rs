@@ -300,13 +300,15 @@ impl AppOps for Runtime {
 
     fn web_url(&self, app: &AppRef) -> BoxFut<'_, Option<String>> {
         let name = install_name(app);
-        let app = app.clone();
         Box::pin(async move {
             let status = self.orch.status(&name).await.ok()?;
             if !status.containers.iter().any(|c| c.state == "running") {
                 return None;
             }
-            let (_, manifest) = self.head(&app).ok()?;
+            // The manifest of the version that runs (not the catalog's head, which may be
+            // newer), read as stored: it was verified when it was attached.
+            let hash: Hash = status.manifest_hash.parse().ok()?;
+            let manifest = self.with_catalog(|c| Ok(c.manifest(&hash)?)).ok()??;
             let (c, p) = manifest.web_port()?;
             let host = status
                 .containers
