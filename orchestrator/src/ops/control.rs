@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::wait::Target;
+use super::wait::{Baseline, Target};
 use crate::error::ControlError;
 use crate::orchestrator::Orchestrator;
 use crate::progress::{Operation, ProgressSink, Stage};
@@ -42,19 +42,14 @@ impl Orchestrator {
         let base = self.baseline(name);
         sink.emit(Stage::Containers, 10, "starting containers");
         self.pass(Some((name.to_owned(), sink.clone()))).await;
-        self.wait(
+        self.settle(
             name,
             Target::Ready,
             shared.config.ready_timeout,
             &base,
             sink,
-            (50, 99),
         )
         .await
-        .map_err(|reason| ControlError::NotReached {
-            app: name.to_owned(),
-            reason,
-        })
     }
 
     /// Stop an app (each container gets its grace, then SIGKILL) and mark it stopped by the
@@ -84,19 +79,14 @@ impl Orchestrator {
         let base = self.baseline(name);
         sink.emit(Stage::Containers, 10, "stopping containers");
         self.pass(Some((name.to_owned(), sink.clone()))).await;
-        self.wait(
+        self.settle(
             name,
             Target::Stopped,
             grace + Duration::from_secs(60),
             &base,
             sink,
-            (50, 99),
         )
         .await
-        .map_err(|reason| ControlError::NotReached {
-            app: name.to_owned(),
-            reason,
-        })
     }
 
     /// Restart an app: stop its containers (reverse dependency order, with their grace) and
@@ -118,18 +108,31 @@ impl Orchestrator {
         let base = self.baseline(name);
         sink.emit(Stage::Containers, 10, "stopping containers");
         self.restart_pass(name).await;
-        self.wait(
+        self.settle(
             name,
             Target::Ready,
             shared.config.ready_timeout,
             &base,
             sink,
-            (50, 99),
         )
         .await
-        .map_err(|reason| ControlError::NotReached {
-            app: name.to_owned(),
-            reason,
-        })
+    }
+
+    /// Wait (progress 50–99 %) until the app reaches `target` after a pass; a miss is
+    /// [`ControlError::NotReached`].
+    async fn settle(
+        &self,
+        name: &str,
+        target: Target,
+        timeout: Duration,
+        base: &Baseline,
+        sink: &ProgressSink,
+    ) -> Result<(), ControlError> {
+        self.wait(name, target, timeout, base, sink, (50, 99))
+            .await
+            .map_err(|reason| ControlError::NotReached {
+                app: name.to_owned(),
+                reason,
+            })
     }
 }
