@@ -190,6 +190,7 @@ fn node_api_browser_and_shutdown() {
     assert_eq!(s, 200);
     assert_eq!(st["demo"], true);
     assert_eq!(st["apps"], 4);
+    assert_eq!(st["publishers"], 1);
     assert_eq!(st["relays_connected"], 1, "{st}");
     let items = apps["items"].as_array().unwrap();
     assert_eq!(items.len(), 4);

@@ -51,6 +51,16 @@ pub struct AppView {
 }
 
 impl Catalog {
+    /// How many apps have a head entry, and how many publishers they come from.
+    pub fn counts(&self) -> Result<(u64, u64), CatalogError> {
+        let (apps, publishers): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COUNT(DISTINCT publisher_id) FROM apps WHERE head_entry_id IS NOT NULL",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((apps.max(0) as u64, publishers.max(0) as u64))
+    }
+
     /// The app `<did>/<app>`, if known.
     pub fn app(&self, app: &AppRef) -> Result<Option<AppView>, CatalogError> {
         let now = to_i64(now());

@@ -13,16 +13,7 @@ use super::AppState;
 pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let demo = state.demo;
     let (apps, publishers) = state
-        .with_catalog(|c| {
-            let page = c
-                .search(&atoll_catalog::SearchQuery {
-                    limit: atoll_catalog::search::MAX_PAGE,
-                    ..Default::default()
-                })
-                .map_err(ApiError::internal)?;
-            let pubs = c.trust_list(100_000).map_err(ApiError::internal)?.len();
-            Ok((page.items.len(), pubs))
-        })
+        .with_catalog(|c| c.counts().map_err(ApiError::internal))
         .await?;
     let net = state.net.snapshot().await;
     let relays_connected = net["relays"]
