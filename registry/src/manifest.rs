@@ -186,17 +186,70 @@ impl Manifest {
         to_canonical_bytes(self)
     }
 
-    /// Parse and check a manifest blob (canonical JSON) fetched from anywhere.
+    /// Parse and check a manifest blob fetched from anywhere. A blob must be the strict
+    /// canonical JSON that was signed: JSON only (no YAML, so no anchors or aliases to
+    /// expand), at most [`MAX_MANIFEST_BYTES`], and byte for byte the canonical form of what
+    /// it parses to. Parsing is linear in the input, so memory stays bounded by the size.
     pub fn from_blob(bytes: &[u8]) -> Result<Self, ManifestError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| ManifestError::Schema {
+        let path = PathBuf::from("<manifest blob>");
+        let schema = |field: String, line: Option<usize>, message: String| ManifestError::Schema {
             path: PathBuf::from("<manifest blob>"),
             problem: Problem {
-                field: String::new(),
-                line: None,
-                message: "manifest blob is not UTF-8".into(),
+                field,
+                line,
+                message,
             },
+        };
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(ManifestError::TooLarge {
+                path,
+                size: bytes.len() as u64,
+            });
+        }
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let manifest: Manifest = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            let inner = e.into_inner();
+            let line = (inner.line() > 0).then_some(inner.line());
+            let message = inner.to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            schema(
+                field,
+                line,
+                format!("not a manifest in canonical JSON: {message}"),
+            )
         })?;
-        parse(text, Path::new("<manifest blob>"))
+        de.end()
+            .map_err(|e| schema(String::new(), Some(e.line()), format!("trailing data: {e}")))?;
+        if manifest.canonical_bytes()? != bytes {
+            return Err(schema(
+                String::new(),
+                None,
+                "manifest blob is not in canonical JSON form (RFC 8785): the signed bytes \
+                 must be exactly the canonical encoding of the manifest"
+                    .into(),
+            ));
+        }
+        let violations = policy::check(&manifest);
+        if !violations.is_empty() {
+            return Err(ManifestError::Policy {
+                path,
+                problems: violations
+                    .into_iter()
+                    .map(|v| Problem {
+                        line: None,
+                        field: v.field,
+                        message: v.message,
+                    })
+                    .collect(),
+            });
+        }
+        Ok(manifest)
     }
 
     /// BLAKE3 of the canonical bytes.

@@ -265,3 +265,35 @@ fn schema_errors_name_field_path_and_line() {
         assert!(problem.line.is_some(), "{to}: no line in {err}");
     }
 }
+
+#[test]
+fn a_manifest_blob_must_be_its_canonical_json() {
+    let m = parse_str(&base()).unwrap();
+    let blob = m.canonical_bytes().unwrap();
+    // The author's YAML is not a blob, even though it parses to the same manifest.
+    let err = Manifest::from_blob(base().as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("canonical JSON"), "{err}");
+    // Pretty-printed JSON of the same manifest is not the signed form either.
+    let pretty =
+        serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(&blob).unwrap())
+            .unwrap();
+    let err = Manifest::from_blob(&pretty).unwrap_err();
+    assert!(err.to_string().contains("canonical JSON form"), "{err}");
+    // Trailing bytes after the document are refused.
+    let mut trailing = blob.clone();
+    trailing.extend_from_slice(b" {}");
+    assert!(Manifest::from_blob(&trailing).is_err());
+}
+
+#[test]
+fn an_alias_bomb_blob_is_refused_without_expanding_it() {
+    // The remote crash of issue 9: a blob whose YAML aliases expand to gigabytes. As JSON
+    // only, it is a syntax error at its first byte.
+    let mut yaml = String::from("description: &s \"");
+    yaml.push_str(&"x".repeat(200 * 1024));
+    yaml.push_str("\"\ncommand: [");
+    yaml.push_str(&vec!["*s"; 128].join(", "));
+    yaml.push_str("]\n");
+    let err = Manifest::from_blob(yaml.as_bytes()).unwrap_err();
+    assert!(matches!(err, ManifestError::Schema { .. }), "{err}");
+}
