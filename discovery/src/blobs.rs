@@ -2,6 +2,7 @@
 //! origin-then-mirrors policy ([`Fetcher`]).
 
 mod fetch;
+pub mod limit;
 mod node;
 
 pub(crate) use fetch::retry_delay;

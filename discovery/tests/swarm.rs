@@ -9,6 +9,7 @@
 //!   offline and a mirror serves; a mirror with tampered bytes is rejected.
 //! - `hostile`: forged, replayed, equivocating, expired, oversized and malformed input is
 //!   rejected with the right recorded reason, and the node keeps working.
+//! - `limits`: a peer past its share of iroh connections is refused `busy`; others are served.
 //! - `interop`: a third-party relay in its own process, and an independent BIP-340 check.
 //! - `codec`, `https`: the event format and HTTPS origins on their own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -21,6 +22,8 @@ mod hostile;
 mod https;
 #[path = "swarm/interop.rs"]
 mod interop;
+#[path = "swarm/limits.rs"]
+mod limits;
 #[path = "swarm/net.rs"]
 mod net;
 #[path = "swarm/support.rs"]

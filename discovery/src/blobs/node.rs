@@ -17,6 +17,7 @@ use iroh_blobs::provider::events::{
 use iroh_blobs::store::fs::FsStore;
 use iroh_blobs::BlobsProtocol;
 
+use super::limit::{Capped, ConnectionLimits};
 use super::to_iroh;
 use crate::config::IrohConfig;
 
@@ -118,7 +119,10 @@ impl BlobNode {
         };
         let protocol = BlobsProtocol::new(&store, events);
         let router = Router::builder(endpoint.clone())
-            .accept(iroh_blobs::ALPN, protocol)
+            .accept(
+                iroh_blobs::ALPN,
+                Capped::new(protocol, ConnectionLimits::default()),
+            )
             .spawn();
         tracing::info!(node = %endpoint.id().fmt_short(), addrs = ?endpoint.bound_sockets(), "iroh endpoint up");
         Ok(Self {
