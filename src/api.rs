@@ -112,7 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/network", get(network::network))
         .route("/openapi.json", get(openapi))
         .fallback(not_found);
-    Router::new()
+    let routes = Router::new()
         .nest("/api/v1", api)
         .route("/", get(ui::root))
         .route("/ui/", get(ui::index))
@@ -123,6 +123,10 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::guard,
         ))
+        .with_state(state);
+    // Around the whole router (not each route), so it also sees what axum adds last,
+    // such as the `Allow` header of a 405.
+    Router::new()
+        .fallback_service(routes)
         .layer(axum::middleware::from_fn(error::json_errors))
-        .with_state(state)
 }
