@@ -330,7 +330,7 @@ pub async fn detail(
 const ICON_TYPES: &[(&str, &str, &[u8])] = &[
     ("svg", "image/svg+xml", b""),
     ("png", "image/png", b"\x89PNG\r\n\x1a\n"),
-    ("webp", "image/webp", b"RIFF"),
+    ("webp", "image/webp", b"RIFF"), // and "WEBP" at offset 8
     ("jpg", "image/jpeg", b"\xff\xd8\xff"),
     ("jpeg", "image/jpeg", b"\xff\xd8\xff"),
     ("gif", "image/gif", b"GIF8"),
@@ -405,7 +405,8 @@ pub async fn blob(
         }
     }
     .ok_or_else(|| ApiError::not_found(format!("blob {hash} is not held by this node")))?;
-    if !bytes.starts_with(magic) {
+    let webp = kind != "image/webp" || bytes.get(8..12) == Some(b"WEBP".as_slice());
+    if !bytes.starts_with(magic) || !webp {
         return Err(ApiError::not_found(format!(
             "icon blob {hash} is published as {kind} but does not hold one"
         )));
