@@ -1,15 +1,22 @@
 //! The node's HTTP API (`/api/v1`, axum) and the web UI it serves.
 //!
 //! Reads are open to whoever reaches the listen address (loopback by default); every
-//! POST needs the admin token ([`auth`]). Errors share one JSON shape ([`error`]).
-//! Long actions run as jobs whose progress streams as server-sent events ([`jobs`]).
+//! POST needs the admin token ([`auth`]). Errors share one JSON shape ([`error`]), also
+//! for rejected query strings, paths and bodies ([`extract`]). Long actions run as jobs
+//! whose progress streams as server-sent events ([`jobs`]). Every request is bounded:
+//! connections, head and idle time by the server ([`server`]), body size, body read time
+//! and handler time per request ([`limits`]).
 
 mod apps;
 mod auth;
 mod error;
+mod extract;
 pub mod jobs;
+pub mod limits;
 mod network;
 mod ops;
+pub mod server;
+mod stall;
 mod trust;
 mod ui;
 
@@ -37,8 +44,10 @@ pub struct AppState {
     pub admin_token: Arc<String>,
     /// The address the API listens on (for the Host check).
     pub listen: SocketAddr,
-    /// Demo mode: the UI says the apps are demo apps.
+    /// Demo mode: the UI shows a banner saying some apps are demo apps.
     pub demo: bool,
+    /// The demo publisher (in demo mode): only its apps are flagged `demo`.
+    pub demo_publisher: Option<atoll_registry::Did>,
     /// Directories holding blobs named by hex hash (icons are served from here).
     pub blob_dirs: Arc<Vec<PathBuf>>,
     /// What runs apps.
@@ -76,11 +85,16 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-async fn not_found() -> ApiError {
-    ApiError::not_found("no such API path; see /api/v1/openapi.json")
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no API path {}; see /api/v1/openapi.json",
+        error::clip(uri.path(), 120)
+    ))
 }
 
-/// The whole HTTP surface: `/api/v1/…`, `/ui/…`, `/` → `/ui/`.
+/// The whole HTTP surface: `/api/v1/…`, `/ui/…`, `/` → `/ui/`. Layers, outermost
+/// first: every error answer in the JSON shape, the Host and token guard, then the body
+/// and handler limits (so a request without the token is refused before its body is read).
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/status", get(network::status))
@@ -98,15 +112,21 @@ pub fn router(state: AppState) -> Router {
         .route("/network", get(network::network))
         .route("/openapi.json", get(openapi))
         .fallback(not_found);
-    Router::new()
+    let routes = Router::new()
         .nest("/api/v1", api)
         .route("/", get(ui::root))
         .route("/ui/", get(ui::index))
         .route("/ui/app.js", get(ui::app_js))
         .route("/ui/style.css", get(ui::style))
+        .layer(axum::middleware::from_fn(limits::bound))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::guard,
         ))
-        .with_state(state)
+        .with_state(state);
+    // Around the whole router (not each route), so it also sees what axum adds last,
+    // such as the `Allow` header of a 405.
+    Router::new()
+        .fallback_service(routes)
+        .layer(axum::middleware::from_fn(error::json_errors))
 }

@@ -60,11 +60,13 @@ pub async fn run(
     let discovery = start_discovery(&opts).await?;
     let catalog = Arc::new(Mutex::new(catalog));
     let mut blob_dirs = vec![data.join("bundles")];
+    let mut demo_publisher = None;
     if opts.demo {
         let published = demo::publish(&discovery, &catalog, &data, &opts.apps_dir)
             .await
             .context("publishing the demo apps")?;
         blob_dirs.extend(published.blob_dirs);
+        demo_publisher = Some(published.publisher);
     }
     let blob_dirs = Arc::new(blob_dirs);
     let (ops, orch): (Arc<dyn AppOps>, _) = match start_orchestrator(&opts).await {
@@ -102,6 +104,7 @@ pub async fn run(
         admin_token: Arc::new(token),
         listen: addr,
         demo: opts.demo,
+        demo_publisher,
         blob_dirs,
         ops,
         net: Arc::new(swarm::Swarm::new(discovery.clone())),
@@ -120,10 +123,7 @@ pub async fn run(
     if let Some(tx) = bound {
         let _ = tx.send(addr);
     }
-    axum::serve(listener, api::router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("serving HTTP")?;
+    api::server::serve(listener, api::router(state), shutdown).await;
     updater.abort();
     if let Some(orch) = orch {
         // Apps keep running; the next start adopts them.
@@ -136,21 +136,7 @@ pub async fn run(
 
 /// Start the swarm: embedded relay, relay pool, iroh endpoint and blob store, pipeline.
 async fn start_discovery(opts: &NodeOptions) -> Result<atoll_discovery::Discovery> {
-    let cfg = &opts.config;
-    let mut d = atoll_discovery::DiscoveryConfig::new(&opts.data_dir);
-    d.embedded_relay = cfg
-        .relays
-        .embedded
-        .then(|| atoll_discovery::EmbeddedRelayConfig {
-            port: cfg.relays.embedded_port,
-            ..Default::default()
-        });
-    d.relays = cfg.relays.external.clone();
-    d.iroh = atoll_discovery::IrohConfig {
-        bind: cfg.iroh.bind,
-        internet: cfg.iroh.internet,
-    };
-    d.mirror = cfg.iroh.mirror;
+    let d = opts.config.discovery(&opts.data_dir);
     let port = atoll_discovery::catalog_port::SqliteCatalog::open(opts.data_dir.join("catalog.db"))
         .context("opening the catalog for sync")?;
     atoll_discovery::Discovery::start(d, Arc::new(port))

@@ -1,14 +1,18 @@
 //! The node as operators and browsers meet it: `atoll node --demo` started as a real
-//! process on a free port, its HTTP API exercised (reads, errors, the admin token, the
-//! Host check), the marketplace driven in headless Chromium, and a graceful SIGTERM.
+//! process on a free port, syncing a third-party publisher (a second demo node whose
+//! relay it follows), its HTTP API exercised (reads, errors in one JSON shape, limits,
+//! the admin token, the Host check, slow and flooding clients, icon serving), the CLI
+//! against its home, the marketplace driven in headless Chromium, and a graceful SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::HashSet;
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -16,14 +20,61 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The sample apps plus one whose name and description are hostile HTML.
-fn apps_with_hostile(dir: &Path) {
+/// Connections the node serves at once (`MAX_CONNECTIONS` in src/api/server.rs).
+const MAX_CONNECTIONS: usize = 256;
+
+fn build_images() {
     let status = Command::new("bash")
         .arg(repo().join("scripts/build-images.sh"))
         .current_dir(repo())
         .status()
         .unwrap();
     assert!(status.success(), "scripts/build-images.sh failed");
+}
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xfc, 0xcf, 0xc0, 0x50,
+    0x0f, 0x00, 0x04, 0x85, 0x01, 0x80, 0x84, 0xa9, 0x8c, 0x21, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// The third party's one app: its own publisher (another node's demo key, never pinned
+/// here), a PNG icon.
+fn third_party_app(dir: &Path) {
+    build_images();
+    let app = dir.join("elsewhere");
+    fs::create_dir_all(app.join("images")).unwrap();
+    fs::copy(
+        repo().join("apps/hello-static/images/web.oci.tar"),
+        app.join("images/web.oci.tar"),
+    )
+    .unwrap();
+    fs::write(app.join("icon.png"), PNG).unwrap();
+    fs::write(
+        app.join("manifest.yml"),
+        r#"id: elsewhere
+name: Elsewhere Notes
+version: 1.0.0
+description: Notes from a publisher this node never pinned.
+icon: icon.png
+categories: [productivity]
+containers:
+  - name: web
+    image:
+      archive: images/web.oci.tar
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    ports: [ { container: 8080, host: 18091, web: true } ]
+"#,
+    )
+    .unwrap();
+}
+
+/// The sample apps plus one whose name and description are hostile HTML.
+fn apps_with_hostile(dir: &Path) {
+    build_images();
     for app in ["hello-static", "notebook", "two-tier"] {
         let src = repo().join("apps").join(app);
         let dst = dir.join(app);
@@ -76,15 +127,19 @@ struct Node {
 }
 
 impl Node {
-    fn start() -> Node {
+    /// A demo node with the apps `fill` writes, following the `external` relays too.
+    fn start(fill: fn(&Path), external: &[String]) -> Node {
         let home = tempfile::tempdir().unwrap();
         let apps = tempfile::tempdir().unwrap();
-        apps_with_hostile(apps.path());
+        fill(apps.path());
         // Every port picked by the OS, so tests never collide with a running node.
         let config = home.path().join("atoll.toml");
         fs::write(
             &config,
-            "listen = \"127.0.0.1:0\"\n[relays]\nembedded_port = 0\n[iroh]\nbind = \"127.0.0.1:0\"\n",
+            format!(
+                "listen = \"127.0.0.1:0\"\n[relays]\nembedded_port = 0\nexternal = {external:?}\n\
+                 [iroh]\nbind = \"127.0.0.1:0\"\n"
+            ),
         )
         .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_atoll"))
@@ -138,6 +193,15 @@ impl Node {
         (status, r.json().unwrap_or(Value::Null))
     }
 
+    /// `host:port` of the HTTP API.
+    fn addr(&self) -> String {
+        self.url.trim_start_matches("http://").to_owned()
+    }
+
+    fn cli(&self, args: &[&str]) -> Output {
+        atoll_cli(self.home.path(), args)
+    }
+
     fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -158,6 +222,475 @@ impl Drop for Node {
     }
 }
 
+fn atoll_cli(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("ATOLL_LOG")
+        .output()
+        .unwrap()
+}
+
+/// Send raw bytes (a request with `Connection: close`), return the status and JSON body.
+fn raw(addr: &str, request: &[u8]) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(request).unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// The node's accepted connections on its HTTP port: sockets in its fd table whose local
+/// port is `port` (connections waiting in the listen backlog are not in it).
+fn held_connections(pid: u32, port: u16) -> usize {
+    let mut inodes = HashSet::new();
+    for table in ["tcp", "tcp6"] {
+        let Ok(text) = fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let local_port = f[1].rsplit(':').next().unwrap();
+            // State 0A is LISTEN: the listening socket itself is not a connection.
+            if u16::from_str_radix(local_port, 16).unwrap() == port && f[3] != "0A" {
+                inodes.insert(f[9].to_owned());
+            }
+        }
+    }
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .filter(|inode| inodes.contains(inode))
+        .count()
+}
+
+/// Wait (bounded) until the server closes `s`: EOF or a reset, after at most an error answer.
+fn closed_by_server(s: &mut TcpStream, deadline: Instant) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        s.set_read_timeout(Some(left)).unwrap();
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(n) => assert!(
+                !String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 2"),
+                "a half-sent request was answered with success"
+            ),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return false
+            }
+            Err(_) => return true,
+        }
+    }
+}
+
+/// A client that sends its request head one byte a second is cut off by the server.
+fn slow_client_is_cut_off(node: &Node) {
+    let mut s = TcpStream::connect(node.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let head = format!(
+        "GET /api/v1/status HTTP/1.1\r\nHost: {}\r\nX-Slow: ",
+        node.addr()
+    );
+    let mut closed = false;
+    for i in 0..120 {
+        let byte = head.as_bytes().get(i).copied().unwrap_or(b'a');
+        if s.write_all(&[byte]).is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 512];
+        match s.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(n) => assert!(
+                !String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 2"),
+                "an unfinished request head was answered with success"
+            ),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        closed,
+        "a client sending one header byte per second was kept for 120 s"
+    );
+}
+
+/// More half-open connections than the cap: the node holds at most the cap, still answers
+/// a normal request, and closes every half-open one.
+fn flood_beyond_the_cap(node: &Node) {
+    let port: u16 = node.addr().rsplit(':').next().unwrap().parse().unwrap();
+    let pid = node.child.id();
+    let mut flood: Vec<TcpStream> = (0..MAX_CONNECTIONS + 44)
+        .map(|_| {
+            let mut s = TcpStream::connect(node.addr()).unwrap();
+            s.write_all(b"GET /api/v1/status HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
+    let url = format!("{}/api/v1/status", node.url);
+    let normal = std::thread::spawn(move || {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap()
+            .get(url)
+            .send()
+            .map(|r| r.status().as_u16())
+    });
+    let mut most = 0;
+    while !normal.is_finished() {
+        let held = held_connections(pid, port);
+        assert!(
+            held <= MAX_CONNECTIONS,
+            "the node holds {held} connections, above its cap {MAX_CONNECTIONS}"
+        );
+        most = most.max(held);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answered = normal.join().unwrap();
+    assert_eq!(
+        answered.as_ref().ok(),
+        Some(&200),
+        "a normal request during the flood: {answered:?}"
+    );
+    assert_eq!(
+        most, MAX_CONNECTIONS,
+        "the flood did not fill the node's slots"
+    );
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let open = flood
+        .iter_mut()
+        .map(|s| closed_by_server(s, deadline))
+        .filter(|closed| !closed)
+        .count();
+    assert_eq!(
+        open, 0,
+        "{open} half-open connections were still held after 120 s"
+    );
+}
+
+/// `/blobs/{hash}` serves only icons, as the type they were published as.
+fn blobs_are_icons_only(node: &Node, detail: &Value, third: &Value) {
+    let icon = detail["icon_url"].as_str().unwrap();
+    let resp = reqwest::blocking::get(format!("{}{icon}", node.url)).unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let h = resp.headers();
+    assert_eq!(h["content-type"], "image/svg+xml");
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    // The third party's PNG icon, fetched from its node while syncing: served as a PNG.
+    let png = third["icon_url"].as_str().unwrap();
+    let mut got = None;
+    for _ in 0..300 {
+        let resp = reqwest::blocking::get(format!("{}{png}", node.url)).unwrap();
+        if resp.status().as_u16() == 200 {
+            got = Some(resp);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let resp = got.expect("the third party's icon was not served within 30 s");
+    assert_eq!(resp.headers()["content-type"], "image/png");
+    assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(resp.bytes().unwrap().as_ref(), PNG);
+    // A manifest blob (held, and small: it used to be served as SVG), an image archive
+    // and an unknown blob are not icons: 404 in the JSON shape.
+    let manifest = detail["manifest_hash"].as_str().unwrap().to_owned();
+    let image =
+        blake3::hash(&fs::read(repo().join("apps/hello-static/images/web.oci.tar")).unwrap())
+            .to_hex()
+            .to_string();
+    for hash in [manifest, image, "0".repeat(64)] {
+        let (s, v) = node.get(&format!("/api/v1/blobs/{hash}"));
+        assert_eq!(s, 404, "{hash}: {v}");
+        assert_error_shape(&v, "not_found");
+    }
+    let (s, v) = node.get("/api/v1/blobs/not-a-hash");
+    assert_eq!(s, 400, "{v}");
+    assert_error_shape(&v, "bad_request");
+}
+
+/// Every error answer is the JSON shape, and says which part of the request is wrong.
+fn errors_are_json_everywhere(node: &Node, app: &str) {
+    let long_query = format!("/api/v1/apps?q={}", "a".repeat(3000));
+    let long_search = format!("/api/v1/apps?q={}", "a".repeat(300));
+    let big_tail = format!("/api/v1/installed/{app}/logs?tail=100000");
+    for (path, starts) in [
+        ("/api/v1/apps?per_page=lots", "query string"),
+        ("/api/v1/apps?bogus=1", "query string"),
+        ("/api/v1/apps?installed=maybe", "query string"),
+        (long_query.as_str(), "query string"),
+        (long_search.as_str(), "q:"),
+        ("/api/v1/apps?page=0", "page"),
+        ("/api/v1/apps?per_page=201", "per_page"),
+        (big_tail.as_str(), "tail"),
+        ("/api/v1/apps/%ff/x", "path"),
+        ("/api/v1/trust/%ff%fe/explain", "path"),
+    ] {
+        let (s, v) = node.get(path);
+        assert_eq!(s, 400, "{path}: {v}");
+        let message = v["error"]["message"].as_str().unwrap_or("");
+        assert!(message.starts_with(starts), "{path}: {v}");
+    }
+    let t = Some(node.token.as_str());
+    for body in [
+        "{not json",
+        r#"{"did": 5}"#,
+        r#"{"did": "x", "extra": 1}"#,
+        "",
+    ] {
+        let (s, v) = node.post("/api/v1/trust/pin", t, body);
+        assert_eq!(s, 400, "{body}: {v}");
+        assert_error_shape(&v, "bad_request");
+        assert!(
+            v["error"]["message"].as_str().unwrap().starts_with("body"),
+            "{v}"
+        );
+    }
+    let addr = node.addr();
+    let auth = format!("Authorization: Bearer {}\r\n", node.token);
+    let ask = |method: &str, path: &str, body: &str| {
+        raw(
+            &addr,
+            format!(
+                "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+    };
+    // No Content-Type: the body is not taken as JSON.
+    let (s, v) = ask("POST", "/api/v1/trust/pin", "{}");
+    assert_eq!(s, 400, "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().starts_with("body"),
+        "{v}"
+    );
+    // Unknown methods and paths, in and outside the API.
+    for (method, path, status, code) in [
+        ("DELETE", "/api/v1/status", 405, "method_not_allowed"),
+        ("POST", "/api/v1/apps", 405, "method_not_allowed"),
+        ("PUT", "/ui/app.js", 405, "method_not_allowed"),
+        ("GET", "/nothing-here", 404, "not_found"),
+    ] {
+        let (s, v) = ask(method, path, "");
+        assert_eq!(s, status, "{method} {path}: {v}");
+        assert_error_shape(&v, code);
+        if status == 405 {
+            let m = v["error"]["message"].as_str().unwrap();
+            assert!(m.contains(method) && m.contains(path), "{v}");
+            assert!(m.contains("allowed: GET"), "{v}");
+        }
+    }
+    // A request head over 64 KiB is refused by hyper (431) or the connection dropped;
+    // never answered.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let big = format!(
+        "GET /api/v1/status HTTP/1.1\r\nHost: {addr}\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(70 * 1024)
+    );
+    let _ = s.write_all(big.as_bytes());
+    let mut answer = Vec::new();
+    if s.read_to_end(&mut answer).is_ok() {
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 431"), "a 70 KiB head: {text}");
+    }
+}
+
+/// A body above the limit is 413 before it is read; without the token it is not read at all.
+fn bodies_are_bounded(node: &Node) {
+    let addr = node.addr();
+    let head = |auth: &str| {
+        format!(
+            "POST /api/v1/trust/pin HTTP/1.1\r\nHost: {addr}\r\n{auth}\
+             Content-Type: application/json\r\nContent-Length: 52428800\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let (s, v) = raw(
+        &addr,
+        head(&format!("Authorization: Bearer {}\r\n", node.token)).as_bytes(),
+    );
+    assert_eq!(s, 413, "{v}");
+    assert_error_shape(&v, "payload_too_large");
+    let (s, v) = raw(&addr, head("").as_bytes());
+    assert_eq!(s, 401, "{v}");
+}
+
+/// A trust note over 1024 bytes (or with control characters) is refused and nothing is kept.
+fn trust_notes_are_bounded(node: &Node, did: &str) {
+    let t = Some(node.token.as_str());
+    for note in ["n".repeat(1025), "clear\u{1b}[2Jscreen".to_owned()] {
+        for op in ["pin", "block"] {
+            let body = json!({ "did": did, "note": note }).to_string();
+            let (s, v) = node.post(&format!("/api/v1/trust/{op}"), t, &body);
+            assert_eq!(s, 400, "{v}");
+            assert_error_shape(&v, "bad_request");
+            assert!(
+                v["error"]["message"].as_str().unwrap().starts_with("note"),
+                "{v}"
+            );
+        }
+    }
+    let (_, x) = node.get(&format!("/api/v1/trust/{did}/explain"));
+    assert_eq!(
+        x["decision"],
+        Value::Null,
+        "a refused note changed the decision: {x}"
+    );
+    // A note at the limit is kept.
+    let body = json!({ "did": did, "note": "n".repeat(1024) }).to_string();
+    let (s, x) = node.post("/api/v1/trust/block", t, &body);
+    assert_eq!(s, 200, "{x}");
+    let (s, x) = node.post(
+        "/api/v1/trust/unblock",
+        t,
+        &json!({ "did": did }).to_string(),
+    );
+    assert_eq!(s, 200, "{x}");
+    assert_eq!(x["decision"], Value::Null, "{x}");
+}
+
+/// Follow a job's server-sent events until its last one.
+fn follow(node: &Node, events: &str) -> Value {
+    let resp = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap()
+        .get(format!("{}{events}", node.url))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/event-stream"));
+    for line in BufReader::new(resp).lines() {
+        let line = line.unwrap();
+        if let Some(data) = line.strip_prefix("data:") {
+            let ev: Value = serde_json::from_str(data.trim()).unwrap();
+            if ev["done"] == true {
+                return ev;
+            }
+        }
+    }
+    panic!("the event stream of {events} ended before the job did");
+}
+
+/// Install and uninstall an app through the API, following each job's event stream.
+fn job_events_stream_to_the_end(node: &Node, install: &str) {
+    let t = Some(node.token.as_str());
+    let (s, job) = node.post("/api/v1/actions/install", t, install);
+    assert_eq!(s, 202, "{job}");
+    let last = follow(node, job["events"].as_str().unwrap());
+    assert!(last["error"].is_null(), "install failed: {last}");
+    let (_, installed) = node.get("/api/v1/installed");
+    assert_eq!(installed[0]["state"], "running", "{installed}");
+    let mut uninstall: Value = serde_json::from_str(install).unwrap();
+    uninstall["purge"] = json!(true);
+    let (s, job) = node.post("/api/v1/actions/uninstall", t, &uninstall.to_string());
+    assert_eq!(s, 202, "{job}");
+    let last = follow(node, job["events"].as_str().unwrap());
+    assert!(last["error"].is_null(), "uninstall failed: {last}");
+}
+
+/// Commands that read a home refuse one that does not exist, name it, and create nothing.
+fn cli_refuses_a_missing_home(node: &Node, app: &str, did: &str) {
+    let missing = node.home.path().join("no-such-home");
+    let commands: [&[&str]; 8] = [
+        &["catalog", "list"],
+        &["catalog", "search", "hello"],
+        &["catalog", "show", app],
+        &["catalog", "check"],
+        &["trust", "list"],
+        &["trust", "explain", did],
+        &["trust", "pin", did],
+        &["sync", "status"],
+    ];
+    for args in commands {
+        let out = atoll_cli(&missing, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(1 | 2)),
+            "{args:?}: exit {:?}: {err}",
+            out.status.code()
+        );
+        assert!(
+            err.contains(&*missing.to_string_lossy()) && err.contains("does not exist"),
+            "{args:?}: {err}"
+        );
+        assert!(!missing.exists(), "{args:?} created {}", missing.display());
+    }
+    // The node's own home works.
+    let out = node.cli(&["catalog", "list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Hello Static"));
+}
+
+/// `sync status` reads the node's atoll.toml (its external relay) and prints clean text.
+fn sync_status_reads_the_node_config(node: &Node, relay: &str) {
+    let out = node.cli(&["sync", "status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(relay),
+        "the configured relay is not shown: {text}"
+    );
+    assert!(text.contains("atoll.toml"), "{text}");
+    assert!(!text.contains("Some("), "{text}");
+    let out = node.cli(&["sync", "status", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["config"].as_str().unwrap().ends_with("atoll.toml"), "{v}");
+    assert!(
+        v["relays"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["url"] == relay && r["embedded"] == false),
+        "{v}"
+    );
+}
+
 fn assert_error_shape(v: &Value, code: &str) {
     assert_eq!(v["error"]["code"], code, "{v}");
     assert!(
@@ -170,18 +703,24 @@ fn assert_error_shape(v: &Value, code: &str) {
 
 #[test]
 fn node_api_browser_and_shutdown() {
-    let mut node = Node::start();
+    // A third party: another demo node, whose demo publisher this node never pinned.
+    // This node follows its relay (an external relay in atoll.toml).
+    let mut third = Node::start(third_party_app, &[]);
+    let (_, net) = third.get("/api/v1/network");
+    let third_relay = net["node"]["embedded_relay"].as_str().unwrap().to_owned();
+    let mut node = Node::start(apps_with_hostile, std::slice::from_ref(&third_relay));
 
     // The demo publisher's apps went out over the node's own relay and came back through
-    // its sync pipeline; wait (bounded) until all four are in the catalog.
-    // (Each app counts once its manifest blob is fetched, verified and attached.)
+    // its sync pipeline, the third party's came from its relay; wait (bounded) until all
+    // five are in the catalog. (Each counts once its manifest blob is fetched, verified
+    // and attached.)
     let mut apps = Value::Null;
-    for _ in 0..300 {
+    for _ in 0..600 {
         apps = node.get("/api/v1/apps").1;
         let ready = apps["items"].as_array().map_or(0, |items| {
             items.iter().filter(|a| a["description"] != "").count()
         });
-        if ready == 4 {
+        if ready == 5 {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -189,14 +728,20 @@ fn node_api_browser_and_shutdown() {
     let (s, st) = node.get("/api/v1/status");
     assert_eq!(s, 200);
     assert_eq!(st["demo"], true);
-    assert_eq!(st["apps"], 4);
-    assert_eq!(st["publishers"], 1);
-    assert_eq!(st["relays_connected"], 1, "{st}");
+    assert_eq!(st["apps"], 5, "{apps}");
+    assert_eq!(st["publishers"], 2);
+    assert_eq!(st["relays_connected"], 2, "{st}");
+    let demo_did = st["demo_publisher"].as_str().unwrap();
     let items = apps["items"].as_array().unwrap();
-    assert_eq!(items.len(), 4);
-    assert!(items
-        .iter()
-        .all(|a| a["trust"]["pinned"] == true && a["demo"] == true));
+    assert_eq!(items.len(), 5);
+    // Only the demo publisher's apps are demo apps; the third party's is not.
+    for a in items {
+        let ours = a["publisher"] == demo_did;
+        assert_eq!(a["demo"], ours, "{a}");
+        assert_eq!(a["trust"]["pinned"], ours, "{a}");
+    }
+    let elsewhere = items.iter().find(|a| a["app"] == "elsewhere").unwrap();
+    assert_eq!(elsewhere["demo"], false);
     let (_, found) = node.get("/api/v1/apps?q=tier");
     assert_eq!(found["items"].as_array().unwrap().len(), 1);
     assert_eq!(found["items"][0]["name"], "Two Tier");
@@ -216,13 +761,7 @@ fn node_api_browser_and_shutdown() {
         .as_str()
         .unwrap()
         .contains("you pinned"));
-    let icon = detail["icon_url"].as_str().unwrap();
-    let resp = reqwest::blocking::get(format!("{}{icon}", node.url)).unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    assert!(resp.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("sandbox"));
+    blobs_are_icons_only(&node, &detail, elsewhere);
     let did = hello["publisher"].as_str().unwrap();
     let (_, x) = node.get(&format!("/api/v1/trust/{did}/explain"));
     assert_eq!(x["score"], 1.0);
@@ -275,6 +814,18 @@ fn node_api_browser_and_shutdown() {
     assert_eq!(s, 404);
     let (s, v) = node.post("/api/v1/actions/stop", t, &install);
     assert_eq!(s, 409, "stopping an app that is not installed: {v}");
+
+    // Bounded input, one error shape, slow and flooding clients, jobs that stream.
+    errors_are_json_everywhere(&node, r);
+    bodies_are_bounded(&node);
+    trust_notes_are_bounded(&node, elsewhere["publisher"].as_str().unwrap());
+    slow_client_is_cut_off(&node);
+    flood_beyond_the_cap(&node);
+    job_events_stream_to_the_end(&node, &install);
+
+    // The CLI on the node's home: no home made by a typo; sync status as the node sees it.
+    cli_refuses_a_missing_home(&node, r, did);
+    sync_status_reads_the_node_config(&node, &third_relay);
 
     // DNS rebinding: a Host that is not this node is refused.
     let resp = reqwest::blocking::Client::new()
@@ -339,4 +890,9 @@ fn node_api_browser_and_shutdown() {
     let db = node.home.path().join("catalog.db");
     let c = atoll_catalog::Catalog::open(&db).unwrap();
     assert!(c.schema_version().unwrap() >= 1);
+    let status = third.terminate();
+    assert!(
+        status.success(),
+        "the third-party node exited with {status}"
+    );
 }

@@ -68,6 +68,25 @@ impl Catalog {
         }))
     }
 
+    /// The signed envelopes of the head entries that list `hash` among their artifacts
+    /// (icon or image archive), at most `limit` of them. The API reads the artifact's path
+    /// and kind from them to serve an icon only as the type it was published as.
+    pub fn head_envelopes_naming_artifact(
+        &self,
+        hash: &Hash,
+        limit: u32,
+    ) -> Result<Vec<Vec<u8>>, CatalogError> {
+        let rows = self
+            .conn
+            .prepare_cached(
+                "SELECT e.envelope FROM entry_artifacts x JOIN entries e ON e.id = x.entry_id
+                 WHERE x.hash = ?1 AND e.status = 'head' ORDER BY e.id LIMIT ?2",
+            )?
+            .query_map(params![hash.as_bytes(), limit], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
     /// Record whether this node holds a blob's (verified) bytes.
     pub fn set_blob_held(&mut self, hash: &Hash, held: bool) -> Result<(), CatalogError> {
         let n = self.conn.execute(

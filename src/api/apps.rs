@@ -4,14 +4,16 @@ use std::collections::{BTreeMap, HashMap};
 
 use atoll_catalog::{AppSummary, SearchQuery, Sort};
 use atoll_registry::{AppRef, Hash, Manifest};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::error::{ApiError, ApiResult};
+use super::error::{clip, ApiError, ApiResult};
+use super::extract::{Path, Query};
+use super::limits::{MAX_CATEGORY_BYTES, MAX_PAGE, MAX_SEARCH_BYTES};
 use super::AppState;
 
 /// Query string of `GET /apps`.
@@ -112,7 +114,7 @@ fn app_out(
         stale: s.stale,
         yanked: s.yanked,
         equivocated: s.equivocated,
-        demo: state.demo,
+        demo: state.demo_publisher.as_ref() == Some(&s.app_ref.publisher),
         published_at: s.published_at,
     })
 }
@@ -146,10 +148,24 @@ pub async fn list(
         Some("relevance") => Sort::Relevance,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "sort: {other:?} is not one of trust, recent, name, relevance"
+                "sort: {:?} is not one of trust, recent, name, relevance",
+                clip(other, 40)
             )))
         }
     };
+    if q.q.as_ref().is_some_and(|w| w.len() > MAX_SEARCH_BYTES) {
+        return Err(ApiError::bad_request(format!(
+            "q: at most {MAX_SEARCH_BYTES} bytes of search text"
+        )));
+    }
+    if q.category
+        .as_ref()
+        .is_some_and(|c| c.len() > MAX_CATEGORY_BYTES)
+    {
+        return Err(ApiError::bad_request(format!(
+            "category: at most {MAX_CATEGORY_BYTES} bytes"
+        )));
+    }
     if let Some(t) = q.min_trust {
         if !(0.0..=1.0).contains(&t) {
             return Err(ApiError::bad_request("min_trust: must be between 0 and 1"));
@@ -159,7 +175,12 @@ pub async fn list(
     if !(1..=200).contains(&per_page) {
         return Err(ApiError::bad_request("per_page: must be 1 to 200"));
     }
-    let page = q.page.unwrap_or(1).max(1);
+    let page = q.page.unwrap_or(1);
+    if !(1..=MAX_PAGE).contains(&page) {
+        return Err(ApiError::bad_request(format!(
+            "page: must be 1 to {MAX_PAGE}"
+        )));
+    }
     let query = SearchQuery {
         words: q.q.unwrap_or_default(),
         category: q.category.filter(|c| !c.is_empty()),
@@ -303,7 +324,41 @@ pub async fn detail(
     Ok(Json(out))
 }
 
-/// `GET /blobs/{hash}`: icons only (by size), with a CSP that sandboxes an SVG's scripts.
+/// Icon types the node serves, by the extension of the icon's path in the manifest,
+/// with the leading bytes a raster file of that type starts with (SVG is text; the
+/// sandboxing CSP keeps its scripts from running).
+const ICON_TYPES: &[(&str, &str, &[u8])] = &[
+    ("svg", "image/svg+xml", b""),
+    ("png", "image/png", b"\x89PNG\r\n\x1a\n"),
+    ("webp", "image/webp", b"RIFF"), // and "WEBP" at offset 8
+    ("jpg", "image/jpeg", b"\xff\xd8\xff"),
+    ("jpeg", "image/jpeg", b"\xff\xd8\xff"),
+    ("gif", "image/gif", b"GIF8"),
+];
+
+/// The path an accepted head entry published `hash` under as its icon, if any.
+fn icon_path(catalog: &atoll_catalog::Catalog, hash: &Hash) -> ApiResult<Option<String>> {
+    let envelopes = catalog
+        .head_envelopes_naming_artifact(hash, 16)
+        .map_err(ApiError::internal)?;
+    for bytes in envelopes {
+        let envelope = atoll_registry::Envelope::from_slice(&bytes).map_err(ApiError::internal)?;
+        let entry: atoll_registry::Entry =
+            serde_json::from_value(envelope.payload).map_err(ApiError::internal)?;
+        let icon = entry.artifacts.iter().find(|a| {
+            a.kind == atoll_registry::objects::ArtifactKind::Icon && a.blob.hash == *hash
+        });
+        if let Some(a) = icon {
+            return Ok(Some(a.path.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// `GET /blobs/{hash}`: only a blob some app's head entry publishes as its icon, served
+/// with the type of the icon's file extension (svg, png, webp, jpeg, gif; a raster file
+/// must start like one), a CSP that sandboxes an SVG's scripts, and `nosniff`.
+/// Anything else — a manifest, an image archive, an unknown blob — is 404.
 pub async fn blob(
     State(state): State<AppState>,
     Path(hash): Path<String>,
@@ -311,6 +366,24 @@ pub async fn blob(
     let hash: Hash = hash
         .parse()
         .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
+    let path = state
+        .with_catalog(move |c| icon_path(c, &hash))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("blob {hash} is not the icon of any app")))?;
+    let ext = path
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
+    let (_, kind, magic) = ICON_TYPES
+        .iter()
+        .find(|(e, _, _)| *e == ext)
+        .copied()
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "icon {:?} of blob {hash}: this node serves only svg, png, webp, jpeg and gif icons",
+                clip(&path, 80)
+            ))
+        })?;
     let max = atoll_registry::objects::MAX_ICON_BYTES;
     let from_swarm = state.net.blob(hash, max).await;
     let bytes = match from_swarm {
@@ -321,7 +394,7 @@ pub async fn blob(
                 dirs.iter().find_map(|d| {
                     let p = d.join(hash.to_hex());
                     let meta = std::fs::metadata(&p).ok()?;
-                    if meta.len() > max {
+                    if !meta.is_file() || meta.len() > max {
                         return None;
                     }
                     std::fs::read(p).ok().filter(|b| Hash::of(b) == hash)
@@ -332,11 +405,12 @@ pub async fn blob(
         }
     }
     .ok_or_else(|| ApiError::not_found(format!("blob {hash} is not held by this node")))?;
-    let kind = if bytes.starts_with(b"\x89PNG") {
-        "image/png"
-    } else {
-        "image/svg+xml"
-    };
+    let webp = kind != "image/webp" || bytes.get(8..12) == Some(b"WEBP".as_slice());
+    if !bytes.starts_with(magic) || !webp {
+        return Err(ApiError::not_found(format!(
+            "icon blob {hash} is published as {kind} but does not hold one"
+        )));
+    }
     Ok((
         [
             (header::CONTENT_TYPE, kind),

@@ -8,7 +8,7 @@ use axum::http::{header, Method, Request};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
+use super::error::{clip, ApiError};
 use super::AppState;
 use crate::node::token;
 
@@ -33,7 +33,8 @@ pub async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next
         .unwrap_or("");
     if !host_allowed(host, &state) {
         return ApiError::forbidden(format!(
-            "Host {host:?} is not this node; use http://{}",
+            "Host {:?} is not this node; use http://{}",
+            clip(host, 100),
             state.listen
         ))
         .into_response();

@@ -1,7 +1,12 @@
 //! API errors: one JSON shape for every failure,
 //! `{"error": {"code": "not_found", "message": "…"}}`, with a matching HTTP status.
+//! Handlers and extractors ([`super::extract`]) build [`ApiError`]s; [`json_errors`] is
+//! the last line: any error answer that is not JSON yet (axum's own 404/405, a
+//! rejection nobody mapped) is rewritten into the same shape.
 
-use axum::http::StatusCode;
+use axum::body::Body;
+use axum::http::{header, Request, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
@@ -35,6 +40,10 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
+    /// 413: the request body is larger than the node accepts.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
     /// 409: the request conflicts with the current state.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
@@ -56,6 +65,77 @@ impl ApiError {
             message: message.into(),
         }
     }
+}
+
+/// The `code` of an error answer with `status`.
+pub fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::URI_TOO_LONG => "uri_too_long",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}
+
+/// At most `max` characters of `s`, for echoing client input in a message.
+pub fn clip(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Rewrite every error answer that is not JSON into the one JSON shape, saying what
+/// was wrong and where (405 keeps its `Allow` header).
+pub async fn json_errors(req: Request<Body>, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = clip(req.uri().path(), 120);
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let allow = res.headers().get(header::ALLOW).cloned();
+    let message = match status {
+        StatusCode::NOT_FOUND => {
+            format!("nothing at {path}; the API is described at /api/v1/openapi.json")
+        }
+        StatusCode::METHOD_NOT_ALLOWED => format!(
+            "method {method} is not allowed on {path}{}",
+            allow
+                .as_ref()
+                .and_then(|a| a.to_str().ok())
+                .map(|a| format!(" (allowed: {a})"))
+                .unwrap_or_default()
+        ),
+        _ => format!(
+            "{method} {path}: {}",
+            status.canonical_reason().unwrap_or("error")
+        ),
+    };
+    let mut out = ApiError::new(status, code_for(status), message).into_response();
+    if let Some(a) = allow {
+        out.headers_mut().insert(header::ALLOW, a);
+    }
+    out
 }
 
 impl IntoResponse for ApiError {

@@ -22,6 +22,7 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         .unwrap_or(0);
     Ok(Json(json!({
         "demo": demo,
+        "demo_publisher": state.demo_publisher.as_ref().map(ToString::to_string),
         "apps": apps,
         "publishers": publishers,
         "relays_connected": relays_connected,

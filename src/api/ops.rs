@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use atoll_registry::AppRef;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
@@ -14,8 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::apps::parse_ref;
-use super::error::{ApiError, ApiResult};
+use super::error::{clip, ApiError, ApiResult};
+use super::extract::{Json as JsonBody, Path, Query};
 use super::jobs::JobHandle;
+use super::limits::MAX_LOG_TAIL;
 use super::AppState;
 
 /// A boxed future (the traits below are used as trait objects).
@@ -148,7 +150,12 @@ pub async fn logs(
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<Value>> {
     let app = parse_ref(&did, &app)?;
-    let tail = q.tail.unwrap_or(100).min(5000);
+    let tail = q.tail.unwrap_or(100);
+    if !(1..=MAX_LOG_TAIL).contains(&tail) {
+        return Err(ApiError::bad_request(format!(
+            "tail: must be 1 to {MAX_LOG_TAIL}"
+        )));
+    }
     let lines = state
         .ops
         .logs(app.clone(), tail)
@@ -161,14 +168,15 @@ pub async fn logs(
 pub async fn start_action(
     State(state): State<AppState>,
     Path(action): Path<String>,
-    body: Result<Json<ActionRequest>, axum::extract::rejection::JsonRejection>,
+    body: Result<JsonBody<ActionRequest>, ApiError>,
 ) -> ApiResult<impl IntoResponse> {
     let action = Action::parse(&action).ok_or_else(|| {
         ApiError::not_found(format!(
-            "action {action:?} does not exist (install, start, stop, restart, update, uninstall)"
+            "action {:?} does not exist (install, start, stop, restart, update, uninstall)",
+            clip(&action, 40)
         ))
     })?;
-    let Json(req) = body.map_err(|e| ApiError::bad_request(format!("body: {}", e.body_text())))?;
+    let JsonBody(req) = body?;
     let app: AppRef = req
         .app
         .parse()
@@ -225,5 +233,5 @@ pub async fn job_events(
         .jobs
         .stream(&job)
         .map(IntoResponse::into_response)
-        .ok_or_else(|| ApiError::not_found(format!("no job {job:?} on this node")))
+        .ok_or_else(|| ApiError::not_found(format!("no job {:?} on this node", clip(&job, 40))))
 }

@@ -2,13 +2,15 @@
 
 use atoll_catalog::{CatalogError, TrustExplanation};
 use atoll_registry::Did;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::apps::trust_json;
-use super::error::{ApiError, ApiResult};
+use super::error::{clip, ApiError, ApiResult};
+use super::extract::{Json as JsonBody, Path};
+use super::limits::check_note;
 use super::AppState;
 
 /// Human lines of an explanation: the path from an anchor, then penalties and reports.
@@ -129,15 +131,17 @@ pub struct TrustChange {
 pub async fn change(
     State(state): State<AppState>,
     Path(op): Path<String>,
-    body: Result<Json<TrustChange>, axum::extract::rejection::JsonRejection>,
+    body: Result<JsonBody<TrustChange>, ApiError>,
 ) -> ApiResult<Json<Value>> {
-    let Json(body) = body.map_err(|e| ApiError::bad_request(format!("body: {}", e.body_text())))?;
-    let did = parse_did(&body.did)?;
     if !matches!(op.as_str(), "pin" | "unpin" | "block" | "unblock") {
         return Err(ApiError::not_found(format!(
-            "trust operation {op:?} does not exist (pin, unpin, block, unblock)"
+            "trust operation {:?} does not exist (pin, unpin, block, unblock)",
+            clip(&op, 40)
         )));
     }
+    let JsonBody(body) = body?;
+    let did = parse_did(&body.did)?;
+    check_note(&body.note).map_err(ApiError::bad_request)?;
     state
         .with_catalog(move |c| {
             match op.as_str() {

@@ -10,7 +10,7 @@ use atoll_registry::AppRef;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
-use super::output;
+use super::output::{self, plain};
 
 /// Catalog commands.
 #[derive(Debug, Subcommand)]
@@ -127,10 +127,26 @@ pub fn path(home: &Path) -> PathBuf {
     home.join("catalog.db")
 }
 
-/// Open the catalog in `home`.
+/// Open the catalog in `home`, creating it if needed (for commands that write to it).
 pub fn open(home: &Path) -> Result<Catalog> {
     let p = path(home);
     Catalog::open(&p).with_context(|| format!("opening the catalog {}", p.display()))
+}
+
+/// Open the catalog of an existing home for a command that only reads it: a missing home
+/// or catalog is an error naming it, and nothing is created.
+pub fn open_existing(home: &Path) -> Result<Catalog> {
+    let home = crate::home::existing(home)?;
+    let p = path(home);
+    if !p.is_file() {
+        anyhow::bail!(
+            "no catalog in {} (no {}): nothing has synced or been imported here yet; \
+             `atoll node` creates it, as does `atoll catalog import <bundle>/entry.json`",
+            home.display(),
+            p.display()
+        );
+    }
+    open(home)
 }
 
 #[derive(Serialize)]
@@ -146,7 +162,7 @@ struct ImportOut {
 pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
     match cmd {
         CatalogCommand::List { filter, json } => {
-            let page = open(home)?.search(&filter.query(String::new(), Sort::Trust))?;
+            let page = open_existing(home)?.search(&filter.query(String::new(), Sort::Trust))?;
             print_page(&page, json)
         }
         CatalogCommand::Search {
@@ -154,27 +170,33 @@ pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
             filter,
             json,
         } => {
-            let page = open(home)?.search(&filter.query(words.join(" "), Sort::Relevance))?;
+            let page =
+                open_existing(home)?.search(&filter.query(words.join(" "), Sort::Relevance))?;
             print_page(&page, json)
         }
         CatalogCommand::Show { app, json } => {
-            let view = open(home)?
+            let view = open_existing(home)?
                 .app(&app)?
                 .with_context(|| format!("{app} is not in the catalog"))?;
             if json {
                 return output::json(&view);
             }
             let s = &view.summary;
-            println!("{} {}  ({})", s.name, s.version, s.app_ref);
+            println!(
+                "{} {}  ({})",
+                plain(&s.name, 120),
+                plain(&s.version, 40),
+                s.app_ref
+            );
             if !s.description.is_empty() {
-                println!("  {}", s.description);
+                println!("  {}", plain(&s.description, 2000));
             }
             if !s.categories.is_empty() {
-                println!("  categories: {}", s.categories.join(", "));
+                println!("  categories: {}", plain(&s.categories.join(", "), 300));
             }
             println!(
                 "  publisher:  {} — trust {:.2} (see `atoll trust explain {}`)",
-                s.publisher_name.as_deref().unwrap_or("(no profile)"),
+                plain(s.publisher_name.as_deref().unwrap_or("(no profile)"), 120),
                 s.trust,
                 s.app_ref.publisher
             );
@@ -190,16 +212,20 @@ pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
             println!("  status:     {}", flags(s).unwrap_or_else(|| "ok".into()));
             println!("  versions seen:");
             for e in &view.entries {
-                let sources: Vec<String> = e.sources.iter().map(ToString::to_string).collect();
+                let sources: Vec<String> = e
+                    .sources
+                    .iter()
+                    .map(|s| plain(&s.to_string(), 200))
+                    .collect();
                 println!(
                     "    seq {:<14} {:<10} {:<10}{}{}  from {}",
                     e.sequence,
-                    e.version,
+                    plain(&e.version, 40),
                     e.status,
                     if e.from_origin { " origin" } else { "" },
                     e.yanked
                         .as_ref()
-                        .map(|r| format!(" yanked: {r}"))
+                        .map(|r| format!(" yanked: {}", plain(r, 200)))
                         .unwrap_or_default(),
                     sources.join(", ")
                 );
@@ -251,7 +277,7 @@ pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
             Ok(())
         }
         CatalogCommand::Check { json } => {
-            let report = open(home)?.check()?;
+            let report = open_existing(home)?.check()?;
             if json {
                 return output::json(&report);
             }
@@ -301,10 +327,10 @@ fn print_page(page: &atoll_catalog::SearchPage, json: bool) -> Result<()> {
         "NAME", "VERSION", "TRUST", "FLAGS"
     );
     for i in &page.items {
-        let name: String = i.name.chars().take(32).collect();
+        let name = plain(&i.name, 32);
         println!(
             "{name:width$}  {:<10} {:>5.2}  {:<12} {}",
-            i.version,
+            plain(&i.version, 20),
             i.trust,
             flags(i).unwrap_or_default(),
             i.app_ref

@@ -12,7 +12,8 @@ use crate::node::{self, Config, NodeOptions};
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct NodeArgs {
-    /// TOML configuration file (see docs/atoll.example.toml).
+    /// TOML configuration file (see docs/atoll.example.toml) [default: <home>/atoll.toml
+    /// if it exists, else the built-in defaults].
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// HTTP API and web UI address [default: 127.0.0.1:7878].
@@ -37,14 +38,16 @@ pub enum NodeCommand {
 
 /// Run `atoll node`.
 pub fn run(home: &Path, args: NodeArgs) -> Result<()> {
-    let mut config = match &args.config {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
-    let data_dir = config.data_dir.clone().unwrap_or_else(|| home.to_owned());
+    let found = Config::find(home, args.config.as_deref())?;
+    let (mut config, data_dir) = (found.config, found.data_dir);
     if let Some(NodeCommand::Token) = args.command {
-        let t = node::token::read(&node::token::path(&data_dir))
-            .context("no admin token yet: start the node once (`atoll node`)")?;
+        let path = node::token::path(&data_dir);
+        let t = node::token::read(&path).with_context(|| {
+            format!(
+                "no admin token at {}: start the node on this data dir once (`atoll node`)",
+                path.display()
+            )
+        })?;
         println!("{t}");
         return Ok(());
     }

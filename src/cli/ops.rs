@@ -88,17 +88,17 @@ pub enum OpCommand {
     /// Show an installed app's recent logs.
     Logs {
         /// App reference `<did>/<app>`.
-        app: String,
-        /// Number of lines.
-        #[arg(long, default_value_t = 100)]
-        tail: usize,
+        app: atoll_registry::AppRef,
+        /// Number of lines (1 to 5000).
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=5000))]
+        tail: u64,
     },
 }
 
 struct Client {
     base: String,
     http: reqwest::blocking::Client,
-    token: Option<String>,
+    token: Result<String, String>,
 }
 
 impl Client {
@@ -117,7 +117,10 @@ impl Client {
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             http,
-            token: token::read(&token::path(home)).ok(),
+            token: token::read(&token::path(home)).map_err(|e| {
+                let why = crate::home::existing(home).err().unwrap_or(e);
+                format!("{why:#}")
+            }),
         })
     }
 
@@ -150,9 +153,11 @@ impl Client {
     }
 
     fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let token = self.token.as_deref().context(
-            "no admin token: this command must run with the node's data dir (--home / ATOLL_HOME)",
-        )?;
+        let token = self.token.as_deref().map_err(|e| {
+            anyhow::anyhow!(
+                "no admin token ({e}): this command must run with the node's data dir (--home / ATOLL_HOME)"
+            )
+        })?;
         let resp = self
             .http
             .post(format!("{}/api/v1{path}", self.base))

@@ -5,6 +5,10 @@
 //! events go to the embedded relay's database (`<home>/relay`, served by `atoll node`)
 //! and to every `--relay` given. While `atoll node` runs, it holds those files: stop it,
 //! or publish through its API.
+//!
+//! All three read the node's configuration as `atoll node` does (`--config`, else
+//! `<home>/atoll.toml`, else the defaults): its relays, embedded relay port and iroh
+//! address, so what they publish names the addresses the node serves from.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,15 +22,20 @@ use atoll_registry::{AppId, KeyStore};
 use clap::Args;
 use serde::Serialize;
 
-use super::output;
+use super::output::{self, plain};
+use crate::node::config::{Config, Found};
 
-/// Where the events go.
+/// Which node configuration and relays to use.
 #[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
-    /// An external relay (`ws://` or `wss://`); repeat for more.
+    /// The node's configuration file, read as `atoll node` reads it [default:
+    /// <home>/atoll.toml if it exists, else the defaults]: its relays, ports and data dir.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// An external relay (`ws://` or `wss://`), besides the configured ones; repeat for more.
     #[arg(long = "relay", value_name = "URL")]
     pub relays: Vec<String>,
-    /// Do not use the embedded relay's database (only the `--relay` ones).
+    /// Do not use the embedded relay's database (only the external ones).
     #[arg(long)]
     pub no_embedded: bool,
 }
@@ -94,13 +103,28 @@ pub enum SyncCommand {
     Status(StatusArgs),
 }
 
-fn config(home: &Path, relays: &RelayArgs) -> DiscoveryConfig {
-    let mut cfg = DiscoveryConfig::new(home);
+/// The node's configuration with the command line's relays on top.
+fn node_config(home: &Path, relays: &RelayArgs) -> Result<Found> {
+    let mut found = Config::find(home, relays.config.as_deref())?;
+    let r = &mut found.config.relays;
     if relays.no_embedded {
-        cfg.embedded_relay = None;
+        r.embedded = false;
     }
-    cfg.relays = relays.relays.clone();
-    cfg
+    for url in &relays.relays {
+        if !r.external.contains(url) {
+            r.external.push(url.clone());
+        }
+    }
+    found
+        .config
+        .check()
+        .context("the relays to use (config and --relay / --no-embedded)")?;
+    Ok(found)
+}
+
+fn config(home: &Path, relays: &RelayArgs) -> Result<DiscoveryConfig> {
+    let found = node_config(home, relays)?;
+    Ok(found.config.discovery(&found.data_dir))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -111,15 +135,13 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn start(home: &Path, relays: &RelayArgs) -> Result<(Discovery, Arc<SqliteCatalog>)> {
-    let catalog = Arc::new(
-        SqliteCatalog::open(home.join("catalog.db"))
-            .with_context(|| format!("opening {}", home.join("catalog.db").display()))?,
-    );
-    let d = Discovery::start(config(home, relays), catalog.clone())
-        .await
-        .context(
-            "starting the discovery node (is `atoll node` running on this data dir? stop it first)",
-        )?;
+    let cfg = config(home, relays)?;
+    let db = cfg.data_dir.join("catalog.db");
+    let catalog =
+        Arc::new(SqliteCatalog::open(&db).with_context(|| format!("opening {}", db.display()))?);
+    let d = Discovery::start(cfg, catalog.clone()).await.context(
+        "starting the discovery node (is `atoll node` running on this data dir? stop it first)",
+    )?;
     Ok((d, catalog))
 }
 
@@ -169,18 +191,38 @@ pub fn yank(home: &Path, args: YankArgs) -> Result<()> {
     })
 }
 
+/// `sync status` without `--live`: what the catalog recorded, for the relays the node's
+/// configuration names.
 #[derive(Serialize)]
 struct OfflineStatus {
+    /// The node key's id (hex), if the node ever started.
     node_id: Option<String>,
-    cursors: Vec<(String, Option<u64>)>,
+    /// The config file read (`None`: the defaults).
+    config: Option<PathBuf>,
+    relays: Vec<RelayCursor>,
     rejections: Vec<atoll_catalog::AuditRecord>,
+}
+
+#[derive(Serialize)]
+struct RelayCursor {
+    /// The relay's URL; `None` for an embedded relay on a port picked at each start.
+    url: Option<String>,
+    embedded: bool,
+    /// Unix seconds up to which the relay was read, if recorded.
+    cursor: Option<u64>,
 }
 
 /// Run a sync command.
 pub fn run(home: &Path, cmd: SyncCommand) -> Result<()> {
     match cmd {
-        SyncCommand::Status(args) if args.live => live_status(home, &args),
-        SyncCommand::Status(args) => offline_status(home, &args),
+        SyncCommand::Status(args) => {
+            let home = crate::home::existing(home)?;
+            if args.live {
+                live_status(home, &args)
+            } else {
+                offline_status(home, &args)
+            }
+        }
     }
 }
 
@@ -201,17 +243,20 @@ fn live_status(home: &Path, args: &StatusArgs) -> Result<()> {
 fn print_status(s: &SyncStatus) {
     println!("node {} on {}", s.node_id, s.blob_addrs.join(", "));
     for r in &s.relays {
+        let mode = serde_json::to_value(r.mode)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
         println!(
-            "  relay {}  {}  mode {:?}  cursor {}  events {}  bytes in {}{}",
-            r.url,
+            "  relay {}  {}  mode {mode}  cursor {}  events {}  bytes in {}{}",
+            plain(&r.url, 200),
             if r.connected { "connected" } else { "offline" },
-            r.mode,
             r.cursor.map_or("-".into(), |c| c.to_string()),
             r.events,
             r.bytes_received,
             r.last_error
                 .as_deref()
-                .map_or(String::new(), |e| format!("  ({e})"))
+                .map_or(String::new(), |e| format!("  ({})", plain(e, 200)))
         );
     }
     let c = &s.counters;
@@ -228,14 +273,15 @@ fn print_status(s: &SyncStatus) {
         println!("  rejected {code}: {n}");
     }
     for r in s.recent_rejections.iter().rev().take(10) {
-        println!("  - {r}");
+        println!("  - {}", plain(&r.to_string(), 300));
     }
 }
 
 fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
-    let catalog = atoll_catalog::Catalog::open(home.join("catalog.db"))
-        .with_context(|| format!("opening {}", home.join("catalog.db").display()))?;
-    let node_id = std::fs::read_to_string(home.join(atoll_discovery::identity::NODE_KEY_FILE))
+    let found = node_config(home, &args.relays)?;
+    let data = &found.data_dir;
+    let catalog = super::catalog::open_existing(data)?;
+    let node_id = std::fs::read_to_string(data.join(atoll_discovery::identity::NODE_KEY_FILE))
         .ok()
         .and_then(|seed| {
             let mut bytes = [0u8; 32];
@@ -246,21 +292,30 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
                     .public_bytes(),
             ))
         });
-    let mut urls: Vec<String> = Vec::new();
-    if !args.relays.no_embedded {
-        urls.push("ws://127.0.0.1:7879".into());
+    let r = &found.config.relays;
+    let mut relays = Vec::new();
+    if r.embedded {
+        let url = (r.embedded_port != 0).then(|| format!("ws://127.0.0.1:{}", r.embedded_port));
+        relays.push((url, true));
     }
-    urls.extend(args.relays.relays.iter().cloned());
-    let cursors = urls
+    relays.extend(r.external.iter().map(|u| (Some(u.clone()), false)));
+    let relays = relays
         .into_iter()
-        .map(|u| {
-            let c = catalog.sync_cursor(&u).ok().flatten();
-            (u, c)
+        .map(|(url, embedded)| {
+            let cursor = url
+                .as_deref()
+                .and_then(|u| catalog.sync_cursor(u).ok().flatten());
+            RelayCursor {
+                url,
+                embedded,
+                cursor,
+            }
         })
         .collect();
     let status = OfflineStatus {
         node_id,
-        cursors,
+        config: found.file.clone(),
+        relays,
         rejections: catalog.audit_log(20)?,
     };
     if args.json {
@@ -270,15 +325,46 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
         "node {}",
         status.node_id.as_deref().unwrap_or("(no node key yet)")
     );
-    for (url, c) in &status.cursors {
+    println!(
+        "config {}",
+        status.config.as_ref().map_or_else(
+            || format!(
+                "(none: the defaults; no {})",
+                home.join(crate::node::config::HOME_CONFIG).display()
+            ),
+            |p| p.display().to_string()
+        )
+    );
+    for r in &status.relays {
+        let url = r.url.as_deref().map_or_else(
+            || "embedded relay (port picked at each start; see --live)".to_owned(),
+            |u| plain(u, 200),
+        );
         println!(
-            "  relay {url}  cursor {}",
-            c.map_or("-".into(), |c| c.to_string())
+            "  relay {url}{}  cursor {}",
+            if r.embedded && r.url.is_some() {
+                " (embedded)"
+            } else {
+                ""
+            },
+            r.cursor
+                .map_or_else(|| "none yet".to_owned(), |c| c.to_string())
         );
     }
-    println!("newest rejections:");
+    if status.rejections.is_empty() {
+        println!("no rejected input recorded");
+    } else {
+        println!("newest rejections:");
+    }
     for r in &status.rejections {
-        println!("  - [{}] {} ({:?})", r.kind, r.reason, r.subject);
+        println!(
+            "  - [{}] {}{}",
+            plain(&r.kind, 40),
+            plain(&r.reason, 300),
+            r.subject
+                .as_deref()
+                .map_or(String::new(), |s| format!(" (about {})", plain(s, 120)))
+        );
     }
     println!("(run with --live to connect and report counters and sync modes)");
     Ok(())

@@ -9,6 +9,7 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use super::{catalog, output};
+use crate::api::limits::check_note;
 
 /// Trust commands.
 #[derive(Debug, Subcommand)]
@@ -17,7 +18,7 @@ pub enum TrustCommand {
     Pin {
         /// The publisher's did:key.
         did: Did,
-        /// Why (kept with the decision).
+        /// Why (kept with the decision; one line, at most 1024 bytes).
         #[arg(long, default_value = "")]
         note: String,
         /// Print the result as JSON.
@@ -36,7 +37,7 @@ pub enum TrustCommand {
     Block {
         /// The publisher's did:key.
         did: Did,
-        /// Why (kept with the decision).
+        /// Why (kept with the decision; one line, at most 1024 bytes).
         #[arg(long, default_value = "")]
         note: String,
         /// Print the result as JSON.
@@ -81,7 +82,15 @@ struct ChangeOut {
 
 /// Run a trust command.
 pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
-    let mut cat = catalog::open(home)?;
+    if let TrustCommand::Pin { note, .. } | TrustCommand::Block { note, .. } = &cmd {
+        check_note(note).map_err(anyhow::Error::msg)?;
+    }
+    // Reading needs a catalog already; a decision needs at least an existing home (a
+    // mistyped --home must not become a new home holding one pin).
+    let mut cat = match &cmd {
+        TrustCommand::List { .. } | TrustCommand::Explain { .. } => catalog::open_existing(home)?,
+        _ => catalog::open(crate::home::existing(home)?)?,
+    };
     let (did, action, changed, json) = match cmd {
         TrustCommand::Pin { did, note, json } => {
             cat.pin(&did, &note)?;

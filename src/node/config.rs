@@ -11,6 +11,20 @@ use serde::{Deserialize, Serialize};
 /// Default HTTP port (on 127.0.0.1: loopback only).
 pub const DEFAULT_PORT: u16 = 7878;
 
+/// The config file `atoll node` and the CLI read from the home when no `--config` is given.
+pub const HOME_CONFIG: &str = "atoll.toml";
+
+/// A configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct Found {
+    /// The configuration.
+    pub config: Config,
+    /// The file it was read from; `None`: the defaults (no file).
+    pub file: Option<PathBuf>,
+    /// The data directory: `data_dir` of the config, else the home.
+    pub data_dir: PathBuf,
+}
+
 /// The node's configuration (see `docs/atoll.example.toml`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -129,6 +143,47 @@ impl Default for TrustConfig {
 }
 
 impl Config {
+    /// The node's configuration as both `atoll node` and the CLI (`sync status`,
+    /// `app publish`) find it: `--config FILE` if given, else `<home>/atoll.toml` if it
+    /// exists, else the defaults.
+    pub fn find(home: &Path, flag: Option<&Path>) -> Result<Found> {
+        let in_home = home.join(HOME_CONFIG);
+        let file = match flag {
+            Some(f) => Some(f.to_owned()),
+            None if in_home.is_file() => Some(in_home),
+            None => None,
+        };
+        let config = match &file {
+            Some(f) => Self::load(f)?,
+            None => Self::default(),
+        };
+        let data_dir = config.data_dir.clone().unwrap_or_else(|| home.to_owned());
+        Ok(Found {
+            config,
+            file,
+            data_dir,
+        })
+    }
+
+    /// The swarm settings of this configuration for a node on `data_dir`.
+    pub fn discovery(&self, data_dir: &Path) -> atoll_discovery::DiscoveryConfig {
+        let mut d = atoll_discovery::DiscoveryConfig::new(data_dir);
+        d.embedded_relay = self
+            .relays
+            .embedded
+            .then(|| atoll_discovery::EmbeddedRelayConfig {
+                port: self.relays.embedded_port,
+                ..Default::default()
+            });
+        d.relays = self.relays.external.clone();
+        d.iroh = atoll_discovery::IrohConfig {
+            bind: self.iroh.bind,
+            internet: self.iroh.internet,
+        };
+        d.mirror = self.iroh.mirror;
+        d
+    }
+
     /// Load a TOML file; errors name the file and the offending key.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
@@ -180,6 +235,28 @@ mod tests {
         let text = include_str!("../../docs/atoll.example.toml");
         let c: Config = toml::from_str(text).unwrap();
         c.check().unwrap();
+    }
+
+    #[test]
+    fn found_in_the_home_unless_a_file_is_given() {
+        let home = tempfile::tempdir().unwrap();
+        let f = Config::find(home.path(), None).unwrap();
+        assert!(f.file.is_none());
+        assert_eq!(f.data_dir, home.path());
+        std::fs::write(
+            home.path().join(HOME_CONFIG),
+            "[relays]\nexternal = [\"ws://127.0.0.1:9\"]\n",
+        )
+        .unwrap();
+        let f = Config::find(home.path(), None).unwrap();
+        assert_eq!(f.config.relays.external, ["ws://127.0.0.1:9"]);
+        let other = home.path().join("other.toml");
+        std::fs::write(&other, "data_dir = \"/elsewhere\"\n").unwrap();
+        let f = Config::find(home.path(), Some(&other)).unwrap();
+        assert!(f.config.relays.external.is_empty());
+        assert_eq!(f.data_dir, Path::new("/elsewhere"));
+        let d = f.config.discovery(&f.data_dir);
+        assert_eq!(d.embedded_relay.map(|e| e.port), Some(7879));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `atoll node --demo`: a local demo publisher signs the sample apps in `apps/` and
 //! publishes them through this node's swarm (announced on its relays, blobs served by its
 //! iroh endpoint), so the node syncs them like any other publisher's; the demo publisher is
-//! pinned so the marketplace is populated and installable at once. The UI says these are
-//! demo apps.
+//! pinned so the marketplace is populated and installable at once. The UI marks its apps
+//! (and only its apps: others the node syncs are not demo apps) as demo apps.
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +22,8 @@ pub const DEMO_KEY: &str = "demo-publisher";
 pub struct Published {
     /// Directories holding the published blobs.
     pub blob_dirs: Vec<PathBuf>,
+    /// The demo publisher: only its apps are demo apps.
+    pub publisher: atoll_registry::Did,
 }
 
 fn demo_key(data: &Path) -> Result<Keypair> {
@@ -102,5 +104,8 @@ pub async fn publish(
         .map_err(|_| anyhow!("catalog lock poisoned"))?;
     c.pin(&key.did(), "the local demo publisher (atoll node --demo)")?;
     c.recompute_trust()?;
-    Ok(Published { blob_dirs })
+    Ok(Published {
+        blob_dirs,
+        publisher: key.did(),
+    })
 }

@@ -144,7 +144,7 @@ function appCard(a) {
         a.installed ? h("span.badge.info", {}, "installed") : null,
         a.stale ? h("span.badge.warn", {}, "stale") : null,
         a.yanked ? h("span.badge.bad", {}, "yanked") : null,
-        a.demo ? h("span.badge", {}, "demo") : null)));
+        a.demo ? h("span.badge", { "data-testid": "demo-badge" }, "demo") : null)));
 }
 
 // --- app page -------------------------------------------------------------------------

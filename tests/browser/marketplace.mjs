@@ -39,6 +39,12 @@ try {
   const cards = await page.locator("[data-testid=app-card]").count();
   expect(cards >= 3, "expected at least 3 app cards, saw " + cards);
   expect(await page.locator("#demo-banner").isVisible(), "the demo banner is not shown");
+  // Only the demo publisher's apps carry the demo mark; the third-party app does not.
+  const thirdParty = page.locator("[data-testid=app-card]", { hasText: "Elsewhere Notes" });
+  expect(await thirdParty.count() === 1, "the third-party app is not listed");
+  expect(await thirdParty.locator("[data-testid=demo-badge]").count() === 0, "the third-party app is marked demo");
+  const demoApp = page.locator("[data-testid=app-card]", { hasText: "Hello Static" });
+  expect(await demoApp.locator("[data-testid=demo-badge]").count() === 1, "a demo app is not marked demo");
   if (docShot) await page.screenshot({ path: docShot });
 
   step = "hostile strings render as text";
