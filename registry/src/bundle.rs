@@ -91,12 +91,12 @@ pub enum BundleError {
     Inconsistent(String),
     /// A file could not be read safely: a link leaving its directory, not a regular file,
     /// grown past its limit.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     File {
         /// Which field or blob.
         what: String,
         /// Why.
-        source: FileError,
+        error: FileError,
     },
     /// File system error.
     #[error("{action} {path}: {source}")]
@@ -170,9 +170,9 @@ fn file_error(what: &str, e: FileError) -> BundleError {
             size,
             max,
         },
-        source => BundleError::File {
+        error => BundleError::File {
             what: what.to_owned(),
-            source,
+            error,
         },
     }
 }

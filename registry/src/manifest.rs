@@ -55,7 +55,7 @@ impl fmt::Display for Problem {
 pub enum ManifestError {
     /// The file could not be read: missing, a link leaving the app dir, not a regular
     /// file, too large.
-    #[error("manifest: {0}")]
+    #[error(transparent)]
     File(#[from] FileError),
     /// The file is larger than allowed.
     #[error("{path}: {size} bytes, more than the limit of {MAX_MANIFEST_BYTES}")]
