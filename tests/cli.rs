@@ -247,3 +247,329 @@ fn bad_input_gets_clear_errors_and_usage_exits_2() {
         "not valid JSON",
     );
 }
+
+// ---- Issue 9: every file the publisher CLI reads is bounded, and stays in its directory.
+
+/// Run atoll with its address space capped at 1 GiB (a regression that expands or slurps
+/// aborts instead of eating the machine) and a bounded wait: a run still going after 60 s
+/// (a FIFO being waited on) is killed and fails the test.
+fn atoll_capped(home: &Path, args: &[&str]) -> Output {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new("prlimit")
+        .arg("--as=1073741824")
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_atoll"))
+        .args(args)
+        .env("ATOLL_HOME", home)
+        .env_remove("ATOLL_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running atoll under prlimit");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "atoll {args:?} did not finish in 60 s (blocked?): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn mkfifo(path: &Path) {
+    let st = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(st.success());
+}
+
+/// A copy of hello-static's manifest and icon; the image archive is left to the test.
+fn app_copy(root: &Path) -> PathBuf {
+    let src = repo().join("apps/hello-static");
+    let app = root.join("hello-static");
+    fs::create_dir_all(&app).unwrap();
+    fs::copy(src.join("manifest.yml"), app.join("manifest.yml")).unwrap();
+    fs::copy(src.join("icon.svg"), app.join("icon.svg")).unwrap();
+    app
+}
+
+/// Every file under `dir` (recursively) that holds `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return found;
+    };
+    for e in entries {
+        let path = e.unwrap().path();
+        let meta = fs::symlink_metadata(&path).unwrap();
+        if meta.is_dir() {
+            found.extend(files_holding(&path, needle));
+        } else if meta.is_file() {
+            let bytes = fs::read(&path).unwrap();
+            if bytes.windows(needle.len()).any(|w| w == needle) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_yaml_alias_bomb_is_refused_at_its_first_anchor_within_a_memory_cap() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(&atoll(h, &["key", "new", "pub"]));
+    let app = h.join("bomb");
+    fs::create_dir_all(&app).unwrap();
+    // issue 9: ~5 GB once expanded (200 KB × 128 aliases × 200 containers).
+    let mut yaml = String::from("id: bomb\nname: Bomb\nversion: 1.0.0\ndescription: &s \"");
+    yaml.push_str(&"x".repeat(200 * 1024));
+    yaml.push_str("\"\ncontainers:\n  - &c\n    name: web\n    image:\n      archive: a.tar\n");
+    yaml.push_str("    command: [");
+    yaml.push_str(&vec!["*s"; 128].join(", "));
+    yaml.push_str("]\n");
+    for _ in 0..200 {
+        yaml.push_str("  - *c\n");
+    }
+    fs::write(app.join("manifest.yml"), &yaml).unwrap();
+    let dir = app.to_str().unwrap();
+
+    let err = fails(
+        &atoll_capped(h, &["app", "validate", dir]),
+        1,
+        "line 4: YAML anchors (&s) are not allowed in a manifest",
+    );
+    assert!(err.contains("manifest.yml"), "{err}");
+    assert!(
+        err.len() < 2000,
+        "the error echoes the input: {} bytes",
+        err.len()
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&atoll_capped(h, &["app", "validate", dir, "--json"]).stdout)
+            .unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"][0]["line"], 4);
+    let out = h.join("out");
+    fails(
+        &atoll_capped(
+            h,
+            &[
+                "app",
+                "sign",
+                dir,
+                "--key",
+                "pub",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        ),
+        1,
+        "YAML anchors (&s) are not allowed",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn sign_refuses_files_linked_out_of_the_app_dir_and_writes_none_of_their_bytes() {
+    use std::os::unix::fs::symlink;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(&atoll(h, &["key", "new", "pub"]));
+    // A file outside the app dir standing in for /etc/shadow.
+    let outside = tempfile::tempdir().unwrap();
+    let secret = b"root:$6$issue-9-must-never-be-signed$0123456789:19000:0:99999:7:::\n";
+    let shadow = outside.path().join("shadow");
+    fs::write(&shadow, secret).unwrap();
+    fs::write(outside.path().join("web.oci.tar"), secret).unwrap();
+
+    let sign = |app: &Path, out: &Path| {
+        atoll_capped(
+            h,
+            &[
+                "app",
+                "sign",
+                app.to_str().unwrap(),
+                "--key",
+                "pub",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+
+    // images/web.oci.tar -> the secret.
+    let work = tempfile::tempdir().unwrap();
+    let app = app_copy(work.path());
+    fs::create_dir(app.join("images")).unwrap();
+    symlink(&shadow, app.join("images/web.oci.tar")).unwrap();
+    let err = fails(
+        &atoll_capped(h, &["app", "validate", app.to_str().unwrap()]),
+        1,
+        "is a symbolic link leaving the app directory",
+    );
+    assert!(err.contains("containers[0].image.archive"), "{err}");
+    let out = h.join("out-file-link");
+    let err = fails(
+        &sign(&app, &out),
+        1,
+        "is a symbolic link leaving the app directory",
+    );
+    assert!(err.contains("image archive images/web.oci.tar"), "{err}");
+    assert!(!out.exists(), "sign wrote {out:?}");
+
+    // images -> a directory outside (as `images -> /etc`).
+    fs::remove_dir_all(app.join("images")).unwrap();
+    symlink(outside.path(), app.join("images")).unwrap();
+    fails(
+        &atoll_capped(h, &["app", "validate", app.to_str().unwrap()]),
+        1,
+        "leaving the app directory",
+    );
+    let out = h.join("out-dir-link");
+    fails(&sign(&app, &out), 1, "leaving the app directory");
+    assert!(!out.exists(), "sign wrote {out:?}");
+    // Neither the default bundle dir nor anything else in the home holds the secret.
+    assert_eq!(files_holding(h, secret), Vec::<PathBuf>::new());
+
+    // A link that stays inside the app dir is fine, and the bundle holds a plain copy.
+    fs::remove_file(app.join("images")).unwrap();
+    fs::create_dir_all(app.join("build")).unwrap();
+    fs::create_dir(app.join("images")).unwrap();
+    fs::write(app.join("build/web.oci.tar"), b"not really an image").unwrap();
+    symlink("../build/web.oci.tar", app.join("images/web.oci.tar")).unwrap();
+    ok(&atoll_capped(
+        h,
+        &["app", "validate", app.to_str().unwrap()],
+    ));
+    let out = h.join("out-inside");
+    ok(&sign(&app, &out));
+    ok(&atoll_capped(
+        h,
+        &["app", "verify", out.join("entry.json").to_str().unwrap()],
+    ));
+}
+
+#[test]
+fn special_files_as_manifest_or_icon_fail_fast_naming_what_they_are() {
+    use std::os::unix::fs::symlink;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    ok(&atoll(h, &["key", "new", "pub"]));
+    let work = tempfile::tempdir().unwrap();
+    let app = app_copy(work.path());
+    let dir = app.to_str().unwrap();
+    let out = h.join("out");
+    let sign_args = [
+        "app",
+        "sign",
+        dir,
+        "--key",
+        "pub",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let manifest = app.join("manifest.yml");
+    let original = fs::read(&manifest).unwrap();
+
+    // manifest.yml -> /dev/zero: refused without reading (it would never end).
+    fs::remove_file(&manifest).unwrap();
+    symlink("/dev/zero", &manifest).unwrap();
+    fails(
+        &atoll_capped(h, &["app", "validate", dir]),
+        1,
+        "is a symbolic link leaving the app directory",
+    );
+    fails(&atoll_capped(h, &sign_args), 1, "leaving the app directory");
+    fails(
+        &atoll_capped(h, &["app", "validate", "/dev/zero"]),
+        1,
+        "/dev/zero is a character device, not a regular file",
+    );
+
+    // manifest.yml is a FIFO nobody writes to: refused, not waited on.
+    fs::remove_file(&manifest).unwrap();
+    mkfifo(&manifest);
+    fails(
+        &atoll_capped(h, &["app", "validate", dir]),
+        1,
+        "manifest.yml is a FIFO, not a regular file",
+    );
+    fails(
+        &atoll_capped(h, &sign_args),
+        1,
+        "is a FIFO, not a regular file",
+    );
+
+    // icon.svg is a FIFO.
+    fs::remove_file(&manifest).unwrap();
+    fs::write(&manifest, &original).unwrap();
+    fs::create_dir(app.join("images")).unwrap();
+    fs::write(app.join("images/web.oci.tar"), b"image").unwrap();
+    fs::remove_file(app.join("icon.svg")).unwrap();
+    mkfifo(&app.join("icon.svg"));
+    let err = fails(
+        &atoll_capped(h, &["app", "validate", dir]),
+        1,
+        "icon.svg is a FIFO, not a regular file",
+    );
+    assert!(err.contains("icon: "), "{err}");
+    fails(&atoll_capped(h, &sign_args), 1, "icon.svg is a FIFO");
+    assert!(!out.exists());
+
+    // An entry.json that is a FIFO: verify refuses it too.
+    let entry = work.path().join("entry.json");
+    mkfifo(&entry);
+    fails(
+        &atoll_capped(h, &["app", "verify", entry.to_str().unwrap()]),
+        1,
+        "is a FIFO, not a regular file",
+    );
+}
+
+#[test]
+fn a_key_directory_open_to_other_users_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    let info = json(&atoll(h, &["key", "new", "pub", "--json"]));
+    let keys = Path::new(info["path"].as_str().unwrap())
+        .parent()
+        .unwrap()
+        .to_owned();
+    let mode = fs::metadata(&keys).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    fs::set_permissions(&keys, fs::Permissions::from_mode(0o777)).unwrap();
+    let fix = format!("chmod 700 {}", keys.display());
+    let err = fails(&atoll(h, &["key", "show", "pub"]), 1, &fix);
+    assert!(err.contains("mode 777"), "{err}");
+    fails(&atoll(h, &["key", "list"]), 1, &fix);
+    fails(&atoll(h, &["key", "new", "other"]), 1, &fix);
+    assert!(!keys.join("other.key").exists());
+    let app = repo().join("apps/hello-static");
+    fails(
+        &atoll(
+            h,
+            &[
+                "app",
+                "sign",
+                app.to_str().unwrap(),
+                "--key",
+                "pub",
+                "--out",
+                "/nonexistent/x",
+            ],
+        ),
+        1,
+        &fix,
+    );
+    fs::set_permissions(&keys, fs::Permissions::from_mode(0o700)).unwrap();
+    ok(&atoll(h, &["key", "show", "pub"]));
+}

@@ -1,15 +1,20 @@
 //! Signed bundles on disk: `atoll app sign` writes `entry.json` (the signed entry
 //! envelope) beside the manifest blob and artifact blobs, each file named by its BLAKE3
 //! hex; `atoll app verify` checks all of it.
+//!
+//! Every file is read through [`crate::fsread`]: files of the app dir must be regular files
+//! inside it (a link may not leave it), files of a bundle dir regular files inside that
+//! one, each within its size limit, checked before reading.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::envelope::{Envelope, EnvelopeError, Verified, MAX_ENVELOPE_BYTES};
+use crate::fsread::{self, Bounded, FileError};
 use crate::hash::Hash;
 use crate::keys::Keypair;
-use crate::manifest::{self, Manifest, ManifestError};
+use crate::manifest::{self, Manifest, ManifestError, Problem};
 use crate::objects::{
     Artifact, ArtifactKind, BlobRef, Entry, EntryType, Origin, MAX_ICON_BYTES, MAX_IMAGE_BYTES,
     MAX_MANIFEST_BYTES,
@@ -84,6 +89,15 @@ pub enum BundleError {
     /// The entry and its manifest disagree.
     #[error("entry and manifest disagree: {0}")]
     Inconsistent(String),
+    /// A file could not be read safely: a link leaving its directory, not a regular file,
+    /// grown past its limit.
+    #[error("{what}: {error}")]
+    File {
+        /// Which field or blob.
+        what: String,
+        /// Why.
+        error: FileError,
+    },
     /// File system error.
     #[error("{action} {path}: {source}")]
     Io {
@@ -139,57 +153,190 @@ fn now_millis() -> u64 {
         .unwrap_or(0)
 }
 
-/// Hash a file in a streaming way, with a size limit.
-pub fn hash_file(path: &Path, what: &str, max: u64) -> Result<BlobRef, BundleError> {
-    let meta = fs::metadata(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            BundleError::Missing {
-                what: what.to_owned(),
-                path: path.to_owned(),
-                hint: "",
-            }
-        } else {
-            io("reading", path)(e)
-        }
-    })?;
-    if meta.len() > max {
-        return Err(BundleError::TooLarge {
+/// Scope names used in errors.
+const APP_DIR: &str = "app directory";
+const BUNDLE_DIR: &str = "bundle directory";
+
+fn file_error(what: &str, e: FileError) -> BundleError {
+    match e {
+        FileError::Missing { path } => BundleError::Missing {
             what: what.to_owned(),
-            path: path.to_owned(),
-            size: meta.len(),
+            path,
+            hint: "",
+        },
+        FileError::TooLarge { path, size, max } => BundleError::TooLarge {
+            what: what.to_owned(),
+            path,
+            size,
             max,
-        });
+        },
+        error => BundleError::File {
+            what: what.to_owned(),
+            error,
+        },
     }
-    let mut hasher = blake3::Hasher::new();
-    let file = fs::File::open(path).map_err(io("opening", path))?;
-    hasher.update_reader(file).map_err(io("reading", path))?;
-    Ok(BlobRef {
-        hash: hasher.finalize().into(),
-        size: hasher.count(),
-    })
+}
+
+/// Open `dir/rel` for a bounded read: a regular file inside `dir` (links may not leave
+/// it), at most `max` bytes.
+fn open(
+    dir: &Path,
+    rel: &str,
+    scope: &'static str,
+    what: &str,
+    max: u64,
+) -> Result<Bounded, BundleError> {
+    fsread::open_in(dir, Path::new(rel), scope, max).map_err(|e| file_error(what, e))
+}
+
+/// Hash the file `dir/rel` streamed, with a size limit; the file must be a regular file
+/// inside `dir` (see [`fsread::open_in`]).
+pub fn hash_file(dir: &Path, rel: &str, what: &str, max: u64) -> Result<BlobRef, BundleError> {
+    let (hash, size) = open(dir, rel, APP_DIR, what, max)?
+        .hash(None)
+        .map_err(|e| file_error(what, e))?;
+    Ok(BlobRef { hash, size })
+}
+
+/// Create `path` afresh for writing (never through a link or over another file: a stale
+/// temporary file is removed first, then the file is created exclusively).
+fn create_fresh(path: &Path) -> Result<fs::File, BundleError> {
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("removing", path)(e)),
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io("creating", path))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BundleError> {
     let tmp = path.with_extension("tmp-write");
-    let mut f = fs::File::create(&tmp).map_err(io("creating", &tmp))?;
+    let mut f = create_fresh(&tmp)?;
     f.write_all(bytes).map_err(io("writing", &tmp))?;
     f.sync_all().map_err(io("syncing", &tmp))?;
     fs::rename(&tmp, path).map_err(io("renaming into", path))
 }
 
-fn copy_blob(src: &Path, dst: &Path) -> Result<(), BundleError> {
-    if dst.exists() {
-        return Ok(()); // content-addressed: same name, same bytes (checked by verify)
+/// Copy the artifact `app_dir/a.path` into the bundle as `out/<hash>`, read through the
+/// same checks as when it was hashed, and keep the copy only if its bytes hash to what the
+/// signed entry says (a file changed meanwhile is an error, never a mismatched blob).
+fn copy_blob(
+    app_dir: &Path,
+    a: &Artifact,
+    out: &Path,
+    what: &str,
+    max: u64,
+) -> Result<PathBuf, BundleError> {
+    let name = a.blob.hash.to_hex();
+    let dst = out.join(&name);
+    // Content-addressed: a regular file of that name in the bundle with the right bytes is
+    // kept; anything else there is replaced.
+    if let Ok(existing) = open(out, &name, BUNDLE_DIR, what, max) {
+        if let Ok((hash, size)) = existing.hash(None) {
+            if hash == a.blob.hash && size == a.blob.size {
+                return Ok(dst);
+            }
+        }
     }
+    let src = open(app_dir, &a.path, APP_DIR, what, max)?;
+    let src_path = src.path().to_owned();
     let tmp = dst.with_extension("tmp-write");
-    fs::copy(src, &tmp).map_err(io("copying", src))?;
-    fs::rename(&tmp, dst).map_err(io("renaming into", dst))
+    let mut f = create_fresh(&tmp)?;
+    let copied = src.hash(Some(&mut f)).map_err(|e| file_error(what, e));
+    let (hash, size) = match copied {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    if hash != a.blob.hash || size != a.blob.size {
+        let _ = fs::remove_file(&tmp);
+        return Err(BundleError::HashMismatch {
+            what: format!("{what} (changed while signing)"),
+            path: src_path,
+            expected: a.blob.hash,
+            actual: hash,
+        });
+    }
+    f.sync_all().map_err(io("syncing", &tmp))?;
+    fs::rename(&tmp, &dst).map_err(io("renaming into", &dst))?;
+    Ok(dst)
+}
+
+/// Read the file `path` of a bundle dir (at most `max` bytes), e.g. `entry.json`.
+fn read_in_bundle(path: &Path, what: &str, max: u64) -> Result<Vec<u8>, BundleError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default();
+    fsread::open_in(dir, Path::new(name), BUNDLE_DIR, max)
+        .and_then(Bounded::read_all)
+        .map_err(|e| file_error(what, e))
 }
 
 fn previous_sequence(entry_path: &Path, entry: &Entry) -> Option<u64> {
-    let bytes = fs::read(entry_path).ok()?;
+    let bytes = read_in_bundle(entry_path, "entry", MAX_ENVELOPE_BYTES as u64).ok()?;
     let prev = Envelope::from_slice(&bytes).ok()?.verify::<Entry>().ok()?;
     (prev.publisher == entry.publisher && prev.app == entry.app).then_some(prev.sequence)
+}
+
+/// Check the local files a manifest names (icon, image archives) without reading them:
+/// each that exists must be a regular file inside `app_dir` (no link leaving it) within its
+/// size limit. A missing file is not a problem here (images are often built later; signing
+/// names it). Each problem names the manifest field.
+pub fn local_file_problems(app_dir: &Path, manifest: &Manifest) -> Vec<Problem> {
+    let mut fields: Vec<(String, &str, u64)> = Vec::new();
+    if let Some(icon) = &manifest.icon {
+        fields.push(("icon".into(), icon, MAX_ICON_BYTES));
+    }
+    for (i, c) in manifest.containers.iter().enumerate() {
+        if let Some(archive) = &c.image.archive {
+            if !fields.iter().any(|(_, p, _)| p == archive) {
+                fields.push((
+                    format!("containers[{i}].image.archive"),
+                    archive,
+                    MAX_IMAGE_BYTES,
+                ));
+            }
+        }
+    }
+    fields
+        .into_iter()
+        .filter_map(|(field, rel, max)| {
+            match fsread::open_in(app_dir, Path::new(rel), APP_DIR, max) {
+                Ok(_) | Err(FileError::Missing { .. }) => None,
+                Err(e) => Some(Problem {
+                    field,
+                    line: None,
+                    message: e.to_string(),
+                }),
+            }
+        })
+        .collect()
+}
+
+/// `atoll app validate` of an app dir: load and check the manifest, then check the local
+/// files it names with [`local_file_problems`]; those problems are reported as policy
+/// violations ("icon and archive paths inside the app dir"), each with its line.
+pub fn check_app(app_dir: &Path) -> Result<(Manifest, PathBuf), ManifestError> {
+    let (manifest, file, text) = manifest::load_source(app_dir)?;
+    let mut problems = local_file_problems(app_dir, &manifest);
+    if !problems.is_empty() {
+        for p in &mut problems {
+            p.line = manifest::line_of(&text, &p.field);
+        }
+        return Err(ManifestError::Policy {
+            path: file,
+            problems,
+        });
+    }
+    Ok((manifest, file))
 }
 
 /// Sign the app in `app_dir` with `key` and write the bundle to `out`.
@@ -210,8 +357,7 @@ pub fn sign_app(
             ArtifactKind::Icon => MAX_ICON_BYTES,
             ArtifactKind::Image => MAX_IMAGE_BYTES,
         };
-        let path = app_dir.join(&rel);
-        let blob = hash_file(&path, &what, max).map_err(|e| match e {
+        let blob = hash_file(app_dir, &rel, &what, max).map_err(|e| match e {
             BundleError::Missing { what, path, .. } if kind == ArtifactKind::Image => {
                 BundleError::Missing {
                     what,
@@ -222,7 +368,8 @@ pub fn sign_app(
             other => other,
         })?;
         artifacts.push((
-            path,
+            what,
+            max,
             Artifact {
                 path: rel,
                 kind,
@@ -245,7 +392,7 @@ pub fn sign_app(
             hash: Hash::of(&manifest_bytes),
             size: manifest_bytes.len() as u64,
         },
-        artifacts: artifacts.iter().map(|(_, a)| a.clone()).collect(),
+        artifacts: artifacts.iter().map(|(_, _, a)| a.clone()).collect(),
         origin: opts.origin.clone(),
         published_at,
         expires_at: published_at.saturating_add(opts.ttl_secs.unwrap_or(DEFAULT_TTL_SECS)),
@@ -274,9 +421,8 @@ pub fn sign_app(
     let manifest_path = out.join(entry.manifest.hash.to_hex());
     write_atomic(&manifest_path, &manifest_bytes)?;
     blobs.push((entry.manifest.hash, manifest_path));
-    for (src, a) in &artifacts {
-        let dst = out.join(a.blob.hash.to_hex());
-        copy_blob(src, &dst)?;
+    for (what, max, a) in &artifacts {
+        let dst = copy_blob(app_dir, a, out, what, *max)?;
         blobs.push((a.blob.hash, dst));
     }
     let mut body = envelope
@@ -305,42 +451,47 @@ pub struct VerifiedBundle {
 }
 
 fn check_blob(dir: &Path, what: &str, blob: &BlobRef, max: u64) -> Result<PathBuf, BundleError> {
-    let path = dir.join(blob.hash.to_hex());
-    let actual = hash_file(&path, what, max)?;
-    if actual.size != blob.size {
+    let name = blob.hash.to_hex();
+    let (hash, size) = open(dir, &name, BUNDLE_DIR, what, max)?
+        .hash(None)
+        .map_err(|e| file_error(what, e))?;
+    compare(dir.join(name), what, blob, hash, size)
+}
+
+fn compare(
+    path: PathBuf,
+    what: &str,
+    blob: &BlobRef,
+    hash: Hash,
+    size: u64,
+) -> Result<PathBuf, BundleError> {
+    if size != blob.size {
         return Err(BundleError::SizeMismatch {
             what: what.to_owned(),
             path,
             expected: blob.size,
-            actual: actual.size,
+            actual: size,
         });
     }
-    if actual.hash != blob.hash {
+    if hash != blob.hash {
         return Err(BundleError::HashMismatch {
             what: what.to_owned(),
             path,
             expected: blob.hash,
-            actual: actual.hash,
+            actual: hash,
         });
     }
     Ok(path)
 }
 
-/// Verify `entry.json` and the blobs beside it.
+/// Verify `entry.json` and the blobs beside it. Every file must be a regular file inside
+/// the entry's directory, within its limit.
 pub fn verify_bundle(entry_path: &Path) -> Result<VerifiedBundle, BundleError> {
-    let dir = entry_path.parent().unwrap_or(Path::new("."));
-    let size = fs::metadata(entry_path)
-        .map_err(io("reading", entry_path))?
-        .len();
-    if size > MAX_ENVELOPE_BYTES as u64 {
-        return Err(BundleError::TooLarge {
-            what: "entry".into(),
-            path: entry_path.to_owned(),
-            size,
-            max: MAX_ENVELOPE_BYTES as u64,
-        });
-    }
-    let bytes = fs::read(entry_path).map_err(io("reading", entry_path))?;
+    let dir = match entry_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let bytes = read_in_bundle(entry_path, "entry", MAX_ENVELOPE_BYTES as u64)?;
     let envelope_err = |source| BundleError::Envelope {
         path: entry_path.to_owned(),
         source,
@@ -348,17 +499,19 @@ pub fn verify_bundle(entry_path: &Path) -> Result<VerifiedBundle, BundleError> {
     let entry = Envelope::from_slice(&bytes)
         .and_then(|e| e.verify::<Entry>())
         .map_err(envelope_err)?;
-    let manifest_path = check_blob(dir, "manifest blob", &entry.manifest, MAX_MANIFEST_BYTES)?;
-    let manifest_bytes = fs::read(&manifest_path).map_err(io("reading", &manifest_path))?;
-    // The blob must be what was hashed right now (guards against a file swapped meanwhile).
-    if Hash::of(&manifest_bytes) != entry.manifest.hash {
-        return Err(BundleError::HashMismatch {
-            what: "manifest blob".into(),
-            path: manifest_path,
-            expected: entry.manifest.hash,
-            actual: Hash::of(&manifest_bytes),
-        });
-    }
+    // The manifest blob is read once, bounded, and the very bytes that were hashed are
+    // parsed (a file swapped meanwhile cannot slip in).
+    let name = entry.manifest.hash.to_hex();
+    let manifest_bytes = open(dir, &name, BUNDLE_DIR, "manifest blob", MAX_MANIFEST_BYTES)?
+        .read_all()
+        .map_err(|e| file_error("manifest blob", e))?;
+    compare(
+        dir.join(&name),
+        "manifest blob",
+        &entry.manifest,
+        Hash::of(&manifest_bytes),
+        manifest_bytes.len() as u64,
+    )?;
     let manifest = Manifest::from_blob(&manifest_bytes)?;
     if manifest.id != entry.app.as_str() {
         return Err(BundleError::Inconsistent(format!(

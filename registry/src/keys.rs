@@ -1,16 +1,23 @@
 //! Publisher keys: an ed25519 seed that names a did:key and, derived from the same seed,
-//! the Nostr transport key. Key files live in `<home>/keys/<name>.key`, mode 0600.
+//! the Nostr transport key. Key files live in `<home>/keys/<name>.key`, mode 0600, in a
+//! directory of mode 0700. A key file or key directory that other users can reach is
+//! refused, and so is a key file that is a symbolic link, not a regular file, or larger
+//! than [`MAX_KEY_FILE_BYTES`] (read through [`crate::fsread`]).
 
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::did::Did;
+use crate::fsread::{self, FileError};
+
+/// Largest key file accepted (a real one is about 250 bytes).
+pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 
 /// Domain-separation context for deriving the Nostr (secp256k1) key from the ed25519 seed.
 const NOSTR_CONTEXT: &str = "atoll 2026-11 nostr transport key from ed25519 seed v1";
@@ -54,6 +61,24 @@ pub enum KeyError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The key directory can be reached by other users (group or other permission bits).
+    #[error("key directory {path} has mode {mode:o}, open to other users; refusing to use it. Fix it with `chmod 700 {path}`")]
+    DirPermissions {
+        /// Key directory.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The key directory is not a directory.
+    #[error("key directory {path} is not a directory")]
+    NotADir {
+        /// Where the key directory should be.
+        path: PathBuf,
+    },
+    /// The key file could not be read safely (a symbolic link, not a regular file, too
+    /// large, unreadable).
+    #[error("key file: {0}")]
+    File(FileError),
     /// The key file is not a valid atoll key file.
     #[error("key file {path} is malformed: {reason}")]
     Malformed {
@@ -214,9 +239,7 @@ impl KeyStore {
                 source,
             }
         };
-        fs::create_dir_all(&self.dir).map_err(io("creating key directory for"))?;
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
-            .map_err(io("restricting key directory of"))?;
+        self.ensure_dir()?;
         let file = KeyFile {
             kind: KEY_FILE_TYPE.to_owned(),
             name: name.to_owned(),
@@ -252,9 +275,60 @@ impl KeyStore {
         info(name, key, path)
     }
 
-    /// Load a key by name, refusing files readable by other users.
+    /// Create the key directory (mode 0700) if it does not exist, else check it.
+    fn ensure_dir(&self) -> Result<(), KeyError> {
+        let io = |action| {
+            let path = self.dir.clone();
+            move |source| KeyError::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        if let Some(parent) = self.dir.parent() {
+            fs::create_dir_all(parent).map_err(io("creating the parent of"))?;
+        }
+        match fs::DirBuilder::new().mode(0o700).create(&self.dir) {
+            Ok(()) => fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+                .map_err(io("restricting")),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => self.check_dir().map(|_| ()),
+            Err(e) => Err(io("creating")(e)),
+        }
+    }
+
+    /// Check the key directory: `Ok(false)` when it does not exist, an error when it is
+    /// not a directory or other users can reach it (group/other bits set).
+    fn check_dir(&self) -> Result<bool, KeyError> {
+        let meta = match fs::metadata(&self.dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(source) => {
+                return Err(KeyError::Io {
+                    action: "inspecting key directory",
+                    path: self.dir.clone(),
+                    source,
+                })
+            }
+        };
+        if !meta.is_dir() {
+            return Err(KeyError::NotADir {
+                path: self.dir.clone(),
+            });
+        }
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(KeyError::DirPermissions {
+                path: self.dir.clone(),
+                mode,
+            });
+        }
+        Ok(true)
+    }
+
+    /// Load a key by name, refusing a key file or key directory other users can reach.
     pub fn load(&self, name: &str) -> Result<Keypair, KeyError> {
         let path = self.path_of(name)?;
+        self.check_dir()?;
         load_file(&path, name)
     }
 
@@ -266,6 +340,9 @@ impl KeyStore {
 
     /// Every key in the store, sorted by name. Unreadable files are reported as errors.
     pub fn list(&self) -> Result<Vec<Result<KeyInfo, KeyError>>, KeyError> {
+        if !self.check_dir()? {
+            return Ok(Vec::new());
+        }
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -304,23 +381,18 @@ fn info(name: &str, key: &Keypair, path: PathBuf) -> Result<KeyInfo, KeyError> {
 }
 
 fn load_file(path: &Path, name: &str) -> Result<Keypair, KeyError> {
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let opened = match fsread::open_regular(path, MAX_KEY_FILE_BYTES) {
+        Ok(f) => f,
+        Err(FileError::Missing { .. }) => {
             return Err(KeyError::NotFound {
                 name: name.to_owned(),
                 path: path.to_owned(),
             })
         }
-        Err(source) => {
-            return Err(KeyError::Io {
-                action: "reading key file",
-                path: path.to_owned(),
-                source,
-            })
-        }
+        Err(e) => return Err(KeyError::File(e)),
     };
-    let mode = meta.permissions().mode() & 0o777;
+    // The mode of the opened handle (fstat), not of whatever the path names a moment later.
+    let mode = opened.metadata().permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyError::Permissions {
             path: path.to_owned(),
@@ -331,11 +403,7 @@ fn load_file(path: &Path, name: &str) -> Result<Keypair, KeyError> {
         path: path.to_owned(),
         reason,
     };
-    let body = fs::read(path).map_err(|source| KeyError::Io {
-        action: "reading key file",
-        path: path.to_owned(),
-        source,
-    })?;
+    let body = opened.read_all().map_err(KeyError::File)?;
     let file: KeyFile = serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
     if file.kind != KEY_FILE_TYPE {
         return Err(malformed(format!(
@@ -390,6 +458,84 @@ mod tests {
         let err = store.load("bob").unwrap_err();
         assert!(matches!(err, KeyError::Permissions { mode: 0o644, .. }));
         assert!(err.to_string().contains("chmod 600"));
+    }
+
+    #[test]
+    fn a_key_directory_open_to_others_is_refused_with_the_fix() {
+        let home = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(home.path());
+        store.create("dave").unwrap();
+        let mode = fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        for bad in [0o777, 0o750, 0o702] {
+            fs::set_permissions(store.dir(), fs::Permissions::from_mode(bad)).unwrap();
+            let err = store.load("dave").unwrap_err();
+            assert!(
+                matches!(err, KeyError::DirPermissions { mode, .. } if mode == bad),
+                "{err}"
+            );
+            assert!(
+                err.to_string()
+                    .contains(&format!("chmod 700 {}", store.dir().display())),
+                "{err}"
+            );
+            assert!(matches!(store.list(), Err(KeyError::DirPermissions { .. })));
+            // Creating a key does not quietly repair (and so hide) an open directory.
+            assert!(matches!(
+                store.create("erin"),
+                Err(KeyError::DirPermissions { .. })
+            ));
+            assert!(!store.dir().join("erin.key").exists());
+        }
+        fs::set_permissions(store.dir(), fs::Permissions::from_mode(0o700)).unwrap();
+        store.load("dave").unwrap();
+    }
+
+    #[test]
+    fn key_files_that_are_links_fifos_or_huge_are_refused() {
+        let home = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(home.path());
+        let info = store.create("frank").unwrap();
+        let elsewhere = home.path().join("frank.key");
+        fs::rename(&info.path, &elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &info.path).unwrap();
+        let err = store.load("frank").unwrap_err();
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+
+        fs::remove_file(&info.path).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &info.path,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let err = store.load("frank").unwrap_err();
+        assert!(
+            err.to_string().contains("is a FIFO, not a regular file"),
+            "{err}"
+        );
+
+        fs::remove_file(&info.path).unwrap();
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&info.path)
+            .unwrap();
+        f.set_len(1 << 30).unwrap();
+        let err = store.load("frank").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                KeyError::File(FileError::TooLarge {
+                    max: MAX_KEY_FILE_BYTES,
+                    ..
+                })
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@
 //!
 //! Modules: [`did`] identities, [`keys`] key files, [`manifest`] schema + policy,
 //! [`canonical`] RFC 8785, [`envelope`] signing and `Verified<T>`, [`objects`] the signed
-//! payload types, [`bundle`] signed bundles on disk, [`names`] app ids and refs.
+//! payload types, [`bundle`] signed bundles on disk, [`names`] app ids and refs,
+//! [`fsread`] bounded reads of files from outside the process.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -33,6 +34,7 @@ pub mod bundle;
 pub mod canonical;
 pub mod did;
 pub mod envelope;
+pub mod fsread;
 pub mod hash;
 pub mod keys;
 pub mod manifest;

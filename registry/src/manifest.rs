@@ -1,6 +1,7 @@
 //! App manifests: the YAML schema, loading with precise error locations, rootless policy,
 //! and the canonical JSON that is signed and travels as a blob.
 
+mod guard;
 mod locate;
 pub mod policy;
 pub mod quantity;
@@ -9,6 +10,7 @@ mod schema;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use guard::MAX_DEPTH as MAX_YAML_DEPTH;
 pub use locate::line_of;
 pub use policy::Violation;
 pub use schema::{
@@ -17,6 +19,7 @@ pub use schema::{
 };
 
 use crate::canonical::{to_canonical_bytes, CanonicalError};
+use crate::fsread::{self, FileError};
 use crate::hash::Hash;
 use crate::objects::MAX_MANIFEST_BYTES;
 
@@ -50,14 +53,10 @@ impl fmt::Display for Problem {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ManifestError {
-    /// The file could not be read.
-    #[error("cannot read {path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// The file could not be read: missing, a link leaving the app dir, not a regular
+    /// file, too large.
+    #[error(transparent)]
+    File(#[from] FileError),
     /// The file is larger than allowed.
     #[error("{path}: {size} bytes, more than the limit of {MAX_MANIFEST_BYTES}")]
     TooLarge {
@@ -119,6 +118,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             size: text.len() as u64,
         });
     }
+    // Anchors, aliases and deep nesting are refused before serde_yaml could expand them.
+    guard::check(text).map_err(|problem| ManifestError::Schema {
+        path: path.to_owned(),
+        problem,
+    })?;
     let de = serde_yaml::Deserializer::from_str(text);
     let manifest: Manifest = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = e.path().to_string();
@@ -161,23 +165,35 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
     Ok(manifest)
 }
 
-/// Load and check `<dir>/manifest.yml` (or a manifest file given directly).
+/// Load and check `<dir>/manifest.yml` (or a manifest file given directly, which must then
+/// be inside its own directory). Read with [`fsread::open_in`]: a regular file inside the
+/// app dir (links may not leave it), at most [`MAX_MANIFEST_BYTES`], size checked before
+/// reading.
 pub fn load(path: &Path) -> Result<(Manifest, PathBuf), ManifestError> {
-    let file = if path.is_dir() {
-        path.join(MANIFEST_FILE)
+    load_source(path).map(|(m, file, _)| (m, file))
+}
+
+/// As [`load`], also returning the manifest's text (for locating fields with [`line_of`]).
+pub fn load_source(path: &Path) -> Result<(Manifest, PathBuf, String), ManifestError> {
+    let (dir, name) = if path.is_dir() {
+        (path.to_owned(), PathBuf::from(MANIFEST_FILE))
     } else {
-        path.to_owned()
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let name = path.file_name().map(PathBuf::from).unwrap_or_default();
+        (dir, name)
     };
-    let io = |source| ManifestError::Io {
-        path: file.clone(),
-        source,
+    let file = dir.join(&name);
+    let text = match fsread::open_in(&dir, &name, "app directory", MAX_MANIFEST_BYTES) {
+        Ok(f) => f.read_string()?,
+        Err(FileError::TooLarge { path, size, .. }) => {
+            return Err(ManifestError::TooLarge { path, size })
+        }
+        Err(e) => return Err(e.into()),
     };
-    let size = std::fs::metadata(&file).map_err(io)?.len();
-    if size > MAX_MANIFEST_BYTES {
-        return Err(ManifestError::TooLarge { path: file, size });
-    }
-    let text = std::fs::read_to_string(&file).map_err(io)?;
-    Ok((parse(&text, &file)?, file))
+    Ok((parse(&text, &file)?, file, text))
 }
 
 impl Manifest {

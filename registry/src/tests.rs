@@ -297,3 +297,137 @@ fn signing_refuses_a_missing_image_with_a_hint() {
     let err = sign_app(&app, &key, &tmp.path().join("out"), &SignOptions::default()).unwrap_err();
     assert!(err.to_string().contains("build-images.sh"), "{err}");
 }
+
+fn files_in(dir: &Path) -> Vec<std::path::PathBuf> {
+    match fs::read_dir(dir) {
+        Ok(rd) => rd.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[test]
+fn signing_refuses_links_leaving_the_app_dir_and_writes_nothing() {
+    use std::os::unix::fs::symlink;
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("shadow");
+    fs::write(&secret, b"root:$6$not-for-the-world").unwrap();
+    let key = Keypair::from_seed([9; 32]);
+
+    // The archive itself is a link out.
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    sample_app(&app);
+    fs::remove_file(app.join("images/web.oci.tar")).unwrap();
+    symlink(&secret, app.join("images/web.oci.tar")).unwrap();
+    let out = tmp.path().join("out");
+    let err = sign_app(&app, &key, &out, &SignOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("image archive images/web.oci.tar")
+            && err
+                .to_string()
+                .contains("symbolic link leaving the app directory"),
+        "{err}"
+    );
+    assert!(files_in(&out).is_empty(), "{:?}", files_in(&out));
+    let m = crate::manifest::load(&app).unwrap().0;
+    let problems = crate::bundle::local_file_problems(&app, &m);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, "containers[0].image.archive");
+
+    // A parent directory is a link out (`images -> /etc`).
+    fs::remove_dir_all(app.join("images")).unwrap();
+    fs::copy(&secret, outside.path().join("web.oci.tar")).unwrap();
+    symlink(outside.path(), app.join("images")).unwrap();
+    let err = sign_app(&app, &key, &out, &SignOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("leaving the app directory"),
+        "{err}"
+    );
+    assert!(files_in(&out).is_empty());
+
+    // The icon is a FIFO: refused, not waited on.
+    let app2 = tmp.path().join("app2");
+    sample_app(&app2);
+    fs::remove_file(app2.join("icon.svg")).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        app2.join("icon.svg"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let err = sign_app(&app2, &key, &out, &SignOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("icon: "), "{err}");
+    assert!(
+        err.to_string().contains("is a FIFO, not a regular file"),
+        "{err}"
+    );
+    assert!(files_in(&out).is_empty());
+}
+
+#[test]
+fn links_inside_the_app_dir_are_followed_and_the_bundle_holds_plain_files() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    sample_app(&app);
+    fs::create_dir(app.join("build")).unwrap();
+    fs::rename(
+        app.join("images/web.oci.tar"),
+        app.join("build/web.oci.tar"),
+    )
+    .unwrap();
+    symlink("../build/web.oci.tar", app.join("images/web.oci.tar")).unwrap();
+    let key = Keypair::from_seed([9; 32]);
+    let out = tmp.path().join("out");
+    // A stale link in the bundle where the image blob goes is replaced, never followed.
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    fs::write(&victim, b"keep me").unwrap();
+    fs::create_dir_all(&out).unwrap();
+    let image_hash = Hash::of(&[7u8; 10_000]).to_hex();
+    symlink(&victim, out.join(&image_hash)).unwrap();
+    symlink(&victim, out.join(format!("{image_hash}.tmp-write"))).unwrap();
+
+    let signed = sign_app(&app, &key, &out, &SignOptions::default()).unwrap();
+    for (_, path) in &signed.blobs {
+        assert!(fs::symlink_metadata(path).unwrap().file_type().is_file());
+    }
+    assert_eq!(fs::read(&victim).unwrap(), b"keep me");
+    verify_bundle(&signed.entry_path).unwrap();
+
+    // A blob of a bundle that is a link out of the bundle dir is refused by verify.
+    let blob = &signed.blobs[1].1;
+    let moved = outside.path().join("icon");
+    fs::rename(blob, &moved).unwrap();
+    symlink(&moved, blob).unwrap();
+    let err = verify_bundle(&signed.entry_path).unwrap_err();
+    assert!(
+        err.to_string().contains("leaving the bundle directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_refuses_a_fifo_entry_and_an_oversized_one_before_reading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("entry.json");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let err = verify_bundle(&fifo).unwrap_err();
+    assert!(
+        err.to_string().contains("is a FIFO, not a regular file"),
+        "{err}"
+    );
+    fs::remove_file(&fifo).unwrap();
+    fs::File::create(&fifo).unwrap().set_len(1 << 30).unwrap();
+    let err = verify_bundle(&fifo).unwrap_err();
+    assert!(matches!(err, BundleError::TooLarge { .. }), "{err}");
+}

@@ -95,7 +95,14 @@ fn validate(dir: &Path, json: bool) -> Result<()> {
     } else {
         dir.to_owned()
     };
-    match manifest::load(dir) {
+    // An app dir: the manifest and the local files it names (a link out of the app dir, a
+    // FIFO, an oversized file are problems). A manifest file given alone: the manifest only.
+    let checked = if dir.is_dir() {
+        bundle::check_app(dir)
+    } else {
+        manifest::load(dir)
+    };
+    match checked {
         Ok((m, file)) => {
             if json {
                 output::json(&ValidateOut {

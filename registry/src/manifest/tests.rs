@@ -297,3 +297,114 @@ fn an_alias_bomb_blob_is_refused_without_expanding_it() {
     let err = Manifest::from_blob(yaml.as_bytes()).unwrap_err();
     assert!(matches!(err, ManifestError::Schema { .. }), "{err}");
 }
+
+/// The local alias bomb of issue 9: a 200 KB anchored string, 128 aliases of it in a
+/// command, the container anchored and repeated 200 times (about 5 GB once expanded). It is
+/// refused at its first anchor, naming the line, before serde_yaml sees it.
+fn local_bomb() -> String {
+    let mut yaml = String::from("id: bomb\nname: Bomb\nversion: 1.0.0\ndescription: &s \"");
+    yaml.push_str(&"x".repeat(200 * 1024));
+    yaml.push_str("\"\ncontainers:\n  - &c\n    name: web\n    image:\n      archive: a.tar\n");
+    yaml.push_str("    command: [");
+    yaml.push_str(&vec!["*s"; 128].join(", "));
+    yaml.push_str("]\n");
+    for _ in 0..200 {
+        yaml.push_str("  - *c\n");
+    }
+    yaml
+}
+
+#[test]
+fn yaml_anchors_and_aliases_are_refused_naming_the_line() {
+    let bomb = local_bomb();
+    assert!(bomb.len() < MAX_MANIFEST_BYTES as usize);
+    let err = parse_str(&bomb).unwrap_err();
+    let ManifestError::Schema { problem, .. } = &err else {
+        panic!("expected a schema error, got {err}");
+    };
+    assert_eq!(problem.line, Some(4), "{err}");
+    assert!(problem.message.contains("anchors (&s)"), "{err}");
+    assert!(err.to_string().contains("manifest.yml: line 4: "), "{err}");
+    // The message is bounded: it does not echo the 200 KB value.
+    assert!(err.to_string().len() < 400, "{}", err.to_string().len());
+
+    // A lone alias (to an anchor defined nowhere) and a merge key are refused too.
+    let alias = base().replacen("license: MIT", "license: *lic", 1);
+    let p = &parse_str(&alias).unwrap_err().problems()[0];
+    let line = alias.lines().position(|l| l.contains("*lic")).unwrap() + 1;
+    assert_eq!(p.line, Some(line), "{p}");
+
+    // Stars and ampersands inside values are not aliases.
+    let fine = base().replacen(
+        r#"command: ["httpd", "-f", "-p", "8080"]"#,
+        r#"command: ["sh", "-c", "ls *.txt && echo a&b"]"#,
+        1,
+    );
+    parse_str(&fine).unwrap();
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let deep = format!(
+        "id: x\nlinks: {}1{}\n",
+        "[".repeat(MAX_YAML_DEPTH + 1),
+        "]".repeat(MAX_YAML_DEPTH + 1)
+    );
+    let err = parse_str(&deep).unwrap_err();
+    assert!(err.to_string().contains("nested deeper than"), "{err}");
+    // A quarter MiB of '[' (unclosed): refused, whichever parser stops it first.
+    let huge = "[".repeat(255 * 1024);
+    assert!(matches!(
+        parse_str(&huge),
+        Err(ManifestError::Schema { .. })
+    ));
+}
+
+#[test]
+fn load_refuses_fifos_devices_and_links_out_of_the_app_dir() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    let file = app.join(MANIFEST_FILE);
+
+    symlink("/dev/zero", &file).unwrap();
+    let err = load(&app).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is a symbolic link leaving the app directory"),
+        "{err}"
+    );
+    let err = load(Path::new("/dev/zero")).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("is a character device, not a regular file"),
+        "{err}"
+    );
+
+    std::fs::remove_file(&file).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &file,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let err = load(&app).unwrap_err();
+    assert!(
+        err.to_string().contains("is a FIFO, not a regular file"),
+        "{err}"
+    );
+
+    std::fs::remove_file(&file).unwrap();
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    assert!(matches!(load(&app), Err(ManifestError::TooLarge { .. })));
+
+    std::fs::write(&file, base()).unwrap();
+    assert_eq!(load(&app).unwrap().0.id, "demo-app");
+    assert_eq!(load(&file).unwrap().0.id, "demo-app");
+}
