@@ -9,12 +9,18 @@
 //!   offline and a mirror serves; a mirror with tampered bytes is rejected.
 //! - `hostile`: forged, replayed, equivocating, expired, oversized and malformed input is
 //!   rejected with the right recorded reason, and the node keeps working.
-//! - `interop`: a third-party relay in its own process, and an independent BIP-340 check.
+//! - `refused`: an alias-bomb manifest from a brand-new key over real iroh is refused once
+//!   and leaves nothing; a bad update gives way to the previous version.
+//! - `front`: the embedded relay answers bad messages with a NOTICE, caps connections.
+//! - `interop`: a third-party relay in its own process, and an independent BIP-340 check;
+//!   the same relay without validation feeding future-dated, forged and oversized events.
 //! - `codec`, `https`: the event format and HTTPS origins on their own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "swarm/codec.rs"]
 mod codec;
+#[path = "swarm/front.rs"]
+mod front;
 #[path = "swarm/hostile.rs"]
 mod hostile;
 #[path = "swarm/https.rs"]
@@ -23,5 +29,9 @@ mod https;
 mod interop;
 #[path = "swarm/net.rs"]
 mod net;
+#[path = "swarm/refused.rs"]
+mod refused;
 #[path = "swarm/support.rs"]
 mod support;
+#[path = "swarm/unvalidated.rs"]
+mod unvalidated;
