@@ -213,6 +213,9 @@ fn print_status(s: &SyncStatus) {
                 .as_deref()
                 .map_or(String::new(), |e| format!("  ({e})"))
         );
+        if let Some(bad) = r.cursor_reset_from {
+            println!("    cursor was {bad}, ahead of the clock: reset for a full catch-up");
+        }
     }
     let c = &s.counters;
     println!(

@@ -49,6 +49,8 @@ pub const MAX_INVALID_MESSAGES: u32 = 32;
 const NOTICE_DETAIL: usize = 160;
 /// Buffer of the in-process pipe to the relay.
 const PIPE_BUFFER: usize = 256 * 1024;
+/// How long the relay's side of a closed connection may take to end.
+const SESSION_END: Duration = Duration::from_secs(2);
 
 /// Connections per address, released when a connection ends.
 #[derive(Debug, Default)]
@@ -203,7 +205,11 @@ async fn connection(
     });
     let pipe = WebSocketStream::from_raw_socket(pipe, Role::Client, None).await;
     let result = relay_loop(client, pipe, &cancel).await;
-    inner.abort();
+    // The pipe is closed: the relay's session ends by itself; do not wait for ever.
+    let abort = inner.abort_handle();
+    if tokio::time::timeout(SESSION_END, inner).await.is_err() {
+        abort.abort();
+    }
     result
 }
 

@@ -52,6 +52,21 @@ async fn the_embedded_relay_answers_bad_messages_with_a_notice_and_keeps_serving
         assert!(is_notice(&msg, "invalid:"), "{junk:?} -> {msg}");
         still_serves(&mut ws, "s1").await;
     }
+    // Pings are answered (nostr-sdk clients ping to keep connections alive).
+    ws.send(Message::Ping(b"alive?".to_vec().into()))
+        .await
+        .unwrap();
+    loop {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(crate::support::DEADLINE, ws.next()).await {
+            Ok(Some(Ok(Message::Pong(p)))) => {
+                assert_eq!(&p[..], b"alive?");
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("no pong: {other:?}"),
+        }
+    }
     ws.send(Message::Binary(vec![1, 2, 3].into()))
         .await
         .unwrap();
