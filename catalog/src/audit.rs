@@ -1,6 +1,17 @@
 //! The audit log: every input the node refused, with the reason and where it came from.
+//!
+//! Bounded and deduplicated:
+//!
+//! * one row per refused input: a row may carry a [`key`] naming the input (a Nostr event
+//!   id, a signed payload, a blob from one source); the same key is recorded once, however
+//!   often the input is delivered again;
+//! * bounded rows: reason [`MAX_REASON_CHARS`], subject [`MAX_SUBJECT_CHARS`], source
+//!   [`MAX_SOURCE_CHARS`], evidence [`MAX_EVIDENCE_BYTES`];
+//! * a rotating log: the newest [`MAX_AUDIT_ROWS`] rows are kept, and only the newest
+//!   [`MAX_EVIDENCE_ROWS`] of them keep their evidence bytes (the others keep the text), so
+//!   the whole log stays under about 32 MiB.
 
-use atoll_registry::Did;
+use atoll_registry::{Did, Hash};
 use rusqlite::{params, Transaction};
 use serde::Serialize;
 
@@ -11,7 +22,32 @@ use crate::trust::{self, PenaltyKind};
 
 /// Most bytes of a rejected object kept as evidence.
 pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
+/// Rows kept: older ones are deleted as new ones arrive.
+pub const MAX_AUDIT_ROWS: i64 = 10_000;
+/// Rows that keep their evidence bytes (the newest ones); older rows keep the text only.
+pub const MAX_EVIDENCE_ROWS: i64 = 256;
+/// Longest reason kept, in characters.
+pub const MAX_REASON_CHARS: usize = 1024;
+/// Longest subject kept, in characters.
+pub const MAX_SUBJECT_CHARS: usize = 256;
+/// Longest source (relay URL, peer) kept, in characters.
+pub const MAX_SOURCE_CHARS: usize = 256;
 
+/// The key of a refused input: BLAKE3 over a domain (what kind of thing was refused) and
+/// the parts that name it. Two deliveries of the same input have the same key.
+pub fn key(domain: &str, parts: &[&[u8]]) -> Hash {
+    let mut bytes = b"atoll-audit-key-v1\0".to_vec();
+    for p in std::iter::once(domain.as_bytes()).chain(parts.iter().copied()) {
+        bytes.extend_from_slice(&(p.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(p);
+    }
+    Hash::of(&bytes)
+}
+
+/// The audit key under which an entry refused for its manifest is remembered.
+pub fn refused_entry_key(payload_id: &Hash) -> Hash {
+    key("refused-entry", &[payload_id.as_bytes()])
+}
 /// Why an input was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -27,6 +63,11 @@ pub enum AuditKind {
     Invalid,
     /// Blob bytes whose BLAKE3 does not match the winning entry (rule 4).
     BlobMismatch,
+    /// An entry refused for its manifest (policy, mismatch, size): removed from the
+    /// catalog, remembered by its payload id so that it is not fetched again.
+    RefusedEntry,
+    /// A relay cursor found ahead of the clock and reset.
+    CursorReset,
 }
 
 impl AuditKind {
@@ -38,6 +79,8 @@ impl AuditKind {
             Self::BadSignature => "bad-signature",
             Self::Invalid => "invalid",
             Self::BlobMismatch => "blob-mismatch",
+            Self::RefusedEntry => "refused-entry",
+            Self::CursorReset => "cursor-reset",
         }
     }
 }
@@ -50,6 +93,9 @@ pub struct Rejection<'a> {
     pub kind: AuditKind,
     /// Where it came from.
     pub provenance: &'a Provenance,
+    /// Names the input (see [`key`]): a second rejection with the same key is not recorded.
+    /// `None` records every time.
+    pub key: Option<Hash>,
     /// The DID or app ref it claimed to be about, if any.
     pub subject: Option<String>,
     /// The reason in words (e.g. the verification error).
@@ -83,19 +129,30 @@ pub struct AuditRecord {
 }
 
 impl Catalog {
-    /// Record a refused input; penalise the DID it is attributed to, if any.
-    pub fn record_rejection(&mut self, rejection: &Rejection<'_>) -> Result<i64, CatalogError> {
+    /// Record a refused input; penalise the DID it is attributed to, if any. Returns the
+    /// new row's id, or `None` if an input with the same key was recorded before (then
+    /// nothing changes).
+    pub fn record_rejection(
+        &mut self,
+        rejection: &Rejection<'_>,
+    ) -> Result<Option<i64>, CatalogError> {
         let now = now();
         self.write(|tx| {
-            let id = record_in(
+            let Some(id) = record_in(
                 tx,
                 now,
-                rejection.kind,
-                rejection.provenance,
-                rejection.subject.as_deref(),
-                &rejection.reason,
-                rejection.payload,
-            )?;
+                Record {
+                    kind: rejection.kind,
+                    provenance: rejection.provenance,
+                    key: rejection.key.as_ref(),
+                    subject: rejection.subject.as_deref(),
+                    reason: &rejection.reason,
+                    payload: rejection.payload,
+                },
+            )?
+            else {
+                return Ok(None);
+            };
             if let Some(did) = &rejection.attributed_to {
                 let publisher = publisher_id(tx, did, now)?;
                 let incident = match rejection.payload {
@@ -116,8 +173,21 @@ impl Catalog {
                     now,
                 )?;
             }
-            Ok(id)
+            Ok(Some(id))
         })
+    }
+
+    /// Rows in the audit log (at most [`MAX_AUDIT_ROWS`]).
+    pub fn audit_len(&self) -> Result<u64, CatalogError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM audit", [], |r| r.get::<_, i64>(0))?
+            .max(0) as u64)
+    }
+
+    /// Is an input with this key in the audit log?
+    pub fn audit_has(&self, key: &Hash) -> Result<bool, CatalogError> {
+        has_key(&self.conn, key)
     }
 
     /// The newest `limit` audit records, newest first.
@@ -141,29 +211,61 @@ impl Catalog {
     }
 }
 
+/// One row to write.
+pub(crate) struct Record<'a> {
+    pub kind: AuditKind,
+    pub provenance: &'a Provenance,
+    pub key: Option<&'a Hash>,
+    pub subject: Option<&'a str>,
+    pub reason: &'a str,
+    pub payload: Option<&'a [u8]>,
+}
+
+/// Is this key recorded?
+pub(crate) fn has_key(conn: &rusqlite::Connection, key: &Hash) -> Result<bool, CatalogError> {
+    Ok(conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM audit WHERE key = ?1)")?
+        .query_row([key.as_bytes()], |r| r.get(0))?)
+}
+
+/// Write one bounded row, unless its key is recorded already (`None` then), and rotate:
+/// rows older than the newest [`MAX_AUDIT_ROWS`] are deleted, evidence older than the
+/// newest [`MAX_EVIDENCE_ROWS`] rows with evidence is dropped.
 pub(crate) fn record_in(
     tx: &Transaction<'_>,
     now: u64,
-    kind: AuditKind,
-    provenance: &Provenance,
-    subject: Option<&str>,
-    reason: &str,
-    payload: Option<&[u8]>,
-) -> Result<i64, CatalogError> {
-    let payload = payload.map(|p| &p[..p.len().min(MAX_EVIDENCE_BYTES)]);
-    let reason: String = reason.chars().take(2048).collect();
-    tx.prepare_cached(
-        "INSERT INTO audit (at, kind, source_kind, source, subject, reason, payload)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        to_i64(now),
-        kind.as_str(),
-        provenance.kind(),
-        provenance.source(),
-        subject,
-        reason,
-        payload
-    ])?;
-    Ok(tx.last_insert_rowid())
+    rec: Record<'_>,
+) -> Result<Option<i64>, CatalogError> {
+    let payload = rec.payload.map(|p| &p[..p.len().min(MAX_EVIDENCE_BYTES)]);
+    let bound = |s: &str, n: usize| -> String { s.chars().take(n).collect() };
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO audit (at, kind, source_kind, source, subject, reason, payload, key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (key) WHERE key IS NOT NULL DO NOTHING",
+        )?
+        .execute(params![
+            to_i64(now),
+            rec.kind.as_str(),
+            rec.provenance.kind(),
+            bound(rec.provenance.source(), MAX_SOURCE_CHARS),
+            rec.subject.map(|s| bound(s, MAX_SUBJECT_CHARS)),
+            bound(rec.reason, MAX_REASON_CHARS),
+            payload,
+            rec.key.map(|k| k.as_bytes().to_vec()),
+        ])?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let id = tx.last_insert_rowid();
+    tx.prepare_cached("DELETE FROM audit WHERE id <= ?1")?
+        .execute([id - MAX_AUDIT_ROWS])?;
+    if payload.is_some() {
+        tx.prepare_cached(
+            "UPDATE audit SET payload = NULL WHERE payload IS NOT NULL AND id <= (
+                 SELECT id FROM audit WHERE payload IS NOT NULL ORDER BY id DESC LIMIT 1 OFFSET ?1)",
+        )?
+        .execute([MAX_EVIDENCE_ROWS])?;
+    }
+    Ok(Some(id))
 }

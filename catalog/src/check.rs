@@ -82,6 +82,15 @@ impl Catalog {
                 return Err(CatalogError::Inconsistent(format!("{n} {what}")));
             }
         }
+        let audit: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
+        if audit > crate::audit::MAX_AUDIT_ROWS {
+            return Err(CatalogError::Inconsistent(format!(
+                "{audit} audit rows, more than the cap of {}",
+                crate::audit::MAX_AUDIT_ROWS
+            )));
+        }
         let count = |sql: &str| -> Result<u64, CatalogError> {
             Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))?.max(0) as u64)
         };

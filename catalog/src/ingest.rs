@@ -8,7 +8,8 @@
 //! | head with a lower sequence                | higher sequence                      | `Newer` (or `Stale` / `Yanked`) |
 //! | head with the same sequence               | different payload                    | `Equivocation`: keep the origin's copy, else the first seen |
 //! | an entry with that (lower) sequence       | different payload                    | `Equivocation`: evidence kept, head unchanged |
-//! | head with a higher sequence               | a sequence never seen                | `Rollback`: rejected, recorded in the audit log |
+//! | head with a higher sequence               | a sequence never seen                | `Rollback`: rejected, recorded in the audit log (once per payload) |
+//! | nothing: the payload was refused for its manifest | any                          | `Refused`: nothing stored ([`Catalog::refuse_entry`]) |
 //!
 //! Rule 1 (only the publisher's signature counts) is the type `Verified<Entry>`: the
 //! registry checked that the entry's `publisher` signed it.
@@ -85,6 +86,12 @@ pub enum IngestOutcome {
         /// The head it replaced, if any.
         previous: Option<u64>,
     },
+    /// These signed bytes were refused before for their manifest
+    /// ([`Catalog::refuse_entry`]): nothing is stored, nothing is fetched again.
+    Refused {
+        /// Its sequence.
+        sequence: u64,
+    },
 }
 
 impl IngestOutcome {
@@ -96,7 +103,8 @@ impl IngestOutcome {
         )
     }
 
-    /// Short name: `new`, `newer`, `duplicate`, `rollback`, `equivocation`, `stale`, `yanked`.
+    /// Short name: `new`, `newer`, `duplicate`, `rollback`, `equivocation`, `stale`,
+    /// `yanked`, `refused`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::New { .. } => "new",
@@ -106,6 +114,7 @@ impl IngestOutcome {
             Self::Equivocation { .. } => "equivocation",
             Self::Stale { .. } => "stale",
             Self::Yanked { .. } => "yanked",
+            Self::Refused { .. } => "refused",
         }
     }
 }
@@ -241,6 +250,10 @@ pub(crate) fn ingest_in(
         }
         return Ok(IngestOutcome::Duplicate { sequence });
     }
+    // Refused before for its manifest: store nothing (not even the publisher).
+    if audit::has_key(tx, &audit::refused_entry_key(&payload_id))? {
+        return Ok(IngestOutcome::Refused { sequence });
+    }
 
     let publisher = ctx.publisher(tx, &entry.publisher)?;
     let (app_id, fresh) = app_id(tx, publisher, entry, now)?;
@@ -300,17 +313,22 @@ pub(crate) fn ingest_in(
                     }
                 }
                 None => {
+                    // Once per signed entry, however often it is replayed.
+                    let key = audit::key(AuditKind::Rollback.as_str(), &[payload_id.as_bytes()]);
                     audit::record_in(
                         tx,
                         now,
-                        AuditKind::Rollback,
-                        &provenance,
-                        Some(&entry.app_ref().to_string()),
-                        &format!(
-                            "sequence {sequence} is lower than the stored head's {}",
-                            head.sequence
-                        ),
-                        Some(&envelope_bytes(entry)?),
+                        audit::Record {
+                            kind: AuditKind::Rollback,
+                            provenance: &provenance,
+                            key: Some(&key),
+                            subject: Some(&entry.app_ref().to_string()),
+                            reason: &format!(
+                                "sequence {sequence} is lower than the stored head's {}",
+                                head.sequence
+                            ),
+                            payload: Some(&envelope_bytes(entry)?),
+                        },
                     )?;
                     tracing::info!(app = %entry.app_ref(), sequence, current = head.sequence, "rollback rejected");
                     return Ok(IngestOutcome::Rollback {
@@ -503,14 +521,21 @@ fn equivocated(
         &detail,
         now,
     )?;
+    let key = audit::key(
+        AuditKind::Equivocation.as_str(),
+        &[entry.payload_id().as_bytes()],
+    );
     audit::record_in(
         tx,
         now,
-        AuditKind::Equivocation,
-        provenance,
-        Some(&app_ref),
-        &detail,
-        Some(&envelope_bytes(entry)?),
+        audit::Record {
+            kind: AuditKind::Equivocation,
+            provenance,
+            key: Some(&key),
+            subject: Some(&app_ref),
+            reason: &detail,
+            payload: Some(&envelope_bytes(entry)?),
+        },
     )?;
     tracing::warn!(app = %app_ref, sequence = entry.sequence, "publisher equivocated");
     Ok(())

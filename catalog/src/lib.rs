@@ -16,8 +16,12 @@
 //!   damped propagation from the pinned anchors ([`trust::compute`]); [`Catalog::explain`]
 //!   shows the path and penalties behind a score.
 //! * **Search**: [`Catalog::search`] with a [`SearchQuery`] (FTS5, filters, sort, paging).
-//! * **Desired state** for the orchestrator ([`Catalog::set_desired`]), **sync cursors**,
-//!   the **blob index** and the **audit log** of refused input.
+//! * **Refusals**: an entry whose manifest blob turns out bad is removed again with
+//!   [`Catalog::refuse_entry`] (the previous head comes back; the bytes are remembered as
+//!   refused by payload id, in the audit log).
+//! * **Desired state** for the orchestrator ([`Catalog::set_desired`]), **sync cursors**
+//!   (never ahead of the clock), the **blob index** and the **audit log** of refused input
+//!   (one row per input, bounded rows, the newest [`audit::MAX_AUDIT_ROWS`] kept).
 //!
 //! ```
 //! use atoll_catalog::{Catalog, IngestOutcome, Provenance, SearchQuery};
@@ -52,7 +56,8 @@
 //!
 //! Modules: [`store`] opening and migrations ([`schema`]), [`ingest`] the rules,
 //! [`objects`] profiles and endorsements, [`manifests`], [`search`], [`trust`], [`query`]
-//! one app's view, [`desired`] installed apps, [`blobs`], [`sync`], [`audit`], [`check`].
+//! one app's view, [`refuse`] entries refused after the fact, [`desired`] installed apps,
+//! [`blobs`], [`sync`], [`audit`], [`check`].
 //! The design — rules as implemented, the trust formula — is in the crate's README.md.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -67,6 +72,7 @@ pub mod manifests;
 pub mod objects;
 pub mod provenance;
 pub mod query;
+pub mod refuse;
 pub mod schema;
 pub mod search;
 mod signed;
@@ -84,6 +90,8 @@ pub use manifests::Attached;
 pub use objects::UpdateOutcome;
 pub use provenance::Provenance;
 pub use query::{AppView, EntryRecord};
+pub use refuse::RefusedEntry;
 pub use search::{AppSummary, SearchPage, SearchQuery, Sort};
 pub use store::Catalog;
+pub use sync::CursorRecord;
 pub use trust::{TrustExplanation, TrustParams, TrustRow, TrustStats};

@@ -89,14 +89,19 @@ fn refuse<T>(
         }
         _ => return Ok(()),
     };
+    // Once per signed object: the same one delivered again adds no row.
+    let key = audit::key(kind.as_str(), &[v.payload_id().as_bytes()]);
     audit::record_in(
         tx,
         now,
-        kind,
-        provenance,
-        Some(what),
-        &reason,
-        Some(&envelope_bytes(v)?),
+        audit::Record {
+            kind,
+            provenance,
+            key: Some(&key),
+            subject: Some(what),
+            reason: &reason,
+            payload: Some(&envelope_bytes(v)?),
+        },
     )?;
     Ok(())
 }

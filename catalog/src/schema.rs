@@ -13,6 +13,7 @@ pub const APPLICATION_ID: i64 = 0x6174_6f6c;
 pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_init.sql"),
     include_str!("migrations/002_search.sql"),
+    include_str!("migrations/003_bounded_audit.sql"),
 ];
 
 /// The schema version this build writes.

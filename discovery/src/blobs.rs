@@ -7,7 +7,7 @@ mod node;
 
 pub(crate) use fetch::retry_delay;
 pub use fetch::{BlobSource, FetchError, FetchOutcome, Fetcher, SourceKind};
-pub use node::{BlobNode, BlobNodeError};
+pub use node::{BlobNode, BlobNodeError, DEFAULT_GC_INTERVAL};
 
 /// The iroh-blobs hash of an atoll hash (both are BLAKE3 of the bytes).
 pub fn to_iroh(hash: &atoll_registry::Hash) -> iroh_blobs::Hash {

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use atoll_catalog::{AuditKind, Catalog, IngestOutcome, OpenError, Provenance, UpdateOutcome};
-use atoll_registry::{Entry, Hash, Manifest, Verified};
+use atoll_registry::{Entry, Envelope, Hash, Manifest, Verified};
 
 use crate::codec::Object;
-use crate::port::{CatalogPort, EntryVerdict, PortError, Source};
+use crate::port::{CatalogPort, EntryRefusal, EntryVerdict, PortError, Source};
 use crate::reject::{Reason, Rejection};
 
 /// The SQLite catalog behind a lock (one connection; SQLite serialises writers anyway).
@@ -56,7 +56,8 @@ fn verdict(outcome: IngestOutcome, entry: &Verified<Entry>) -> EntryVerdict {
         IngestOutcome::New { .. } | IngestOutcome::Newer { .. } => EntryVerdict::Head,
         IngestOutcome::Stale { .. } => EntryVerdict::StaleHead,
         IngestOutcome::Yanked { .. } => EntryVerdict::YankedHead,
-        IngestOutcome::Duplicate { .. } => EntryVerdict::Duplicate,
+        // Refused before for its manifest: nothing stored, nothing to fetch.
+        IngestOutcome::Duplicate { .. } | IngestOutcome::Refused { .. } => EntryVerdict::Duplicate,
         IngestOutcome::Rollback { sequence, current } => EntryVerdict::Refused(Reason::Rollback {
             stored: current,
             got: sequence,
@@ -83,9 +84,27 @@ fn audit_kind(reason_code: &str) -> AuditKind {
         "nostr-signature" | "did-signature" => AuditKind::BadSignature,
         "blob-corrupt" | "blob-size" => AuditKind::BlobMismatch,
         "rollback" => AuditKind::Rollback,
+        "manifest-policy" | "manifest-mismatch" => AuditKind::RefusedEntry,
         "equivocation" => AuditKind::Equivocation,
         _ => AuditKind::Invalid,
     }
+}
+
+fn provenance_of(r: &Rejection) -> Provenance {
+    if r.source.starts_with("ws://") || r.source.starts_with("wss://") {
+        Provenance::Relay(r.source.clone())
+    } else {
+        Provenance::Peer(r.source.clone())
+    }
+}
+
+/// `[code] reason (event id)`: the code first, so that readers can find it.
+fn audit_reason(r: &Rejection) -> String {
+    let mut reason = format!("[{}] {}", r.code, r.reason);
+    if let Some(id) = &r.event_id {
+        reason.push_str(&format!(" (event {id})"));
+    }
+    reason
 }
 
 impl CatalogPort for SqliteCatalog {
@@ -173,27 +192,56 @@ impl CatalogPort for SqliteCatalog {
         })
     }
 
-    fn record_rejection(&self, r: &Rejection) -> Result<(), PortError> {
-        let prov = if r.source.starts_with("ws://") || r.source.starts_with("wss://") {
-            Provenance::Relay(r.source.clone())
-        } else {
-            Provenance::Peer(r.source.clone())
-        };
-        let mut reason = format!("[{}] {}", r.code, r.reason);
-        if let Some(id) = &r.event_id {
-            reason.push_str(&format!(" (event {id})"));
-        }
+    fn record_rejection(&self, r: &Rejection) -> Result<bool, PortError> {
+        let prov = provenance_of(r);
         let rejection = atoll_catalog::Rejection {
             kind: audit_kind(r.code),
             provenance: &prov,
+            key: r.key,
             subject: r.subject.clone(),
-            reason,
+            reason: audit_reason(r),
             payload: None,
             attributed_to: None,
         };
-        self.with(|c| c.record_rejection(&rejection))?
-            .map(|_| ())
-            .map_err(err)
+        Ok(self
+            .with(|c| c.record_rejection(&rejection))?
+            .map_err(err)?
+            .is_some())
+    }
+
+    fn refuse_entry(
+        &self,
+        entry: &Verified<Entry>,
+        r: &Rejection,
+    ) -> Result<EntryRefusal, PortError> {
+        let prov = provenance_of(r);
+        let reason = audit_reason(r);
+        let (done, new_head) = self
+            .with(|c| {
+                let done = c.refuse_entry(entry, &prov, &reason)?;
+                let head = match &done.new_head {
+                    Some(id) => c.entry_envelope(id)?,
+                    None => None,
+                };
+                Ok::<_, atoll_catalog::CatalogError>((done, head))
+            })?
+            .map_err(err)?;
+        // The restored head was verified when it was stored; check its bytes again anyway.
+        let new_head = new_head.and_then(|bytes| {
+            Envelope::from_slice(&bytes)
+                .and_then(|e| e.verify::<Entry>())
+                .map_err(|e| tracing::warn!(error = %e, "a stored entry does not verify"))
+                .ok()
+        });
+        Ok(EntryRefusal {
+            recorded: done.recorded,
+            new_head,
+            orphaned: done.orphaned,
+        })
+    }
+
+    fn heal_cursor(&self, relay: &str) -> Result<Option<u64>, PortError> {
+        self.with(|c| c.heal_sync_cursor(relay))?.map_err(err)
     }
 
     fn cursor(&self, relay: &str) -> Result<Option<u64>, PortError> {

@@ -322,6 +322,12 @@ pub fn decode(event: &Event) -> Result<Option<Inbound>, Reason> {
         });
     }
     event.verify().map_err(|_| Reason::NostrSignature)?;
+    decode_checked(event)
+}
+
+/// [`decode`] of an event whose size, id and signature were checked already (by the
+/// relay transport, [`crate::relay::guard`]): `d` tag, envelope, DID signature, namespace.
+pub fn decode_checked(event: &Event) -> Result<Option<Inbound>, Reason> {
     if !is_atoll(event) {
         return Ok(None);
     }

@@ -29,6 +29,9 @@ pub struct DiscoveryConfig {
     pub fetch: FetchLimits,
     /// Reconnect backoff for relays.
     pub backoff: Backoff,
+    /// How often the blob store deletes blobs that only refused entries named. Default
+    /// 60 s.
+    pub blob_gc_interval: Duration,
 }
 
 impl DiscoveryConfig {
@@ -46,11 +49,12 @@ impl DiscoveryConfig {
             https_origins: true,
             fetch: FetchLimits::default(),
             backoff: Backoff::default(),
+            blob_gc_interval: crate::blobs::DEFAULT_GC_INTERVAL,
         }
     }
 
     /// For tests and benchmarks: no embedded relay, every port chosen by the OS, the
-    /// given relays, images prefetched, short deadlines.
+    /// given relays, images prefetched, short deadlines, a blob collection every second.
     pub fn test(data_dir: impl Into<PathBuf>, relays: Vec<String>) -> Self {
         Self {
             embedded_relay: None,
@@ -69,6 +73,7 @@ impl DiscoveryConfig {
                 initial: Duration::from_millis(100),
                 max: Duration::from_secs(2),
             },
+            blob_gc_interval: Duration::from_secs(1),
             ..Self::new(data_dir)
         }
     }

@@ -57,7 +57,7 @@ pub mod relay;
 pub use config::{DiscoveryConfig, EmbeddedRelayConfig, FetchLimits, IrohConfig};
 pub use node::{AnnounceError, Discovery, FetchEntryError, StartError, SyncStatus};
 pub use pipeline::Ingested;
-pub use port::{CatalogPort, EntryVerdict, MemoryCatalog, PortError, Source};
+pub use port::{CatalogPort, EntryRefusal, EntryVerdict, MemoryCatalog, PortError, Source};
 pub use reject::{CounterSnapshot, Reason, Rejection};
 
 /// Most direct addresses an announcement may carry.

@@ -1,6 +1,6 @@
 //! Which nodes announced which blobs: the mirror book the fetcher's source list comes from.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use atoll_registry::objects::Entry;
@@ -17,15 +17,21 @@ struct Holder {
     since: u64,
 }
 
-/// Mirrors by blob. Bounded: at most [`MirrorBook::MAX_HOLDERS`] nodes per blob.
+/// Mirrors by blob. Bounded: at most [`MirrorBook::MAX_HOLDERS`] nodes per blob and
+/// [`MirrorBook::MAX_BLOBS`] blobs (anyone can announce any hash; the blobs learned first
+/// are forgotten first).
 #[derive(Debug, Default)]
 pub struct MirrorBook {
     by_blob: HashMap<Hash, HashMap<EndpointId, Holder>>,
+    /// Blobs in the order they were first announced.
+    order: VecDeque<Hash>,
 }
 
 impl MirrorBook {
     /// Most holders remembered per blob.
     pub const MAX_HOLDERS: usize = 64;
+    /// Most blobs remembered.
+    pub const MAX_BLOBS: usize = 16_384;
 
     /// Learn from a verified announcement. Returns the blobs it names.
     pub fn learn(&mut self, a: &MirrorAnnouncement) -> Vec<Hash> {
@@ -34,6 +40,17 @@ impl MirrorBook {
         };
         let addrs = a.socket_addrs();
         for hash in &a.blobs {
+            if !self.by_blob.contains_key(hash) {
+                while self.by_blob.len() >= Self::MAX_BLOBS {
+                    match self.order.pop_front() {
+                        Some(old) => {
+                            self.by_blob.remove(&old);
+                        }
+                        None => break,
+                    }
+                }
+                self.order.push_back(*hash);
+            }
             let holders = self.by_blob.entry(*hash).or_default();
             if holders.len() >= Self::MAX_HOLDERS && !holders.contains_key(&node) {
                 continue;

@@ -132,11 +132,12 @@ impl Discovery {
         };
         let mut urls: Vec<String> = embedded.iter().map(|e| e.url().to_owned()).collect();
         urls.extend(cfg.relays.iter().cloned());
-        let blobs = BlobNode::spawn(
+        let blobs = BlobNode::spawn_with_gc(
             &cfg.iroh,
             &cfg.data_dir.join("blobs"),
             node_key.iroh_secret(),
             cfg.mirror,
+            cfg.blob_gc_interval,
         )
         .await?;
         let https = if cfg.https_origins {

@@ -27,8 +27,9 @@ use crate::codec::{self, Inbound as Decoded, Object, ObjectType};
 use crate::config::FetchLimits;
 use crate::mirrors::MirrorBook;
 use crate::node::FetchEntryError;
-use crate::port::{EntryVerdict, Source};
+use crate::port::{EntryVerdict, Source, MAX_CURSOR_SKEW_SECS};
 use crate::reject::{Reason, Rejection};
+use crate::relay::guard::{event_key, Refusal};
 use crate::relay::Inbound;
 
 /// Events handled (and entries ingested into the catalog) per batch, at most.
@@ -41,6 +42,31 @@ const INITIAL_SYNC_GRACE: Duration = Duration::from_secs(10);
 const MAX_UNBOUND: usize = 4096;
 /// Event ids remembered for deduplication before the set is cleared.
 const SEEN_CAPACITY: usize = 200_000;
+/// Sources that are not relays (no cursor): replays of the local event database, and
+/// events handed in by [`crate::Discovery::ingest_event`] name their own.
+const LOCAL: &str = "local";
+
+/// One event to process, and how it came.
+#[derive(Clone, Copy)]
+pub(crate) struct Delivery<'a> {
+    /// Relay URL (or another source name).
+    pub relay: &'a str,
+    /// The event.
+    pub event: &'a Event,
+    /// Its id, signature and size were checked by the relay transport (and nostr-sdk).
+    pub checked: bool,
+    /// Delivered live, after the relay's catch-up: its cursor may move at once.
+    pub live: bool,
+}
+
+/// The cursor of one relay, as the pipeline moves it.
+#[derive(Debug, Default)]
+struct RelayCursor {
+    /// Newest `created_at` accepted from the relay (capped at now + skew).
+    newest: u64,
+    /// To store at the end of the batch.
+    store: Option<u64>,
+}
 
 /// What the pipeline did with one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,7 +143,12 @@ pub(crate) struct Pipeline {
     /// publisher's profile arrives later and binds it, they are re-ingested as the origin's.
     unbound: HashMap<PublicKey, Vec<Verified<Entry>>>,
     unbound_len: usize,
-    seen: HashSet<EventId>,
+    /// Event ids processed in this run, and whether they were accepted (stored, or a
+    /// duplicate of a stored object): only accepted events move a relay's cursor.
+    seen: HashMap<EventId, bool>,
+    /// Inputs the relay transport refused in this run (by audit key).
+    refused: HashSet<Hash>,
+    cursors: HashMap<String, RelayCursor>,
     pending: HashMap<Hash, Pending>,
     running: HashSet<Hash>,
     jobs: JoinSet<(Hash, JobOutcome)>,
@@ -140,7 +171,9 @@ impl Pipeline {
             bound: HashMap::new(),
             unbound: HashMap::new(),
             unbound_len: 0,
-            seen: HashSet::new(),
+            seen: HashMap::new(),
+            refused: HashSet::new(),
+            cursors: HashMap::new(),
             pending: HashMap::new(),
             running: HashSet::new(),
             jobs: JoinSet::new(),
@@ -167,24 +200,18 @@ impl Pipeline {
                 biased;
                 _ = cancel.cancelled() => break,
                 Some(msg) = inbound.recv() => {
-                    let mut batch = Vec::new();
-                    let mut replay = false;
-                    let mut next = Some(msg);
-                    while let Some(msg) = next.take() {
-                        match msg {
-                            Inbound::Event { relay, event } => batch.push((relay, event)),
-                            Inbound::Replay => replay = true,
-                        }
-                        if batch.len() < BATCH && !replay {
-                            next = inbound.try_recv().ok();
+                    let mut msgs = vec![msg];
+                    let mut events = 1;
+                    while events < BATCH {
+                        match inbound.try_recv() {
+                            Ok(m) => {
+                                events += usize::from(matches!(m, Inbound::Event { .. }));
+                                msgs.push(m);
+                            }
+                            Err(_) => break,
                         }
                     }
-                    let refs: Vec<(&str, &Event)> =
-                        batch.iter().map(|(r, e)| (r.as_str(), e.as_ref())).collect();
-                    self.on_batch(&refs);
-                    if replay {
-                        self.replay().await;
-                    }
+                    self.on_inbound(msgs).await;
                 }
                 Some(cmd) = commands.recv() => self.on_command(cmd),
                 Some(done) = self.jobs.join_next(), if !self.jobs.is_empty() => {
@@ -208,14 +235,109 @@ impl Pipeline {
         self.jobs.abort_all();
     }
 
+    /// Messages from the relay sessions, in order: runs of events go to the catalog as one
+    /// batch; a completed catch-up or a replay ends a run.
+    async fn on_inbound(&mut self, msgs: Vec<Inbound>) {
+        let mut run: Vec<(String, Box<Event>, bool)> = Vec::new();
+        for msg in msgs {
+            match msg {
+                Inbound::Event { relay, event, live } => run.push((relay, event, live)),
+                Inbound::Refused(r) => self.on_refused(*r),
+                Inbound::CaughtUp { relay } => {
+                    self.run_batch(&std::mem::take(&mut run));
+                    let c = self.cursors.entry(relay).or_default();
+                    if c.newest > 0 {
+                        c.store = Some(c.newest);
+                    }
+                }
+                Inbound::Replay => {
+                    self.run_batch(&std::mem::take(&mut run));
+                    self.replay().await;
+                }
+            }
+        }
+        self.run_batch(&run);
+        self.store_cursors();
+    }
+
+    fn run_batch(&mut self, run: &[(String, Box<Event>, bool)]) {
+        if run.is_empty() {
+            return;
+        }
+        let batch: Vec<Delivery<'_>> = run
+            .iter()
+            .map(|(relay, event, live)| Delivery {
+                relay,
+                event,
+                checked: true,
+                live: *live,
+            })
+            .collect();
+        self.on_batch(&batch);
+    }
+
+    /// Write the cursors that moved (only ever to events the pipeline accepted).
+    fn store_cursors(&mut self) {
+        for (relay, c) in self.cursors.iter_mut() {
+            let Some(since) = c.store.take() else {
+                continue;
+            };
+            match self.ctx.port.set_cursor(relay, since) {
+                Ok(()) => self.ctx.relays.cursor_stored(relay, since),
+                Err(e) => {
+                    tracing::warn!(%relay, error = %e, "cannot store the relay cursor")
+                }
+            }
+        }
+    }
+
+    /// An event (or frame) the relay transport refused: count it once per run, record it
+    /// once, and let NIP-77 skip it next time if its id is its own.
+    fn on_refused(&mut self, r: Refusal) {
+        let c = &self.ctx.counters;
+        c.events_seen(1);
+        if self.refused.len() >= SEEN_CAPACITY {
+            self.refused.clear();
+        }
+        if !self.refused.insert(r.key) {
+            c.duplicates(1);
+            return;
+        }
+        let mut rejection = Rejection::new(&r.reason, r.relay.as_str()).keyed(r.key);
+        rejection.event_id = r.event_id.map(|id| id.to_hex());
+        rejection.subject = r.subject;
+        self.ctx.reject(rejection, &r.reason, false);
+        if let (true, Some(id), Some(at)) = (r.id_verified, r.event_id, r.created_at) {
+            self.remember(id, false);
+            self.ctx.relays.record_processed(id, at);
+        }
+    }
+
+    fn remember(&mut self, id: EventId, accepted: bool) {
+        if self.seen.len() >= SEEN_CAPACITY {
+            self.seen.clear();
+        }
+        self.seen.insert(id, accepted);
+    }
+
     async fn replay(&mut self) {
         let events = self.ctx.relays.stored_events().await;
         if !events.is_empty() {
             tracing::debug!(events = events.len(), "replaying the local event database");
         }
         for chunk in events.chunks(BATCH) {
-            let refs: Vec<(&str, &Event)> = chunk.iter().map(|e| ("local", e)).collect();
-            self.on_batch(&refs);
+            // Every event in the client database came through the relay transport (or
+            // was signed by this node).
+            let batch: Vec<Delivery<'_>> = chunk
+                .iter()
+                .map(|event| Delivery {
+                    relay: LOCAL,
+                    event,
+                    checked: true,
+                    live: false,
+                })
+                .collect();
+            self.on_batch(&batch);
         }
     }
 
@@ -236,7 +358,7 @@ impl Pipeline {
                     let (_, outcome) = job::run(ctx, input).await;
                     let _ = reply.send(match outcome {
                         JobOutcome::Accepted => Ok(()),
-                        JobOutcome::Rejected(r) => Err(FetchEntryError::Refused(r)),
+                        JobOutcome::Rejected(r, _) => Err(FetchEntryError::Refused(r)),
                         JobOutcome::Unavailable(why) => Err(FetchEntryError::Unavailable(why)),
                         JobOutcome::Cancelled => Err(FetchEntryError::Stopped),
                     });
@@ -257,24 +379,64 @@ impl Pipeline {
         }
     }
 
-    /// One event from anywhere. Never panics, never stops the actor.
+    /// One event from anywhere (its id and signature are checked here). Never panics,
+    /// never stops the actor.
     pub(crate) fn on_event(&mut self, relay: &str, event: &Event) -> Ingested {
-        self.on_batch(&[(relay, event)])
+        let delivery = Delivery {
+            relay,
+            event,
+            checked: false,
+            live: false,
+        };
+        self.on_batch(&[delivery])
             .pop()
             .unwrap_or(Ingested::Deferred)
     }
 
     /// Events in arrival order; their entries go to the catalog in one batch.
-    pub(crate) fn on_batch(&mut self, events: &[(&str, &Event)]) -> Vec<Ingested> {
-        let mut out: Vec<Ingested> = events
-            .iter()
-            .map(|(relay, event)| self.process(relay, event))
-            .collect();
+    pub(crate) fn on_batch(&mut self, events: &[Delivery<'_>]) -> Vec<Ingested> {
+        let mut out: Vec<(Ingested, bool)> = events.iter().map(|d| self.process(d)).collect();
         let mut done: HashMap<EventId, Ingested> = self.flush_entries().into_iter().collect();
-        for ((_, event), result) in events.iter().zip(out.iter_mut()) {
+        let now = crate::now_secs();
+        for (d, (result, own_id)) in events.iter().zip(out.iter_mut()) {
+            let event = d.event;
             if matches!(result, Ingested::Stored(ObjectType::Entry)) {
                 if let Some(r) = done.remove(&event.id) {
                     *result = r;
+                }
+            }
+            let accepted = match result {
+                Ingested::Stored(_) => true,
+                Ingested::Duplicate => self.seen.get(&event.id).copied().unwrap_or(true),
+                _ => false,
+            };
+            match result {
+                // Not processed: a replay brings it again.
+                Ingested::Deferred => {
+                    self.seen.remove(&event.id);
+                }
+                Ingested::Duplicate => {}
+                _ if *own_id => self.remember(event.id, accepted),
+                _ => {}
+            }
+            if accepted && d.relay != LOCAL {
+                // A relay's cursor moves only to events it delivered that were accepted,
+                // and never beyond the clock (plus a small skew).
+                let at = event
+                    .created_at
+                    .as_secs()
+                    .min(now.saturating_add(MAX_CURSOR_SKEW_SECS));
+                if let Some(c) = self.cursors.get_mut(d.relay) {
+                    c.newest = c.newest.max(at);
+                    if d.live {
+                        c.store = Some(c.newest);
+                    }
+                } else if self.ctx.relays.is_relay(d.relay) {
+                    let c = self.cursors.entry(d.relay.to_owned()).or_default();
+                    c.newest = at;
+                    if d.live {
+                        c.store = Some(at);
+                    }
                 }
             }
             // Mirror announcements and profiles feed in-memory state (the mirror book,
@@ -283,49 +445,52 @@ impl Pipeline {
             let forget = event.tags.identifier().is_some_and(|d| {
                 d.starts_with("atoll:mirror:") || d.starts_with("atoll:publisher:")
             });
-            let valid_id = !matches!(
-                result,
-                Ingested::Deferred
-                    | Ingested::Rejected(Reason::NostrSignature)
-                    | Ingested::Rejected(Reason::Oversized { .. })
-            );
-            if valid_id && !forget {
+            if *own_id && !forget && !matches!(result, Ingested::Deferred) {
                 self.ctx.relays.record_processed(event.id, event.created_at);
             }
         }
-        out
+        out.into_iter().map(|(r, _)| r).collect()
     }
 
-    fn process(&mut self, relay: &str, event: &Event) -> Ingested {
+    /// The event stages of one event. Returns what happened, and whether the event's id
+    /// is known to be its own (then it may be remembered as processed).
+    fn process(&mut self, d: &Delivery<'_>) -> (Ingested, bool) {
+        let (relay, event) = (d.relay, d.event);
         let c = &self.ctx.counters;
         c.events_seen(1);
         // A known id is a duplicate only if the event really hashes to it (cheap); the
         // signature was checked when the id was first seen.
-        let decoded = if self.seen.contains(&event.id) && event.verify_id() {
+        if self.seen.contains_key(&event.id) && (d.checked || event.verify_id()) {
             c.duplicates(1);
-            return Ingested::Duplicate;
-        } else if !event.verify_id() {
-            Err(Reason::NostrSignature)
+            return (Ingested::Duplicate, true);
+        }
+        let decoded = if d.checked {
+            codec::decode_checked(event)
         } else {
             codec::decode(event)
         };
-        if !matches!(
-            decoded,
-            Err(Reason::NostrSignature) | Err(Reason::Oversized { .. })
-        ) {
-            // The id is now known to be this event's own: remember it.
-            if self.seen.len() >= SEEN_CAPACITY {
-                self.seen.clear();
-            }
-            self.seen.insert(event.id);
-        }
-        match decoded {
+        let own_id = match &decoded {
+            Err(Reason::NostrSignature) => false,
+            // Too large to decode, but its id and signature may well be its own: then
+            // NIP-77 need not fetch it again.
+            Err(Reason::Oversized { .. }) => d.checked || event.verify().is_ok(),
+            _ => true,
+        };
+        let result = match decoded {
             Ok(None) => {
                 c.events_ignored(1);
                 Ingested::Ignored
             }
             Err(reason) => {
-                let mut r = Rejection::new(&reason, relay);
+                let key = if own_id {
+                    event_key(&event.id)
+                } else {
+                    atoll_catalog::audit::key(
+                        "unverified-event",
+                        &[event.id.as_bytes(), event.sig.as_ref()],
+                    )
+                };
+                let mut r = Rejection::new(&reason, relay).keyed(key);
                 r.event_id = Some(event.id.to_hex());
                 r.subject = event
                     .tags
@@ -335,7 +500,13 @@ impl Pipeline {
                 Ingested::Rejected(reason)
             }
             Ok(Some(decoded)) => self.on_object(relay, decoded),
+        };
+        if own_id {
+            // Provisional for entries (the catalog batch decides): a second copy in the
+            // same batch is a duplicate.
+            self.remember(event.id, matches!(result, Ingested::Stored(_)));
         }
+        (result, own_id)
     }
 
     fn on_object(&mut self, relay: &str, d: Decoded) -> Ingested {
@@ -429,7 +600,6 @@ impl Pipeline {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, app = %entry.app_ref(), "catalog failed; the event will be replayed");
-                self.seen.remove(&event_id);
                 return Ingested::Deferred;
             }
         };
@@ -462,7 +632,7 @@ impl Pipeline {
                     expires_at: entry.expires_at,
                     now: crate::now_secs(),
                 };
-                let mut r = Rejection::new(&reason, relay);
+                let mut r = Rejection::new(&reason, relay).keyed(event_key(&event_id));
                 r.event_id = Some(event_id.to_hex());
                 r.subject = Some(subject);
                 self.ctx.reject(r, &reason, false);
@@ -556,8 +726,25 @@ impl Pipeline {
     fn on_job_done(&mut self, id: Hash, outcome: JobOutcome) {
         self.running.remove(&id);
         match outcome {
-            JobOutcome::Accepted | JobOutcome::Rejected(_) | JobOutcome::Cancelled => {
+            JobOutcome::Accepted | JobOutcome::Cancelled => {
                 self.pending.remove(&id);
+            }
+            JobOutcome::Rejected(_, restored) => {
+                self.pending.remove(&id);
+                // The refused entry was the head: the previous one is again, and its
+                // blobs are fetched (at once if they are held already).
+                if let Some(entry) = restored {
+                    self.pending.insert(
+                        entry.payload_id(),
+                        Pending {
+                            entry: *entry,
+                            nudged: false,
+                            attempts: 0,
+                            retry_at: Instant::now(),
+                            last_error: "queued (previous head restored)".into(),
+                        },
+                    );
+                }
             }
             JobOutcome::Unavailable(why) => {
                 if let Some(p) = self.pending.get_mut(&id) {

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 
 use atoll_registry::{Entry, Hash, Manifest, Verified};
 
+pub use atoll_catalog::sync::MAX_CURSOR_SKEW_SECS;
+
 use crate::codec::Object;
 use crate::reject::{Reason, Rejection};
 
@@ -57,6 +59,18 @@ pub enum EntryVerdict {
     EquivocationWon,
 }
 
+/// What [`CatalogPort::refuse_entry`] did.
+#[derive(Debug, Clone, Default)]
+pub struct EntryRefusal {
+    /// The refusal was recorded now (false: these bytes had been refused before).
+    pub recorded: bool,
+    /// The app's head now, when the refused entry was the head and an earlier entry of the
+    /// app remains: its blobs are fetched (again) if needed.
+    pub new_head: Option<Verified<Entry>>,
+    /// Blobs no remaining entry names: the node drops their bytes.
+    pub orphaned: Vec<Hash>,
+}
+
 /// A catalog operation failed (storage, not input).
 #[derive(Debug, thiserror::Error)]
 #[error("catalog: {0}")]
@@ -90,15 +104,34 @@ pub trait CatalogPort: Send + Sync + 'static {
     /// Every blob of the entry is held locally, verified: the entry is installable.
     fn entry_ready(&self, entry: &Verified<Entry>) -> Result<(), PortError>;
 
-    /// Record a rejection in the audit log.
-    fn record_rejection(&self, rejection: &Rejection) -> Result<(), PortError>;
+    /// Record a rejection in the audit log, once per [`Rejection::key`]. Returns whether it
+    /// was recorded now (false: the same input was recorded before).
+    fn record_rejection(&self, rejection: &Rejection) -> Result<bool, PortError>;
+
+    /// An entry the catalog took was refused for its blobs (manifest policy or mismatch,
+    /// size): remove it and what only it brought in, restore the app's previous head,
+    /// record the refusal once, and answer [`EntryVerdict::Duplicate`] for these signed
+    /// bytes from then on.
+    fn refuse_entry(
+        &self,
+        entry: &Verified<Entry>,
+        rejection: &Rejection,
+    ) -> Result<EntryRefusal, PortError>;
 
     /// The `since` cursor of a relay (unix seconds), if any.
     fn cursor(&self, relay: &str) -> Result<Option<u64>, PortError>;
 
-    /// Move a relay's cursor.
+    /// Move a relay's cursor forward (never back, never beyond now +
+    /// [`MAX_CURSOR_SKEW_SECS`]).
     fn set_cursor(&self, relay: &str, since: u64) -> Result<(), PortError>;
+
+    /// A relay's cursor ahead of now + [`MAX_CURSOR_SKEW_SECS`] is reset to 0 (a full
+    /// catch-up) and the reset recorded. Returns the bad value, if it was reset.
+    fn heal_cursor(&self, relay: &str) -> Result<Option<u64>, PortError>;
 }
+
+/// Rejections a [`MemoryCatalog`] keeps (the oldest go first).
+const MEMORY_REJECTIONS: usize = 10_000;
 
 /// The head of one app in a [`MemoryCatalog`].
 #[derive(Debug, Clone)]
@@ -118,6 +151,8 @@ struct MemoryState {
     objects: HashMap<Hash, ()>,
     manifests: HashMap<Hash, Manifest>,
     rejections: Vec<Rejection>,
+    /// Keys of the recorded rejections, and the payload ids of refused entries.
+    rejected: std::collections::HashSet<Hash>,
     cursors: HashMap<String, u64>,
 }
 
@@ -161,7 +196,7 @@ impl CatalogPort for MemoryCatalog {
     ) -> Result<EntryVerdict, PortError> {
         let mut s = self.lock()?;
         let id = entry.payload_id();
-        if s.seen.contains_key(&id) {
+        if s.seen.contains_key(&id) || s.rejected.contains(&id) {
             return Ok(EntryVerdict::Duplicate);
         }
         let key = entry.app_ref().to_string();
@@ -227,9 +262,42 @@ impl CatalogPort for MemoryCatalog {
         Ok(())
     }
 
-    fn record_rejection(&self, rejection: &Rejection) -> Result<(), PortError> {
-        self.lock()?.rejections.push(rejection.clone());
-        Ok(())
+    fn record_rejection(&self, rejection: &Rejection) -> Result<bool, PortError> {
+        let mut s = self.lock()?;
+        if let Some(key) = rejection.key {
+            if !s.rejected.insert(key) {
+                return Ok(false);
+            }
+        }
+        if s.rejections.len() >= MEMORY_REJECTIONS {
+            s.rejections.remove(0);
+        }
+        s.rejections.push(rejection.clone());
+        Ok(true)
+    }
+
+    fn refuse_entry(
+        &self,
+        entry: &Verified<Entry>,
+        rejection: &Rejection,
+    ) -> Result<EntryRefusal, PortError> {
+        let recorded = self.record_rejection(rejection)?;
+        let mut s = self.lock()?;
+        let id = entry.payload_id();
+        s.seen.remove(&id);
+        s.rejected.insert(id);
+        let key = entry.app_ref().to_string();
+        if s.heads
+            .get(&key)
+            .is_some_and(|h| h.entry.payload_id() == id)
+        {
+            // No history is kept here: the app goes until a new entry comes.
+            s.heads.remove(&key);
+        }
+        Ok(EntryRefusal {
+            recorded,
+            ..EntryRefusal::default()
+        })
     }
 
     fn cursor(&self, relay: &str) -> Result<Option<u64>, PortError> {
@@ -237,7 +305,22 @@ impl CatalogPort for MemoryCatalog {
     }
 
     fn set_cursor(&self, relay: &str, since: u64) -> Result<(), PortError> {
-        self.lock()?.cursors.insert(relay.to_owned(), since);
+        let since = since.min(crate::now_secs().saturating_add(MAX_CURSOR_SKEW_SECS));
+        let mut s = self.lock()?;
+        let c = s.cursors.entry(relay.to_owned()).or_insert(since);
+        *c = (*c).max(since);
         Ok(())
+    }
+
+    fn heal_cursor(&self, relay: &str) -> Result<Option<u64>, PortError> {
+        let limit = crate::now_secs().saturating_add(MAX_CURSOR_SKEW_SECS);
+        let mut s = self.lock()?;
+        match s.cursors.get(relay).copied() {
+            Some(c) if c > limit => {
+                s.cursors.insert(relay.to_owned(), 0);
+                Ok(Some(c))
+            }
+            _ => Ok(None),
+        }
     }
 }

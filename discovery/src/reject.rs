@@ -121,19 +121,37 @@ pub struct Rejection {
     pub subject: Option<String>,
     /// Unix seconds.
     pub at: u64,
+    /// Names the refused input (an event id, a signed payload, a blob from one source):
+    /// the audit log records one row per key. `None` records every time.
+    #[serde(skip)]
+    pub key: Option<atoll_registry::Hash>,
 }
 
+/// Longest reason kept in a [`Rejection`], in characters.
+pub const MAX_REASON_CHARS: usize = atoll_catalog::audit::MAX_REASON_CHARS;
+
 impl Rejection {
-    /// A record of `reason` for input from `source`.
+    /// A record of `reason` for input from `source` (reason and source bounded).
     pub fn new(reason: &Reason, source: impl Into<String>) -> Self {
+        let source: String = source.into();
         Self {
             code: reason.code(),
-            reason: reason.to_string(),
+            reason: reason.to_string().chars().take(MAX_REASON_CHARS).collect(),
             event_id: None,
-            source: source.into(),
+            source: source
+                .chars()
+                .take(atoll_catalog::audit::MAX_SOURCE_CHARS)
+                .collect(),
             subject: None,
             at: crate::now_secs(),
+            key: None,
         }
+    }
+
+    /// The same, about this input.
+    pub fn keyed(mut self, key: atoll_registry::Hash) -> Self {
+        self.key = Some(key);
+        self
     }
 }
 

@@ -1,11 +1,17 @@
-//! Nostr relays: the embedded relay ([`EmbeddedRelay`]) and the relay pool with one sync
-//! session per relay ([`RelayPool`]).
+//! Nostr relays: the embedded relay ([`EmbeddedRelay`]), the relay pool with one sync
+//! session per relay ([`RelayPool`]), and the guarded transport every relay connection
+//! uses ([`guard`]).
 
 mod embedded;
+pub mod front;
+pub mod guard;
 mod pool;
 mod seen;
 mod session;
 
-pub use embedded::{EmbeddedRelay, EmbeddedRelayError, LMDB_MAP_SIZE};
+pub use embedded::{
+    EmbeddedRelay, EmbeddedRelayError, LMDB_MAP_SIZE, MAX_QUERY_EVENTS, MAX_SUBSCRIPTIONS,
+};
+pub use guard::{Refusal, MAX_RELAY_MESSAGE, MAX_RELAY_TEXT};
 pub use pool::{Inbound, PublishError, PublishReport, RelayPool, RelayPoolError};
 pub use session::{RelayState, SyncMode};

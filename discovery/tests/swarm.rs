@@ -10,12 +10,18 @@
 //! - `hostile`: forged, replayed, equivocating, expired, oversized and malformed input is
 //!   rejected with the right recorded reason, and the node keeps working.
 //! - `limits`: a peer past its share of iroh connections is refused `busy`; others are served.
-//! - `interop`: a third-party relay in its own process, and an independent BIP-340 check.
+//! - `refused`: an alias-bomb manifest from a brand-new key over real iroh is refused once
+//!   and leaves nothing; a bad update gives way to the previous version.
+//! - `front`: the embedded relay answers bad messages with a NOTICE, caps connections.
+//! - `interop`: a third-party relay in its own process, and an independent BIP-340 check;
+//!   the same relay without validation feeding future-dated, forged and oversized events.
 //! - `codec`, `https`: the event format and HTTPS origins on their own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "swarm/codec.rs"]
 mod codec;
+#[path = "swarm/front.rs"]
+mod front;
 #[path = "swarm/hostile.rs"]
 mod hostile;
 #[path = "swarm/https.rs"]
@@ -26,5 +32,9 @@ mod interop;
 mod limits;
 #[path = "swarm/net.rs"]
 mod net;
+#[path = "swarm/refused.rs"]
+mod refused;
 #[path = "swarm/support.rs"]
 mod support;
+#[path = "swarm/unvalidated.rs"]
+mod unvalidated;

@@ -258,6 +258,9 @@ fn print_status(s: &SyncStatus) {
                 .as_deref()
                 .map_or(String::new(), |e| format!("  ({})", plain(e, 200)))
         );
+        if let Some(bad) = r.cursor_reset_from {
+            println!("    cursor was {bad}, ahead of the clock: reset for a full catch-up");
+        }
     }
     let c = &s.counters;
     println!(

@@ -6,6 +6,7 @@ mod concurrency;
 mod ingest;
 mod migrate;
 mod misc;
+mod refusals;
 mod robustness;
 mod search;
 mod trust;

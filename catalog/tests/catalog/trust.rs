@@ -168,6 +168,7 @@ fn forged_input_attributed_to_a_did_lowers_it_but_claims_alone_do_not() {
     let claim = atoll_catalog::Rejection {
         kind: atoll_catalog::AuditKind::BadSignature,
         provenance: &relay,
+        key: None,
         subject: Some(b.did().to_string()),
         reason: "signature does not match".into(),
         payload: Some(b"{}"),

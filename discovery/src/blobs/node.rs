@@ -3,10 +3,12 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use atoll_registry::Hash;
 use bytes::Bytes;
+use futures_util::StreamExt;
 use iroh::endpoint::presets;
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointId, RelayMode, SecretKey};
@@ -14,7 +16,9 @@ use iroh_blobs::api::blobs::BlobStatus;
 use iroh_blobs::provider::events::{
     AbortReason, EventMask, EventSender, ProviderMessage, RequestMode,
 };
+use iroh_blobs::store::fs::options::Options;
 use iroh_blobs::store::fs::FsStore;
+use iroh_blobs::store::{GcConfig, ProtectCb, ProtectOutcome};
 use iroh_blobs::BlobsProtocol;
 
 use super::limit::{Capped, ConnectionLimits};
@@ -68,6 +72,13 @@ enum Serving {
     Only(Arc<RwLock<HashSet<iroh_blobs::Hash>>>),
 }
 
+/// Blobs the node dropped (only refused entries named them): never served, deleted
+/// from the store by its next garbage collection.
+type Dropped = Arc<RwLock<HashSet<iroh_blobs::Hash>>>;
+
+/// How often the store deletes dropped blobs, by default.
+pub const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(60);
+
 /// The node's endpoint + store + router. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct BlobNode {
@@ -75,23 +86,46 @@ pub struct BlobNode {
     store: FsStore,
     router: Router,
     serving: Serving,
+    dropped: Dropped,
 }
 
 impl BlobNode {
     /// Open the store in `dir`, bind the endpoint and start serving.
     ///
     /// Offline unless `cfg.internet`: `presets::Minimal`, no relay servers, no address
-    /// lookup, bound to `cfg.bind` only.
+    /// lookup, bound to `cfg.bind` only. Dropped blobs are deleted every
+    /// [`DEFAULT_GC_INTERVAL`].
     pub async fn spawn(
         cfg: &IrohConfig,
         dir: &Path,
         secret: SecretKey,
         serve_all: bool,
     ) -> Result<Self, BlobNodeError> {
-        let store = FsStore::load(dir).await.map_err(|e| BlobNodeError::Store {
-            path: dir.display().to_string(),
-            detail: e.to_string(),
-        })?;
+        Self::spawn_with_gc(cfg, dir, secret, serve_all, DEFAULT_GC_INTERVAL).await
+    }
+
+    /// [`Self::spawn`], deleting dropped blobs every `gc_interval`.
+    pub async fn spawn_with_gc(
+        cfg: &IrohConfig,
+        dir: &Path,
+        secret: SecretKey,
+        serve_all: bool,
+        gc_interval: Duration,
+    ) -> Result<Self, BlobNodeError> {
+        let dropped: Dropped = Arc::new(RwLock::new(HashSet::new()));
+        let handle: Arc<OnceLock<iroh_blobs::api::Store>> = Arc::new(OnceLock::new());
+        let mut options = Options::new(dir);
+        options.gc = Some(GcConfig {
+            interval: gc_interval,
+            add_protected: Some(protect_all_but_dropped(handle.clone(), dropped.clone())),
+        });
+        let store = FsStore::load_with_opts(dir.join("blobs.db"), options)
+            .await
+            .map_err(|e| BlobNodeError::Store {
+                path: dir.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        let _ = handle.set(std::ops::Deref::deref(&store).clone());
         let builder = if cfg.internet {
             Endpoint::builder(presets::N0)
         } else {
@@ -111,13 +145,13 @@ impl BlobNode {
             .bind()
             .await
             .map_err(|e| bind_err(e.to_string()))?;
-        let (serving, events) = if serve_all {
-            (Serving::All, None)
+        let serving = if serve_all {
+            Serving::All
         } else {
-            let set = Arc::new(RwLock::new(HashSet::new()));
-            (Serving::Only(set.clone()), Some(only_these(set)))
+            Serving::Only(Arc::new(RwLock::new(HashSet::new())))
         };
-        let protocol = BlobsProtocol::new(&store, events);
+        let events = serve_policy(serving.clone(), dropped.clone());
+        let protocol = BlobsProtocol::new(&store, Some(events));
         let router = Router::builder(endpoint.clone())
             .accept(
                 iroh_blobs::ALPN,
@@ -130,7 +164,28 @@ impl BlobNode {
             store,
             router,
             serving,
+            dropped,
         })
+    }
+
+    /// Drop blobs that only refused entries named: they are not served from now on, and
+    /// the store deletes them at its next garbage collection. Blobs this node added
+    /// itself (its own publications, tagged) are never deleted.
+    pub async fn drop_blobs(&self, hashes: &[Hash]) {
+        if hashes.is_empty() {
+            return;
+        }
+        if let Ok(mut d) = self.dropped.write() {
+            d.extend(hashes.iter().map(to_iroh));
+        }
+        tracing::debug!(blobs = hashes.len(), "blobs dropped");
+    }
+
+    /// A blob is wanted again (a good entry names it): keep it.
+    pub fn keep(&self, hash: &Hash) {
+        if let Ok(mut d) = self.dropped.write() {
+            d.remove(&to_iroh(hash));
+        }
     }
 
     /// The node id.
@@ -252,8 +307,9 @@ impl BlobNode {
     }
 }
 
-/// A provider event handler that serves only the hashes in `set`.
-fn only_these(set: Arc<RwLock<HashSet<iroh_blobs::Hash>>>) -> EventSender {
+/// A provider event handler: refuse dropped blobs, and with mirroring off everything but
+/// the node's own.
+fn serve_policy(serving: Serving, dropped: Dropped) -> EventSender {
     let mask = EventMask {
         get: RequestMode::Intercept,
         get_many: RequestMode::Disabled,
@@ -264,11 +320,14 @@ fn only_these(set: Arc<RwLock<HashSet<iroh_blobs::Hash>>>) -> EventSender {
     tokio::spawn(async move {
         while let Some(msg) = rx.recv().await {
             if let ProviderMessage::GetRequestReceived(msg) = msg {
+                let hash = msg.request.hash;
+                let listed = match &serving {
+                    Serving::All => true,
+                    Serving::Only(set) => set.read().map(|s| s.contains(&hash)).unwrap_or(false),
+                };
                 let allowed = msg.request.ranges.is_blob()
-                    && set
-                        .read()
-                        .map(|s| s.contains(&msg.request.hash))
-                        .unwrap_or(false);
+                    && listed
+                    && dropped.read().map(|d| !d.contains(&hash)).unwrap_or(false);
                 let res = if allowed {
                     Ok(())
                 } else {
@@ -279,4 +338,43 @@ fn only_these(set: Arc<RwLock<HashSet<iroh_blobs::Hash>>>) -> EventSender {
         }
     });
     tx
+}
+
+/// The store's garbage collection keeps every blob but the dropped ones (and skips its
+/// run when nothing is dropped). Blobs written during a run are protected by the store.
+fn protect_all_but_dropped(
+    store: Arc<OnceLock<iroh_blobs::api::Store>>,
+    dropped: Dropped,
+) -> ProtectCb {
+    Arc::new(move |live| {
+        let store = store.clone();
+        let dropped = dropped.clone();
+        Box::pin(async move {
+            let wanted: HashSet<iroh_blobs::Hash> =
+                dropped.read().map(|d| d.clone()).unwrap_or_default();
+            let Some(store) = store.get().cloned().filter(|_| !wanted.is_empty()) else {
+                return ProtectOutcome::Abort;
+            };
+            // Listed in a task of its own: the callback's future must be Sync.
+            let listed = tokio::spawn(async move {
+                let mut all = Vec::new();
+                let mut stream = store.blobs().list().stream().await?;
+                while let Some(h) = stream.next().await {
+                    all.push(h?);
+                }
+                Ok::<_, iroh_blobs::api::Error>(all)
+            })
+            .await;
+            let Ok(Ok(all)) = listed else {
+                return ProtectOutcome::Abort;
+            };
+            let present: HashSet<iroh_blobs::Hash> = all.iter().copied().collect();
+            if let Ok(mut d) = dropped.write() {
+                // Gone already (an earlier run): nothing left to refuse serving.
+                d.retain(|h| present.contains(h));
+            }
+            live.extend(all.into_iter().filter(|h| !wanted.contains(h)));
+            ProtectOutcome::Continue
+        })
+    })
 }

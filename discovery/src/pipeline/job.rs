@@ -34,15 +34,27 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     /// Count, keep and record a rejection (`in_catalog`: the catalog recorded it already).
-    pub fn reject(&self, mut rejection: Rejection, reason: &Reason, in_catalog: bool) {
+    /// The audit log keeps one row per [`Rejection::key`]; the log line is bounded.
+    pub fn reject(&self, rejection: Rejection, reason: &Reason, in_catalog: bool) {
+        let recorded = in_catalog
+            || match self.port.record_rejection(&rejection) {
+                Ok(new) => new,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record a rejection in the catalog");
+                    true
+                }
+            };
+        self.note(rejection, reason, recorded);
+    }
+
+    /// Count and keep a rejection recorded elsewhere (`recorded`: new in the audit log).
+    pub fn note(&self, rejection: Rejection, reason: &Reason, recorded: bool) {
         self.counters.rejected(reason);
-        tracing::info!(code = reason.code(), source = %rejection.source, %reason, "rejected");
-        if !in_catalog {
-            if let Err(e) = self.port.record_rejection(&rejection) {
-                tracing::warn!(error = %e, "cannot record a rejection in the catalog");
-            }
+        if recorded {
+            tracing::info!(code = reason.code(), source = %rejection.source, reason = %rejection.reason, "rejected");
+        } else {
+            tracing::debug!(code = reason.code(), source = %rejection.source, "rejected again (recorded before)");
         }
-        rejection.reason = rejection.reason.chars().take(1024).collect();
         if let Ok(mut r) = self.recent.lock() {
             if r.len() >= RECENT_REJECTIONS {
                 r.pop_front();
@@ -66,8 +78,9 @@ pub(crate) struct JobInput {
 pub(crate) enum JobOutcome {
     /// Every required blob is verified and held.
     Accepted,
-    /// The entry is refused (manifest policy, mismatch, size).
-    Rejected(Reason),
+    /// The entry is refused (manifest policy, mismatch, size) and removed from the
+    /// catalog; holds the app's previous head, restored, if there is one.
+    Rejected(Reason, Option<Box<Verified<Entry>>>),
     /// Some blob could not be fetched from any source: try again later.
     Unavailable(String),
     /// Shutting down.
@@ -76,13 +89,54 @@ pub(crate) enum JobOutcome {
 
 pub(crate) async fn run(ctx: Ctx, input: JobInput) -> (Hash, JobOutcome) {
     let id = input.entry.payload_id();
-    let outcome = run_inner(&ctx, &input).await;
-    if let JobOutcome::Rejected(reason) = &outcome {
-        let mut r = Rejection::new(reason, "blob pipeline");
-        r.subject = Some(input.entry.app_ref().to_string());
-        ctx.reject(r, reason, false);
-    }
+    let outcome = match run_inner(&ctx, &input).await {
+        Err(reason) => refuse(&ctx, &input.entry, reason).await,
+        Ok(outcome) => outcome,
+    };
     (id, outcome)
+}
+
+/// The entry's blobs make it invalid: the catalog removes it (restoring the previous
+/// head), the node drops the blobs only it named, and the refusal is recorded once.
+async fn refuse(ctx: &Ctx, entry: &Verified<Entry>, reason: Reason) -> JobOutcome {
+    let mut r = Rejection::new(&reason, "blob pipeline")
+        .keyed(atoll_catalog::audit::refused_entry_key(&entry.payload_id()));
+    r.subject = Some(entry.app_ref().to_string());
+    match ctx.port.refuse_entry(entry, &r) {
+        Ok(done) => {
+            ctx.note(r, &reason, done.recorded);
+            ctx.fetcher.node().drop_blobs(&done.orphaned).await;
+            JobOutcome::Rejected(reason, done.new_head.map(Box::new))
+        }
+        Err(e) => {
+            tracing::warn!(app = %entry.app_ref(), error = %e, "catalog did not take the refusal");
+            ctx.note(r, &reason, true);
+            JobOutcome::Rejected(reason, None)
+        }
+    }
+}
+
+/// The audit key of a blob refused from one source.
+fn blob_key(reason: &Reason) -> Option<Hash> {
+    match reason {
+        Reason::BlobCorrupt {
+            hash, source_name, ..
+        } => Some(atoll_catalog::audit::key(
+            reason.code(),
+            &[hash.as_bytes(), source_name.as_bytes()],
+        )),
+        Reason::BlobSize { hash, .. } => Some(atoll_catalog::audit::key(
+            reason.code(),
+            &[hash.as_bytes(), source_of(reason).as_bytes()],
+        )),
+        _ => None,
+    }
+}
+
+fn reject_source(ctx: &Ctx, reason: &Reason) {
+    let mut r = Rejection::new(reason, source_of(reason));
+    r.key = blob_key(reason);
+    ctx.reject(r, reason, false);
 }
 
 fn source_of(reason: &Reason) -> String {
@@ -97,11 +151,13 @@ fn source_of(reason: &Reason) -> String {
     }
 }
 
-async fn fetch(ctx: &Ctx, want: &BlobRef, sources: &[BlobSource]) -> Result<(), JobOutcome> {
+async fn fetch(ctx: &Ctx, want: &BlobRef, sources: &[BlobSource]) -> Result<(), Step> {
     match ctx.fetcher.fetch(want, sources, &ctx.cancel).await {
         Ok(out) => {
+            // Named by this entry: if a refused one had named it too, keep it now.
+            ctx.fetcher.node().keep(&want.hash);
             for reason in &out.rejected {
-                ctx.reject(Rejection::new(reason, source_of(reason)), reason, false);
+                reject_source(ctx, reason);
             }
             if out.source != "local" {
                 ctx.counters.blob_fetched(out.bytes);
@@ -114,7 +170,7 @@ async fn fetch(ctx: &Ctx, want: &BlobRef, sources: &[BlobSource]) -> Result<(), 
             rejected,
         }) => {
             for reason in &rejected {
-                ctx.reject(Rejection::new(reason, source_of(reason)), reason, false);
+                reject_source(ctx, reason);
             }
             Err(JobOutcome::Unavailable(format!(
                 "blob {hash}: {}",
@@ -123,34 +179,49 @@ async fn fetch(ctx: &Ctx, want: &BlobRef, sources: &[BlobSource]) -> Result<(), 
                 } else {
                     tried.join("; ")
                 }
-            )))
+            ))
+            .into())
         }
-        Err(FetchError::Size(reason)) => Err(JobOutcome::Rejected(reason)),
-        Err(FetchError::Cancelled) => Err(JobOutcome::Cancelled),
+        Err(FetchError::Size(reason)) => Err(Step::Refuse(reason)),
+        Err(FetchError::Cancelled) => Err(JobOutcome::Cancelled.into()),
     }
 }
 
-async fn run_inner(ctx: &Ctx, input: &JobInput) -> JobOutcome {
-    let entry = &input.entry;
-    if let Err(out) = fetch(ctx, &entry.manifest, &input.manifest_sources).await {
-        return out;
+/// Why a job stopped early.
+enum Step {
+    /// It ended without a verdict on the entry (unavailable, cancelled).
+    End(JobOutcome),
+    /// The entry's blobs make it invalid.
+    Refuse(Reason),
+}
+
+impl From<JobOutcome> for Step {
+    fn from(o: JobOutcome) -> Self {
+        Self::End(o)
     }
-    let bytes = match ctx
+}
+
+/// `Err(reason)`: the entry is refused for its blobs.
+async fn run_inner(ctx: &Ctx, input: &JobInput) -> Result<JobOutcome, Reason> {
+    match stages(ctx, input).await {
+        Ok(()) => Ok(JobOutcome::Accepted),
+        Err(Step::End(outcome)) => Ok(outcome),
+        Err(Step::Refuse(reason)) => Err(reason),
+    }
+}
+
+async fn stages(ctx: &Ctx, input: &JobInput) -> Result<(), Step> {
+    let entry = &input.entry;
+    fetch(ctx, &entry.manifest, &input.manifest_sources).await?;
+    let bytes = ctx
         .fetcher
         .node()
         .get_bytes(&entry.manifest.hash, MAX_MANIFEST_BYTES)
         .await
-    {
-        Ok(b) => b,
-        Err(e) => return JobOutcome::Unavailable(e.to_string()),
-    };
-    let manifest = match Manifest::from_blob(&bytes) {
-        Ok(m) => m,
-        Err(e) => return JobOutcome::Rejected(Reason::ManifestPolicy(e.to_string())),
-    };
-    if let Err(why) = consistent(entry, &manifest) {
-        return JobOutcome::Rejected(Reason::ManifestMismatch(why));
-    }
+        .map_err(|e| JobOutcome::Unavailable(e.to_string()))?;
+    let manifest = Manifest::from_blob(&bytes)
+        .map_err(|e| Step::Refuse(Reason::ManifestPolicy(e.to_string())))?;
+    consistent(entry, &manifest).map_err(|why| Step::Refuse(Reason::ManifestMismatch(why)))?;
     if let Err(e) = ctx.port.attach_manifest(&manifest) {
         tracing::warn!(app = %entry.app_ref(), error = %e, "catalog did not take the manifest");
     }
@@ -161,9 +232,7 @@ async fn run_inner(ctx: &Ctx, input: &JobInput) -> JobOutcome {
             complete = false;
             continue;
         }
-        if let Err(out) = fetch(ctx, &artifact.blob, sources).await {
-            return out;
-        }
+        fetch(ctx, &artifact.blob, sources).await?;
         held.push(artifact.blob.hash);
     }
     if complete {
@@ -177,7 +246,7 @@ async fn run_inner(ctx: &Ctx, input: &JobInput) -> JobOutcome {
     if ctx.mirror && !own {
         announce(ctx, entry, held).await;
     }
-    JobOutcome::Accepted
+    Ok(())
 }
 
 /// Check the manifest against the entry that names it.

@@ -1,13 +1,22 @@
 //! The relay every node runs by default: nostr-relay-builder's `LocalRelay` over a
-//! persistent LMDB database, on 127.0.0.1.
+//! persistent LMDB database, on 127.0.0.1, behind the node's own front door
+//! ([`super::front`]: connection caps, message size, a `NOTICE` for malformed messages).
 
+use std::net::SocketAddr;
 use std::path::Path;
 
 use nostr_lmdb::NostrLMDB;
 use nostr_relay_builder::builder::RateLimit;
 use nostr_relay_builder::{LocalRelay, RelayBuilder};
+use tokio_util::sync::CancellationToken;
 
+use super::front;
 use crate::config::EmbeddedRelayConfig;
+
+/// Subscriptions one connection may hold open (a node uses one, plus one per NIP-77 run).
+pub const MAX_SUBSCRIPTIONS: usize = 64;
+/// Most events one query returns (a whole catalog, for nodes that sync with `since`).
+pub const MAX_QUERY_EVENTS: usize = 100_000;
 
 /// LMDB map size of relay and client databases (address space, not disk).
 pub const LMDB_MAP_SIZE: usize = 4 << 30;
@@ -40,6 +49,7 @@ pub enum EmbeddedRelayError {
 pub struct EmbeddedRelay {
     relay: LocalRelay,
     url: String,
+    cancel: CancellationToken,
 }
 
 impl EmbeddedRelay {
@@ -56,26 +66,37 @@ impl EmbeddedRelay {
                 path: dir.display().to_string(),
                 detail: e.to_string(),
             })?;
-        let mut builder = RelayBuilder::default()
-            .addr(cfg.addr)
+        let builder = RelayBuilder::default()
             .database(db)
             .rate_limit(RateLimit {
-                max_reqs: 500,
+                max_reqs: MAX_SUBSCRIPTIONS,
                 notes_per_minute: cfg.events_per_minute,
             })
-            .max_filter_limit(100_000)
-            .default_filter_limit(100_000);
-        if cfg.port != 0 {
-            builder = builder.port(cfg.port);
-        }
+            // A second fence behind the front's own cap.
+            .max_connections(front::MAX_CONNECTIONS)
+            .max_filter_limit(MAX_QUERY_EVENTS)
+            .default_filter_limit(MAX_QUERY_EVENTS);
+        let addr = SocketAddr::new(cfg.addr, cfg.port);
+        let listener =
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| EmbeddedRelayError::Listen {
+                    addr: addr.to_string(),
+                    detail: e.to_string(),
+                })?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| EmbeddedRelayError::Listen {
+                addr: addr.to_string(),
+                detail: e.to_string(),
+            })?;
+        // The relay never listens itself: the front hands it every connection.
         let relay = LocalRelay::new(builder);
-        relay.run().await.map_err(|e| EmbeddedRelayError::Listen {
-            addr: format!("{}:{}", cfg.addr, cfg.port),
-            detail: e.to_string(),
-        })?;
-        let url = relay.url().await.to_string();
+        let cancel = CancellationToken::new();
+        tokio::spawn(front::serve(listener, relay.clone(), cancel.clone()));
+        let url = format!("ws://{local}");
         tracing::info!(%url, "embedded relay up");
-        Ok(Self { relay, url })
+        Ok(Self { relay, url, cancel })
     }
 
     /// `ws://127.0.0.1:<port>`.
@@ -83,8 +104,9 @@ impl EmbeddedRelay {
         &self.url
     }
 
-    /// Stop listening.
+    /// Stop listening and close every connection.
     pub fn shutdown(&self) {
+        self.cancel.cancel();
         self.relay.shutdown();
     }
 }

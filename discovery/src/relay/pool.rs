@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::guard::{GuardedTransport, Refusal};
 use super::seen::SeenLog;
 use super::session::{self, RelayState, Shared};
 use crate::codec::atoll_filter;
@@ -31,12 +32,24 @@ const PUBLISH_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs
 /// What the pool hands to the pipeline.
 #[derive(Debug)]
 pub enum Inbound {
-    /// An event a relay delivered (its Nostr signature already checked by the client).
+    /// An event a relay delivered. Its id, signature and size were checked by the
+    /// transport ([`super::guard`]) and again by nostr-sdk.
     Event {
         /// The relay URL.
         relay: String,
         /// The event.
         event: Box<Event>,
+        /// Delivered live, after the catch-up of the connection ended: the relay's cursor
+        /// may advance to it at once.
+        live: bool,
+    },
+    /// The transport refused an event (or frame) of a relay: count and record it.
+    Refused(Box<Refusal>),
+    /// A relay's catch-up is complete: every stored event it sent came before this, so its
+    /// cursor may advance to the newest event the pipeline accepted from it.
+    CaughtUp {
+        /// The relay URL.
+        relay: String,
     },
     /// Events were missed by the pipeline: re-read the local event database.
     Replay,
@@ -127,12 +140,12 @@ impl RelayPool {
             events: true,
             max_events: Some(MEMORY_EVENTS),
         });
-        let mut limits = RelayLimits::default();
-        // The pipeline applies its own, lower limits and records what it refuses.
-        limits.messages.max_size = Some(4 * 1024 * 1024);
-        limits.events.max_num_tags = Some(4096);
+        // The transport bounds every message and refuses (and reports) what is too large
+        // or does not verify; nostr-sdk's own limits would drop events silently.
+        let limits = RelayLimits::disable();
         let client = Client::builder()
             .database(db)
+            .websocket_transport(GuardedTransport::new(tx.clone()))
             .opts(ClientOptions::new().autoconnect(false))
             .build();
         let mut pool = Self {
@@ -164,17 +177,23 @@ impl RelayPool {
                 .map_err(|e| relay_err(e.to_string()))?;
             let url = relay.url().to_string();
             let state: Shared = Arc::new(Mutex::new(RelayState::new(&url)));
-            if let Ok(Some(c)) = port.cursor(&url) {
-                if let Ok(mut s) = state.lock() {
-                    s.cursor = Some(c);
+            // A cursor ahead of the clock would hide every event of this relay: heal it.
+            let reset = match port.heal_cursor(&url) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(relay = %url, error = %e, "cannot check the relay cursor");
+                    None
                 }
+            };
+            if let Ok(mut s) = state.lock() {
+                s.cursor_reset_from = reset;
+                s.cursor = port.cursor(&url).ok().flatten();
             }
             pool.states.push(state.clone());
             let fwd = tokio::spawn(session::forward(
                 relay.notifications(),
                 url.clone(),
                 tx.clone(),
-                port.clone(),
                 state.clone(),
                 pool.cancel.clone(),
             ));
@@ -277,6 +296,24 @@ impl RelayPool {
                 return false;
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Is `url` one of the relays of this pool (and not another source name)?
+    pub(crate) fn is_relay(&self, url: &str) -> bool {
+        self.states
+            .iter()
+            .any(|s| s.lock().is_ok_and(|s| s.url == url))
+    }
+
+    /// The pipeline stored a relay's cursor.
+    pub(crate) fn cursor_stored(&self, url: &str, since: u64) {
+        for s in &self.states {
+            if let Ok(mut s) = s.lock() {
+                if s.url == url {
+                    s.cursor = Some(s.cursor.map_or(since, |c| c.max(since)));
+                }
+            }
         }
     }
 

@@ -47,8 +47,11 @@ pub struct RelayState {
     pub connected: bool,
     /// How it is reconciled.
     pub mode: SyncMode,
-    /// Its `since` cursor (unix seconds), if any.
+    /// Its `since` cursor (unix seconds), if any: the newest `created_at` the pipeline
+    /// accepted from it, never beyond now + `MAX_CURSOR_SKEW_SECS`.
     pub cursor: Option<u64>,
+    /// The cursor was found ahead of the clock at start, with this value, and reset to 0.
+    pub cursor_reset_from: Option<u64>,
     /// Events received from it.
     pub events: u64,
     /// Completed catch-ups (initial sync plus one per reconnect).
@@ -71,6 +74,7 @@ impl RelayState {
             connected: false,
             mode: SyncMode::Unknown,
             cursor: None,
+            cursor_reset_from: None,
             events: 0,
             catch_ups: 0,
             failed_connects: 0,
@@ -89,16 +93,18 @@ fn update(state: &Shared, f: impl FnOnce(&mut RelayState)) {
     }
 }
 
-/// Forward every event the relay delivers to the pipeline and keep the cursor.
+/// Forward every event the relay delivers to the pipeline, tagged live once the catch-up
+/// of the connection has ended, and tell it when a catch-up is complete. The pipeline
+/// moves the cursor: only events it accepted count.
 pub(crate) async fn forward(
     mut notes: broadcast::Receiver<RelayNotification>,
     url: String,
     tx: mpsc::Sender<Inbound>,
-    port: Arc<dyn CatalogPort>,
     state: Shared,
     cancel: CancellationToken,
 ) {
-    let mut newest: u64 = 0;
+    // The live subscription whose EOSE has come: its events are real time.
+    let mut live_sub: Option<SubscriptionId> = None;
     loop {
         let note = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -106,13 +112,17 @@ pub(crate) async fn forward(
         };
         match note {
             Ok(RelayNotification::Message {
-                message: RelayMessage::Event { event, .. },
+                message:
+                    RelayMessage::Event {
+                        event,
+                        subscription_id,
+                    },
             }) => {
-                newest = newest.max(event.created_at.as_secs());
                 update(&state, |s| s.events += 1);
                 let inbound = Inbound::Event {
                     relay: url.clone(),
                     event: Box::new(event.into_owned()),
+                    live: live_sub.as_ref() == Some(subscription_id.as_ref()),
                 };
                 if tx.send(inbound).await.is_err() {
                     return;
@@ -121,19 +131,22 @@ pub(crate) async fn forward(
             Ok(RelayNotification::Message {
                 message: RelayMessage::EndOfStoredEvents(id),
             }) => {
-                if newest > 0 {
-                    if let Err(e) = port.set_cursor(&url, newest) {
-                        tracing::warn!(relay = %url, error = %e, "cannot store the relay cursor");
-                    }
-                    update(&state, |s| s.cursor = Some(newest));
-                }
-                // Every stored event of this catch-up came before this EOSE and has been
-                // handed to the pipeline: the catch-up is complete.
+                let mut complete = false;
                 update(&state, |s| {
                     if s.live.as_ref() == Some(id.as_ref()) {
                         s.catch_ups += 1;
+                        complete = true;
                     }
                 });
+                // Every stored event of this catch-up came before this EOSE and has been
+                // handed to the pipeline (refusals too, by the transport): it is complete.
+                if complete {
+                    live_sub = Some(id.into_owned());
+                    let done = Inbound::CaughtUp { relay: url.clone() };
+                    if tx.send(done).await.is_err() {
+                        return;
+                    }
+                }
             }
             Ok(RelayNotification::Shutdown) => return,
             Ok(_) => {}
@@ -267,8 +280,9 @@ async fn catch_up(
     }
     let since = match mode {
         SyncMode::Negentropy => now.saturating_sub(CURSOR_SLACK_SECS),
+        // Never ahead of the clock, even if the clock went back since it was stored.
         _ => match port.cursor(url) {
-            Ok(Some(c)) => c.saturating_sub(CURSOR_SLACK_SECS),
+            Ok(Some(c)) => c.min(now).saturating_sub(CURSOR_SLACK_SECS),
             Ok(None) => 0,
             Err(e) => {
                 tracing::warn!(relay = %url, error = %e, "cannot read the relay cursor; syncing everything");

@@ -102,13 +102,22 @@ async fn hostile_inputs_are_rejected_with_their_reason_and_the_node_keeps_going(
     )
     .await;
 
-    // 5. Oversized and 6. malformed events.
+    // 5. Oversized (the embedded relay refuses to store it, so it goes straight in too)
+    // and 6. malformed events.
     let big = raw_atoll_event(
         &attacker,
         &format!("atoll:entry:{}:big", publisher.key.did()),
         &"x".repeat(MAX_EVENT_BYTES + 1),
     );
-    publisher.node.d.relays().publish(&big).await.unwrap();
+    let refused = publisher.node.d.relays().publish(&big).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("more than 131072"),
+        "{refused}"
+    );
+    assert!(matches!(
+        observer.d.ingest_event(big.clone(), "test").await,
+        Ingested::Rejected(Reason::Oversized { .. })
+    ));
     let junk = raw_atoll_event(
         &attacker,
         &format!("atoll:entry:{}:junk", publisher.key.did()),

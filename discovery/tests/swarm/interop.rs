@@ -14,7 +14,7 @@ use nostr_sdk::JsonUtil;
 use crate::support::{blobs_of, eventually, init_tracing, make_app, Node, Publisher};
 
 /// The venv's bin dir, installing it on first use (idempotent, quick when cached).
-fn relay_bin_dir() -> PathBuf {
+pub fn relay_bin_dir() -> PathBuf {
     // Cargo sets CARGO_MANIFEST_DIR when it runs the test; the compile-time value is the
     // fallback (a build reused from another checkout would point there).
     let manifest = std::env::var("CARGO_MANIFEST_DIR")
@@ -31,13 +31,13 @@ fn relay_bin_dir() -> PathBuf {
 }
 
 /// The Python relay in its own process group; stopped (TERM, then KILL) on drop.
-struct PyRelay {
+pub struct PyRelay {
     child: Child,
     port: u16,
     dir: PathBuf,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -46,14 +46,38 @@ fn free_port() -> u16 {
 }
 
 impl PyRelay {
-    /// Start the relay on `port` with its database and logs in `dir`.
-    fn start(bin: &Path, dir: &Path, port: u16) -> Self {
+    /// Start the relay on `port` with its database and logs in `dir`, checking
+    /// signatures and sizes as a public relay would.
+    pub fn start(bin: &Path, dir: &Path, port: u16) -> Self {
+        Self::start_with(
+            bin,
+            dir,
+            port,
+            &[
+                "nostr_relay.validators.is_signed",
+                "nostr_relay.validators.is_not_too_large",
+            ],
+        )
+    }
+
+    /// Start it with these storage validators (none: it stores whatever it is sent,
+    /// bad signatures and dates in 2100 included — its own configuration allows that).
+    pub fn start_with(bin: &Path, dir: &Path, port: u16, validators: &[&str]) -> Self {
         let config = dir.join("relay.yaml");
+        let validators = if validators.is_empty() {
+            " []\n".to_owned()
+        } else {
+            validators
+                .iter()
+                .map(|v| format!("\n    - {v}"))
+                .collect::<String>()
+                + "\n"
+        };
         std::fs::write(
             &config,
             format!(
                 "DEBUG: false\nrelay_name: atoll interop test\nstorage:\n  sqlalchemy.url: sqlite+aiosqlite:///{db}\n  \
-                 validators:\n    - nostr_relay.validators.is_signed\n    - nostr_relay.validators.is_not_too_large\n\
+                 validators:{validators}\
                  gunicorn:\n  bind: 127.0.0.1:{port}\n  workers: 1\n  loglevel: warning\n\
                  authentication:\n  enabled: false\nmax_event_size: 262144\nsubscription_limit: 64\n",
                 db = dir.join("nostr.sqlite3").display()
@@ -84,11 +108,11 @@ impl PyRelay {
         }
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("ws://127.0.0.1:{}", self.port)
     }
 
-    async fn wait_listening(&mut self) {
+    pub async fn wait_listening(&mut self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         while tokio::net::TcpStream::connect(("127.0.0.1", self.port))
             .await

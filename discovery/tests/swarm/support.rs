@@ -65,12 +65,31 @@ impl Node {
         Self::start_with(name, relays, |_| {}).await
     }
 
+    /// A node whose catalog file `prepare` may write before the node starts.
+    pub async fn start_prepared(
+        name: &'static str,
+        relays: Vec<String>,
+        prepare: impl FnOnce(&Path),
+    ) -> Self {
+        let dir = TempDir::new().unwrap();
+        prepare(&dir.path().join("catalog.db"));
+        Self::start_in(name, dir, relays, |_| {}).await
+    }
+
     pub async fn start_with(
         name: &'static str,
         relays: Vec<String>,
         tweak: impl FnOnce(&mut DiscoveryConfig),
     ) -> Self {
-        let dir = TempDir::new().unwrap();
+        Self::start_in(name, TempDir::new().unwrap(), relays, tweak).await
+    }
+
+    async fn start_in(
+        name: &'static str,
+        dir: TempDir,
+        relays: Vec<String>,
+        tweak: impl FnOnce(&mut DiscoveryConfig),
+    ) -> Self {
         let mut cfg = DiscoveryConfig::test(dir.path().join("data"), relays);
         tweak(&mut cfg);
         let catalog = Arc::new(SqliteCatalog::open(dir.path().join("catalog.db")).unwrap());
@@ -156,8 +175,70 @@ impl Node {
             .collect()
     }
 
+    /// Audit rows about `subject`.
+    pub fn audit_rows_about(&self, subject: &str) -> usize {
+        self.catalog
+            .with(|c| c.audit_log(100_000).unwrap())
+            .unwrap()
+            .iter()
+            .filter(|r| r.subject.as_deref() == Some(subject))
+            .count()
+    }
+
+    /// Rows in the audit log.
+    pub fn audit_len(&self) -> u64 {
+        self.catalog.with(|c| c.audit_len().unwrap()).unwrap()
+    }
+
     pub async fn stop(self) {
         self.d.shutdown().await;
+    }
+}
+
+/// A raw WebSocket client, to speak NIP-01 frames by hand.
+pub type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+pub async fn raw_ws(url: &str) -> RawWs {
+    tokio_tungstenite::connect_async(url).await.unwrap().0
+}
+
+/// Send one text frame.
+pub async fn send_text(ws: &mut RawWs, text: String) {
+    use futures_util::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+        .await
+        .unwrap();
+}
+
+/// The next text frame, parsed as JSON (`None` if the connection closed first).
+pub async fn next_json(ws: &mut RawWs) -> Option<serde_json::Value> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let next = tokio::time::timeout(DEADLINE, ws.next())
+            .await
+            .expect("timed out waiting for a relay frame");
+        match next {
+            Some(Ok(Message::Text(t))) => return Some(serde_json::from_str(t.as_str()).unwrap()),
+            Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+/// Publish raw event JSON on a relay and wait for its `OK`; returns (accepted, message).
+pub async fn publish_raw(url: &str, event: &serde_json::Value) -> (bool, String) {
+    let mut ws = raw_ws(url).await;
+    send_text(&mut ws, serde_json::json!(["EVENT", event]).to_string()).await;
+    loop {
+        let msg = next_json(&mut ws).await.expect("relay closed before OK");
+        if msg[0] == "OK" {
+            return (
+                msg[2].as_bool().unwrap(),
+                msg[3].as_str().unwrap_or("").to_owned(),
+            );
+        }
     }
 }
 
