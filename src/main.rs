@@ -1,4 +1,4 @@
-//! `atoll`: the one binary — publisher CLI, operator CLI and (later) the node.
+//! `atoll`: the one binary — publisher CLI, operator CLI and the node.
 
 mod api;
 mod cli;
@@ -11,8 +11,14 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    // At debug, nostr-sdk's relay pool logs every message it receives whole (up to 1 MiB
+    // from a stranger's relay): keep it at info even with --verbose.
     let filter = tracing_subscriber::EnvFilter::try_from_env("ATOLL_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if args.verbose { "debug" } else { "warn" })
+        tracing_subscriber::EnvFilter::new(if args.verbose {
+            "debug,nostr_relay_pool=info,nostr_sdk=info"
+        } else {
+            "warn"
+        })
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
