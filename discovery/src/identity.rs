@@ -33,7 +33,13 @@ pub enum NodeKeyError {
         /// Its mode.
         mode: u32,
     },
-    /// Not 64 hex characters.
+    /// The key file is not a small regular file (a link, a FIFO, too large).
+    #[error("node key: {source}")]
+    File {
+        /// Why it could not be read.
+        source: atoll_registry::fsread::FileError,
+    },
+    /// The file does not hold 64 hex characters.
     #[error("node key {0} is not 64 hex characters")]
     Malformed(PathBuf),
     /// No randomness.
@@ -85,7 +91,10 @@ impl NodeKey {
                 if mode & 0o077 != 0 {
                     return Err(NodeKeyError::Permissions { path, mode });
                 }
-                let text = std::fs::read_to_string(&path).map_err(io("reading", &path))?;
+                // A seed in hex is 64 bytes; a node key file is never more than a line.
+                let text = atoll_registry::fsread::open_regular(&path, 4096)
+                    .and_then(|f| f.read_string())
+                    .map_err(|source| NodeKeyError::File { source })?;
                 let mut seed = [0u8; 32];
                 hex::decode_to_slice(text.trim(), &mut seed)
                     .map_err(|_| NodeKeyError::Malformed(path.clone()))?;

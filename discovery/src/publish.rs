@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use atoll_registry::bundle::{self, BundleError, SignOptions, ENTRY_FILE};
+use atoll_registry::envelope::MAX_ENVELOPE_BYTES;
+use atoll_registry::fsread::FileError;
 use atoll_registry::objects::{Origin, PublisherType, Yank};
 use atoll_registry::{
     AppId, Entry, Envelope, EnvelopeError, Hash, KeyError, Keypair, PublisherProfile, Verified,
@@ -197,10 +199,18 @@ pub async fn yank_app(
 ) -> Result<Published, PublishAppError> {
     let out = bundle_dir(data_dir, app.as_str());
     let path = out.join(ENTRY_FILE);
-    let bytes = std::fs::read(&path).map_err(|_| PublishAppError::NotPublished {
-        app: app.to_string(),
-        path: path.clone(),
-    })?;
+    let bytes = atoll_registry::fsread::open_regular(&path, MAX_ENVELOPE_BYTES as u64)
+        .and_then(|f| f.read_all())
+        .map_err(|error| match error {
+            FileError::Missing { .. } => PublishAppError::NotPublished {
+                app: app.to_string(),
+                path: path.clone(),
+            },
+            error => PublishAppError::Bundle(BundleError::File {
+                what: "the published entry".into(),
+                error,
+            }),
+        })?;
     let previous = Envelope::from_slice(&bytes)?.verify::<Entry>()?;
     if previous.publisher != key.did() {
         return Err(PublishAppError::NotOwner {
@@ -220,13 +230,22 @@ pub async fn yank_app(
     let verified = envelope.verify::<Entry>()?;
     let mut body = envelope.to_canonical_bytes()?;
     body.push(b'\n');
-    std::fs::write(&path, body).map_err(|source| {
-        PublishAppError::Bundle(BundleError::Io {
-            action: "writing",
-            path: path.clone(),
-            source,
-        })
-    })?;
+    // Written beside and renamed over: a link at `path` is replaced, never written through.
+    let tmp = out.join(format!(".{ENTRY_FILE}.yank"));
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, &body))
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|source| {
+            PublishAppError::Bundle(BundleError::Io {
+                action: "writing",
+                path: path.clone(),
+                source,
+            })
+        })?;
     announce_entry(
         d,
         key,

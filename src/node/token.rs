@@ -51,7 +51,9 @@ pub fn read(p: &Path) -> Result<String> {
             p.display()
         );
     }
-    let t = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+    let t = atoll_registry::fsread::open_regular(p, 4096)
+        .and_then(|f| f.read_string())
+        .with_context(|| format!("reading {}", p.display()))?;
     let t = t.trim().to_owned();
     if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
         bail!(
