@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -120,6 +121,8 @@ containers:
 
 struct Node {
     child: Child,
+    /// `ATOLL_PODMAN_TAG` of this node: on every podman process it starts.
+    tag: String,
     url: String,
     home: tempfile::TempDir,
     _apps: tempfile::TempDir,
@@ -142,11 +145,18 @@ impl Node {
             ),
         )
         .unwrap();
+        static NODES: AtomicU32 = AtomicU32::new(0);
+        let tag = format!(
+            "atoll-test-{}-{}",
+            std::process::id(),
+            NODES.fetch_add(1, Ordering::SeqCst)
+        );
         let mut child = Command::new(env!("CARGO_BIN_EXE_atoll"))
             .args(["--home", home.path().to_str().unwrap(), "node", "--demo"])
             .args(["--config", config.to_str().unwrap()])
             .args(["--apps", apps.path().to_str().unwrap()])
             .env("ATOLL_LOG", "info")
+            .env("ATOLL_PODMAN_TAG", &tag)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -167,6 +177,7 @@ impl Node {
         let token = fs::read_to_string(home.path().join("admin.token")).unwrap();
         Node {
             child,
+            tag,
             url: url.trim_end_matches('/').to_owned(),
             home,
             _apps: apps,
@@ -202,24 +213,83 @@ impl Node {
         atoll_cli(self.home.path(), args)
     }
 
+    /// SIGTERM, then wait (bounded) until the node exited.
     fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        self.wait_exit().expect("the node did not stop on SIGTERM")
+    }
+
+    fn wait_exit(&mut self) -> Option<std::process::ExitStatus> {
         for _ in 0..300 {
             if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("the node did not stop on SIGTERM");
+        None
+    }
+
+    /// Wait (bounded) until no process carrying this node's podman tag runs: the podman API
+    /// service it started must stop with it, not linger reparented to init.
+    fn assert_no_podman_left(&self) {
+        let mut left = Vec::new();
+        for _ in 0..100 {
+            left = tagged_processes(&self.tag);
+            if left.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "podman processes of the stopped node {} still run: {left:?}",
+            self.tag
+        );
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Also after a failure, stop the node with SIGTERM: a SIGKILLed node cannot stop
+        // the podman API service it started, which then outlives the test (parent pid 1).
+        if let Ok(None) = self.child.try_wait() {
+            let pid = self.child.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            if self.wait_exit().is_none() {
+                let _ = self.child.kill();
+            }
+        }
         let _ = self.child.wait();
+        // Last resort when the node could not clean up: its tag is unique to this test.
+        for (pid, _) in tagged_processes(&self.tag) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
     }
+}
+
+/// Live processes (pid, command line) whose environment has `ATOLL_PODMAN_TAG=tag`.
+fn tagged_processes(tag: &str) -> Vec<(u32, String)> {
+    let marker = format!("ATOLL_PODMAN_TAG={tag}");
+    let mut found = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let environ = fs::read(e.path().join("environ")).unwrap_or_default();
+        if !environ.split(|b| *b == 0).any(|kv| kv == marker.as_bytes()) {
+            continue;
+        }
+        let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].trim_start().chars().next())
+            .is_some_and(|c| c == 'Z' || c == 'X');
+        if !zombie {
+            let cmdline = fs::read(e.path().join("cmdline")).unwrap_or_default();
+            found.push((pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")));
+        }
+    }
+    found
 }
 
 fn atoll_cli(home: &Path, args: &[&str]) -> Output {
@@ -887,6 +957,7 @@ fn node_api_browser_and_shutdown() {
     // Graceful shutdown: SIGTERM ends the node cleanly, and its catalog opens again.
     let status = node.terminate();
     assert!(status.success(), "node exited with {status}");
+    node.assert_no_podman_left();
     let db = node.home.path().join("catalog.db");
     let c = atoll_catalog::Catalog::open(&db).unwrap();
     assert!(c.schema_version().unwrap() >= 1);
@@ -895,4 +966,7 @@ fn node_api_browser_and_shutdown() {
         status.success(),
         "the third-party node exited with {status}"
     );
+    // The first node up started the podman API service (the other one uses it): it is
+    // stopped with its node, also when the other node stopped first.
+    third.assert_no_podman_left();
 }

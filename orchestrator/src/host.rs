@@ -54,17 +54,18 @@ impl PodmanConfig {
     }
 
     /// Rootless podman of `$ATOLL_PODMAN_USER` (default `atoll`) when running as root, or of
-    /// the current user otherwise.
+    /// the current user otherwise; the tag is `$ATOLL_PODMAN_TAG` when set and not empty
+    /// (so an instance's processes can be told apart from another node's).
     pub fn from_env() -> Self {
         let user = std::env::var("ATOLL_PODMAN_USER").unwrap_or_else(|_| "atoll".to_owned());
-        if rustix::process::geteuid().is_root() {
-            Self::rootless(&user)
-        } else {
-            Self {
-                user: None,
-                ..Self::rootless(&user)
-            }
+        let mut cfg = Self::rootless(&user);
+        if let Some(tag) = std::env::var(TAG_ENV).ok().filter(|t| !t.is_empty()) {
+            cfg.tag = tag;
         }
+        if !rustix::process::geteuid().is_root() {
+            cfg.user = None;
+        }
+        cfg
     }
 }
 

@@ -278,7 +278,15 @@ async fn round(env: &Env, config: &Config, mut orch: Orchestrator, r: usize) -> 
         container_id(env, &tt.name, "front"),
     );
     let hs_started = started_at(env, &hs_id);
+    let service = orch
+        .service_pid()
+        .expect("the orchestrator runs the service");
     orch.shutdown().await;
+    // The API service it started stops with it (containers keep running).
+    crate::harness::eventually("the API service to stop with its orchestrator", || {
+        (!crate::harness::pid_alive(i64::from(service))).then_some(())
+    })
+    .await;
     let nb_name = format!("atoll_{}_web", nb.name);
     let hand = recreate_by_hand(env, &nb_name, "NOTEBOOK_TITLE", "tampered");
     orch = env.orchestrator_with(config.clone()).await;
