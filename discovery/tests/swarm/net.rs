@@ -228,6 +228,15 @@ async fn origin_offline_a_mirror_serves_and_a_lying_mirror_is_rejected() {
         || async { late.head(&app) == Some((want.0, want.1, true)) && late.holds(&blobs).await },
     )
     .await;
+    // The fetch job reports the liar's bytes when it finishes, which can be just after
+    // the blob from the honest mirror is in the store: wait for the report itself.
+    eventually("the lying mirror's bytes are reported", || async {
+        late.d
+            .recent_rejections()
+            .iter()
+            .any(|r| r.code == "blob-corrupt")
+    })
+    .await;
     let corrupt: Vec<_> = late
         .d
         .recent_rejections()
