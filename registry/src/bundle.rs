@@ -14,7 +14,7 @@ use crate::envelope::{Envelope, EnvelopeError, Verified, MAX_ENVELOPE_BYTES};
 use crate::fsread::{self, Bounded, FileError};
 use crate::hash::Hash;
 use crate::keys::Keypair;
-use crate::manifest::{self, Manifest, ManifestError, Problem};
+use crate::manifest::{self, Manifest, ManifestError, Problem, ProblemKind};
 use crate::objects::{
     Artifact, ArtifactKind, BlobRef, Entry, EntryType, Origin, MAX_ICON_BYTES, MAX_IMAGE_BYTES,
     MAX_MANIFEST_BYTES,
@@ -382,7 +382,7 @@ pub fn local_file_problems(app_dir: &Path, manifest: &Manifest) -> Vec<Problem> 
                 Err(e) => Some(Problem {
                     field,
                     line: None,
-                    message: e.to_string(),
+                    kind: ProblemKind::LocalFile(std::sync::Arc::new(e)),
                 }),
             }
         })

@@ -94,30 +94,30 @@ pub enum EnvelopeError {
         kind: &'static str,
         /// What is wrong, with the field.
         #[source]
-        problem: PayloadProblem,
+        problem: Box<PayloadProblem>,
     },
     /// No signature, or too many.
     #[error("envelope has {0} signatures; it needs 1 to {MAX_SIGNATURES}")]
     SignatureCount(usize),
     /// The same DID signed twice.
     #[error("signatures[{0}]: {1} signed more than once")]
-    DuplicateSigner(usize, Did),
+    DuplicateSigner(usize, Box<Did>),
     /// A signature is not 64 bytes of base64url.
     #[error("signatures[{0}].sig is not a base64url ed25519 signature")]
     SignatureEncoding(usize),
     /// A signature does not verify.
     #[error("signatures[{0}]: the signature of {1} does not match the payload")]
-    BadSignature(usize, Did),
+    BadSignature(usize, Box<Did>),
     /// The authority DID did not sign.
     #[error("the payload's authority {0} did not sign it")]
-    MissingAuthority(Did),
+    MissingAuthority(Box<Did>),
     /// The signing key does not match the payload's authority.
     #[error("cannot sign: the key is {key}, but the payload's authority is {authority}")]
     WrongKey {
         /// The key's DID.
-        key: Did,
+        key: Box<Did>,
         /// The payload's authority.
-        authority: Did,
+        authority: Box<Did>,
     },
     /// Canonicalisation failed.
     #[error(transparent)]
@@ -173,8 +173,8 @@ impl Envelope {
     pub fn sign<T: Payload>(payload: &T, key: &Keypair) -> Result<Self, EnvelopeError> {
         if key.did() != *payload.authority() {
             return Err(EnvelopeError::WrongKey {
-                key: key.did(),
-                authority: *payload.authority(),
+                key: Box::new(key.did()),
+                authority: Box::new(*payload.authority()),
             });
         }
         let value = serde_json::to_value(payload).map_err(EnvelopeError::Malformed)?;
@@ -211,8 +211,9 @@ impl Envelope {
     pub fn verify<T: Payload>(&self) -> Result<Verified<T>, EnvelopeError> {
         let pre = self.precheck::<T>()?;
         for (i, key, sig) in &pre.sigs {
-            key.verify_strict(&pre.canonical, sig)
-                .map_err(|_| EnvelopeError::BadSignature(*i, Did::from_verifying_key(*key)))?;
+            key.verify_strict(&pre.canonical, sig).map_err(|_| {
+                EnvelopeError::BadSignature(*i, Box::new(Did::from_verifying_key(*key)))
+            })?;
         }
         Ok(pre.finish(self))
     }
@@ -242,7 +243,7 @@ impl Envelope {
         }
         payload.check().map_err(|problem| EnvelopeError::Invalid {
             kind: T::TYPE,
-            problem,
+            problem: Box::new(problem),
         })?;
         let n = self.signatures.len();
         if n == 0 || n > MAX_SIGNATURES {
@@ -251,7 +252,7 @@ impl Envelope {
         let mut sigs = Vec::with_capacity(n);
         for (i, entry) in self.signatures.iter().enumerate() {
             if self.signatures[..i].iter().any(|e| e.did == entry.did) {
-                return Err(EnvelopeError::DuplicateSigner(i, entry.did));
+                return Err(EnvelopeError::DuplicateSigner(i, Box::new(entry.did)));
             }
             let raw: [u8; 64] = URL_SAFE_NO_PAD
                 .decode(&entry.sig)
@@ -262,7 +263,7 @@ impl Envelope {
         }
         let authority = *payload.authority();
         if !self.signatures.iter().any(|e| e.did == authority) {
-            return Err(EnvelopeError::MissingAuthority(authority));
+            return Err(EnvelopeError::MissingAuthority(Box::new(authority)));
         }
         Ok(Prechecked {
             payload,
@@ -314,7 +315,7 @@ pub fn verify_batch<T: Payload>(envelopes: &[Envelope]) -> Vec<Result<Verified<T
             if !batch_ok {
                 for (i, key, sig) in &p.sigs {
                     key.verify_strict(&p.canonical, sig).map_err(|_| {
-                        EnvelopeError::BadSignature(*i, Did::from_verifying_key(*key))
+                        EnvelopeError::BadSignature(*i, Box::new(Did::from_verifying_key(*key)))
                     })?;
                 }
             }

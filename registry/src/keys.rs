@@ -123,9 +123,9 @@ pub enum KeyFileProblem {
     #[error("the seed belongs to {seed}, but the file says {file}")]
     WrongDid {
         /// The DID of the seed.
-        seed: Did,
+        seed: Box<Did>,
         /// The DID written in the file.
-        file: Did,
+        file: Box<Did>,
     },
 }
 
@@ -439,8 +439,8 @@ fn load_file(path: &Path, name: &str) -> Result<Keypair, KeyError> {
     let key = Keypair::from_seed(seed);
     if key.did() != file.did {
         return Err(malformed(KeyFileProblem::WrongDid {
-            seed: key.did(),
-            file: file.did,
+            seed: Box::new(key.did()),
+            file: Box::new(file.did),
         }));
     }
     Ok(key)
