@@ -60,7 +60,7 @@ pub(crate) fn attach_in(
     if let Some(v) = violations.first() {
         return Err(CatalogError::Manifest(format!(
             "{} violates the rootless policy at {}: {}",
-            manifest.id, v.field, v.message
+            manifest.id, v.field, v.rule
         )));
     }
     let body = manifest.canonical_bytes()?;

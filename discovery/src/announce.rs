@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 
+use atoll_registry::objects::{Field, PayloadProblem};
 use atoll_registry::{Did, Hash, Payload};
 use serde::{Deserialize, Serialize};
 
@@ -77,17 +78,27 @@ impl Payload for MirrorAnnouncement {
     fn authority(&self) -> &Did {
         &self.node
     }
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), PayloadProblem> {
         if self.blobs.is_empty() || self.blobs.len() > MAX_MIRROR_BLOBS {
-            return Err(format!("blobs: 1 to {MAX_MIRROR_BLOBS}"));
+            return Err(PayloadProblem::Count {
+                field: Field::named("blobs"),
+                min: 1,
+                max: MAX_MIRROR_BLOBS,
+                found: self.blobs.len(),
+            });
         }
         if self.addrs.len() > MAX_ADDRS || self.addrs.iter().any(|a| a.len() > 64) {
-            return Err(format!(
-                "addrs: at most {MAX_ADDRS} addresses of at most 64 characters"
-            ));
+            return Err(PayloadProblem::Addresses {
+                field: Field::named("addrs"),
+                max: MAX_ADDRS,
+                max_len: 64,
+            });
         }
         if self.announced_at_ms > atoll_registry::objects::MAX_SAFE_INTEGER {
-            return Err("announced_at_ms: larger than 2^53-1".into());
+            return Err(PayloadProblem::UnsafeInteger {
+                field: Field::named("announced_at_ms"),
+                value: self.announced_at_ms,
+            });
         }
         Ok(())
     }

@@ -141,6 +141,5 @@ impl NodeKey {
 }
 
 fn getrandom_seed(seed: &mut [u8; 32]) -> Result<(), NodeKeyError> {
-    getrandom::fill(seed)
-        .map_err(|e| NodeKeyError::Key(atoll_registry::KeyError::Random(e.to_string())))
+    getrandom::fill(seed).map_err(|e| NodeKeyError::Key(atoll_registry::KeyError::Random(e)))
 }

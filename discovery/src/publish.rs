@@ -207,7 +207,7 @@ pub async fn yank_app(
                 path: path.clone(),
             },
             error => PublishAppError::Bundle(BundleError::File {
-                what: "the published entry".into(),
+                what: atoll_registry::bundle::Part::Entry,
                 error,
             }),
         })?;

@@ -14,7 +14,7 @@ use crate::envelope::{Envelope, EnvelopeError, Verified, MAX_ENVELOPE_BYTES};
 use crate::fsread::{self, Bounded, FileError};
 use crate::hash::Hash;
 use crate::keys::Keypair;
-use crate::manifest::{self, Manifest, ManifestError, Problem};
+use crate::manifest::{self, Manifest, ManifestError, Problem, ProblemKind};
 use crate::objects::{
     Artifact, ArtifactKind, BlobRef, Entry, EntryType, Origin, MAX_ICON_BYTES, MAX_IMAGE_BYTES,
     MAX_MANIFEST_BYTES,
@@ -43,8 +43,8 @@ pub enum BundleError {
     /// A file the manifest or entry names is missing.
     #[error("{what}: {path} does not exist{hint}")]
     Missing {
-        /// Which field or blob.
-        what: String,
+        /// Which file.
+        what: Part,
         /// Expected path.
         path: PathBuf,
         /// How to fix it, if known.
@@ -53,8 +53,8 @@ pub enum BundleError {
     /// A file is larger than allowed.
     #[error("{what}: {path} is {size} bytes, more than the limit of {max}")]
     TooLarge {
-        /// Which field or blob.
-        what: String,
+        /// Which file.
+        what: Part,
         /// The file.
         path: PathBuf,
         /// Its size.
@@ -65,8 +65,8 @@ pub enum BundleError {
     /// A blob's bytes do not match the hash the signed entry names.
     #[error("{what}: {path} does not match its hash: the signed entry says {expected}, the bytes hash to {actual}")]
     HashMismatch {
-        /// Which blob.
-        what: String,
+        /// Which file.
+        what: Part,
         /// The file.
         path: PathBuf,
         /// Hash in the signed entry.
@@ -77,8 +77,8 @@ pub enum BundleError {
     /// A blob's size does not match the signed entry.
     #[error("{what}: {path} is {actual} bytes, the signed entry says {expected}")]
     SizeMismatch {
-        /// Which blob.
-        what: String,
+        /// Which file.
+        what: Part,
         /// The file.
         path: PathBuf,
         /// Size in the signed entry.
@@ -88,13 +88,25 @@ pub enum BundleError {
     },
     /// The entry and its manifest disagree.
     #[error("entry and manifest disagree: {0}")]
-    Inconsistent(String),
+    Inconsistent(#[source] Mismatch),
+    /// A file changed between hashing it and copying it into the bundle.
+    #[error("{what} (changed while signing): {path} does not match its hash: the signed entry says {expected}, the bytes hash to {actual}")]
+    Changed {
+        /// Which file.
+        what: Part,
+        /// The file.
+        path: PathBuf,
+        /// Hash in the signed entry.
+        expected: Hash,
+        /// Hash of the bytes copied.
+        actual: Hash,
+    },
     /// A file could not be read safely: a link leaving its directory, not a regular file,
     /// grown past its limit.
     #[error("{what}: {error}")]
     File {
-        /// Which field or blob.
-        what: String,
+        /// Which file.
+        what: Part,
         /// Why.
         error: FileError,
     },
@@ -117,6 +129,62 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Bundl
         path,
         source,
     }
+}
+
+/// Which file of an app dir or a bundle an error is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Part {
+    /// The bundle's `entry.json`.
+    Entry,
+    /// The manifest's canonical blob.
+    ManifestBlob,
+    /// The app's icon.
+    Icon,
+    /// An image archive, by the path the manifest gives it.
+    ImageArchive(String),
+    /// An artifact of the entry, by its path.
+    Artifact(String),
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Entry => f.write_str("entry"),
+            Self::ManifestBlob => f.write_str("manifest blob"),
+            Self::Icon => f.write_str("icon"),
+            Self::ImageArchive(rel) => write!(f, "image archive {rel}"),
+            Self::Artifact(path) => write!(f, "artifact {path}"),
+        }
+    }
+}
+
+/// How a bundle's entry and its manifest disagree.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Mismatch {
+    /// The manifest's id is not a valid app id.
+    #[error("the manifest's id is not an app id: {0}")]
+    AppId(#[source] crate::names::NameError),
+    /// Different apps.
+    #[error("entry is for app {entry:?}, manifest is {manifest:?}")]
+    App {
+        /// The entry's app id.
+        entry: String,
+        /// The manifest's id.
+        manifest: String,
+    },
+    /// Different versions.
+    #[error("entry is version {entry}, manifest is {manifest}")]
+    Version {
+        /// The entry's version.
+        entry: semver::Version,
+        /// The manifest's version.
+        manifest: semver::Version,
+    },
+    /// A local file of the manifest has no artifact in the entry.
+    #[error("manifest names {0:?}, but the entry has no artifact for it")]
+    NoArtifact(String),
 }
 
 /// Settings of one signing.
@@ -157,21 +225,21 @@ fn now_millis() -> u64 {
 const APP_DIR: &str = "app directory";
 const BUNDLE_DIR: &str = "bundle directory";
 
-fn file_error(what: &str, e: FileError) -> BundleError {
+fn file_error(what: &Part, e: FileError) -> BundleError {
     match e {
         FileError::Missing { path } => BundleError::Missing {
-            what: what.to_owned(),
+            what: what.clone(),
             path,
             hint: "",
         },
         FileError::TooLarge { path, size, max } => BundleError::TooLarge {
-            what: what.to_owned(),
+            what: what.clone(),
             path,
             size,
             max,
         },
         error => BundleError::File {
-            what: what.to_owned(),
+            what: what.clone(),
             error,
         },
     }
@@ -183,7 +251,7 @@ fn open(
     dir: &Path,
     rel: &str,
     scope: &'static str,
-    what: &str,
+    what: &Part,
     max: u64,
 ) -> Result<Bounded, BundleError> {
     fsread::open_in(dir, Path::new(rel), scope, max).map_err(|e| file_error(what, e))
@@ -191,7 +259,7 @@ fn open(
 
 /// Hash the file `dir/rel` streamed, with a size limit; the file must be a regular file
 /// inside `dir` (see [`fsread::open_in`]).
-pub fn hash_file(dir: &Path, rel: &str, what: &str, max: u64) -> Result<BlobRef, BundleError> {
+pub fn hash_file(dir: &Path, rel: &str, what: &Part, max: u64) -> Result<BlobRef, BundleError> {
     let (hash, size) = open(dir, rel, APP_DIR, what, max)?
         .hash(None)
         .map_err(|e| file_error(what, e))?;
@@ -228,7 +296,7 @@ fn copy_blob(
     app_dir: &Path,
     a: &Artifact,
     out: &Path,
-    what: &str,
+    what: &Part,
     max: u64,
 ) -> Result<PathBuf, BundleError> {
     let name = a.blob.hash.to_hex();
@@ -256,8 +324,8 @@ fn copy_blob(
     };
     if hash != a.blob.hash || size != a.blob.size {
         let _ = fs::remove_file(&tmp);
-        return Err(BundleError::HashMismatch {
-            what: format!("{what} (changed while signing)"),
+        return Err(BundleError::Changed {
+            what: what.clone(),
             path: src_path,
             expected: a.blob.hash,
             actual: hash,
@@ -269,7 +337,7 @@ fn copy_blob(
 }
 
 /// Read the file `path` of a bundle dir (at most `max` bytes), e.g. `entry.json`.
-fn read_in_bundle(path: &Path, what: &str, max: u64) -> Result<Vec<u8>, BundleError> {
+fn read_in_bundle(path: &Path, what: &Part, max: u64) -> Result<Vec<u8>, BundleError> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -281,7 +349,7 @@ fn read_in_bundle(path: &Path, what: &str, max: u64) -> Result<Vec<u8>, BundleEr
 }
 
 fn previous_sequence(entry_path: &Path, entry: &Entry) -> Option<u64> {
-    let bytes = read_in_bundle(entry_path, "entry", MAX_ENVELOPE_BYTES as u64).ok()?;
+    let bytes = read_in_bundle(entry_path, &Part::Entry, MAX_ENVELOPE_BYTES as u64).ok()?;
     let prev = Envelope::from_slice(&bytes).ok()?.verify::<Entry>().ok()?;
     (prev.publisher == entry.publisher && prev.app == entry.app).then_some(prev.sequence)
 }
@@ -314,7 +382,7 @@ pub fn local_file_problems(app_dir: &Path, manifest: &Manifest) -> Vec<Problem> 
                 Err(e) => Some(Problem {
                     field,
                     line: None,
-                    message: e.to_string(),
+                    kind: ProblemKind::LocalFile(std::sync::Arc::new(e)),
                 }),
             }
         })
@@ -350,8 +418,8 @@ pub fn sign_app(
     let mut artifacts = Vec::new();
     for (rel, kind) in manifest.local_files() {
         let what = match kind {
-            ArtifactKind::Icon => "icon".to_owned(),
-            ArtifactKind::Image => format!("image archive {rel}"),
+            ArtifactKind::Icon => Part::Icon,
+            ArtifactKind::Image => Part::ImageArchive(rel.clone()),
         };
         let max = match kind {
             ArtifactKind::Icon => MAX_ICON_BYTES,
@@ -384,7 +452,7 @@ pub fn sign_app(
         app: manifest
             .id
             .parse()
-            .map_err(|e: crate::names::NameError| BundleError::Inconsistent(e.to_string()))?,
+            .map_err(|e| BundleError::Inconsistent(Mismatch::AppId(e)))?,
         publisher: key.did(),
         version: manifest.version.clone(),
         sequence: 0,
@@ -450,7 +518,7 @@ pub struct VerifiedBundle {
     pub manifest: Manifest,
 }
 
-fn check_blob(dir: &Path, what: &str, blob: &BlobRef, max: u64) -> Result<PathBuf, BundleError> {
+fn check_blob(dir: &Path, what: &Part, blob: &BlobRef, max: u64) -> Result<PathBuf, BundleError> {
     let name = blob.hash.to_hex();
     let (hash, size) = open(dir, &name, BUNDLE_DIR, what, max)?
         .hash(None)
@@ -460,14 +528,14 @@ fn check_blob(dir: &Path, what: &str, blob: &BlobRef, max: u64) -> Result<PathBu
 
 fn compare(
     path: PathBuf,
-    what: &str,
+    what: &Part,
     blob: &BlobRef,
     hash: Hash,
     size: u64,
 ) -> Result<PathBuf, BundleError> {
     if size != blob.size {
         return Err(BundleError::SizeMismatch {
-            what: what.to_owned(),
+            what: what.clone(),
             path,
             expected: blob.size,
             actual: size,
@@ -475,7 +543,7 @@ fn compare(
     }
     if hash != blob.hash {
         return Err(BundleError::HashMismatch {
-            what: what.to_owned(),
+            what: what.clone(),
             path,
             expected: blob.hash,
             actual: hash,
@@ -491,7 +559,7 @@ pub fn verify_bundle(entry_path: &Path) -> Result<VerifiedBundle, BundleError> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let bytes = read_in_bundle(entry_path, "entry", MAX_ENVELOPE_BYTES as u64)?;
+    let bytes = read_in_bundle(entry_path, &Part::Entry, MAX_ENVELOPE_BYTES as u64)?;
     let envelope_err = |source| BundleError::Envelope {
         path: entry_path.to_owned(),
         source,
@@ -502,29 +570,34 @@ pub fn verify_bundle(entry_path: &Path) -> Result<VerifiedBundle, BundleError> {
     // The manifest blob is read once, bounded, and the very bytes that were hashed are
     // parsed (a file swapped meanwhile cannot slip in).
     let name = entry.manifest.hash.to_hex();
-    let manifest_bytes = open(dir, &name, BUNDLE_DIR, "manifest blob", MAX_MANIFEST_BYTES)?
-        .read_all()
-        .map_err(|e| file_error("manifest blob", e))?;
+    let manifest_bytes = open(
+        dir,
+        &name,
+        BUNDLE_DIR,
+        &Part::ManifestBlob,
+        MAX_MANIFEST_BYTES,
+    )?
+    .read_all()
+    .map_err(|e| file_error(&Part::ManifestBlob, e))?;
     compare(
         dir.join(&name),
-        "manifest blob",
+        &Part::ManifestBlob,
         &entry.manifest,
         Hash::of(&manifest_bytes),
         manifest_bytes.len() as u64,
     )?;
     let manifest = Manifest::from_blob(&manifest_bytes)?;
     if manifest.id != entry.app.as_str() {
-        return Err(BundleError::Inconsistent(format!(
-            "entry is for app {:?}, manifest is {:?}",
-            entry.app.as_str(),
-            manifest.id
-        )));
+        return Err(BundleError::Inconsistent(Mismatch::App {
+            entry: entry.app.as_str().to_owned(),
+            manifest: manifest.id.clone(),
+        }));
     }
     if manifest.version != entry.version {
-        return Err(BundleError::Inconsistent(format!(
-            "entry is version {}, manifest is {}",
-            entry.version, manifest.version
-        )));
+        return Err(BundleError::Inconsistent(Mismatch::Version {
+            entry: entry.version.clone(),
+            manifest: manifest.version.clone(),
+        }));
     }
     for (rel, kind) in manifest.local_files() {
         if !entry
@@ -532,9 +605,7 @@ pub fn verify_bundle(entry_path: &Path) -> Result<VerifiedBundle, BundleError> {
             .iter()
             .any(|a| a.path == rel && a.kind == kind)
         {
-            return Err(BundleError::Inconsistent(format!(
-                "manifest names {rel:?}, but the entry has no artifact for it"
-            )));
+            return Err(BundleError::Inconsistent(Mismatch::NoArtifact(rel)));
         }
     }
     for a in &entry.artifacts {
@@ -542,7 +613,7 @@ pub fn verify_bundle(entry_path: &Path) -> Result<VerifiedBundle, BundleError> {
             ArtifactKind::Icon => MAX_ICON_BYTES,
             ArtifactKind::Image => MAX_IMAGE_BYTES,
         };
-        check_blob(dir, &format!("artifact {}", a.path), &a.blob, max)?;
+        check_blob(dir, &Part::Artifact(a.path.clone()), &a.blob, max)?;
     }
     Ok(VerifiedBundle { entry, manifest })
 }

@@ -30,7 +30,7 @@ pub enum DidError {
     TooLong(usize),
     /// The multibase body is not valid base58btc.
     #[error("did:key body is not valid base58btc: {0}")]
-    Base58(String),
+    Base58(#[source] bs58::decode::Error),
     /// The decoded bytes do not start with the ed25519 multicodec.
     #[error("did:key is not an ed25519 key (multicodec prefix {0:02x?}, expected [ed, 01])")]
     Multicodec(Vec<u8>),
@@ -113,9 +113,7 @@ impl FromStr for Did {
         let body = s
             .strip_prefix(PREFIX)
             .ok_or_else(|| DidError::Prefix(s.chars().take(24).collect()))?;
-        let bytes = bs58::decode(body)
-            .into_vec()
-            .map_err(|e| DidError::Base58(e.to_string()))?;
+        let bytes = bs58::decode(body).into_vec().map_err(DidError::Base58)?;
         if bytes.len() < 2 || bytes[..2] != ED25519_MULTICODEC {
             return Err(DidError::Multicodec(
                 bytes.iter().take(2).copied().collect(),

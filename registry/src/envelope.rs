@@ -17,6 +17,7 @@ use crate::canonical::{to_canonical_bytes, CanonicalError};
 use crate::did::Did;
 use crate::hash::Hash;
 use crate::keys::Keypair;
+use crate::objects::PayloadProblem;
 
 /// Largest envelope accepted from anywhere (bytes of its JSON).
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
@@ -30,7 +31,7 @@ pub trait Payload: Serialize + DeserializeOwned {
     /// The DID whose signature gives this payload its authority.
     fn authority(&self) -> &Did;
     /// Checks beyond the schema (ranges, sizes); returns what is wrong, with its field.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), PayloadProblem> {
         Ok(())
     }
 }
@@ -64,58 +65,59 @@ pub enum EnvelopeError {
     TooLarge(usize),
     /// Not JSON of the envelope shape.
     #[error("envelope is not valid JSON of the envelope shape: {0}")]
-    Malformed(String),
+    Malformed(#[source] serde_json::Error),
     /// The payload's `"type"` is not the one expected.
-    #[error("payload type is {found:?}, expected {expected:?}")]
+    #[error("payload type is {}, expected {expected:?}", found.as_deref().map_or_else(|| "(missing)".to_owned(), |f| format!("{f:?}")))]
     WrongType {
         /// Expected type.
         expected: &'static str,
-        /// Found type (or a note that it is missing).
-        found: String,
+        /// Found type (as the payload has it), if any.
+        found: Option<String>,
     },
     /// The payload does not match its schema.
-    #[error("payload of type {kind} is invalid at `{path}`: {reason}")]
+    #[error("payload of type {kind} is invalid at `{path}`: {source}")]
     Schema {
         /// Payload type.
         kind: &'static str,
-        /// Field path inside the payload.
+        /// Field path inside the payload (names from the payload itself).
         path: String,
-        /// What is wrong.
-        reason: String,
+        /// What the JSON decoder found wrong there.
+        source: serde_json::Error,
     },
     /// The payload is not in its normal form (fields that would be dropped or rewritten).
     #[error("payload of type {0} is not in normal form: re-encoding it changes its bytes (unknown defaults, duplicate or non-normal values)")]
     NotNormal(&'static str),
     /// The payload fails a semantic check.
-    #[error("payload of type {kind} is invalid: {reason}")]
+    #[error("payload of type {kind} is invalid: {problem}")]
     Invalid {
         /// Payload type.
         kind: &'static str,
         /// What is wrong, with the field.
-        reason: String,
+        #[source]
+        problem: Box<PayloadProblem>,
     },
     /// No signature, or too many.
     #[error("envelope has {0} signatures; it needs 1 to {MAX_SIGNATURES}")]
     SignatureCount(usize),
     /// The same DID signed twice.
     #[error("signatures[{0}]: {1} signed more than once")]
-    DuplicateSigner(usize, String),
+    DuplicateSigner(usize, Box<Did>),
     /// A signature is not 64 bytes of base64url.
     #[error("signatures[{0}].sig is not a base64url ed25519 signature")]
     SignatureEncoding(usize),
     /// A signature does not verify.
     #[error("signatures[{0}]: the signature of {1} does not match the payload")]
-    BadSignature(usize, String),
+    BadSignature(usize, Box<Did>),
     /// The authority DID did not sign.
     #[error("the payload's authority {0} did not sign it")]
-    MissingAuthority(String),
+    MissingAuthority(Box<Did>),
     /// The signing key does not match the payload's authority.
     #[error("cannot sign: the key is {key}, but the payload's authority is {authority}")]
     WrongKey {
         /// The key's DID.
-        key: String,
+        key: Box<Did>,
         /// The payload's authority.
-        authority: String,
+        authority: Box<Did>,
     },
     /// Canonicalisation failed.
     #[error(transparent)]
@@ -171,12 +173,11 @@ impl Envelope {
     pub fn sign<T: Payload>(payload: &T, key: &Keypair) -> Result<Self, EnvelopeError> {
         if key.did() != *payload.authority() {
             return Err(EnvelopeError::WrongKey {
-                key: key.did().to_string(),
-                authority: payload.authority().to_string(),
+                key: Box::new(key.did()),
+                authority: Box::new(*payload.authority()),
             });
         }
-        let value =
-            serde_json::to_value(payload).map_err(|e| EnvelopeError::Malformed(e.to_string()))?;
+        let value = serde_json::to_value(payload).map_err(EnvelopeError::Malformed)?;
         let canonical = to_canonical_bytes(&value)?;
         let sig = key.sign(&canonical);
         Ok(Self {
@@ -193,7 +194,7 @@ impl Envelope {
         if bytes.len() > MAX_ENVELOPE_BYTES {
             return Err(EnvelopeError::TooLarge(bytes.len()));
         }
-        serde_json::from_slice(bytes).map_err(|e| EnvelopeError::Malformed(e.to_string()))
+        serde_json::from_slice(bytes).map_err(EnvelopeError::Malformed)
     }
 
     /// The envelope's canonical JSON bytes.
@@ -211,7 +212,7 @@ impl Envelope {
         let pre = self.precheck::<T>()?;
         for (i, key, sig) in &pre.sigs {
             key.verify_strict(&pre.canonical, sig).map_err(|_| {
-                EnvelopeError::BadSignature(*i, Did::from_verifying_key(*key).to_string())
+                EnvelopeError::BadSignature(*i, Box::new(Did::from_verifying_key(*key)))
             })?;
         }
         Ok(pre.finish(self))
@@ -224,25 +225,25 @@ impl Envelope {
         if found != Some(T::TYPE) {
             return Err(EnvelopeError::WrongType {
                 expected: T::TYPE,
-                found: found.map_or_else(|| "(missing)".to_owned(), str::to_owned),
+                found: found.map(str::to_owned),
             });
         }
         let payload: T =
             serde_path_to_error::deserialize(&self.payload).map_err(|e| EnvelopeError::Schema {
                 kind: T::TYPE,
                 path: e.path().to_string(),
-                reason: e.inner().to_string(),
+                source: e.into_inner(),
             })?;
         let canonical = to_canonical_bytes(&self.payload)?;
         let normal = serde_json::to_value(&payload)
-            .map_err(|e| EnvelopeError::Malformed(e.to_string()))
+            .map_err(EnvelopeError::Malformed)
             .and_then(|v| Ok(to_canonical_bytes(&v)?))?;
         if normal != canonical {
             return Err(EnvelopeError::NotNormal(T::TYPE));
         }
-        payload.check().map_err(|reason| EnvelopeError::Invalid {
+        payload.check().map_err(|problem| EnvelopeError::Invalid {
             kind: T::TYPE,
-            reason,
+            problem: Box::new(problem),
         })?;
         let n = self.signatures.len();
         if n == 0 || n > MAX_SIGNATURES {
@@ -251,7 +252,7 @@ impl Envelope {
         let mut sigs = Vec::with_capacity(n);
         for (i, entry) in self.signatures.iter().enumerate() {
             if self.signatures[..i].iter().any(|e| e.did == entry.did) {
-                return Err(EnvelopeError::DuplicateSigner(i, entry.did.to_string()));
+                return Err(EnvelopeError::DuplicateSigner(i, Box::new(entry.did)));
             }
             let raw: [u8; 64] = URL_SAFE_NO_PAD
                 .decode(&entry.sig)
@@ -262,7 +263,7 @@ impl Envelope {
         }
         let authority = *payload.authority();
         if !self.signatures.iter().any(|e| e.did == authority) {
-            return Err(EnvelopeError::MissingAuthority(authority.to_string()));
+            return Err(EnvelopeError::MissingAuthority(Box::new(authority)));
         }
         Ok(Prechecked {
             payload,
@@ -314,7 +315,7 @@ pub fn verify_batch<T: Payload>(envelopes: &[Envelope]) -> Vec<Result<Verified<T
             if !batch_ok {
                 for (i, key, sig) in &p.sigs {
                     key.verify_strict(&p.canonical, sig).map_err(|_| {
-                        EnvelopeError::BadSignature(*i, Did::from_verifying_key(*key).to_string())
+                        EnvelopeError::BadSignature(*i, Box::new(Did::from_verifying_key(*key)))
                     })?;
                 }
             }

@@ -80,16 +80,17 @@ pub enum KeyError {
     #[error("key file: {0}")]
     File(FileError),
     /// The key file is not a valid atoll key file.
-    #[error("key file {path} is malformed: {reason}")]
+    #[error("key file {path} is malformed: {problem}")]
     Malformed {
         /// Key file.
         path: PathBuf,
         /// What is wrong.
-        reason: String,
+        #[source]
+        problem: KeyFileProblem,
     },
     /// The operating system's random source failed.
     #[error("no randomness available from the operating system: {0}")]
-    Random(String),
+    Random(#[source] getrandom::Error),
     /// Deriving the Nostr key failed (never expected: probability about 2^-128 per try).
     #[error("could not derive a Nostr key from the seed")]
     Derivation,
@@ -105,6 +106,29 @@ pub enum KeyError {
     },
 }
 
+/// What is wrong inside a key file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileProblem {
+    /// Not JSON of the key file's shape.
+    #[error("{0}")]
+    Json(#[source] serde_json::Error),
+    /// Another file type.
+    #[error("type is {0:?}, expected {KEY_FILE_TYPE:?}")]
+    WrongType(String),
+    /// The seed is not 32 bytes of hex.
+    #[error("seed is not 64 hex characters")]
+    Seed,
+    /// The seed does not produce the DID the file names.
+    #[error("the seed belongs to {seed}, but the file says {file}")]
+    WrongDid {
+        /// The DID of the seed.
+        seed: Box<Did>,
+        /// The DID written in the file.
+        file: Box<Did>,
+    },
+}
+
 /// An ed25519 signing key: the secret behind a publisher's did:key.
 pub struct Keypair {
     signing: SigningKey,
@@ -114,7 +138,7 @@ impl Keypair {
     /// A new key from the operating system's random source.
     pub fn generate() -> Result<Self, KeyError> {
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
+        getrandom::fill(&mut seed).map_err(KeyError::Random)?;
         Ok(Self::from_seed(seed))
     }
 
@@ -248,7 +272,7 @@ impl KeyStore {
         };
         let mut body = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Malformed {
             path: path.clone(),
-            reason: e.to_string(),
+            problem: KeyFileProblem::Json(e),
         })?;
         body.push(b'\n');
         let mut f = fs::OpenOptions::new()
@@ -399,28 +423,25 @@ fn load_file(path: &Path, name: &str) -> Result<Keypair, KeyError> {
             mode,
         });
     }
-    let malformed = |reason: String| KeyError::Malformed {
+    let malformed = |problem: KeyFileProblem| KeyError::Malformed {
         path: path.to_owned(),
-        reason,
+        problem,
     };
     let body = opened.read_all().map_err(KeyError::File)?;
-    let file: KeyFile = serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
+    let file: KeyFile =
+        serde_json::from_slice(&body).map_err(|e| malformed(KeyFileProblem::Json(e)))?;
     if file.kind != KEY_FILE_TYPE {
-        return Err(malformed(format!(
-            "type is {:?}, expected {KEY_FILE_TYPE:?}",
-            file.kind
-        )));
+        return Err(malformed(KeyFileProblem::WrongType(file.kind)));
     }
     let mut seed = [0u8; 32];
     hex::decode_to_slice(file.seed.trim(), &mut seed)
-        .map_err(|_| malformed("seed is not 64 hex characters".to_owned()))?;
+        .map_err(|_| malformed(KeyFileProblem::Seed))?;
     let key = Keypair::from_seed(seed);
     if key.did() != file.did {
-        return Err(malformed(format!(
-            "the seed belongs to {}, but the file says {}",
-            key.did(),
-            file.did
-        )));
+        return Err(malformed(KeyFileProblem::WrongDid {
+            seed: Box::new(key.did()),
+            file: Box::new(file.did),
+        }));
     }
     Ok(key)
 }

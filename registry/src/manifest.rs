@@ -5,14 +5,16 @@ mod guard;
 mod locate;
 pub mod policy;
 pub mod quantity;
+mod rule;
 mod schema;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use guard::MAX_DEPTH as MAX_YAML_DEPTH;
+pub use guard::{YamlProblem, MAX_DEPTH as MAX_YAML_DEPTH};
 pub use locate::line_of;
 pub use policy::Violation;
+pub use rule::Rule;
 pub use schema::{
     Container, Dependency, Health, HttpCheck, ImageSource, Manifest, Port, Protocol, Secret,
     TcpCheck, Volume,
@@ -27,14 +29,42 @@ use crate::objects::MAX_MANIFEST_BYTES;
 pub const MANIFEST_FILE: &str = "manifest.yml";
 
 /// A problem located in a manifest file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Problem {
     /// Field path, e.g. `containers[0].ports[1].host` (empty for the whole document).
     pub field: String,
     /// 1-based line, when known.
     pub line: Option<usize>,
     /// What is wrong.
-    pub message: String,
+    pub kind: ProblemKind,
+}
+
+/// What is wrong at a [`Problem`]'s place.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProblemKind {
+    /// Not the manifest schema (syntax, unknown field, wrong type), in the YAML or JSON
+    /// parser's own words.
+    #[error("{0}")]
+    Decode(String),
+    /// A manifest blob that is not the manifest schema in JSON (the parser's words).
+    #[error("not a manifest in canonical JSON: {0}")]
+    BlobDecode(String),
+    /// Bytes after the blob's JSON document (the parser's words).
+    #[error("trailing data: {0}")]
+    Trailing(String),
+    /// A manifest blob that is valid but not in its canonical form.
+    #[error("manifest blob is not in canonical JSON form (RFC 8785): the signed bytes must be exactly the canonical encoding of the manifest")]
+    NotCanonical,
+    /// YAML refused before it is parsed (anchors, aliases, depth, syntax).
+    #[error(transparent)]
+    Yaml(#[from] YamlProblem),
+    /// A rule of the rootless policy.
+    #[error(transparent)]
+    Rule(#[from] Rule),
+    /// A local file the manifest names cannot be used.
+    #[error(transparent)]
+    LocalFile(std::sync::Arc<FileError>),
 }
 
 impl fmt::Display for Problem {
@@ -45,7 +75,41 @@ impl fmt::Display for Problem {
         if !self.field.is_empty() {
             write!(f, "{}: ", self.field)?;
         }
+        write!(f, "{}", self.kind)
+    }
+}
+
+/// A problem as reported to people and scripts (`atoll app validate --json`): where, and
+/// the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProblemReport {
+    /// Field path (empty for the whole document).
+    pub field: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl fmt::Display for ProblemReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
         f.write_str(&self.message)
+    }
+}
+
+impl From<&Problem> for ProblemReport {
+    fn from(p: &Problem) -> Self {
+        Self {
+            field: p.field.clone(),
+            line: p.line,
+            message: p.kind.to_string(),
+        }
     }
 }
 
@@ -95,12 +159,13 @@ fn list(problems: &[Problem]) -> String {
 }
 
 impl ManifestError {
-    /// Every problem the error names (one for schema errors, all for policy).
-    pub fn problems(&self) -> Vec<Problem> {
+    /// Every problem the error names, for reports (one for schema errors, all for
+    /// policy; any other error as one problem of the whole document).
+    pub fn problems(&self) -> Vec<ProblemReport> {
         match self {
-            Self::Schema { problem, .. } => vec![problem.clone()],
-            Self::Policy { problems, .. } => problems.clone(),
-            other => vec![Problem {
+            Self::Schema { problem, .. } => vec![problem.into()],
+            Self::Policy { problems, .. } => problems.iter().map(ProblemReport::from).collect(),
+            other => vec![ProblemReport {
                 field: String::new(),
                 line: None,
                 message: other.to_string(),
@@ -144,7 +209,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             problem: Problem {
                 field,
                 line,
-                message,
+                kind: ProblemKind::Decode(message),
             },
         }
     })?;
@@ -157,7 +222,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
                 .map(|v| Problem {
                     line: line_of(text, &v.field),
                     field: v.field,
-                    message: v.message,
+                    kind: ProblemKind::Rule(v.rule),
                 })
                 .collect(),
         });
@@ -208,14 +273,11 @@ impl Manifest {
     /// it parses to. Parsing is linear in the input, so memory stays bounded by the size.
     pub fn from_blob(bytes: &[u8]) -> Result<Self, ManifestError> {
         let path = PathBuf::from("<manifest blob>");
-        let schema = |field: String, line: Option<usize>, message: String| ManifestError::Schema {
-            path: PathBuf::from("<manifest blob>"),
-            problem: Problem {
-                field,
-                line,
-                message,
-            },
-        };
+        let schema =
+            |field: String, line: Option<usize>, kind: ProblemKind| ManifestError::Schema {
+                path: PathBuf::from("<manifest blob>"),
+                problem: Problem { field, line, kind },
+            };
         if bytes.len() as u64 > MAX_MANIFEST_BYTES {
             return Err(ManifestError::TooLarge {
                 path,
@@ -234,22 +296,17 @@ impl Manifest {
                 .next()
                 .unwrap_or(&message)
                 .to_owned();
+            schema(field, line, ProblemKind::BlobDecode(message))
+        })?;
+        de.end().map_err(|e| {
             schema(
-                field,
-                line,
-                format!("not a manifest in canonical JSON: {message}"),
+                String::new(),
+                Some(e.line()),
+                ProblemKind::Trailing(e.to_string()),
             )
         })?;
-        de.end()
-            .map_err(|e| schema(String::new(), Some(e.line()), format!("trailing data: {e}")))?;
         if manifest.canonical_bytes()? != bytes {
-            return Err(schema(
-                String::new(),
-                None,
-                "manifest blob is not in canonical JSON form (RFC 8785): the signed bytes \
-                 must be exactly the canonical encoding of the manifest"
-                    .into(),
-            ));
+            return Err(schema(String::new(), None, ProblemKind::NotCanonical));
         }
         let violations = policy::check(&manifest);
         if !violations.is_empty() {
@@ -260,7 +317,7 @@ impl Manifest {
                     .map(|v| Problem {
                         line: None,
                         field: v.field,
-                        message: v.message,
+                        kind: ProblemKind::Rule(v.rule),
                     })
                     .collect(),
             });

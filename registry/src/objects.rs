@@ -10,6 +10,10 @@ use crate::envelope::Payload;
 use crate::hash::Hash;
 use crate::names::{AppId, AppRef};
 
+mod payload_problem;
+
+pub use payload_problem::{Field, PayloadProblem};
+
 /// Largest integer that survives every JSON implementation (I-JSON, RFC 7493).
 pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 /// Largest manifest blob.
@@ -168,16 +172,52 @@ impl Entry {
     }
 }
 
-fn check_url_list(field: &str, urls: &[String]) -> Result<(), String> {
+fn check_url_list<'a>(
+    field: &'static str,
+    urls: impl ExactSizeIterator<Item = &'a String>,
+) -> Result<(), PayloadProblem> {
     if urls.len() > 16 {
-        return Err(format!("{field}: at most 16, found {}", urls.len()));
+        return Err(PayloadProblem::TooMany {
+            field: Field::named(field),
+            max: 16,
+            found: urls.len(),
+        });
     }
-    for (i, u) in urls.iter().enumerate() {
+    for (i, u) in urls.enumerate() {
         if !u.starts_with("https://") || u.len() > 512 || u.chars().any(char::is_whitespace) {
-            return Err(format!(
-                "{field}[{i}]: not an https:// URL of at most 512 characters"
-            ));
+            return Err(PayloadProblem::NotHttpsUrl {
+                field: Field::at(field, i),
+            });
         }
+    }
+    Ok(())
+}
+
+/// Every integer named must be at most 2^53−1.
+fn check_safe(fields: &[(&'static str, u64)]) -> Result<(), PayloadProblem> {
+    match fields.iter().find(|(_, v)| *v > MAX_SAFE_INTEGER) {
+        Some(&(name, value)) => Err(PayloadProblem::UnsafeInteger {
+            field: Field::named(name),
+            value,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn check_len(
+    field: Field,
+    len: usize,
+    min: usize,
+    max: usize,
+    unit: &'static str,
+) -> Result<(), PayloadProblem> {
+    if len < min || len > max {
+        return Err(PayloadProblem::Length {
+            field,
+            min,
+            max,
+            unit,
+        });
     }
     Ok(())
 }
@@ -187,33 +227,34 @@ impl Payload for Entry {
     fn authority(&self) -> &Did {
         &self.publisher
     }
-    fn check(&self) -> Result<(), String> {
-        for (field, v) in [
+    fn check(&self) -> Result<(), PayloadProblem> {
+        check_safe(&[
             ("sequence", self.sequence),
             ("published_at", self.published_at),
             ("expires_at", self.expires_at),
-        ] {
-            if v > MAX_SAFE_INTEGER {
-                return Err(format!("{field}: {v} is larger than 2^53-1"));
-            }
-        }
+        ])?;
         if self.sequence == 0 {
-            return Err("sequence: must be at least 1".into());
+            return Err(PayloadProblem::Zero {
+                field: Field::named("sequence"),
+            });
         }
         if self.expires_at <= self.published_at {
-            return Err("expires_at: must be after published_at".into());
+            return Err(PayloadProblem::ExpiresBeforePublished);
         }
         if self.manifest.size == 0 || self.manifest.size > MAX_MANIFEST_BYTES {
-            return Err(format!(
-                "manifest.size: {} is outside 1..={MAX_MANIFEST_BYTES}",
-                self.manifest.size
-            ));
+            return Err(PayloadProblem::OutOfRange {
+                field: Field::named("manifest.size"),
+                value: self.manifest.size,
+                min: 1,
+                max: MAX_MANIFEST_BYTES,
+            });
         }
         if self.artifacts.len() > MAX_ARTIFACTS {
-            return Err(format!(
-                "artifacts: at most {MAX_ARTIFACTS}, found {}",
-                self.artifacts.len()
-            ));
+            return Err(PayloadProblem::TooMany {
+                field: Field::named("artifacts"),
+                max: MAX_ARTIFACTS,
+                found: self.artifacts.len(),
+            });
         }
         for (i, a) in self.artifacts.iter().enumerate() {
             let max = match a.kind {
@@ -221,31 +262,51 @@ impl Payload for Entry {
                 ArtifactKind::Image => MAX_IMAGE_BYTES,
             };
             if a.blob.size == 0 || a.blob.size > max {
-                return Err(format!(
-                    "artifacts[{i}].size: {} is outside 1..={max}",
-                    a.blob.size
-                ));
+                return Err(PayloadProblem::OutOfRange {
+                    field: Field::item("artifacts", i, "size"),
+                    value: a.blob.size,
+                    min: 1,
+                    max,
+                });
             }
-            if a.path.is_empty() || a.path.len() > 256 {
-                return Err(format!("artifacts[{i}].path: must be 1-256 characters"));
-            }
+            check_len(
+                Field::item("artifacts", i, "path"),
+                a.path.len(),
+                1,
+                256,
+                "characters",
+            )?;
             if self.artifacts[..i].iter().any(|b| b.path == a.path) {
-                return Err(format!("artifacts[{i}].path: {:?} is listed twice", a.path));
+                return Err(PayloadProblem::Duplicate {
+                    field: Field::item("artifacts", i, "path"),
+                    value: a.path.clone(),
+                });
             }
         }
         if self.origin.addrs.len() > 16 || self.origin.addrs.iter().any(|a| a.len() > 64) {
-            return Err("origin.addrs: at most 16 addresses of at most 64 characters".into());
+            return Err(PayloadProblem::Addresses {
+                field: Field::named("origin.addrs"),
+                max: 16,
+                max_len: 64,
+            });
         }
         if let Some(id) = &self.origin.node_id {
             if id.len() != 64 || hex::decode(id).is_err() {
-                return Err("origin.node_id: must be 64 hex characters".into());
+                return Err(PayloadProblem::NotHex64 {
+                    field: Field::named("origin.node_id"),
+                    lowercase: false,
+                });
             }
         }
-        check_url_list("origin.https", &self.origin.https)?;
+        check_url_list("origin.https", self.origin.https.iter())?;
         if let Some(y) = &self.yanked {
-            if y.reason.len() > 1024 {
-                return Err("yanked.reason: at most 1024 bytes".into());
-            }
+            check_len(
+                Field::named("yanked.reason"),
+                y.reason.len(),
+                0,
+                1024,
+                "bytes",
+            )?;
         }
         Ok(())
     }
@@ -284,28 +345,36 @@ impl Payload for PublisherProfile {
     fn authority(&self) -> &Did {
         &self.did
     }
-    fn check(&self) -> Result<(), String> {
-        if self.name.is_empty() || self.name.chars().count() > 64 {
-            return Err("name: must be 1-64 characters".into());
-        }
-        if self.sequence > MAX_SAFE_INTEGER || self.updated_at > MAX_SAFE_INTEGER {
-            return Err("sequence/updated_at: larger than 2^53-1".into());
-        }
-        let urls: Vec<String> = self.links.values().cloned().collect();
-        check_url_list("links", &urls)?;
+    fn check(&self) -> Result<(), PayloadProblem> {
+        check_len(
+            Field::named("name"),
+            self.name.chars().count(),
+            1,
+            64,
+            "characters",
+        )?;
+        check_safe(&[("sequence", self.sequence), ("updated_at", self.updated_at)])?;
+        check_url_list("links", self.links.values())?;
         for (field, keys) in [
             ("nostr_keys", &self.nostr_keys),
             ("iroh_nodes", &self.iroh_nodes),
         ] {
             if keys.len() > 8 {
-                return Err(format!("{field}: at most 8"));
+                return Err(PayloadProblem::TooMany {
+                    field: Field::named(field),
+                    max: 8,
+                    found: keys.len(),
+                });
             }
             for (i, k) in keys.iter().enumerate() {
                 if k.len() != 64
                     || hex::decode(k).is_err()
                     || k.bytes().any(|b| b.is_ascii_uppercase())
                 {
-                    return Err(format!("{field}[{i}]: must be 64 lowercase hex characters"));
+                    return Err(PayloadProblem::NotHex64 {
+                        field: Field::at(field, i),
+                        lowercase: true,
+                    });
                 }
             }
         }
@@ -341,20 +410,15 @@ impl Payload for Endorsement {
     fn authority(&self) -> &Did {
         &self.signer
     }
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), PayloadProblem> {
         if !self.weight.is_finite() || !(-1.0..=1.0).contains(&self.weight) {
-            return Err(format!("weight: {} is outside [-1, 1]", self.weight));
+            return Err(PayloadProblem::Weight(self.weight));
         }
         if self.signer == self.subject {
-            return Err("subject: a publisher cannot endorse itself".into());
+            return Err(PayloadProblem::SelfEndorsement);
         }
-        if self.reason.len() > 1024 {
-            return Err("reason: at most 1024 bytes".into());
-        }
-        if self.sequence > MAX_SAFE_INTEGER || self.created_at > MAX_SAFE_INTEGER {
-            return Err("sequence/created_at: larger than 2^53-1".into());
-        }
-        Ok(())
+        check_len(Field::named("reason"), self.reason.len(), 0, 1024, "bytes")?;
+        check_safe(&[("sequence", self.sequence), ("created_at", self.created_at)])
     }
 }
 
@@ -382,13 +446,20 @@ impl Payload for CuratedList {
     fn authority(&self) -> &Did {
         &self.signer
     }
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), PayloadProblem> {
         if self.apps.len() > 256 {
-            return Err("apps: at most 256".into());
+            return Err(PayloadProblem::TooMany {
+                field: Field::named("apps"),
+                max: 256,
+                found: self.apps.len(),
+            });
         }
-        if self.title.chars().count() > 128 {
-            return Err("title: at most 128 characters".into());
-        }
-        Ok(())
+        check_len(
+            Field::named("title"),
+            self.title.chars().count(),
+            0,
+            128,
+            "characters",
+        )
     }
 }

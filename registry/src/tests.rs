@@ -5,7 +5,9 @@ use std::path::Path;
 
 use crate::bundle::{sign_app, verify_bundle, BundleError, SignOptions};
 use crate::envelope::{verify_batch, Envelope, EnvelopeError};
-use crate::objects::{BlobRef, Endorsement, Entry, EntryType, Origin};
+use crate::objects::{
+    Artifact, ArtifactKind, BlobRef, Endorsement, Entry, EntryType, Origin, PayloadProblem,
+};
 use crate::{Hash, Keypair};
 
 fn entry(key: &Keypair, sequence: u64) -> Entry {
@@ -128,8 +130,52 @@ fn tampering_with_payload_or_signature_is_caught() {
     let e = Envelope::sign(&bad_range, &key).unwrap();
     assert!(matches!(
         e.verify::<Entry>(),
-        Err(EnvelopeError::Invalid { .. })
+        Err(EnvelopeError::Invalid { problem, .. }) if *problem == PayloadProblem::ExpiresBeforePublished
     ));
+
+    // Each semantic problem is typed and names its field.
+    let mut twice = entry(&key, 1);
+    let mut icon = twice.artifacts.first().cloned().unwrap_or(Artifact {
+        path: "icon.svg".into(),
+        kind: ArtifactKind::Icon,
+        blob: BlobRef {
+            hash: Hash::of(b"icon"),
+            size: 4,
+        },
+    });
+    icon.path = "icon.svg".into();
+    twice.artifacts = vec![icon.clone(), icon.clone()];
+    let err = Envelope::sign(&twice, &key)
+        .unwrap()
+        .verify::<Entry>()
+        .unwrap_err();
+    match &err {
+        EnvelopeError::Invalid { problem, .. } => match problem.as_ref() {
+            PayloadProblem::Duplicate { field, value } => {
+                assert_eq!(field.to_string(), "artifacts[1].path");
+                assert_eq!(value, "icon.svg");
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("artifacts[1].path: \"icon.svg\" is listed twice"),
+        "{err}"
+    );
+    let mut empty = entry(&key, 1);
+    icon.blob.size = 0;
+    empty.artifacts = vec![icon];
+    let err = Envelope::sign(&empty, &key)
+        .unwrap()
+        .verify::<Entry>()
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .ends_with("artifacts[0].size: 0 is outside 1..=1048576"),
+        "{err}"
+    );
 
     assert!(matches!(
         Envelope::from_slice(&vec![b' '; 70_000]),

@@ -10,7 +10,7 @@
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::Marker;
 
-use super::Problem;
+use super::{Problem, ProblemKind};
 
 /// Deepest nesting of mappings and sequences accepted in a manifest (a real one needs 5).
 pub const MAX_DEPTH: usize = 32;
@@ -30,7 +30,7 @@ pub(super) fn check(text: &str) -> Result<(), Problem> {
             Err(e) => {
                 return Err(problem(
                     Some(e.marker()),
-                    format!("invalid YAML: {}", e.info()),
+                    YamlProblem::Invalid(e.info().chars().take(256).collect()),
                 ))
             }
         };
@@ -44,11 +44,7 @@ pub(super) fn check(text: &str) -> Result<(), Problem> {
             {
                 return Err(problem(
                     Some(&mark),
-                    format!(
-                        "YAML anchors ({}) are not allowed in a manifest: write each value out \
-                         in full",
-                        token_at(text, &mark, '&')
-                    ),
+                    YamlProblem::Anchor(token_at(text, &mark, '&')),
                 ));
             }
             Event::SequenceStart(..) | Event::MappingStart(..) => {
@@ -56,7 +52,7 @@ pub(super) fn check(text: &str) -> Result<(), Problem> {
                 if depth > MAX_DEPTH {
                     return Err(problem(
                         Some(&mark),
-                        format!("nested deeper than {MAX_DEPTH} levels"),
+                        YamlProblem::TooDeep { max: MAX_DEPTH },
                     ));
                 }
             }
@@ -66,22 +62,37 @@ pub(super) fn check(text: &str) -> Result<(), Problem> {
     }
 }
 
-fn alias(text: &str, mark: &Marker) -> Problem {
-    problem(
-        Some(mark),
-        format!(
-            "YAML aliases ({}) are not allowed in a manifest: write the value out in full",
-            token_at(text, mark, '*')
-        ),
-    )
+/// YAML a manifest may not use, found before it is parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum YamlProblem {
+    /// Not YAML (the scanner's words, at most 256 characters).
+    #[error("invalid YAML: {0}")]
+    Invalid(String),
+    /// An anchor (`&name`, the token as written, bounded).
+    #[error("YAML anchors ({0}) are not allowed in a manifest: write each value out in full")]
+    Anchor(String),
+    /// An alias (`*name`, the token as written, bounded).
+    #[error("YAML aliases ({0}) are not allowed in a manifest: write the value out in full")]
+    Alias(String),
+    /// Nesting deeper than the limit.
+    #[error("nested deeper than {max} levels")]
+    TooDeep {
+        /// The limit.
+        max: usize,
+    },
 }
 
-fn problem(mark: Option<&Marker>, message: String) -> Problem {
+fn alias(text: &str, mark: &Marker) -> Problem {
+    problem(Some(mark), YamlProblem::Alias(token_at(text, mark, '*')))
+}
+
+fn problem(mark: Option<&Marker>, yaml: YamlProblem) -> Problem {
     Problem {
         field: String::new(),
         // yaml-rust2 counts lines from 1.
         line: mark.map(|m| m.line().max(1)),
-        message,
+        kind: ProblemKind::Yaml(yaml),
     }
 }
 
@@ -116,7 +127,7 @@ mod tests {
             "a: 1\nb: [x, \"ls *.txt\", 'a & b']\nc:\n  d: 2 * 3\n  e: |\n    *not an alias\n";
         check(text).unwrap();
         let p = check("a: b\nc: [\n").unwrap_err();
-        assert!(p.message.starts_with("invalid YAML: "), "{p}");
+        assert!(p.kind.to_string().starts_with("invalid YAML: "), "{p}");
     }
 
     #[test]
@@ -124,7 +135,7 @@ mod tests {
         let text = "a: &s hello\nb:\n  - x\n  - *s\n";
         let p = check(text).unwrap_err();
         assert_eq!(p.line, Some(1), "{p}");
-        assert!(p.message.contains("anchors (&s)"), "{p}");
+        assert!(p.kind.to_string().contains("anchors (&s)"), "{p}");
         // An alias to an anchor that was never defined is refused as well.
         let p = check("a: 1\nb: *nowhere\n").unwrap_err();
         assert_eq!(p.line, Some(2), "{p}");
@@ -142,14 +153,14 @@ mod tests {
         }
         let p = check(&yaml).unwrap_err();
         assert_eq!(p.line, Some(2), "{p}");
-        assert!(p.message.contains("&s"), "{p}");
+        assert!(p.kind.to_string().contains("&s"), "{p}");
     }
 
     #[test]
     fn aliases_alone_and_merge_keys_are_refused() {
         let p = check("base: {a: 1}\nx:\n  <<: *base\n").unwrap_err();
         assert_eq!(p.line, Some(3), "{p}");
-        assert!(p.message.contains("aliases (*base)"), "{p}");
+        assert!(p.kind.to_string().contains("aliases (*base)"), "{p}");
     }
 
     #[test]
@@ -162,7 +173,7 @@ mod tests {
             "]".repeat(MAX_DEPTH + 1)
         );
         let p = check(&deep).unwrap_err();
-        assert!(p.message.contains("nested deeper than 32"), "{p}");
+        assert!(p.kind.to_string().contains("nested deeper than 32"), "{p}");
         // Block style counts as well.
         let mut block = String::new();
         for i in 0..=MAX_DEPTH {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::rule::Rule;
 use super::schema::{Container, Manifest};
 use crate::names::is_dns_label;
 
@@ -59,8 +60,14 @@ pub mod limits {
 pub struct Violation {
     /// Field path, e.g. `containers[0].ports[1].host`.
     pub field: String,
-    /// What is wrong and what is allowed.
-    pub message: String,
+    /// The rule it breaks.
+    pub rule: Rule,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.rule)
+    }
 }
 
 struct Checker {
@@ -68,18 +75,21 @@ struct Checker {
 }
 
 impl Checker {
-    fn fail(&mut self, field: impl Into<String>, message: impl Into<String>) {
+    fn fail(&mut self, field: impl Into<String>, rule: Rule) {
         self.out.push(Violation {
             field: field.into(),
-            message: message.into(),
+            rule,
         });
     }
 
-    fn label(&mut self, field: String, what: &str, value: &str) {
+    fn label(&mut self, field: String, what: &'static str, value: &str) {
         if !is_dns_label(value) {
             self.fail(
                 field,
-                format!("{what} {value:?} is not DNS-safe: use 1-63 of a-z, 0-9 and '-', not starting or ending with '-'"),
+                Rule::NotDnsLabel {
+                    what,
+                    value: value.chars().take(128).collect(),
+                },
             );
         }
     }
@@ -87,13 +97,13 @@ impl Checker {
     fn text(&mut self, field: &str, value: &str, max: usize) {
         let n = value.chars().count();
         if n > max {
-            self.fail(field, format!("{n} characters, at most {max}"));
+            self.fail(field, Rule::TooLong { chars: n, max });
         }
         if value
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\t')
         {
-            self.fail(field, "contains control characters");
+            self.fail(field, Rule::ControlCharacters);
         }
     }
 
@@ -104,35 +114,26 @@ impl Checker {
             || path.split('/').any(|p| p == ".." || p.is_empty())
             || path.contains('\\');
         if bad {
-            self.fail(
-                field,
-                format!(
-                    "{path:?} must be a relative path inside the app dir (no '..', no leading '/')"
-                ),
-            );
+            self.fail(field, Rule::NotRelativePath(bounded(path)));
         }
     }
 
     fn args(&mut self, field: String, args: &[String]) {
         if args.is_empty() || args.len() > limits::ARGS {
-            self.fail(
-                field.clone(),
-                format!("needs 1 to {} arguments", limits::ARGS),
-            );
+            self.fail(field.clone(), Rule::ArgumentCount { max: limits::ARGS });
         }
         if args
             .iter()
             .any(|a| a.len() > limits::ARG || a.contains('\0'))
         {
-            self.fail(
-                field,
-                format!(
-                    "arguments must be at most {} bytes, without NUL",
-                    limits::ARG
-                ),
-            );
+            self.fail(field, Rule::ArgumentBytes { max: limits::ARG });
         }
     }
+}
+
+/// A value from the manifest, as quoted in a rule: at most 256 characters.
+fn bounded(s: &str) -> String {
+    s.chars().take(256).collect()
 }
 
 fn is_env_name(s: &str) -> bool {
@@ -160,7 +161,7 @@ pub fn check(m: &Manifest) -> Vec<Violation> {
     let mut c = Checker { out: Vec::new() };
     c.label("id".into(), "app id", &m.id);
     if m.name.trim().is_empty() {
-        c.fail("name", "must not be empty");
+        c.fail("name", Rule::Empty);
     }
     c.text("name", &m.name, limits::NAME);
     c.text("description", &m.description, limits::DESCRIPTION);
@@ -170,21 +171,27 @@ pub fn check(m: &Manifest) -> Vec<Violation> {
     if m.categories.len() > limits::CATEGORIES {
         c.fail(
             "categories",
-            format!("at most {} categories", limits::CATEGORIES),
+            Rule::TooMany {
+                max: limits::CATEGORIES,
+                what: "categories",
+            },
         );
     }
     for (i, cat) in m.categories.iter().enumerate() {
         c.label(format!("categories[{i}]"), "category", cat);
     }
     if m.links.len() > limits::LINKS {
-        c.fail("links", format!("at most {} links", limits::LINKS));
+        c.fail(
+            "links",
+            Rule::TooMany {
+                max: limits::LINKS,
+                what: "links",
+            },
+        );
     }
     for (k, v) in &m.links {
         if !(v.starts_with("https://") || v.starts_with("http://")) || v.len() > 512 {
-            c.fail(
-                format!("links.{k}"),
-                format!("{v:?} is not an http(s) URL of at most 512 characters"),
-            );
+            c.fail(format!("links.{k}"), Rule::NotHttpUrl(bounded(v)));
         }
     }
     if let Some(l) = &m.license {
@@ -193,7 +200,9 @@ pub fn check(m: &Manifest) -> Vec<Violation> {
     if m.containers.is_empty() || m.containers.len() > limits::CONTAINERS {
         c.fail(
             "containers",
-            format!("needs 1 to {} containers", limits::CONTAINERS),
+            Rule::Containers {
+                max: limits::CONTAINERS,
+            },
         );
     }
     let names: Vec<&str> = m.containers.iter().map(|x| x.name.as_str()).collect();
@@ -204,42 +213,42 @@ pub fn check(m: &Manifest) -> Vec<Violation> {
         if names[..i].contains(&ct.name.as_str()) {
             c.fail(
                 format!("{at}.name"),
-                format!("container name {:?} is used twice", ct.name),
+                Rule::ContainerTwice(bounded(&ct.name)),
             );
         }
         container(&mut c, &at, ct, &names);
         for (j, p) in ct.ports.iter().enumerate() {
             let pf = format!("{at}.ports[{j}]");
             if p.container == 0 {
-                c.fail(format!("{pf}.container"), "port 0 is not a port");
+                c.fail(format!("{pf}.container"), Rule::PortZero);
             }
             if p.host < 1024 {
-                c.fail(
-                    format!("{pf}.host"),
-                    format!(
-                        "host port {} is privileged; rootless apps must use 1024-65535",
-                        p.host
-                    ),
-                );
+                c.fail(format!("{pf}.host"), Rule::PrivilegedPort(p.host));
             }
             if let Some(first) = host_ports.insert((p.host, p.protocol), pf.clone()) {
                 c.fail(
                     format!("{pf}.host"),
-                    format!("host port {} is already published by {first}", p.host),
+                    Rule::PortTwice {
+                        port: p.host,
+                        by: first,
+                    },
                 );
             }
             web_ports += usize::from(p.web);
         }
     }
     if web_ports > 1 {
-        c.fail(
-            "containers",
-            format!("{web_ports} ports are marked web: true; at most one may be"),
-        );
+        c.fail("containers", Rule::WebPorts(web_ports));
     }
     dependency_cycles(&mut c, m);
     if m.dependencies.len() > limits::DEPENDENCIES {
-        c.fail("dependencies", format!("at most {}", limits::DEPENDENCIES));
+        c.fail(
+            "dependencies",
+            Rule::TooMany {
+                max: limits::DEPENDENCIES,
+                what: "dependencies",
+            },
+        );
     }
     for (i, d) in m.dependencies.iter().enumerate() {
         c.label(format!("dependencies[{i}].app"), "app id", &d.app);
@@ -250,44 +259,34 @@ pub fn check(m: &Manifest) -> Vec<Violation> {
 fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
     c.label(format!("{at}.name"), "container name", &ct.name);
     match (&ct.image.reference, &ct.image.archive) {
-        (Some(r), None) if !is_pinned_reference(r) => c.fail(
-            format!("{at}.image.reference"),
-            format!("{r:?} is not pinned by digest: write it as name@sha256:<64 hex>"),
-        ),
+        (Some(r), None) if !is_pinned_reference(r) => {
+            c.fail(format!("{at}.image.reference"), Rule::NotPinned(bounded(r)))
+        }
         (None, Some(p)) => c.relative_path(format!("{at}.image.archive"), p),
         (Some(_), None) => {}
-        _ => c.fail(
-            format!("{at}.image"),
-            "needs exactly one of reference or archive",
-        ),
+        _ => c.fail(format!("{at}.image"), Rule::ImageSource),
     }
     if ct.privileged {
-        c.fail(
-            format!("{at}.privileged"),
-            "privileged containers are not allowed",
-        );
+        c.fail(format!("{at}.privileged"), Rule::Privileged);
     }
     if let Some(n) = &ct.network {
         match n.as_str() {
             "app" | "none" => {}
-            "host" => c.fail(
-                format!("{at}.network"),
-                "the host network is not allowed; apps get an app-private network",
-            ),
-            other => c.fail(
-                format!("{at}.network"),
-                format!("{other:?} is not a network mode (use app or none)"),
-            ),
+            "host" => c.fail(format!("{at}.network"), Rule::HostNetwork),
+            other => c.fail(format!("{at}.network"), Rule::NetworkMode(bounded(other))),
         }
     }
     for (field, v) in [("pid", &ct.pid), ("ipc", &ct.ipc)] {
         if let Some(v) = v {
-            let msg = if v == "host" {
-                format!("sharing the host's {field} namespace is not allowed")
+            let rule = if v == "host" {
+                Rule::HostNamespace(field)
             } else {
-                format!("{v:?} is not allowed; leave {field} unset (private)")
+                Rule::Namespace {
+                    namespace: field,
+                    value: bounded(v),
+                }
             };
-            c.fail(format!("{at}.{field}"), msg);
+            c.fail(format!("{at}.{field}"), rule);
         }
     }
     if let Some(cmd) = &ct.command {
@@ -299,64 +298,63 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
     if ct.env.len() > limits::ENV {
         c.fail(
             format!("{at}.env"),
-            format!("at most {} variables", limits::ENV),
+            Rule::TooMany {
+                max: limits::ENV,
+                what: "variables",
+            },
         );
     }
     for (k, v) in &ct.env {
         if !is_env_name(k) {
-            c.fail(
-                format!("{at}.env.{k}"),
-                "variable names are A-Z, 0-9 and '_', not starting with a digit",
-            );
+            c.fail(format!("{at}.env.{k}"), Rule::EnvName);
         }
         if v.len() > limits::ENV_VALUE || v.contains('\0') {
             c.fail(
                 format!("{at}.env.{k}"),
-                format!(
-                    "value must be at most {} bytes, without NUL",
-                    limits::ENV_VALUE
-                ),
+                Rule::EnvValue {
+                    max: limits::ENV_VALUE,
+                },
             );
         }
     }
     if ct.secrets.len() > limits::SECRETS {
         c.fail(
             format!("{at}.secrets"),
-            format!("at most {} secrets", limits::SECRETS),
+            Rule::TooMany {
+                max: limits::SECRETS,
+                what: "secrets",
+            },
         );
     }
     for (j, s) in ct.secrets.iter().enumerate() {
         let sf = format!("{at}.secrets[{j}]");
         c.label(format!("{sf}.name"), "secret name", &s.name);
         if !is_env_name(&s.env) {
-            c.fail(
-                format!("{sf}.env"),
-                "variable names are A-Z, 0-9 and '_', not starting with a digit",
-            );
+            c.fail(format!("{sf}.env"), Rule::EnvName);
         }
         if ct.env.contains_key(&s.env) || ct.secrets[..j].iter().any(|o| o.env == s.env) {
-            c.fail(
-                format!("{sf}.env"),
-                format!("{} is set twice (env or another secret)", s.env),
-            );
+            c.fail(format!("{sf}.env"), Rule::EnvTwice(bounded(&s.env)));
         }
         if !(16..=256).contains(&s.length) {
-            c.fail(
-                format!("{sf}.length"),
-                format!("{} is outside 16..=256", s.length),
-            );
+            c.fail(format!("{sf}.length"), Rule::SecretLength(s.length));
         }
     }
     if ct.ports.len() > limits::PORTS {
         c.fail(
             format!("{at}.ports"),
-            format!("at most {} ports", limits::PORTS),
+            Rule::TooMany {
+                max: limits::PORTS,
+                what: "ports",
+            },
         );
     }
     if ct.volumes.len() > limits::VOLUMES {
         c.fail(
             format!("{at}.volumes"),
-            format!("at most {} volumes", limits::VOLUMES),
+            Rule::TooMany {
+                max: limits::VOLUMES,
+                what: "volumes",
+            },
         );
     }
     let mut mounts = BTreeSet::new();
@@ -364,16 +362,16 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
         let vf = format!("{at}.volumes[{j}]");
         c.label(format!("{vf}.name"), "volume name", &v.name);
         if v.bind.is_some() {
-            c.fail(format!("{vf}.bind"), "host bind mounts are not allowed; use a named volume (kept under the app's data dir)");
+            c.fail(format!("{vf}.bind"), Rule::BindMount);
         }
         if !v.path.starts_with('/') || v.path.split('/').any(|p| p == "..") || v.path.len() > 256 {
             c.fail(
                 format!("{vf}.path"),
-                format!("{:?} must be an absolute path without '..'", v.path),
+                Rule::NotAbsolutePath(bounded(&v.path)),
             );
         }
         if !mounts.insert(v.path.as_str()) {
-            c.fail(format!("{vf}.path"), format!("{} is mounted twice", v.path));
+            c.fail(format!("{vf}.path"), Rule::MountedTwice(bounded(&v.path)));
         }
     }
     if let Some(h) = &ct.health {
@@ -382,7 +380,7 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
             + usize::from(h.tcp.is_some())
             + usize::from(h.command.is_some());
         if kinds != 1 {
-            c.fail(hf.clone(), "needs exactly one of http, tcp or command");
+            c.fail(hf.clone(), Rule::HealthKind);
         }
         if let Some(http) = &h.http {
             if !http.path.starts_with('/')
@@ -392,37 +390,31 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
                     .chars()
                     .any(|ch| ch.is_whitespace() || ch.is_control())
             {
-                c.fail(
-                    format!("{hf}.http.path"),
-                    "must start with '/' and hold no spaces",
-                );
+                c.fail(format!("{hf}.http.path"), Rule::HealthPath);
             }
             if http.port == 0 {
-                c.fail(format!("{hf}.http.port"), "port 0 is not a port");
+                c.fail(format!("{hf}.http.port"), Rule::PortZero);
             }
         }
         if let Some(cmd) = &h.command {
             c.args(format!("{hf}.command"), cmd);
         }
         if h.interval.0 < 1000 || h.interval.0 > 3_600_000 {
-            c.fail(format!("{hf}.interval"), "must be between 1s and 1h");
+            c.fail(format!("{hf}.interval"), Rule::HealthInterval);
         }
         if h.timeout.0 == 0 || h.timeout > h.interval {
-            c.fail(
-                format!("{hf}.timeout"),
-                "must be more than 0 and at most the interval",
-            );
+            c.fail(format!("{hf}.timeout"), Rule::HealthTimeout);
         }
         if h.retries == 0 || h.retries > 100 {
-            c.fail(format!("{hf}.retries"), "must be 1 to 100");
+            c.fail(format!("{hf}.retries"), Rule::HealthRetries);
         }
         if h.start_period.0 > 3_600_000 {
-            c.fail(format!("{hf}.start_period"), "must be at most 1h");
+            c.fail(format!("{hf}.start_period"), Rule::HealthStartPeriod);
         }
     }
     if let Some(g) = ct.stop_grace {
         if g.0 > limits::STOP_GRACE_MS {
-            c.fail(format!("{at}.stop_grace"), "must be at most 10m");
+            c.fail(format!("{at}.stop_grace"), Rule::StopGrace);
         }
     }
     for (j, cap) in ct.capabilities.iter().enumerate() {
@@ -430,10 +422,7 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
         if !CAPABILITY_ALLOWLIST.contains(&bare) {
             c.fail(
                 format!("{at}.capabilities[{j}]"),
-                format!(
-                    "capability {cap:?} is not allowed; allowed: {}",
-                    CAPABILITY_ALLOWLIST.join(", ")
-                ),
+                Rule::Capability(bounded(cap)),
             );
         }
     }
@@ -447,32 +436,26 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
                         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
             });
         if !ok {
-            c.fail(
-                format!("{at}.user"),
-                format!("{u:?} is not uid[:gid] or a user name"),
-            );
+            c.fail(format!("{at}.user"), Rule::User(bounded(u)));
         }
     }
     if let Some(mem) = ct.memory {
         if mem.0 < 4 << 20 {
-            c.fail(format!("{at}.memory"), "must be at least 4Mi");
+            c.fail(format!("{at}.memory"), Rule::Memory);
         }
     }
     if let Some(cpus) = ct.cpus {
         if cpus.0 == 0 || cpus.0 > 64_000 {
-            c.fail(format!("{at}.cpus"), "must be more than 0 and at most 64");
+            c.fail(format!("{at}.cpus"), Rule::Cpus);
         }
     }
     for (j, d) in ct.depends_on.iter().enumerate() {
         if d == &ct.name {
-            c.fail(
-                format!("{at}.depends_on[{j}]"),
-                "a container cannot depend on itself",
-            );
+            c.fail(format!("{at}.depends_on[{j}]"), Rule::SelfDependency);
         } else if !names.contains(&d.as_str()) {
             c.fail(
                 format!("{at}.depends_on[{j}]"),
-                format!("no container named {d:?} in this app"),
+                Rule::NoSuchContainer(bounded(d)),
             );
         }
     }
@@ -520,10 +503,7 @@ fn dependency_cycles(c: &mut Checker, m: &Manifest) {
             if let Some(j) = visit(i, m, &index, &mut state) {
                 c.fail(
                     format!("containers[{j}].depends_on"),
-                    format!(
-                        "depends_on forms a cycle through {:?}",
-                        m.containers[j].name
-                    ),
+                    Rule::Cycle(bounded(&m.containers[j].name)),
                 );
                 return;
             }
