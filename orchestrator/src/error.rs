@@ -342,14 +342,49 @@ pub enum ReconcileError {
         /// The name.
         name: String,
     },
-    /// The container could not be stopped or removed.
-    #[error("container {name:?} could not be removed: {reason}")]
+    /// The container could not be removed (`rm -f` failed twice).
+    #[error("container {name:?} could not be removed: {source}")]
     Stuck {
         /// The container name.
         name: String,
-        /// The last error.
-        reason: String,
+        /// The second attempt's error.
+        source: PodmanError,
     },
+    /// After removing everything of an app being uninstalled, a container is still listed.
+    #[error("container {name:?} could not be removed: still listed after removal")]
+    StillListed {
+        /// The container name.
+        name: String,
+    },
+    /// podman refused to start a container (counted for backoff; retried).
+    #[error("{source}")]
+    StartFailed {
+        /// The manifest container.
+        container: String,
+        /// podman's answer.
+        source: std::sync::Arc<PodmanError>,
+    },
+    /// The record has no image id for a container (its images were never loaded).
+    #[error("container {container:?} cannot be created: no image id recorded for it")]
+    NoImage {
+        /// The manifest container.
+        container: String,
+    },
+}
+
+impl ReconcileError {
+    /// Retrying will not fix it (a name conflict, an unusable data dir, a bad image).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Self::NameConflict { .. } | Self::Data(_) | Self::Image(_)
+        )
+    }
+
+    /// The podman service could not be reached: the rest of the pass would fail too.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Self::Podman(p) if p.is_transport())
+    }
 }
 
 /// A release (manifest + artifacts) is not usable.

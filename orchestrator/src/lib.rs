@@ -97,6 +97,7 @@ pub use ops::{
     AppState, AppStatus, ContainerStatus, InstallReport, InstallRequest, PortStatus, UpdateReport,
 };
 pub use orchestrator::Orchestrator;
+pub use podman::types::ContainerState;
 pub use progress::{Operation, Progress, ProgressSink, Stage};
 pub use reconcile::PassReport;
 pub use release::Release;

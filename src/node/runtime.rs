@@ -256,7 +256,10 @@ impl AppOps for Runtime {
             Ok(apps
                 .into_iter()
                 .map(|a| {
-                    let stopped = a.containers.iter().all(|c| c.state != "running");
+                    let stopped = a
+                        .containers
+                        .iter()
+                        .all(|c| c.state != Some(atoll_orchestrator::ContainerState::Running));
                     let health = a
                         .containers
                         .iter()
@@ -302,7 +305,11 @@ impl AppOps for Runtime {
         let name = install_name(app);
         Box::pin(async move {
             let status = self.orch.status(&name).await.ok()?;
-            if !status.containers.iter().any(|c| c.state == "running") {
+            if !status
+                .containers
+                .iter()
+                .any(|c| c.state == Some(atoll_orchestrator::ContainerState::Running))
+            {
                 return None;
             }
             // The manifest of the version that runs (not the catalog's head, which may be

@@ -1,13 +1,17 @@
 //! Errors of the operations (install, update, uninstall, start/stop/restart, ps/logs,
 //! starting the orchestrator) and of waiting for an app to converge.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{DataError, HostError, ImageError, ReleaseError, ServiceError, StoreError};
+use super::{
+    DataError, HostError, ImageError, ReconcileError, ReleaseError, ServiceError, StoreError,
+};
 use crate::error::PodmanError;
+use crate::runtime::Failure;
 
 /// Why an app did not reach the state an operation waits for.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WaitError {
     /// A container failed its health checks.
@@ -24,7 +28,15 @@ pub enum WaitError {
         /// The container.
         container: String,
         /// The last failure.
-        reason: String,
+        reason: Failure,
+    },
+    /// The reconcile loop cannot bring the app there: its last error, which retrying will
+    /// not fix (a name conflict, an unusable data dir, a bad image), or (uninstall) the
+    /// error of the pass that was to remove it.
+    #[error("{error}")]
+    Blocked {
+        /// The reconcile error.
+        error: Arc<ReconcileError>,
     },
     /// The deadline passed.
     #[error("{app:?} did not become {target} within {waited:?} ({state})")]

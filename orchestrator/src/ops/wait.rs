@@ -79,11 +79,8 @@ impl Orchestrator {
         };
         let rt = self.shared().runtime();
         let app_error = rt.app_errors.get(app);
-        if let Some(e) = app_error.filter(|e| e.permanent) {
-            return Verdict::Failed(WaitError::Failing {
-                container: String::new(),
-                reason: e.message.clone(),
-            });
+        if let Some(e) = app_error.filter(|e| e.is_permanent()) {
+            return Verdict::Failed(WaitError::Blocked { error: e.clone() });
         }
         let containers = &record.release.manifest.containers;
         let total = containers.len();
@@ -104,10 +101,14 @@ impl Orchestrator {
                             last: e.health.last_output.clone(),
                         });
                     }
-                    if e.failures >= f0 + FAILURES {
+                    if let Some(reason) = e
+                        .last_failure
+                        .as_ref()
+                        .filter(|_| e.failures >= f0 + FAILURES)
+                    {
                         return Verdict::Failed(WaitError::Failing {
                             container: c.name.clone(),
-                            reason: e.last_failure.clone().unwrap_or_default(),
+                            reason: reason.clone(),
                         });
                     }
                     if e.ready() {
@@ -116,7 +117,7 @@ impl Orchestrator {
                         states.push(format!(
                             "{}: {} ({:?}{})",
                             c.name,
-                            e.state,
+                            e.state.as_ref().map_or("missing", |s| s.as_str()),
                             e.health_status(),
                             e.last_failure
                                 .as_ref()
@@ -126,9 +127,8 @@ impl Orchestrator {
                     }
                 }
                 Target::Stopped => {
-                    let running = e.is_some_and(|e| {
-                        matches!(e.state.as_str(), "running" | "stopping" | "paused")
-                    });
+                    let running =
+                        e.is_some_and(|e| e.state.as_ref().is_some_and(|s| s.is_running_like()));
                     if running {
                         states.push(format!("{}: still running", c.name));
                     } else {
@@ -141,7 +141,7 @@ impl Orchestrator {
             }
         }
         if let Some(e) = app_error {
-            states.push(format!("last error: {}", e.message));
+            states.push(format!("last error: {e}"));
         }
         if done == total && target != Target::Removed {
             return Verdict::Done;
