@@ -62,7 +62,7 @@ impl HealthState {
 
 /// What a check probes.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub struct ProbeTarget {
     /// Container id.
     pub id: String,
     /// Container PID (its network namespace is `/proc/<pid>/ns/net`).
@@ -85,7 +85,7 @@ pub struct ProbeEnv {
 /// Spawn the check loop for one container; `report` gets every new state.
 pub fn spawn(
     check: Health,
-    target: Target,
+    target: ProbeTarget,
     env: ProbeEnv,
     report: impl Fn(HealthState) + Send + 'static,
 ) -> tokio::task::JoinHandle<()> {

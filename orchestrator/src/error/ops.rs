@@ -8,6 +8,8 @@ use super::{
     DataError, HostError, ImageError, ReconcileError, ReleaseError, ServiceError, StoreError,
 };
 use crate::error::PodmanError;
+use crate::health::HealthStatus;
+use crate::podman::types::ContainerState;
 use crate::runtime::Failure;
 
 /// Why an app did not reach the state an operation waits for.
@@ -48,7 +50,7 @@ pub enum WaitError {
         /// The deadline.
         waited: Duration,
         /// What it looked like at the end.
-        state: String,
+        state: Pending,
     },
     /// The app's record disappeared while waiting.
     #[error("{app:?} is no longer installed")]
@@ -59,6 +61,55 @@ pub enum WaitError {
     /// The orchestrator was shut down.
     #[error("the orchestrator was shut down")]
     Closed,
+}
+
+/// What was not done yet when a wait ended (shown as `a: …; b: …`).
+#[derive(Debug, Clone, Default)]
+pub struct Pending(pub Vec<Unfinished>);
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, u) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{u}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One thing a wait was still waiting for.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unfinished {
+    /// Desired state could not be read.
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// The container was never created.
+    #[error("{0}: not created")]
+    NotCreated(String),
+    /// The container is not ready yet.
+    #[error("{container}: {} ({health:?}{})", state.as_ref().map_or("missing", ContainerState::as_str), last_failure.as_ref().map(|f| format!(", last failure: {f}")).unwrap_or_default())]
+    NotReady {
+        /// The container.
+        container: String,
+        /// podman's state (`None`: no container).
+        state: Option<ContainerState>,
+        /// Its health.
+        health: HealthStatus,
+        /// Its last failure.
+        last_failure: Option<Failure>,
+    },
+    /// The container still runs.
+    #[error("{0}: still running")]
+    StillRunning(String),
+    /// The container is not removed yet.
+    #[error("{0}: not removed yet")]
+    NotRemoved(String),
+    /// The app's last reconcile error.
+    #[error("last error: {0}")]
+    LastError(Arc<ReconcileError>),
 }
 
 /// `install` failed. Nothing is left behind except loaded images and the app's data dir.

@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use atoll_registry::manifest::Health;
 
-use super::{ProbeEnv, Target};
+use super::{ProbeEnv, ProbeTarget};
 
 /// Run one check. `Ok` carries a short description of success, `Err` of the failure.
 pub async fn run(
     check: &Health,
-    target: &Target,
+    target: &ProbeTarget,
     env: &ProbeEnv,
     timeout: Duration,
 ) -> Result<String, String> {
@@ -43,7 +43,7 @@ pub async fn run(
 }
 
 async fn port_probe(
-    target: &Target,
+    target: &ProbeTarget,
     env: &ProbeEnv,
     port: u16,
     path: Option<String>,
@@ -131,7 +131,7 @@ fn status_code(line: &str) -> Option<u16> {
 }
 
 async fn exec_probe(
-    target: &Target,
+    target: &ProbeTarget,
     env: &ProbeEnv,
     port: u16,
     path: Option<String>,

@@ -277,7 +277,7 @@ pub struct ImageConfig {
 
 /// `POST /containers/create` answer.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Created {
+pub struct CreateAnswer {
     /// New container id.
     #[serde(rename = "Id")]
     pub id: String,

@@ -28,13 +28,15 @@ impl Reconciler {
             Wanted::Running => self.slots(record).await?,
             Wanted::Stopped | Wanted::Removed { .. } => Vec::new(),
         };
+        // An app being removed loses its containers whatever they do: no need to look.
+        let removing = matches!(record.wanted, Wanted::Removed { .. });
         let mut listed = Vec::with_capacity(actual.len());
         for l in actual {
             let slot = l
                 .label(labels::CONTAINER)
                 .and_then(|c| slots.iter().find(|s| s.container == c))
                 .and_then(|s| s.desired.as_ref());
-            listed.push(self.observe(l, slot).await?);
+            listed.push(self.observe(l, slot, !removing).await?);
         }
         let plan = {
             let facts = self.shared.runtime();
@@ -82,11 +84,13 @@ impl Reconciler {
 
     /// What the decision needs to know about a listed container: its inspected
     /// configuration (once per id, when it is its slot's container and its config-hash
-    /// label matches) and, when podman says it runs, its process and conmon.
+    /// label matches) and, when podman says it runs (and `look_at_process`), its process
+    /// and conmon.
     async fn observe(
         &mut self,
         l: ListedContainer,
         desired: Option<&spec::Desired>,
+        look_at_process: bool,
     ) -> Result<Observed, ReconcileError> {
         let config = match desired {
             Some(d)
@@ -98,7 +102,7 @@ impl Reconciler {
             _ => ConfigCheck::NotChecked,
         };
         let inspect_process = !matches!(config, ConfigCheck::Drifted(_) | ConfigCheck::Vanished);
-        let process = if l.state.is_running_like() && inspect_process {
+        let process = if look_at_process && l.state.is_running_like() && inspect_process {
             let conmon = self.conmon_pid(&l).await?;
             let conmon_alive = conmon.is_some_and(|p| procfs::state(p).alive());
             let pid = procfs::state(l.pid);

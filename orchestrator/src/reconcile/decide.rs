@@ -312,7 +312,7 @@ impl Plan {
 
 /// What a container needs (the verdict on the one occupying its slot).
 #[derive(Debug)]
-enum Verdict {
+enum Assessment {
     /// Running and healthy (or without a check).
     Ready,
     /// Running, health not passed yet.
@@ -433,17 +433,17 @@ fn decide_running(view: &AppView<'_>) -> Plan {
         let facts = view.facts.get(&record.name, name);
         let mut current = keep.into_iter().next();
         let verdict = match current {
-            None => Verdict::Missing,
+            None => Assessment::Missing,
             Some(o) => classify(d, o, facts, &mut plan),
         };
         let mut restart = false;
         match verdict {
-            Verdict::Ready => {
+            Assessment::Ready => {
                 ready.insert(name);
                 continue;
             }
-            Verdict::Running => continue,
-            Verdict::Wait(why) => {
+            Assessment::Running => continue,
+            Assessment::Wait(why) => {
                 plan.push(Action::Wait {
                     container: name.to_owned(),
                     why,
@@ -451,7 +451,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
                 plan.wake_at(view.now + TRANSITION_RECHECK);
                 continue;
             }
-            Verdict::Recreate(why) => {
+            Assessment::Recreate(why) => {
                 if let Some(o) = current.take() {
                     plan.push(Action::Remove {
                         container: name.to_owned(),
@@ -460,7 +460,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
                     });
                 }
             }
-            Verdict::Zombie(zombie) => {
+            Assessment::Zombie(zombie) => {
                 if let Some(o) = current.take() {
                     plan.push(Action::RemoveZombie {
                         container: name.to_owned(),
@@ -470,9 +470,9 @@ fn decide_running(view: &AppView<'_>) -> Plan {
                     });
                 }
             }
-            Verdict::Missing => current = None,
-            Verdict::Unhealthy => restart = true,
-            Verdict::Stopped => {}
+            Assessment::Missing => current = None,
+            Assessment::Unhealthy => restart = true,
+            Assessment::Stopped => {}
         }
         if !d.depends_on.iter().all(|dep| ready.contains(dep.as_str())) {
             plan.push(Action::Wait {
@@ -520,14 +520,21 @@ fn decide_running(view: &AppView<'_>) -> Plan {
 
 /// The verdict on the container occupying a slot. An exit we did not cause is counted
 /// (a [`Action::CountExit`] pushed to `plan`) on the way.
-fn classify(d: &Desired, o: &Observed, facts: Option<&ContainerFacts>, plan: &mut Plan) -> Verdict {
+fn classify(
+    d: &Desired,
+    o: &Observed,
+    facts: Option<&ContainerFacts>,
+    plan: &mut Plan,
+) -> Assessment {
     let l = &o.listed;
     if l.label(labels::CONFIG_HASH) != Some(d.config_hash.as_str()) {
-        return Verdict::Recreate(Recreate::SpecChanged);
+        return Assessment::Recreate(Recreate::SpecChanged);
     }
     match &o.config {
-        ConfigCheck::Drifted(reason) => return Verdict::Recreate(Recreate::Drift(reason.clone())),
-        ConfigCheck::Vanished => return Verdict::Missing,
+        ConfigCheck::Drifted(reason) => {
+            return Assessment::Recreate(Recreate::Drift(reason.clone()))
+        }
+        ConfigCheck::Vanished => return Assessment::Missing,
         ConfigCheck::Verified | ConfigCheck::NotChecked => {}
     }
     let ours = facts.is_some_and(|f| f.seen_running && f.id.as_deref() == Some(l.id.as_str()));
@@ -539,51 +546,51 @@ fn classify(d: &Desired, o: &Observed, facts: Option<&ContainerFacts>, plan: &mu
     }
     if !l.state.is_running_like() {
         return match &l.state {
-            ContainerState::Removing => Verdict::Wait(WaitWhy::BeingRemoved),
+            ContainerState::Removing => Assessment::Wait(WaitWhy::BeingRemoved),
             s if s.is_created() && !o.created_by_us => {
-                Verdict::Recreate(Recreate::LeftCreatedByReboot)
+                Assessment::Recreate(Recreate::LeftCreatedByReboot)
             }
             s if s.is_ended() && l.exit_code == -1 => {
-                Verdict::Recreate(Recreate::EndedWithoutConmon)
+                Assessment::Recreate(Recreate::EndedWithoutConmon)
             }
-            _ => Verdict::Stopped,
+            _ => Assessment::Stopped,
         };
     }
     let p = o.process;
     if !p.pid.alive() {
         if p.conmon_alive {
-            return Verdict::Wait(WaitWhy::ConmonRecordingExit);
+            return Assessment::Wait(WaitWhy::ConmonRecordingExit);
         }
         // conmon writes the exit file before it exits: with the file there, podman is
         // just about to record the exit (a normal crash), not a zombie.
         if p.exit_file {
-            return Verdict::Wait(WaitWhy::PodmanRecordingExit);
+            return Assessment::Wait(WaitWhy::PodmanRecordingExit);
         }
-        return Verdict::Zombie(Zombie::ProcessGone {
+        return Assessment::Zombie(Zombie::ProcessGone {
             state: l.state.clone(),
             pid: l.pid,
             process: p.pid,
         });
     }
     if !p.conmon_alive {
-        return Verdict::Zombie(Zombie::ConmonGone { pid: l.pid });
+        return Assessment::Zombie(Zombie::ConmonGone { pid: l.pid });
     }
     if l.state == ContainerState::Stopping {
-        return Verdict::Wait(WaitWhy::Stopping);
+        return Assessment::Wait(WaitWhy::Stopping);
     }
     if d.health.is_none() {
-        return Verdict::Ready;
+        return Assessment::Ready;
     }
     let Some(f) = facts else {
-        return Verdict::Running;
+        return Assessment::Running;
     };
     if f.health_key.as_ref() != Some(&(l.id.clone(), l.pid)) {
-        return Verdict::Running;
+        return Assessment::Running;
     }
     match f.health.status {
-        HealthStatus::Healthy => Verdict::Ready,
-        HealthStatus::Unhealthy => Verdict::Unhealthy,
-        HealthStatus::Starting | HealthStatus::None => Verdict::Running,
+        HealthStatus::Healthy => Assessment::Ready,
+        HealthStatus::Unhealthy => Assessment::Unhealthy,
+        HealthStatus::Starting | HealthStatus::None => Assessment::Running,
     }
 }
 

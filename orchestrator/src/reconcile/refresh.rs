@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{HealthTask, Reconciler};
 use crate::error::ReconcileError;
-use crate::health::{self, HealthState, HealthStatus, Target};
+use crate::health::{self, HealthState, HealthStatus, ProbeTarget};
 use crate::labels;
 use crate::podman::types::ContainerState;
 use crate::procfs;
@@ -126,7 +126,7 @@ impl Reconciler {
         if let Some(old) = self.health.remove(&key) {
             old.handle.abort();
         }
-        let target = Target {
+        let target = ProbeTarget {
             id: task_key.0.clone(),
             pid: task_key.1,
             published_tcp,
