@@ -282,10 +282,11 @@ impl Gate {
         }
     }
 
-    /// Record that `action` failed.
-    pub fn failed(&mut self, action: &Action) {
+    /// Record that an action failed (`container`: the one it was about, see
+    /// [`Action::container`]).
+    pub fn failed(&mut self, container: Option<&str>) {
         self.any_failed = true;
-        if let Some(c) = action.container() {
+        if let Some(c) = container {
             self.failed.insert(c.to_owned());
         }
     }

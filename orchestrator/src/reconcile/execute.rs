@@ -33,7 +33,7 @@ impl Reconciler {
                 continue;
             }
             let ends_app = matches!(action, Action::EnsureNetwork);
-            let marker = action.clone();
+            let container = action.container().map(str::to_owned);
             let result = self
                 .run_action(record, slots, action, &mut created, networks, sink, report)
                 .await;
@@ -41,7 +41,7 @@ impl Reconciler {
                 if e.is_transport() || ends_app {
                     return Err(e);
                 }
-                gate.failed(&marker);
+                gate.failed(container.as_deref());
                 first_error.get_or_insert(e);
             }
         }

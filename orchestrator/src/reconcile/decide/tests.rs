@@ -763,7 +763,7 @@ fn a_failed_action_gates_what_follows() {
     let plan = w.plan();
     let mut gate = Gate::default();
     assert!(plan.actions.iter().all(|a| gate.allows(a)));
-    gate.failed(&plan.actions[0]);
+    gate.failed(plan.actions[0].container());
     let allowed: Vec<String> = plan
         .actions
         .iter()
@@ -780,7 +780,7 @@ fn a_failed_action_gates_what_follows() {
     w.health("api", HealthStatus::Healthy);
     let plan = w.plan();
     let mut gate = Gate::default();
-    gate.failed(&plan.actions[0]);
+    gate.failed(plan.actions[0].container());
     let allowed: Vec<String> = plan
         .actions
         .iter()
