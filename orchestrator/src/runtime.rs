@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{PodmanError, ReconcileError};
-use crate::health::{HealthState, HealthStatus};
+use crate::health::{HealthState, HealthStatus, ProbeOutcome};
 use crate::podman::types::ContainerState;
 use crate::procfs::ProcState;
 
@@ -26,10 +26,10 @@ pub enum Failure {
     #[error("start failed: {0}")]
     StartFailed(#[source] Arc<PodmanError>),
     /// It failed its health checks.
-    #[error("unhealthy: {output}")]
+    #[error("unhealthy: {}", last.as_ref().map(ToString::to_string).unwrap_or_default())]
     Unhealthy {
-        /// The last check's output.
-        output: String,
+        /// The last check's result.
+        last: Option<ProbeOutcome>,
     },
     /// podman said it runs, but its process or its conmon was gone.
     #[error("zombie: {0}")]

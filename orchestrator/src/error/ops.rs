@@ -8,7 +8,7 @@ use super::{
     DataError, HostError, ImageError, ReconcileError, ReleaseError, ServiceError, StoreError,
 };
 use crate::error::PodmanError;
-use crate::health::HealthStatus;
+use crate::health::{HealthStatus, ProbeOutcome};
 use crate::podman::types::ContainerState;
 use crate::runtime::Failure;
 
@@ -17,12 +17,12 @@ use crate::runtime::Failure;
 #[non_exhaustive]
 pub enum WaitError {
     /// A container failed its health checks.
-    #[error("container {container:?} is unhealthy: {last}")]
+    #[error("container {container:?} is unhealthy: {}", last.as_ref().map(ToString::to_string).unwrap_or_default())]
     Unhealthy {
         /// The container.
         container: String,
-        /// The last check's output.
-        last: String,
+        /// The last check's result.
+        last: Option<ProbeOutcome>,
     },
     /// A container keeps exiting or failing to start.
     #[error("container {container:?} keeps failing: {reason}")]

@@ -100,7 +100,7 @@ impl Orchestrator {
                     if e.unhealthy > u0 {
                         return Verdict::Failed(WaitError::Unhealthy {
                             container: c.name.clone(),
-                            last: e.health.last_output.clone(),
+                            last: e.health.last.clone(),
                         });
                     }
                     if let Some(reason) = e

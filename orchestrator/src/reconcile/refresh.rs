@@ -149,10 +149,10 @@ impl Reconciler {
                 let before = entry.health.status;
                 if state.status == HealthStatus::Unhealthy && before != HealthStatus::Unhealthy {
                     entry.unhealthy += 1;
-                    entry.last_failure = Some(Failure::Unhealthy {
-                        output: state.last_output.clone(),
-                    });
-                    tracing::warn!(%app, %container, output = %state.last_output, "container became unhealthy");
+                    let last = state.last.clone();
+                    let output = last.as_ref().map(ToString::to_string).unwrap_or_default();
+                    tracing::warn!(%app, %container, %output, "container became unhealthy");
+                    entry.last_failure = Some(Failure::Unhealthy { last });
                 }
                 entry.health = state;
                 before != entry.health.status
