@@ -256,10 +256,7 @@ impl AppOps for Runtime {
             Ok(apps
                 .into_iter()
                 .map(|a| {
-                    let stopped = a
-                        .containers
-                        .iter()
-                        .all(|c| c.state != Some(atoll_orchestrator::ContainerState::Running));
+                    let stopped = a.containers.iter().all(|c| !c.is_running());
                     let health = a
                         .containers
                         .iter()
@@ -305,11 +302,7 @@ impl AppOps for Runtime {
         let name = install_name(app);
         Box::pin(async move {
             let status = self.orch.status(&name).await.ok()?;
-            if !status
-                .containers
-                .iter()
-                .any(|c| c.state == Some(atoll_orchestrator::ContainerState::Running))
-            {
+            if !status.containers.iter().any(|c| c.is_running()) {
                 return None;
             }
             // The manifest of the version that runs (not the catalog's head, which may be

@@ -64,6 +64,13 @@ pub struct ContainerStatus {
     pub last_failure: Option<String>,
 }
 
+impl ContainerStatus {
+    /// podman says it is `running`.
+    pub fn is_running(&self) -> bool {
+        self.state == Some(ContainerState::Running)
+    }
+}
+
 fn state_or_missing<S: serde::Serializer>(
     state: &Option<ContainerState>,
     s: S,
