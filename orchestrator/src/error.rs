@@ -4,7 +4,8 @@
 mod ops;
 
 pub use ops::{
-    ControlError, InstallError, QueryError, StartError, UninstallError, UpdateError, WaitError,
+    ControlError, InstallError, Pending, QueryError, StartError, Unfinished, UninstallError,
+    UpdateError, WaitError,
 };
 
 use std::path::PathBuf;
@@ -28,7 +29,7 @@ pub enum PodmanError {
     #[error("HTTP error on {method} {path}: {source}")]
     Http {
         /// Request method.
-        method: String,
+        method: hyper::Method,
         /// Request path.
         path: String,
         /// The transport error.
@@ -38,7 +39,7 @@ pub enum PodmanError {
     #[error("podman {method} {path} answered {status}: {message}")]
     Api {
         /// Request method.
-        method: String,
+        method: hyper::Method,
         /// Request path.
         path: String,
         /// HTTP status.
@@ -50,7 +51,7 @@ pub enum PodmanError {
     #[error("podman {method} {path} did not answer within {after:?}")]
     Timeout {
         /// Request method.
-        method: String,
+        method: hyper::Method,
         /// Request path.
         path: String,
         /// The deadline.
@@ -78,13 +79,29 @@ pub enum PodmanError {
         /// The path.
         path: String,
     },
-    /// The podman CLI (fallback path) could not be run or failed.
-    #[error("podman {args}: {message}")]
-    Cli {
+    /// An image pull answered without naming the image it pulled.
+    #[error("podman POST {path} answered 200: pull reported no image id")]
+    NoImageId {
+        /// Request path.
+        path: String,
+    },
+    /// The podman CLI (fallback path) could not be run.
+    #[error("podman {args}: {source}")]
+    CliSpawn {
         /// The arguments.
         args: String,
-        /// What went wrong (exit status and stderr, or the spawn error).
-        message: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The podman CLI (fallback path) failed.
+    #[error("podman {args}: {status}: {stderr}")]
+    CliFailed {
+        /// The arguments.
+        args: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+        /// podman's stderr.
+        stderr: String,
     },
 }
 
@@ -160,7 +177,7 @@ pub enum ServiceError {
     #[error("`podman system service` exited ({status}): {stderr}")]
     Exited {
         /// Exit status.
-        status: String,
+        status: std::process::ExitStatus,
         /// Its last stderr lines.
         stderr: String,
     },
@@ -342,14 +359,49 @@ pub enum ReconcileError {
         /// The name.
         name: String,
     },
-    /// The container could not be stopped or removed.
-    #[error("container {name:?} could not be removed: {reason}")]
+    /// The container could not be removed (`rm -f` failed twice).
+    #[error("container {name:?} could not be removed: {source}")]
     Stuck {
         /// The container name.
         name: String,
-        /// The last error.
-        reason: String,
+        /// The second attempt's error.
+        source: PodmanError,
     },
+    /// After removing everything of an app being uninstalled, a container is still listed.
+    #[error("container {name:?} could not be removed: still listed after removal")]
+    StillListed {
+        /// The container name.
+        name: String,
+    },
+    /// podman refused to start a container (counted for backoff; retried).
+    #[error("{source}")]
+    StartFailed {
+        /// The manifest container.
+        container: String,
+        /// podman's answer.
+        source: std::sync::Arc<PodmanError>,
+    },
+    /// The record has no image id for a container (its images were never loaded).
+    #[error("container {container:?} cannot be created: no image id recorded for it")]
+    NoImage {
+        /// The manifest container.
+        container: String,
+    },
+}
+
+impl ReconcileError {
+    /// Retrying will not fix it (a name conflict, an unusable data dir, a bad image).
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Self::NameConflict { .. } | Self::Data(_) | Self::Image(_)
+        )
+    }
+
+    /// The podman service could not be reached: the rest of the pass would fail too.
+    pub fn is_transport(&self) -> bool {
+        matches!(self, Self::Podman(p) if p.is_transport())
+    }
 }
 
 /// A release (manifest + artifacts) is not usable.
@@ -378,7 +430,20 @@ pub enum ReleaseError {
     /// Two published ports of the release map to the same host port.
     #[error("host port {0} is published twice")]
     DuplicatePort(u16),
-    /// A container's dependency does not exist or the dependencies form a cycle.
-    #[error("container dependencies are broken: {0}")]
-    Dependencies(String),
+    /// A container depends on a container the manifest does not have.
+    #[error(
+        "container dependencies are broken: {container} depends on unknown container {dependency}"
+    )]
+    UnknownDependency {
+        /// The container.
+        container: String,
+        /// The name it depends on.
+        dependency: String,
+    },
+    /// The dependencies form a cycle.
+    #[error("container dependencies are broken: cycle through {container}")]
+    DependencyCycle {
+        /// A container on the cycle.
+        container: String,
+    },
 }

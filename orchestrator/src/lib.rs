@@ -31,10 +31,12 @@
 //! * **Desired state** ([`store`]): installed apps with their [`Release`], wanted running or
 //!   stopped, stopped-by-user, and the rollback target while an update is being proven.
 //! * **Reconcile loop** ([`Orchestrator`], an actor with a cloneable handle): level-triggered.
-//!   Each pass lists the containers labelled with this node, compares them with desired state
-//!   and acts: create, start in `depends_on` order, stop with the manifest's grace, recreate
-//!   on drift (config-hash label, then the inspected configuration itself), force-remove and
-//!   recreate zombies, restart with backoff, remove orphans. Passes run periodically, when
+//!   Each pass lists the containers labelled with this node and, per app, a pure decision
+//!   turns desired state, the listed containers and the runtime facts ([`runtime`]) into
+//!   actions, which the actor executes: create, start in `depends_on` order, stop with the
+//!   manifest's grace, recreate on drift (config-hash label, then the inspected
+//!   configuration itself), force-remove and recreate zombies, restart with backoff, remove
+//!   orphans. Passes run periodically, when
 //!   the podman events stream reports something, when a health check changes, and when an
 //!   operation asks.
 //! * **podman** ([`podman`]): the libpod REST API over the rootless user's socket (hyper),
@@ -97,6 +99,7 @@ pub use ops::{
     AppState, AppStatus, ContainerStatus, InstallReport, InstallRequest, PortStatus, UpdateReport,
 };
 pub use orchestrator::Orchestrator;
+pub use podman::types::ContainerState;
 pub use progress::{Operation, Progress, ProgressSink, Stage};
 pub use reconcile::PassReport;
 pub use release::Release;

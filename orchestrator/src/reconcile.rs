@@ -2,9 +2,14 @@
 //! `io.atoll.node=<node>`), act app by app, remove orphans, then refresh the runtime table
 //! and the health tasks. A pass never assumes what the previous one did: it only compares
 //! wanted with actual, so any number of failures in between converge the same way.
+//!
+//! Per app, the pass gathers the inputs (`app.rs`), asks the pure decision (`decide.rs`)
+//! for a plan of typed actions, and executes them (`execute.rs`, `actions.rs`).
 
 mod actions;
 mod app;
+mod decide;
+mod execute;
 mod orphans;
 mod refresh;
 mod stop;
@@ -17,7 +22,6 @@ use crate::error::{PodmanError, ReconcileError};
 use crate::labels;
 use crate::podman::types::{ListedContainer, Network};
 use crate::progress::ProgressSink;
-use crate::runtime::AppError;
 use crate::shared::Shared;
 use crate::spec;
 
@@ -25,7 +29,10 @@ use crate::spec;
 #[derive(Debug, Clone, Default)]
 pub struct PassReport {
     /// Apps whose reconciliation failed, with the error.
-    pub errors: BTreeMap<String, String>,
+    pub errors: BTreeMap<String, Arc<ReconcileError>>,
+    /// The pass as a whole failed (podman unreachable, desired state unreadable): no app
+    /// was reconciled.
+    pub failed: Option<Arc<ReconcileError>>,
     /// Containers created, started, stopped or removed.
     pub actions: u32,
     /// When the next pass is due for a waiting container (backoff, an exit being recorded).
@@ -59,8 +66,11 @@ impl Drop for Reconciler {
     }
 }
 
-fn running_like(state: &str) -> bool {
-    matches!(state, "running" | "stopping" | "paused")
+impl PassReport {
+    /// The error that stopped `app` from being reconciled in this pass, if any.
+    pub fn error_for(&self, app: &str) -> Option<&Arc<ReconcileError>> {
+        self.errors.get(app).or(self.failed.as_ref())
+    }
 }
 
 impl Reconciler {
@@ -96,17 +106,17 @@ impl Reconciler {
         let result = self.pass_inner(sinks, &mut report).await;
         if let Err(e) = result {
             tracing::warn!(error = %e, "reconcile pass failed");
-            report.errors.insert(String::new(), e.to_string());
-            if let Ok(records) = self.shared.store.list() {
+            let e = Arc::new(e);
+            report.failed = Some(e.clone());
+            let names = self
+                .shared
+                .store
+                .list()
+                .map(|rs| rs.into_iter().map(|r| r.name));
+            if let Ok(names) = names {
                 let mut rt = self.shared.runtime();
-                for r in records {
-                    rt.app_errors.insert(
-                        r.name.clone(),
-                        AppError {
-                            message: e.to_string(),
-                            permanent: false,
-                        },
-                    );
+                for name in names {
+                    rt.app_errors.insert(name, e.clone());
                 }
             }
         }
@@ -152,14 +162,9 @@ impl Reconciler {
                 }
                 Err(e) => {
                     tracing::warn!(app = %record.name, error = %e, "reconcile failed");
-                    report.errors.insert(record.name.clone(), e.to_string());
-                    rt.app_errors.insert(
-                        record.name.clone(),
-                        AppError {
-                            message: e.to_string(),
-                            permanent: permanent(&e),
-                        },
-                    );
+                    let e = Arc::new(e);
+                    report.errors.insert(record.name.clone(), e.clone());
+                    rt.app_errors.insert(record.name.clone(), e);
                 }
             }
         }
@@ -178,14 +183,6 @@ pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant
         (a, None) => a,
         (None, b) => b,
     }
-}
-
-/// Errors that retrying will not fix.
-fn permanent(e: &ReconcileError) -> bool {
-    matches!(
-        e,
-        ReconcileError::NameConflict { .. } | ReconcileError::Data(_) | ReconcileError::Image(_)
-    )
 }
 
 /// Stop grace of a listed container (its label), default otherwise.

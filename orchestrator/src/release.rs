@@ -117,15 +117,15 @@ impl Release {
         for c in &self.manifest.containers {
             for d in &c.depends_on {
                 if !names.contains(d.as_str()) {
-                    return Err(ReleaseError::Dependencies(format!(
-                        "{} depends on unknown container {d}",
-                        c.name
-                    )));
+                    return Err(ReleaseError::UnknownDependency {
+                        container: c.name.clone(),
+                        dependency: d.clone(),
+                    });
                 }
             }
         }
         crate::order::start_order(&self.manifest)
-            .map_err(|c| ReleaseError::Dependencies(format!("cycle through {c}")))?;
+            .map_err(|container| ReleaseError::DependencyCycle { container })?;
         let mut ports = BTreeSet::new();
         for c in &self.manifest.containers {
             for p in &c.ports {

@@ -181,10 +181,7 @@ impl Supervisor {
                     .lock()
                     .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
                     .unwrap_or_default();
-                return Err(ServiceError::Exited {
-                    status: status.to_string(),
-                    stderr,
-                });
+                return Err(ServiceError::Exited { status, stderr });
             }
             if started.elapsed() > READY_TIMEOUT {
                 return Err(ServiceError::NotReady {

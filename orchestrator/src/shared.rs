@@ -7,7 +7,7 @@ use crate::config::Config;
 use crate::health::ProbeEnv;
 use crate::host::PodmanHost;
 use crate::podman::Podman;
-use crate::runtime::Runtime;
+use crate::runtime::RuntimeFacts;
 use crate::service::Supervisor;
 use crate::store::DesiredState;
 
@@ -19,7 +19,7 @@ pub(crate) struct Shared {
     pub podman: Podman,
     pub service: Supervisor,
     pub store: Arc<dyn DesiredState>,
-    pub runtime: Mutex<Runtime>,
+    pub runtime: Mutex<RuntimeFacts>,
     /// Bumped whenever the runtime table changes (operations wait on it).
     pub changed: tokio::sync::watch::Sender<u64>,
     /// Wakes the actor for an early pass.
@@ -48,7 +48,7 @@ impl Shared {
             podman,
             service,
             store,
-            runtime: Mutex::new(Runtime::default()),
+            runtime: Mutex::new(RuntimeFacts::default()),
             changed: tokio::sync::watch::channel(0).0,
             wake: tokio::sync::Notify::new(),
             probe_env,
@@ -56,8 +56,8 @@ impl Shared {
         }
     }
 
-    /// The runtime table (a panic elsewhere never makes it unusable).
-    pub fn runtime(&self) -> MutexGuard<'_, Runtime> {
+    /// The runtime facts table (a panic elsewhere never makes it unusable).
+    pub fn runtime(&self) -> MutexGuard<'_, RuntimeFacts> {
         self.runtime
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

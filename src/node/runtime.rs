@@ -256,7 +256,7 @@ impl AppOps for Runtime {
             Ok(apps
                 .into_iter()
                 .map(|a| {
-                    let stopped = a.containers.iter().all(|c| c.state != "running");
+                    let stopped = a.containers.iter().all(|c| !c.is_running());
                     let health = a
                         .containers
                         .iter()
@@ -302,7 +302,7 @@ impl AppOps for Runtime {
         let name = install_name(app);
         Box::pin(async move {
             let status = self.orch.status(&name).await.ok()?;
-            if !status.containers.iter().any(|c| c.state == "running") {
+            if !status.containers.iter().any(|c| c.is_running()) {
                 return None;
             }
             // The manifest of the version that runs (not the catalog's head, which may be

@@ -1,22 +1,28 @@
 //! Errors of the operations (install, update, uninstall, start/stop/restart, ps/logs,
 //! starting the orchestrator) and of waiting for an app to converge.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{DataError, HostError, ImageError, ReleaseError, ServiceError, StoreError};
+use super::{
+    DataError, HostError, ImageError, ReconcileError, ReleaseError, ServiceError, StoreError,
+};
 use crate::error::PodmanError;
+use crate::health::{HealthStatus, ProbeOutcome};
+use crate::podman::types::ContainerState;
+use crate::runtime::Failure;
 
 /// Why an app did not reach the state an operation waits for.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum WaitError {
     /// A container failed its health checks.
-    #[error("container {container:?} is unhealthy: {last}")]
+    #[error("container {container:?} is unhealthy: {}", last.as_ref().map(ToString::to_string).unwrap_or_default())]
     Unhealthy {
         /// The container.
         container: String,
-        /// The last check's output.
-        last: String,
+        /// The last check's result.
+        last: Option<ProbeOutcome>,
     },
     /// A container keeps exiting or failing to start.
     #[error("container {container:?} keeps failing: {reason}")]
@@ -24,7 +30,15 @@ pub enum WaitError {
         /// The container.
         container: String,
         /// The last failure.
-        reason: String,
+        reason: Failure,
+    },
+    /// The reconcile loop cannot bring the app there: its last error, which retrying will
+    /// not fix (a name conflict, an unusable data dir, a bad image), or (uninstall) the
+    /// error of the pass that was to remove it.
+    #[error("{error}")]
+    Blocked {
+        /// The reconcile error.
+        error: Arc<ReconcileError>,
     },
     /// The deadline passed.
     #[error("{app:?} did not become {target} within {waited:?} ({state})")]
@@ -36,7 +50,7 @@ pub enum WaitError {
         /// The deadline.
         waited: Duration,
         /// What it looked like at the end.
-        state: String,
+        state: Pending,
     },
     /// The app's record disappeared while waiting.
     #[error("{app:?} is no longer installed")]
@@ -47,6 +61,55 @@ pub enum WaitError {
     /// The orchestrator was shut down.
     #[error("the orchestrator was shut down")]
     Closed,
+}
+
+/// What was not done yet when a wait ended (shown as `a: …; b: …`).
+#[derive(Debug, Clone, Default)]
+pub struct Pending(pub Vec<Unfinished>);
+
+impl std::fmt::Display for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, u) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{u}")?;
+        }
+        Ok(())
+    }
+}
+
+/// One thing a wait was still waiting for.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unfinished {
+    /// Desired state could not be read.
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// The container was never created.
+    #[error("{0}: not created")]
+    NotCreated(String),
+    /// The container is not ready yet.
+    #[error("{container}: {} ({health:?}{})", state.as_ref().map_or("missing", ContainerState::as_str), last_failure.as_ref().map(|f| format!(", last failure: {f}")).unwrap_or_default())]
+    NotReady {
+        /// The container.
+        container: String,
+        /// podman's state (`None`: no container).
+        state: Option<ContainerState>,
+        /// Its health.
+        health: HealthStatus,
+        /// Its last failure.
+        last_failure: Option<Failure>,
+    },
+    /// The container still runs.
+    #[error("{0}: still running")]
+    StillRunning(String),
+    /// The container is not removed yet.
+    #[error("{0}: not removed yet")]
+    NotRemoved(String),
+    /// The app's last reconcile error.
+    #[error("last error: {0}")]
+    LastError(Arc<ReconcileError>),
 }
 
 /// `install` failed. Nothing is left behind except loaded images and the app's data dir.

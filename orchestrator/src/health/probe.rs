@@ -11,15 +11,17 @@ use std::time::Duration;
 
 use atoll_registry::manifest::Health;
 
-use super::{ProbeEnv, Target};
+use std::sync::Arc;
 
-/// Run one check. `Ok` carries a short description of success, `Err` of the failure.
+use super::{ProbeEnv, ProbeFailure, ProbePass, ProbeTarget};
+
+/// Run one check.
 pub async fn run(
     check: &Health,
-    target: &Target,
+    target: &ProbeTarget,
     env: &ProbeEnv,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<ProbePass, ProbeFailure> {
     if let Some(http) = &check.http {
         return port_probe(target, env, http.port, Some(http.path.clone()), timeout).await;
     }
@@ -31,24 +33,29 @@ pub async fn run(
             .podman
             .run_healthcheck(&target.id, timeout + Duration::from_secs(10))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| ProbeFailure::Podman(Arc::new(e)))?;
         return match run.log.last() {
-            Some(l) if l.exit_code == 0 => Ok(format!("exit 0 {}", l.output.trim())),
-            Some(l) => Err(format!("exit {}: {}", l.exit_code, l.output.trim())),
-            None if run.status == "healthy" => Ok("healthy".to_owned()),
-            None => Err(format!("health command: {}", run.status)),
+            Some(l) if l.exit_code == 0 => Ok(ProbePass::Command {
+                output: l.output.trim().to_owned(),
+            }),
+            Some(l) => Err(ProbeFailure::Command {
+                code: l.exit_code,
+                output: l.output.trim().to_owned(),
+            }),
+            None if run.status == "healthy" => Ok(ProbePass::Healthy),
+            None => Err(ProbeFailure::CommandStatus { status: run.status }),
         };
     }
-    Err("no check defined".to_owned())
+    Err(ProbeFailure::NoCheck)
 }
 
 async fn port_probe(
-    target: &Target,
+    target: &ProbeTarget,
     env: &ProbeEnv,
     port: u16,
     path: Option<String>,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<ProbePass, ProbeFailure> {
     let (addr, netns) = match target.published_tcp.get(&port) {
         Some(host_port) => (SocketAddr::from((Ipv4Addr::LOCALHOST, *host_port)), None),
         None if env.can_setns => (
@@ -65,12 +72,12 @@ async fn port_probe(
             let _ = tx.send(blocking_probe(addr, path.as_deref(), netns, timeout));
         });
     if let Err(e) = spawned {
-        return Err(format!("cannot start probe thread: {e}"));
+        return Err(ProbeFailure::Thread(Arc::new(e)));
     }
     match tokio::time::timeout(timeout + Duration::from_secs(1), rx).await {
         Ok(Ok(result)) => result,
-        Ok(Err(_)) => Err("probe thread ended without an answer".to_owned()),
-        Err(_) => Err(format!("no answer within {timeout:?}")),
+        Ok(Err(_)) => Err(ProbeFailure::ThreadGone),
+        Err(_) => Err(ProbeFailure::Timeout(timeout)),
     }
 }
 
@@ -79,20 +86,28 @@ fn blocking_probe(
     path: Option<&str>,
     netns: Option<i64>,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<ProbePass, ProbeFailure> {
     if let Some(pid) = netns {
-        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net"))
-            .map_err(|e| format!("container process {pid} is gone: {e}"))?;
+        let ns = std::fs::File::open(format!("/proc/{pid}/ns/net")).map_err(|e| {
+            ProbeFailure::ProcessGone {
+                pid,
+                source: Arc::new(e),
+            }
+        })?;
         rustix::thread::move_into_link_name_space(
             ns.as_fd(),
             Some(rustix::thread::LinkNameSpaceType::Network),
         )
-        .map_err(|e| format!("cannot enter the container's network namespace: {e}"))?;
+        .map_err(ProbeFailure::SetNs)?;
     }
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|e| format!("connect to port {}: {e}", addr.port()))?;
+    let port = addr.port();
+    let mut stream =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| ProbeFailure::Connect {
+            port,
+            source: Arc::new(e),
+        })?;
     let Some(path) = path else {
-        return Ok(format!("port {} accepts connections", addr.port()));
+        return Ok(ProbePass::PortOpen { port });
     };
     let _ = stream.set_read_timeout(Some(timeout));
     let _ = stream.set_write_timeout(Some(timeout));
@@ -101,22 +116,26 @@ fn blocking_probe(
     );
     stream
         .write_all(request.as_bytes())
-        .map_err(|e| format!("send request: {e}"))?;
+        .map_err(|e| ProbeFailure::Send(Arc::new(e)))?;
     let mut head = Vec::with_capacity(256);
     let mut buf = [0u8; 256];
     while !head.contains(&b'\n') && head.len() < 4096 {
         match stream.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => head.extend_from_slice(&buf[..n]),
-            Err(e) => return Err(format!("read answer: {e}")),
+            Err(e) => return Err(ProbeFailure::Read(Arc::new(e))),
         }
     }
     let line = String::from_utf8_lossy(&head);
     let line = line.lines().next().unwrap_or("");
+    let path = path.to_owned();
     match status_code(line) {
-        Some(code) if (200..400).contains(&code) => Ok(format!("GET {path}: HTTP {code}")),
-        Some(code) => Err(format!("GET {path}: HTTP {code}")),
-        None => Err(format!("GET {path}: not an HTTP answer ({line:?})")),
+        Some(code) if (200..400).contains(&code) => Ok(ProbePass::Http { path, code }),
+        Some(code) => Err(ProbeFailure::HttpStatus { path, code }),
+        None => Err(ProbeFailure::NotHttp {
+            path,
+            line: line.chars().take(200).collect(),
+        }),
     }
 }
 
@@ -131,12 +150,12 @@ fn status_code(line: &str) -> Option<u16> {
 }
 
 async fn exec_probe(
-    target: &Target,
+    target: &ProbeTarget,
     env: &ProbeEnv,
     port: u16,
     path: Option<String>,
     timeout: Duration,
-) -> Result<String, String> {
+) -> Result<ProbePass, ProbeFailure> {
     let secs = timeout.as_secs().max(1).to_string();
     let mut cmd = env.host.command();
     cmd.args(["exec", &target.id]);
@@ -157,16 +176,16 @@ async fn exec_probe(
         cmd.kill_on_drop(true).output(),
     )
     .await
-    .map_err(|_| format!("podman exec probe: no answer within {timeout:?}"))?
-    .map_err(|e| format!("podman exec probe: {e}"))?;
+    .map_err(|_| ProbeFailure::ExecTimeout(timeout))?
+    .map_err(|e| ProbeFailure::ExecSpawn(Arc::new(e)))?;
     if out.status.success() {
-        Ok(format!("port {port} answers (exec probe)"))
+        Ok(ProbePass::Exec { port })
     } else {
-        Err(format!(
-            "exec probe of port {port}: {} {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(ProbeFailure::Exec {
+            port,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
     }
 }
 

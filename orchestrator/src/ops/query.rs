@@ -10,7 +10,7 @@ use crate::health::HealthStatus;
 use crate::labels;
 use crate::orchestrator::Orchestrator;
 use crate::podman::logs::LogLine;
-use crate::podman::types::ListedContainer;
+use crate::podman::types::{ContainerState, ListedContainer};
 use crate::store::{AppRecord, Wanted};
 
 /// Overall state of an app.
@@ -49,8 +49,9 @@ pub struct ContainerStatus {
     pub name: String,
     /// podman id, if it exists.
     pub id: Option<String>,
-    /// podman state (`running`, `exited`, `created`, …) or `missing`.
-    pub state: String,
+    /// podman's state; `None` (shown as `missing`) when no container exists.
+    #[serde(serialize_with = "state_or_missing")]
+    pub state: Option<ContainerState>,
     /// Health as the orchestrator's checks see it.
     pub health: HealthStatus,
     /// Restarts done by this orchestrator.
@@ -61,6 +62,20 @@ pub struct ContainerStatus {
     pub ports: Vec<PortStatus>,
     /// Last failure seen (exit, failed start, unhealthy, zombie).
     pub last_failure: Option<String>,
+}
+
+impl ContainerStatus {
+    /// podman says it is `running`.
+    pub fn is_running(&self) -> bool {
+        self.state == Some(ContainerState::Running)
+    }
+}
+
+fn state_or_missing<S: serde::Serializer>(
+    state: &Option<ContainerState>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(state.as_ref().map_or("missing", ContainerState::as_str))
 }
 
 /// One installed app.
@@ -136,7 +151,8 @@ impl Orchestrator {
         for c in &record.release.manifest.containers {
             let l = by_name.get(labels::container_name(app, &c.name).as_str());
             let e = rt.get(app, &c.name);
-            let state = l.map_or_else(|| "missing".to_owned(), |l| l.state.clone());
+            let state = l.map(|l| l.state.clone());
+            let running = state == Some(ContainerState::Running);
             let health = match (e, l) {
                 (_, None) => {
                     if c.health.is_some() {
@@ -149,15 +165,16 @@ impl Orchestrator {
                 _ if c.health.is_none() => HealthStatus::None,
                 _ => HealthStatus::Starting,
             };
-            let ready =
-                state == "running" && matches!(health, HealthStatus::Healthy | HealthStatus::None);
+            let ready = running && matches!(health, HealthStatus::Healthy | HealthStatus::None);
             all_ready &= ready;
             degraded |= health == HealthStatus::Unhealthy
-                || (state != "running" && e.is_some_and(|e| e.failures > 0));
+                || (!running && e.is_some_and(|e| e.failures > 0));
             containers.push(ContainerStatus {
                 name: c.name.clone(),
                 id: l.map(|l| l.id.clone()),
-                exit_code: l.filter(|l| l.state != "running").map(|l| l.exit_code),
+                exit_code: l
+                    .filter(|l| l.state != ContainerState::Running)
+                    .map(|l| l.exit_code),
                 state,
                 health,
                 restarts: e.map_or(0, |e| e.starts.saturating_sub(1)),
@@ -170,7 +187,7 @@ impl Orchestrator {
                         protocol: format!("{:?}", p.protocol).to_lowercase(),
                     })
                     .collect(),
-                last_failure: e.and_then(|e| e.last_failure.clone()),
+                last_failure: e.and_then(|e| e.last_failure.as_ref().map(ToString::to_string)),
             });
         }
         let state = match record.wanted {
@@ -190,7 +207,7 @@ impl Orchestrator {
             stopped_by_user: record.stopped_by_user,
             state,
             containers,
-            last_error: rt.app_errors.get(app).map(|e| e.message.clone()),
+            last_error: rt.app_errors.get(app).map(ToString::to_string),
         }
     }
 

@@ -49,12 +49,11 @@ impl Orchestrator {
         if shared.store.get(name)?.is_none() {
             return Ok(());
         }
-        if let Some(error) = report.errors.get(name).or_else(|| report.errors.get("")) {
+        if let Some(error) = report.error_for(name) {
             return Err(UninstallError::Incomplete {
                 app: name.to_owned(),
-                reason: WaitError::Failing {
-                    container: String::new(),
-                    reason: error.clone(),
+                reason: WaitError::Blocked {
+                    error: error.clone(),
                 },
             });
         }

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::error::WaitError;
+use std::sync::Arc;
+
+use crate::error::{Pending, Unfinished, WaitError};
 use crate::orchestrator::Orchestrator;
 use crate::progress::{scale, ProgressSink, Stage};
 use crate::store::AppRecord;
@@ -41,7 +43,7 @@ enum Verdict {
     Pending {
         done: usize,
         total: usize,
-        state: String,
+        state: Pending,
     },
 }
 
@@ -64,7 +66,7 @@ impl Orchestrator {
                 return Verdict::Pending {
                     done: 0,
                     total: 1,
-                    state: e.to_string(),
+                    state: Pending(vec![Unfinished::Store(Arc::new(e))]),
                 }
             }
         };
@@ -79,11 +81,8 @@ impl Orchestrator {
         };
         let rt = self.shared().runtime();
         let app_error = rt.app_errors.get(app);
-        if let Some(e) = app_error.filter(|e| e.permanent) {
-            return Verdict::Failed(WaitError::Failing {
-                container: String::new(),
-                reason: e.message.clone(),
-            });
+        if let Some(e) = app_error.filter(|e| e.is_permanent()) {
+            return Verdict::Failed(WaitError::Blocked { error: e.clone() });
         }
         let containers = &record.release.manifest.containers;
         let total = containers.len();
@@ -95,53 +94,52 @@ impl Orchestrator {
             match target {
                 Target::Ready => {
                     let Some(e) = e else {
-                        states.push(format!("{}: not created", c.name));
+                        states.push(Unfinished::NotCreated(c.name.clone()));
                         continue;
                     };
                     if e.unhealthy > u0 {
                         return Verdict::Failed(WaitError::Unhealthy {
                             container: c.name.clone(),
-                            last: e.health.last_output.clone(),
+                            last: e.health.last.clone(),
                         });
                     }
-                    if e.failures >= f0 + FAILURES {
+                    if let Some(reason) = e
+                        .last_failure
+                        .as_ref()
+                        .filter(|_| e.failures >= f0 + FAILURES)
+                    {
                         return Verdict::Failed(WaitError::Failing {
                             container: c.name.clone(),
-                            reason: e.last_failure.clone().unwrap_or_default(),
+                            reason: reason.clone(),
                         });
                     }
                     if e.ready() {
                         done += 1;
                     } else {
-                        states.push(format!(
-                            "{}: {} ({:?}{})",
-                            c.name,
-                            e.state,
-                            e.health_status(),
-                            e.last_failure
-                                .as_ref()
-                                .map(|f| format!(", last failure: {f}"))
-                                .unwrap_or_default()
-                        ));
+                        states.push(Unfinished::NotReady {
+                            container: c.name.clone(),
+                            state: e.state.clone(),
+                            health: e.health_status(),
+                            last_failure: e.last_failure.clone(),
+                        });
                     }
                 }
                 Target::Stopped => {
-                    let running = e.is_some_and(|e| {
-                        matches!(e.state.as_str(), "running" | "stopping" | "paused")
-                    });
+                    let running =
+                        e.is_some_and(|e| e.state.as_ref().is_some_and(|s| s.is_running_like()));
                     if running {
-                        states.push(format!("{}: still running", c.name));
+                        states.push(Unfinished::StillRunning(c.name.clone()));
                     } else {
                         done += 1;
                     }
                 }
                 Target::Removed => {
-                    states.push(format!("{}: not removed yet", c.name));
+                    states.push(Unfinished::NotRemoved(c.name.clone()));
                 }
             }
         }
         if let Some(e) = app_error {
-            states.push(format!("last error: {}", e.message));
+            states.push(Unfinished::LastError(e.clone()));
         }
         if done == total && target != Target::Removed {
             return Verdict::Done;
@@ -149,7 +147,7 @@ impl Orchestrator {
         Verdict::Pending {
             done,
             total,
-            state: states.join("; "),
+            state: Pending(states),
         }
     }
 

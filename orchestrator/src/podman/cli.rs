@@ -26,18 +26,15 @@ pub async fn list_containers(
         .kill_on_drop(true)
         .output()
         .await
-        .map_err(|e| PodmanError::Cli {
+        .map_err(|source| PodmanError::CliSpawn {
             args: args.join(" "),
-            message: e.to_string(),
+            source,
         })?;
     if !output.status.success() {
-        return Err(PodmanError::Cli {
+        return Err(PodmanError::CliFailed {
             args: args.join(" "),
-            message: format!(
-                "{}: {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr).trim()
-            ),
+            status: output.status,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
         });
     }
     super::client::decode("podman ps --format json", &output.stdout)

@@ -92,7 +92,7 @@ impl Client {
         content_type: &'static str,
         timeout: Duration,
     ) -> Result<Response<Incoming>, PodmanError> {
-        let label = (method.to_string(), path.to_owned());
+        let label = (method.clone(), path.to_owned());
         tokio::time::timeout(timeout, self.open_inner(method, path, body, content_type))
             .await
             .map_err(|_| PodmanError::Timeout {
@@ -110,7 +110,7 @@ impl Client {
         content_type: &'static str,
     ) -> Result<Response<Incoming>, PodmanError> {
         let http = |source| PodmanError::Http {
-            method: method.to_string(),
+            method: method.clone(),
             path: path.to_owned(),
             source,
         };
@@ -149,7 +149,7 @@ impl Client {
         body: Body,
         timeout: Duration,
     ) -> Result<(StatusCode, Bytes), PodmanError> {
-        let label = (method.to_string(), path.to_owned());
+        let label = (method.clone(), path.to_owned());
         let fut = async {
             let response = self
                 .open_inner(method.clone(), path, body, "application/json")
@@ -160,7 +160,7 @@ impl Client {
                 .collect()
                 .await
                 .map_err(|source| PodmanError::Http {
-                    method: method.to_string(),
+                    method: method.clone(),
                     path: path.to_owned(),
                     source,
                 })?
@@ -211,7 +211,7 @@ pub fn decode<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, Podman
 }
 
 /// libpod error bodies are `{"cause": …, "message": …, "response": status}`.
-pub fn api_error(method: &str, path: &str, status: StatusCode, body: &[u8]) -> PodmanError {
+pub fn api_error(method: &Method, path: &str, status: StatusCode, body: &[u8]) -> PodmanError {
     #[derive(serde::Deserialize)]
     struct ErrorBody {
         message: Option<String>,
@@ -221,7 +221,7 @@ pub fn api_error(method: &str, path: &str, status: StatusCode, body: &[u8]) -> P
         .and_then(|b| b.message)
         .unwrap_or_else(|| String::from_utf8_lossy(body).chars().take(500).collect());
     PodmanError::Api {
-        method: method.to_owned(),
+        method: method.clone(),
         path: path.to_owned(),
         status: status.as_u16(),
         message,
@@ -245,14 +245,14 @@ mod tests {
     #[test]
     fn api_errors_carry_podmans_message() {
         let e = api_error(
-            "DELETE",
+            &Method::DELETE,
             "/containers/x",
             StatusCode::INTERNAL_SERVER_ERROR,
             br#"{"cause":"x","message":"cannot remove container","response":500}"#,
         );
         assert_eq!(e.status(), Some(500));
         assert!(e.to_string().contains("cannot remove container"));
-        let e = api_error("GET", "/x", StatusCode::NOT_FOUND, b"plain");
+        let e = api_error(&Method::GET, "/x", StatusCode::NOT_FOUND, b"plain");
         assert!(e.is_not_found());
     }
 }

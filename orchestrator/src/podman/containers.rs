@@ -6,7 +6,7 @@ use hyper::{Method, StatusCode};
 use serde::Serialize;
 
 use super::client::{empty, encode, label_filter, DEFAULT_TIMEOUT};
-use super::types::{ContainerInspect, Created, HealthRun, ListedContainer};
+use super::types::{ContainerInspect, CreateAnswer, HealthRun, ListedContainer};
 use super::{seg, Podman};
 use crate::error::PodmanError;
 
@@ -48,7 +48,10 @@ impl Podman {
     }
 
     /// Create a container from a libpod SpecGenerator.
-    pub async fn create_container<S: Serialize>(&self, spec: &S) -> Result<Created, PodmanError> {
+    pub async fn create_container<S: Serialize>(
+        &self,
+        spec: &S,
+    ) -> Result<CreateAnswer, PodmanError> {
         self.client.post("/containers/create", spec).await
     }
 
@@ -91,7 +94,7 @@ impl Podman {
                 let reports: Vec<Report> = serde_json::from_slice(&body).unwrap_or_default();
                 match reports.into_iter().find_map(|r| r.err) {
                     Some(message) if !message.is_empty() => Err(PodmanError::Api {
-                        method: "DELETE".into(),
+                        method: hyper::Method::DELETE,
                         path,
                         status: 500,
                         message,

@@ -37,7 +37,7 @@ impl Podman {
             .await?;
         if response.status().as_u16() >= 400 {
             return Err(PodmanError::Api {
-                method: "GET".into(),
+                method: hyper::Method::GET,
                 path,
                 status: response.status().as_u16(),
                 message: "events stream refused".into(),
@@ -79,7 +79,7 @@ impl EventStream {
                 }
                 Err(source) => {
                     return Some(Err(PodmanError::Http {
-                        method: "GET".into(),
+                        method: hyper::Method::GET,
                         path: "/events".into(),
                         source,
                     }))

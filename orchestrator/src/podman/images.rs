@@ -101,13 +101,13 @@ impl Podman {
                 .collect()
                 .await
                 .map_err(|source| PodmanError::Http {
-                    method: "POST".into(),
+                    method: hyper::Method::POST,
                     path: path.into(),
                     source,
                 })?
                 .to_bytes();
             if status.as_u16() >= 400 {
-                return Err(api_error("POST", path, status, &bytes));
+                return Err(api_error(&hyper::Method::POST, path, status, &bytes));
             }
             Ok(bytes)
         };
@@ -162,7 +162,7 @@ impl Podman {
         }
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|source| PodmanError::Http {
-                method: "POST".into(),
+                method: hyper::Method::POST,
                 path: path.clone(),
                 source,
             })?;
@@ -186,17 +186,12 @@ impl Podman {
         }
         if status.as_u16() >= 400 || error.is_some() {
             return Err(PodmanError::Api {
-                method: "POST".into(),
+                method: hyper::Method::POST,
                 path,
                 status: status.as_u16(),
                 message: error.unwrap_or_else(|| String::from_utf8_lossy(&buf).into_owned()),
             });
         }
-        id.ok_or_else(|| PodmanError::Api {
-            method: "POST".into(),
-            path,
-            status: status.as_u16(),
-            message: "pull reported no image id".into(),
-        })
+        id.ok_or(PodmanError::NoImageId { path })
     }
 }

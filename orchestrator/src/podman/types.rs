@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -13,8 +13,108 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
+/// A container's state as podman reports it (`State` of a listing, `State.Status` of an
+/// inspect). A state this version does not know keeps podman's text in [`Self::Unknown`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ContainerState {
+    /// `configured`: defined, never initialised.
+    Configured,
+    /// `created`: ready to start (also what a reboot leaves behind).
+    Created,
+    /// `initialized`: the runtime set it up, not started.
+    Initialized,
+    /// `running`.
+    Running,
+    /// `paused`.
+    Paused,
+    /// `stopping`: a stop is in progress.
+    Stopping,
+    /// `stopped`.
+    Stopped,
+    /// `exited`.
+    Exited,
+    /// `removing`.
+    Removing,
+    /// Anything else, as podman wrote it (empty when podman sent none).
+    Unknown(String),
+}
+
+impl Default for ContainerState {
+    /// What a listing without a `State` decodes to.
+    fn default() -> Self {
+        Self::Unknown(String::new())
+    }
+}
+
+impl ContainerState {
+    /// podman's word for a state.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "configured" => Self::Configured,
+            "created" => Self::Created,
+            "initialized" => Self::Initialized,
+            "running" => Self::Running,
+            "paused" => Self::Paused,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "exited" => Self::Exited,
+            "removing" => Self::Removing,
+            other => Self::Unknown(other.to_owned()),
+        }
+    }
+
+    /// The state as podman writes it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Configured => "configured",
+            Self::Created => "created",
+            Self::Initialized => "initialized",
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Exited => "exited",
+            Self::Removing => "removing",
+            Self::Unknown(text) => text,
+        }
+    }
+
+    /// `running`, `stopping` or `paused`: podman believes a process exists.
+    pub fn is_running_like(&self) -> bool {
+        matches!(self, Self::Running | Self::Stopping | Self::Paused)
+    }
+
+    /// `created`, `configured` or `initialized`: never started in its current life.
+    pub fn is_created(&self) -> bool {
+        matches!(self, Self::Created | Self::Configured | Self::Initialized)
+    }
+
+    /// `exited` or `stopped`: its process ended.
+    pub fn is_ended(&self) -> bool {
+        matches!(self, Self::Exited | Self::Stopped)
+    }
+}
+
+impl std::fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ContainerState {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ContainerState {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Self::parse(&String::deserialize(d)?))
+    }
+}
+
 /// One entry of `GET /containers/json`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ListedContainer {
     /// Full container id.
     #[serde(rename = "Id")]
@@ -22,10 +122,9 @@ pub struct ListedContainer {
     /// Names (one).
     #[serde(rename = "Names", default, deserialize_with = "null_default")]
     pub names: Vec<String>,
-    /// `created`, `running`, `exited`, `stopping`, `paused`, `configured`, … (the list's
-    /// `Status` carries the health instead, see PODMAN-NOTES.md).
+    /// The state (the list's `Status` carries the health instead, see PODMAN-NOTES.md).
     #[serde(rename = "State", default)]
-    pub state: String,
+    pub state: ContainerState,
     /// Labels (ours and the image's).
     #[serde(rename = "Labels", default, deserialize_with = "null_default")]
     pub labels: BTreeMap<String, String>,
@@ -84,9 +183,9 @@ pub struct ContainerInspect {
 /// `State` of an inspected container.
 #[derive(Debug, Clone, Deserialize)]
 pub struct InspectState {
-    /// `running`, `exited`, …
+    /// The state.
     #[serde(rename = "Status", default)]
-    pub status: String,
+    pub status: ContainerState,
     /// Container process PID on the host (0 when not running).
     #[serde(rename = "Pid", default)]
     pub pid: i64,
@@ -178,7 +277,7 @@ pub struct ImageConfig {
 
 /// `POST /containers/create` answer.
 #[derive(Debug, Clone, Deserialize)]
-pub struct Created {
+pub struct CreateAnswer {
     /// New container id.
     #[serde(rename = "Id")]
     pub id: String,
@@ -257,6 +356,36 @@ mod tests {
         assert_eq!(list[0].name(), "n");
         assert_eq!(list[0].pid, 42);
         assert!(list[0].labels.is_empty());
+        assert_eq!(list[0].state, ContainerState::Running);
+    }
+
+    #[test]
+    fn states_decode_and_unknown_ones_keep_their_text() {
+        for word in [
+            "configured",
+            "created",
+            "initialized",
+            "running",
+            "paused",
+            "stopping",
+            "stopped",
+            "exited",
+            "removing",
+        ] {
+            let state = ContainerState::parse(word);
+            assert!(!matches!(state, ContainerState::Unknown(_)), "{word}");
+            assert_eq!(state.as_str(), word);
+        }
+        let json = r#"[{"Id":"abc","State":"hibernating"}]"#;
+        let list: Vec<ListedContainer> = serde_json::from_str(json).unwrap();
+        assert_eq!(list[0].state, ContainerState::Unknown("hibernating".into()));
+        assert_eq!(
+            serde_json::to_string(&list[0].state).unwrap(),
+            r#""hibernating""#
+        );
+        let json = r#"[{"Id":"abc"}]"#;
+        let list: Vec<ListedContainer> = serde_json::from_str(json).unwrap();
+        assert_eq!(list[0].state, ContainerState::Unknown(String::new()));
     }
 
     #[test]

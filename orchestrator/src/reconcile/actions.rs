@@ -2,14 +2,16 @@
 //! need (image environment, conmon PID).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{listed_grace, name_in_use, running_like, PassReport, Reconciler};
+use super::{listed_grace, name_in_use, PassReport, Reconciler};
 use crate::error::ReconcileError;
 use crate::images;
 use crate::labels;
 use crate::podman::types::{ListedContainer, Network};
 use crate::procfs;
+use crate::runtime::Failure;
 use crate::spec::Desired;
 use crate::store::AppRecord;
 
@@ -101,12 +103,13 @@ impl Reconciler {
             }
             Err(e) if e.is_transport() => Err(e.into()),
             Err(e) => {
+                let e = Arc::new(e);
                 let recreate = {
                     let mut rt = self.shared.runtime();
                     let entry = rt.entry(app, &d.container);
                     entry.failures += 1;
                     entry.start_failures += 1;
-                    entry.last_failure = Some(format!("start failed: {e}"));
+                    entry.last_failure = Some(Failure::StartFailed(e.clone()));
                     entry.start_failures >= 2
                 };
                 tracing::warn!(%app, container = %d.container, error = %e, recreate, "start failed");
@@ -123,7 +126,10 @@ impl Reconciler {
                     .get(app, &d.container)
                     .and_then(|e| e.not_before);
                 report.next_wake = super::earliest(report.next_wake, at);
-                Err(e.into())
+                Err(ReconcileError::StartFailed {
+                    container: d.container.clone(),
+                    source: e,
+                })
             }
         }
     }
@@ -153,7 +159,7 @@ impl Reconciler {
         if let (Some(app), Some(container)) = (l.label(labels::APP), l.label(labels::CONTAINER)) {
             self.shared.runtime().entry(app, container).seen_running = false;
         }
-        if running_like(&l.state) && procfs::state(l.pid).alive() {
+        if l.state.is_running_like() && procfs::state(l.pid).alive() {
             if let Err(e) = self
                 .shared
                 .podman
@@ -189,9 +195,9 @@ impl Reconciler {
                 self.removed(l);
                 Ok(())
             }
-            Err(e) => Err(ReconcileError::Stuck {
+            Err(source) => Err(ReconcileError::Stuck {
                 name: l.name().to_owned(),
-                reason: e.to_string(),
+                source,
             }),
         }
     }

@@ -4,11 +4,13 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use super::{running_like, HealthTask, Reconciler};
+use super::{HealthTask, Reconciler};
 use crate::error::ReconcileError;
-use crate::health::{self, HealthState, HealthStatus, Target};
+use crate::health::{self, HealthState, HealthStatus, ProbeTarget};
 use crate::labels;
+use crate::podman::types::ContainerState;
 use crate::procfs;
+use crate::runtime::Failure;
 
 impl Reconciler {
     /// Refresh the runtime table from a fresh listing and (re)start health tasks.
@@ -38,14 +40,15 @@ impl Reconciler {
                     entry.has_check = c.health.is_some();
                     match current {
                         Some(l) => {
-                            let alive = running_like(&l.state) && procfs::state(l.pid).alive();
+                            let alive = l.state.is_running_like() && procfs::state(l.pid).alive();
+                            let running = l.state == ContainerState::Running;
                             entry.id = Some(l.id.clone());
                             entry.pid = l.pid;
-                            entry.state = l.state.clone();
-                            entry.exit_code = (!running_like(&l.state)).then_some(l.exit_code);
+                            entry.state = Some(l.state.clone());
+                            entry.exit_code = (!l.state.is_running_like()).then_some(l.exit_code);
                             // Set here, cleared only when we stop it or count its exit
                             // (a container that just died is still `running` for a moment).
-                            if l.state == "running" && alive {
+                            if running && alive {
                                 entry.seen_running = true;
                             }
                             if entry.ready() {
@@ -56,7 +59,7 @@ impl Reconciler {
                                     }
                                 }
                             }
-                            if l.state == "running" && alive {
+                            if running && alive {
                                 if let Some(h) = &c.health {
                                     let k = (l.id.clone(), l.pid);
                                     let task_ok = self
@@ -74,13 +77,14 @@ impl Reconciler {
                         None => {
                             entry.id = None;
                             entry.pid = 0;
-                            entry.state = "missing".to_owned();
+                            entry.state = None;
                             entry.exit_code = None;
                             entry.seen_running = false;
                         }
                     }
                 }
-                let keep = current.is_some_and(|l| l.state == "running" && c.health.is_some());
+                let keep = current
+                    .is_some_and(|l| l.state == ContainerState::Running && c.health.is_some());
                 if let Some((check, k, published_tcp)) = start_task {
                     self.spawn_health(key.clone(), check, k, published_tcp);
                 } else if !keep {
@@ -122,7 +126,7 @@ impl Reconciler {
         if let Some(old) = self.health.remove(&key) {
             old.handle.abort();
         }
-        let target = Target {
+        let target = ProbeTarget {
             id: task_key.0.clone(),
             pid: task_key.1,
             published_tcp,
@@ -145,8 +149,10 @@ impl Reconciler {
                 let before = entry.health.status;
                 if state.status == HealthStatus::Unhealthy && before != HealthStatus::Unhealthy {
                     entry.unhealthy += 1;
-                    entry.last_failure = Some(format!("unhealthy: {}", state.last_output));
-                    tracing::warn!(%app, %container, output = %state.last_output, "container became unhealthy");
+                    let last = state.last.clone();
+                    let output = last.as_ref().map(ToString::to_string).unwrap_or_default();
+                    tracing::warn!(%app, %container, %output, "container became unhealthy");
+                    entry.last_failure = Some(Failure::Unhealthy { last });
                 }
                 entry.health = state;
                 before != entry.health.status

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use atoll_orchestrator::{
-    AppState, Config, InstallRequest, Orchestrator, ProgressSink, UpdateError, WaitError,
+    AppState, Config, ContainerState, InstallRequest, Orchestrator, ProgressSink, UpdateError,
+    WaitError,
 };
 use atoll_registry::manifest::quantity;
 
@@ -357,7 +358,12 @@ async fn round(env: &Env, config: &Config, mut orch: Orchestrator, r: usize) -> 
         AppState::Stopped,
         "round {r}: user-stopped app resurrected"
     );
-    assert!(s.containers.iter().all(|c| c.state != "running"), "{s:?}");
+    assert!(
+        s.containers
+            .iter()
+            .all(|c| c.state != Some(ContainerState::Running)),
+        "{s:?}"
+    );
     assert!(http_get(term.port, "/").is_none());
 
     // 6. A failed update is rolled back; data and secret intact.

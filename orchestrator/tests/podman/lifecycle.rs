@@ -6,7 +6,8 @@ use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use atoll_orchestrator::{
-    AppState, HealthStatus, ImageError, InstallError, InstallRequest, Progress, ProgressSink, Stage,
+    AppState, ContainerState, HealthStatus, ImageError, InstallError, InstallRequest, Progress,
+    ProgressSink, Stage,
 };
 
 use crate::harness::{eventually, free_port, http_get, release, release_with, until_ready, Env};
@@ -133,7 +134,7 @@ async fn hello_static_lifecycle() {
     let s = orch.status("hello-static").await.unwrap();
     assert_eq!(s.state, AppState::Stopped);
     assert!(s.stopped_by_user);
-    assert_ne!(s.containers[0].state, "running");
+    assert_ne!(s.containers[0].state, Some(ContainerState::Running));
 
     // start
     orch.start("hello-static", &sink).await.unwrap();
@@ -248,7 +249,12 @@ async fn two_tier_talks_over_its_private_network() {
 
     orch.stop("two-tier", &sink).await.unwrap();
     let s = orch.status("two-tier").await.unwrap();
-    assert!(s.containers.iter().all(|c| c.state != "running"), "{s:?}");
+    assert!(
+        s.containers
+            .iter()
+            .all(|c| c.state != Some(ContainerState::Running)),
+        "{s:?}"
+    );
     orch.start("two-tier", &sink).await.unwrap();
     let (code, _) = http_get(port, "/cgi-bin/index.cgi").unwrap();
     assert_eq!(code, 200);
@@ -509,7 +515,7 @@ async fn blocked_uninstall_is_reported_and_finished_later() {
     let s = orch.status("hello-static").await.unwrap();
     assert_eq!(s.state, AppState::Removing);
     assert!(s.last_error.is_some(), "{s:?}");
-    assert_eq!(s.containers[0].state, "missing");
+    assert_eq!(s.containers[0].state, None);
     assert_eq!(env.labelled().networks, ["atoll_hello-static"]);
     assert!(
         env.inspect("intruder").is_some(),

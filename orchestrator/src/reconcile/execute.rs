@@ -1,0 +1,225 @@
+//! Executing a [`Plan`]: each action becomes podman calls (`actions.rs`), runtime-table
+//! updates and progress notes. Once an action for a container fails, that container's later
+//! actions are skipped; a failure of [`Action::EnsureNetwork`] or a transport error ends the
+//! app's plan; [`Action::RemoveNetwork`] and [`Action::FinishUninstall`] run only when
+//! nothing before them failed. The first error is the app's error.
+
+use std::collections::HashMap;
+
+use super::decide::{Action, Gate, Plan, RemoveWhy, Slot, WaitWhy};
+use super::{PassReport, Reconciler};
+use crate::error::{DataError, ReconcileError};
+use crate::labels;
+use crate::podman::types::Network;
+use crate::progress::{ProgressSink, Stage};
+use crate::runtime::Failure;
+use crate::store::AppRecord;
+
+impl Reconciler {
+    pub(super) async fn execute(
+        &mut self,
+        record: &AppRecord,
+        slots: &[Slot],
+        plan: Plan,
+        networks: &HashMap<String, Network>,
+        sink: &ProgressSink,
+        report: &mut PassReport,
+    ) -> Result<(), ReconcileError> {
+        let mut gate = Gate::default();
+        let mut first_error: Option<ReconcileError> = None;
+        let mut created: HashMap<String, String> = HashMap::new();
+        for action in plan.actions {
+            if !gate.allows(&action) {
+                continue;
+            }
+            let ends_app = matches!(action, Action::EnsureNetwork);
+            let container = action.container().map(str::to_owned);
+            let result = self
+                .run_action(record, slots, action, &mut created, networks, sink, report)
+                .await;
+            if let Err(e) = result {
+                if e.is_transport() || ends_app {
+                    return Err(e);
+                }
+                gate.failed(container.as_deref());
+                first_error.get_or_insert(e);
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run_action(
+        &mut self,
+        record: &AppRecord,
+        slots: &[Slot],
+        action: Action,
+        created: &mut HashMap<String, String>,
+        networks: &HashMap<String, Network>,
+        sink: &ProgressSink,
+        report: &mut PassReport,
+    ) -> Result<(), ReconcileError> {
+        let app = record.name.as_str();
+        let desired = |container: &str| {
+            slots
+                .iter()
+                .find(|s| s.container == container)
+                .and_then(|s| s.desired.as_ref())
+                .ok_or_else(|| ReconcileError::NoImage {
+                    container: container.to_owned(),
+                })
+        };
+        match action {
+            Action::EnsureNetwork => self.ensure_network(app, networks).await,
+            Action::Remove {
+                container,
+                listed,
+                why,
+            } => {
+                match &why {
+                    RemoveWhy::Stray => {
+                        tracing::info!(%app, container = %listed.name(), "removing a container the manifest no longer has");
+                    }
+                    RemoveWhy::Duplicate => {
+                        tracing::info!(%app, container = %listed.name(), "removing a second container of the same slot");
+                    }
+                    RemoveWhy::Recreate(reason) => {
+                        tracing::info!(%app, %container, %reason, "recreating");
+                        sink.note(
+                            Stage::Containers,
+                            format!("{container}: recreating ({reason})"),
+                        );
+                    }
+                    RemoveWhy::Uninstall => {
+                        sink.note(Stage::Containers, format!("removing {container}"));
+                    }
+                }
+                self.stop_remove(&listed, report).await
+            }
+            Action::RemoveZombie {
+                container,
+                listed,
+                zombie,
+                counted,
+            } => {
+                if counted {
+                    tracing::warn!(%app, %container, why = %zombie, "zombie: force-removing and recreating");
+                    sink.note(
+                        Stage::Containers,
+                        format!("{container}: zombie ({zombie}); recreating"),
+                    );
+                    let mut rt = self.shared.runtime();
+                    let e = rt.entry(app, &container);
+                    e.failures += 1;
+                    e.last_failure = Some(Failure::Zombie(zombie));
+                    e.seen_running = false;
+                } else {
+                    tracing::warn!(%app, %container, why = %zombie, "zombie of a stopped app: removing it");
+                }
+                self.force_remove(&listed, report).await
+            }
+            Action::CountExit { container, code } => {
+                let mut rt = self.shared.runtime();
+                let e = rt.entry(app, &container);
+                e.failures += 1;
+                e.last_failure = Some(Failure::Exited { code });
+                e.seen_running = false;
+                tracing::warn!(%app, %container, code, "container exited");
+                Ok(())
+            }
+            Action::Create { container } => {
+                let d = desired(&container)?;
+                sink.note(Stage::Containers, format!("creating {container}"));
+                let id = self.create(record, d, report).await?;
+                created.insert(container, id);
+                Ok(())
+            }
+            Action::Start { container, id } => {
+                let d = desired(&container)?;
+                let Some(id) = id.or_else(|| created.remove(&container)) else {
+                    return Err(ReconcileError::NoImage { container });
+                };
+                sink.note(Stage::Containers, format!("starting {container}"));
+                self.start(app, d, &id, report).await
+            }
+            Action::StopUnhealthy { container, id } => {
+                let d = desired(&container)?;
+                tracing::info!(%app, %container, "restarting an unhealthy container");
+                sink.note(
+                    Stage::Containers,
+                    format!("{container}: unhealthy, restarting"),
+                );
+                self.shared.runtime().entry(app, &container).seen_running = false;
+                if let Err(e) = self.shared.podman.stop_container(&id, d.grace).await {
+                    tracing::warn!(%app, %container, error = %e, "stop failed");
+                }
+                Ok(())
+            }
+            Action::Stop { container, listed } => {
+                sink.note(Stage::Containers, format!("stopping {container}"));
+                self.stop(app, &container, &listed, report).await
+            }
+            Action::Wait { container, why } => {
+                match why {
+                    WaitWhy::Dependencies(on) => sink.note(
+                        Stage::Containers,
+                        format!("{container}: waiting for {}", on.join(", ")),
+                    ),
+                    WaitWhy::Backoff(_) => {
+                        tracing::debug!(%app, %container, "restart backoff");
+                    }
+                    why => tracing::debug!(%app, %container, ?why, "waiting"),
+                }
+                Ok(())
+            }
+            Action::MarkNoImage { container } => Err(ReconcileError::NoImage { container }),
+            Action::RemoveNetwork => {
+                self.shared
+                    .podman
+                    .remove_network(&labels::network_name(app))
+                    .await?;
+                report.actions += 1;
+                Ok(())
+            }
+            Action::FinishUninstall { purge } => self.finish_uninstall(app, purge, sink).await,
+        }
+    }
+
+    /// What is reported is what exists: forget the app only when nothing of it is left.
+    async fn finish_uninstall(
+        &mut self,
+        app: &str,
+        purge: bool,
+        sink: &ProgressSink,
+    ) -> Result<(), ReconcileError> {
+        let left = self.list(&[(labels::APP, app)]).await?;
+        if let Some(l) = left.first() {
+            return Err(ReconcileError::StillListed {
+                name: l.name().to_owned(),
+            });
+        }
+        if purge {
+            sink.note(Stage::Data, "deleting app data");
+            let dir = self.shared.config.app_dir(app);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => {
+                    return Err(DataError::Io {
+                        op: "delete",
+                        path: dir,
+                        source,
+                    }
+                    .into())
+                }
+            }
+        }
+        self.shared.store.delete(app)?;
+        self.shared.runtime().forget(app);
+        tracing::info!(%app, purge, "uninstalled");
+        Ok(())
+    }
+}
