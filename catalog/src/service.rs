@@ -166,9 +166,13 @@ impl CatalogService {
         T: Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.readers.with(f))
-            .await
-            .unwrap_or_else(|join| std::panic::resume_unwind(join.into_panic()))
+        match tokio::task::spawn_blocking(move || inner.readers.with(f)).await {
+            Ok(out) => out,
+            // A panic in `f` is the caller's bug: it goes on in the caller.
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            // The runtime is shutting down and never ran the read.
+            Err(_) => Err(CatalogError::ServiceStopped),
+        }
     }
 
     /// [`CatalogService::write`] for code that is not on an async runtime (CLI commands,

@@ -193,7 +193,7 @@ pub async fn list(
     };
     let st = state.clone();
     state
-        .with_catalog(move |c| {
+        .read_catalog(move |c| {
             let res = c.search(&query).map_err(ApiError::internal)?;
             let mut decisions = Decisions::new();
             let items = res
@@ -214,7 +214,7 @@ pub async fn list(
 /// `GET /categories`: every category with the number of apps in it.
 pub async fn categories(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     state
-        .with_catalog(|c| {
+        .read_catalog(|c| {
             let page = c
                 .search(&SearchQuery {
                     limit: atoll_catalog::search::MAX_PAGE,
@@ -272,7 +272,7 @@ pub async fn detail(
     let st = state.clone();
     let ops = state.ops.clone();
     let mut out = state
-        .with_catalog(move |c| {
+        .read_catalog(move |c| {
             let view = c
                 .app(&app_ref)
                 .map_err(ApiError::internal)?
@@ -367,7 +367,7 @@ pub async fn blob(
         .parse()
         .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
     let path = state
-        .with_catalog(move |c| icon_path(c, &hash))
+        .read_catalog(move |c| icon_path(c, &hash))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("blob {hash} is not the icon of any app")))?;
     let ext = path

@@ -74,7 +74,7 @@ pub fn explanation_json(x: &TrustExplanation) -> Value {
 /// `GET /trust`
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     state
-        .with_catalog(|c| {
+        .read_catalog(|c| {
             let rows = c.trust_list(1000).map_err(ApiError::internal)?;
             Ok(Json(json!(rows
                 .iter()
@@ -110,7 +110,7 @@ pub async fn explain(
 ) -> ApiResult<Json<Value>> {
     let did = parse_did(&did)?;
     state
-        .with_catalog(move |c| {
+        .read_catalog(move |c| {
             Ok(Json(explanation_json(
                 &c.explain(&did).map_err(catalog_err)?,
             )))
@@ -143,7 +143,7 @@ pub async fn change(
     let did = parse_did(&body.did)?;
     check_note(&body.note).map_err(ApiError::bad_request)?;
     state
-        .with_catalog(move |c| {
+        .write_catalog(move |c| {
             match op.as_str() {
                 "pin" => c.pin(&did, &body.note).map(|()| true),
                 "block" => c.block(&did, &body.note).map(|()| true),

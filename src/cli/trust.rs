@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use atoll_catalog::{Catalog, CatalogError};
 use atoll_registry::Did;
 use clap::Subcommand;
 use serde::Serialize;
@@ -71,6 +72,9 @@ pub enum TrustCommand {
     },
 }
 
+/// One trust decision, run on the catalog's writer: whether it changed anything.
+type Change = Box<dyn FnOnce(&mut Catalog, &Did) -> Result<bool, CatalogError> + Send>;
+
 #[derive(Serialize)]
 struct ChangeOut {
     did: String,
@@ -87,29 +91,29 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
     }
     // Reading needs a catalog already; a decision needs at least an existing home (a
     // mistyped --home must not become a new home holding one pin).
-    let mut cat = match &cmd {
+    let cat = match &cmd {
         TrustCommand::List { .. } | TrustCommand::Explain { .. } => catalog::open_existing(home)?,
         _ => catalog::open(crate::home::existing(home)?)?,
     };
-    let (did, action, changed, json) = match cmd {
-        TrustCommand::Pin { did, note, json } => {
-            cat.pin(&did, &note)?;
-            (did, "pinned", true, json)
-        }
-        TrustCommand::Unpin { did, json } => {
-            let changed = cat.unpin(&did)?;
-            (did, "unpinned", changed, json)
-        }
-        TrustCommand::Block { did, note, json } => {
-            cat.block(&did, &note)?;
-            (did, "blocked", true, json)
-        }
+    let (did, action, json, change): (Did, _, _, Change) = match cmd {
+        TrustCommand::Pin { did, note, json } => (
+            did,
+            "pinned",
+            json,
+            Box::new(move |c, d| c.pin(d, &note).map(|()| true)),
+        ),
+        TrustCommand::Unpin { did, json } => (did, "unpinned", json, Box::new(|c, d| c.unpin(d))),
+        TrustCommand::Block { did, note, json } => (
+            did,
+            "blocked",
+            json,
+            Box::new(move |c, d| c.block(d, &note).map(|()| true)),
+        ),
         TrustCommand::Unblock { did, json } => {
-            let changed = cat.unblock(&did)?;
-            (did, "unblocked", changed, json)
+            (did, "unblocked", json, Box::new(|c, d| c.unblock(d)))
         }
         TrustCommand::List { limit, json } => {
-            let rows = cat.trust_list(limit)?;
+            let rows = cat.read_blocking(move |c| c.trust_list(limit))?;
             if json {
                 return output::json(&rows);
             }
@@ -133,7 +137,7 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
             return Ok(());
         }
         TrustCommand::Explain { did, json } => {
-            let ex = cat.explain(&did)?;
+            let ex = cat.read_blocking(move |c| c.explain(&did))?;
             if json {
                 return output::json(&ex);
             }
@@ -141,12 +145,17 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
             return Ok(());
         }
     };
-    let stats = cat.recompute_trust()?;
+    let of = did;
+    let (changed, stats, score) = cat.write_blocking(move |c| {
+        let changed = change(c, &of)?;
+        let stats = c.recompute_trust()?;
+        Ok((changed, stats, c.trust_score(&of)?))
+    })?;
     let out = ChangeOut {
         did: did.to_string(),
         action,
         changed,
-        score: cat.trust_score(&did)?,
+        score,
         stats,
     };
     if json {
