@@ -21,6 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::audit::{self, AuditKind};
+use crate::blobs::BlobKind;
 use crate::error::CatalogError;
 use crate::provenance::Provenance;
 use crate::search;
@@ -126,7 +127,7 @@ impl Catalog {
         entry: &Verified<Entry>,
         provenance: &Provenance,
     ) -> Result<IngestOutcome, CatalogError> {
-        let mut ctx = Ctx::new(now());
+        let mut ctx = IngestCtx::new(now());
         self.write(|tx| ingest_in(tx, &mut ctx, entry, provenance))
     }
 
@@ -137,7 +138,7 @@ impl Catalog {
         entries: &[Verified<Entry>],
         provenance: &Provenance,
     ) -> Result<Vec<IngestOutcome>, CatalogError> {
-        let mut ctx = Ctx::new(now());
+        let mut ctx = IngestCtx::new(now());
         self.write(|tx| {
             entries
                 .iter()
@@ -148,13 +149,13 @@ impl Catalog {
 }
 
 /// State shared by the entries of one transaction.
-pub(crate) struct Ctx {
+pub(crate) struct IngestCtx {
     now: u64,
     /// DID → publisher row id, so a batch from few publishers looks each up once.
     publishers: HashMap<Did, i64>,
 }
 
-impl Ctx {
+impl IngestCtx {
     pub(crate) fn new(now: u64) -> Self {
         Self {
             now,
@@ -203,7 +204,7 @@ fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 
 pub(crate) fn ingest_in(
     tx: &Connection,
-    ctx: &mut Ctx,
+    ctx: &mut IngestCtx,
     entry: &Verified<Entry>,
     provenance: &Provenance,
 ) -> Result<IngestOutcome, CatalogError> {
@@ -462,13 +463,13 @@ fn insert_entry(
     blob.execute(params![
         entry.manifest.hash.as_bytes(),
         to_i64(entry.manifest.size),
-        "manifest",
+        BlobKind::Manifest,
         to_i64(now)
     ])?;
     for a in &entry.artifacts {
         let kind = match a.kind {
-            atoll_registry::objects::ArtifactKind::Icon => "icon",
-            atoll_registry::objects::ArtifactKind::Image => "image",
+            atoll_registry::objects::ArtifactKind::Icon => BlobKind::Icon,
+            atoll_registry::objects::ArtifactKind::Image => BlobKind::Image,
         };
         blob.execute(params![
             a.blob.hash.as_bytes(),

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::audit::{self, AuditKind};
-use crate::error::CatalogError;
+use crate::error::{CatalogError, Stored};
 use crate::ingest::decode_hash;
 use crate::provenance::Provenance;
 use crate::search;
@@ -193,7 +193,7 @@ impl Catalog {
         for d in rows {
             out.push(
                 d?.parse()
-                    .map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+                    .map_err(|e| CatalogError::decode(Stored::Did, e))?,
             );
         }
         Ok(out)

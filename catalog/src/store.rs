@@ -56,9 +56,9 @@ impl Catalog {
             if app_id != 0 || version != 0 || objects != 0 {
                 return Err(OpenError::Foreign {
                     path,
-                    detail: format!(
-                        "application_id {app_id:#x}, user_version {version}, {objects} schema objects"
-                    ),
+                    application_id: app_id,
+                    user_version: version,
+                    objects,
                 });
             }
         }

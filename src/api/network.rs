@@ -37,7 +37,7 @@ pub async fn network(State(state): State<AppState>) -> ApiResult<Json<Value>> {
         .await?;
     let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
     for a in &audit {
-        *by_reason.entry(a.kind.clone()).or_default() += 1;
+        *by_reason.entry(a.kind.as_str().to_owned()).or_default() += 1;
     }
     let mut out = state.net.snapshot().await;
     out["rejected"] = json!({

@@ -365,7 +365,7 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
     for r in &status.rejections {
         println!(
             "  - [{}] {}{}",
-            plain(&r.kind, 40),
+            plain(r.kind.as_str(), 40),
             plain(&r.reason, 300),
             r.subject
                 .as_deref()

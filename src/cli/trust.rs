@@ -4,13 +4,12 @@
 use std::path::Path;
 
 use anyhow::Result;
-use atoll_catalog::{Catalog, CatalogError};
+use atoll_catalog::{Catalog, CatalogError, TrustDecision};
 use atoll_registry::Did;
 use clap::Subcommand;
 use serde::Serialize;
 
 use super::{catalog, output};
-use crate::api::limits::check_note;
 
 /// Trust commands.
 #[derive(Debug, Subcommand)]
@@ -87,7 +86,8 @@ struct ChangeOut {
 /// Run a trust command.
 pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
     if let TrustCommand::Pin { note, .. } | TrustCommand::Block { note, .. } = &cmd {
-        check_note(note).map_err(anyhow::Error::msg)?;
+        // Before opening anything, as the catalog would refuse it anyway.
+        atoll_catalog::trust::check_note(note)?;
     }
     // Reading needs a catalog already; a decision needs at least an existing home (a
     // mistyped --home must not become a new home holding one pin).
@@ -124,7 +124,7 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
                 println!(
                     "{:>5.2}  {:<6} {:<24} {}{}",
                     r.score,
-                    r.decision.as_deref().unwrap_or(""),
+                    r.decision.map_or("", TrustDecision::as_str),
                     r.name.as_deref().unwrap_or("-"),
                     r.did,
                     if r.penalties > 0 {
