@@ -22,9 +22,9 @@ mod ui;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use atoll_catalog::Catalog;
+use atoll_catalog::{Catalog, CatalogService};
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -36,8 +36,8 @@ pub use ops::{Action, ActionRequest, AppOps, BoxFut, NetworkInfo};
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {
-    /// The catalog (SQLite; used from blocking tasks).
-    pub catalog: Arc<Mutex<Catalog>>,
+    /// The catalog service (its writer thread and read-only connections).
+    pub catalog: CatalogService,
     /// Running and finished jobs.
     pub jobs: jobs::Jobs,
     /// The admin token mutating calls must carry.
@@ -61,21 +61,28 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Run a closure on the catalog in a blocking task.
-    pub async fn with_catalog<T, F>(&self, f: F) -> ApiResult<T>
+    /// Run a query on one of the catalog's read-only connections, off the async workers.
+    pub async fn read_catalog<T, F>(&self, f: F) -> ApiResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Catalog) -> ApiResult<T> + Send + 'static,
+    {
+        self.catalog
+            .read(move |c| Ok(f(c)))
+            .await
+            .map_err(ApiError::internal)?
+    }
+
+    /// Run a change on the catalog's writer thread (in its batch's transaction).
+    pub async fn write_catalog<T, F>(&self, f: F) -> ApiResult<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Catalog) -> ApiResult<T> + Send + 'static,
     {
-        let catalog = self.catalog.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = catalog
-                .lock()
-                .map_err(|_| ApiError::internal("catalog lock poisoned"))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(ApiError::internal)?
+        self.catalog
+            .write(move |c| Ok(f(c)))
+            .await
+            .map_err(ApiError::internal)?
     }
 }
 

@@ -11,10 +11,10 @@ pub mod token;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use atoll_catalog::Catalog;
+use atoll_catalog::CatalogService;
 use tracing::{info, warn};
 
 use crate::api::{self, AppOps, AppState};
@@ -33,8 +33,8 @@ pub struct NodeOptions {
     pub apps_dir: PathBuf,
 }
 
-/// Open the catalog of a data dir.
-pub fn open_catalog(data_dir: &Path) -> Result<Catalog> {
+/// Open the catalog service of a data dir (blocking: opening migrates the file).
+pub fn open_catalog(data_dir: &Path) -> Result<CatalogService> {
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     if crate::home::is_root() {
@@ -45,7 +45,7 @@ pub fn open_catalog(data_dir: &Path) -> Result<Catalog> {
             .with_context(|| format!("making {} traversable", data_dir.display()))?;
     }
     let path = data_dir.join("catalog.db");
-    Catalog::open(&path).with_context(|| format!("opening catalog {}", path.display()))
+    CatalogService::open(&path).with_context(|| format!("opening catalog {}", path.display()))
 }
 
 /// Run the node until `shutdown` resolves. Reports the bound address through `bound`.
@@ -56,9 +56,13 @@ pub async fn run(
 ) -> Result<()> {
     let data = opts.data_dir.clone();
     let token = token::load_or_create(&data)?;
-    let catalog = open_catalog(&data)?;
+    let catalog = {
+        let data = data.clone();
+        tokio::task::spawn_blocking(move || open_catalog(&data))
+            .await
+            .context("opening the catalog")??
+    };
     let discovery = start_discovery(&opts).await?;
-    let catalog = Arc::new(Mutex::new(catalog));
     let mut blob_dirs = vec![data.join("bundles")];
     let mut demo_publisher = None;
     if opts.demo {

@@ -12,7 +12,7 @@
 //!   the whole log stays under about 32 MiB.
 
 use atoll_registry::{Did, Hash};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use crate::error::CatalogError;
@@ -70,25 +70,20 @@ pub enum AuditKind {
     CursorReset,
 }
 
-impl AuditKind {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Rollback => "rollback",
-            Self::Equivocation => "equivocation",
-            Self::BadSignature => "bad-signature",
-            Self::Invalid => "invalid",
-            Self::BlobMismatch => "blob-mismatch",
-            Self::RefusedEntry => "refused-entry",
-            Self::CursorReset => "cursor-reset",
-        }
-    }
-}
+crate::stored::stored_names!(AuditKind, "audit kind", {
+    Rollback => "rollback",
+    Equivocation => "equivocation",
+    BadSignature => "bad-signature",
+    Invalid => "invalid",
+    BlobMismatch => "blob-mismatch",
+    RefusedEntry => "refused-entry",
+    CursorReset => "cursor-reset",
+});
 
 /// A refused input, as reported by the sync pipeline (the catalog itself records
 /// rollbacks and equivocations).
 #[derive(Debug, Clone)]
-pub struct Rejection<'a> {
+pub struct AuditInput<'a> {
     /// Why.
     pub kind: AuditKind,
     /// Where it came from.
@@ -116,8 +111,8 @@ pub struct AuditRecord {
     pub id: i64,
     /// Unix seconds.
     pub at: u64,
-    /// Why (see [`AuditKind::as_str`]).
-    pub kind: String,
+    /// Why.
+    pub kind: AuditKind,
     /// Where it came from.
     pub provenance: Option<Provenance>,
     /// What it was about.
@@ -134,7 +129,7 @@ impl Catalog {
     /// nothing changes).
     pub fn record_rejection(
         &mut self,
-        rejection: &Rejection<'_>,
+        rejection: &AuditInput<'_>,
     ) -> Result<Option<i64>, CatalogError> {
         let now = now();
         self.write(|tx| {
@@ -232,7 +227,7 @@ pub(crate) fn has_key(conn: &rusqlite::Connection, key: &Hash) -> Result<bool, C
 /// rows older than the newest [`MAX_AUDIT_ROWS`] are deleted, evidence older than the
 /// newest [`MAX_EVIDENCE_ROWS`] rows with evidence is dropped.
 pub(crate) fn record_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     now: u64,
     rec: Record<'_>,
 ) -> Result<Option<i64>, CatalogError> {

@@ -5,8 +5,26 @@ use atoll_registry::Hash;
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use crate::error::CatalogError;
+use crate::error::{CatalogError, Missing};
 use crate::store::{now, to_i64, Catalog};
+
+/// What a blob is to the entry that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobKind {
+    /// The app's manifest.
+    Manifest,
+    /// The app's icon.
+    Icon,
+    /// An image archive.
+    Image,
+}
+
+crate::stored::stored_names!(BlobKind, "blob kind", {
+    Manifest => "manifest",
+    Icon => "icon",
+    Image => "image",
+});
 
 /// What the catalog knows of a blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,8 +33,8 @@ pub struct BlobInfo {
     pub hash: Hash,
     /// Exact size the signed entry names.
     pub size: u64,
-    /// `manifest`, `icon` or `image`.
-    pub kind: String,
+    /// What it is.
+    pub kind: BlobKind,
     /// This node holds the bytes.
     pub held: bool,
     /// Named by the head entry of some app (rule 4: bytes are accepted only for these).
@@ -34,7 +52,7 @@ impl Catalog {
             .query_row([hash.as_bytes()], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
+                    r.get::<_, BlobKind>(1)?,
                     r.get::<_, bool>(2)?,
                 ))
             })
@@ -94,7 +112,7 @@ impl Catalog {
             params![hash.as_bytes(), held],
         )?;
         if n == 0 {
-            return Err(CatalogError::NotFound(format!("blob {hash}")));
+            return Err(CatalogError::NotFound(Box::new(Missing::Blob(*hash))));
         }
         Ok(())
     }
@@ -109,7 +127,7 @@ impl Catalog {
                 |r| r.get(0),
             )?;
             if !known {
-                return Err(CatalogError::NotFound(format!("blob {hash}")));
+                return Err(CatalogError::NotFound(Box::new(Missing::Blob(*hash))));
             }
             tx.execute(
                 "INSERT INTO blob_holders (hash, holder, seen_at) VALUES (?1, ?2, ?3)

@@ -1,7 +1,7 @@
 //! `check`: SQLite's own integrity check plus the catalog's invariants. Used by the crash
 //! test and by `atoll catalog check`.
 
-use crate::error::CatalogError;
+use crate::error::{CatalogError, Inconsistency};
 use crate::store::Catalog;
 
 /// Counts seen by a successful [`Catalog::check`].
@@ -59,6 +59,14 @@ impl Catalog {
     /// entries share a sequence, every entry has a source, the search index covers every
     /// app). Reads the whole file: use it for diagnosis, not on every start.
     pub fn check(&self) -> Result<CheckReport, CatalogError> {
+        // FTS5 refreshes its cached index structure when a query opens the table, not in
+        // the integrity check: on a long-lived read connection, open it once first, or
+        // the check reads a structure other connections have since changed.
+        self.conn.query_row(
+            "SELECT count(*) FROM (SELECT rowid FROM app_search LIMIT 1)",
+            [],
+            |r| r.get::<_, i64>(0),
+        )?;
         let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
         let problems: Vec<String> = stmt
             .query_map([], |r| r.get::<_, String>(0))?
@@ -72,24 +80,25 @@ impl Catalog {
                     r.get(0)
                 })?;
         if fk > 0 {
-            return Err(CatalogError::Inconsistent(format!(
-                "{fk} rows break a foreign key"
-            )));
+            return Err(CatalogError::Inconsistent(Inconsistency::ForeignKeys(fk)));
         }
         for (sql, what) in INVARIANTS {
             let n: i64 = self.conn.query_row(sql, [], |r| r.get(0))?;
             if n != 0 {
-                return Err(CatalogError::Inconsistent(format!("{n} {what}")));
+                return Err(CatalogError::Inconsistent(Inconsistency::Invariant {
+                    count: n,
+                    what,
+                }));
             }
         }
         let audit: i64 = self
             .conn
             .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))?;
         if audit > crate::audit::MAX_AUDIT_ROWS {
-            return Err(CatalogError::Inconsistent(format!(
-                "{audit} audit rows, more than the cap of {}",
-                crate::audit::MAX_AUDIT_ROWS
-            )));
+            return Err(CatalogError::Inconsistent(Inconsistency::AuditOverCap {
+                rows: audit,
+                cap: crate::audit::MAX_AUDIT_ROWS,
+            }));
         }
         let count = |sql: &str| -> Result<u64, CatalogError> {
             Ok(self.conn.query_row(sql, [], |r| r.get::<_, i64>(0))?.max(0) as u64)

@@ -7,9 +7,10 @@ use atoll_registry::{AppRef, Hash};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::error::CatalogError;
+use crate::error::{CatalogError, Missing, Stored};
 use crate::ingest::decode_hash;
 use crate::store::{now, to_i64, Catalog};
+use crate::stored::UnknownName;
 
 /// Whether an installed app should run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,7 +69,7 @@ impl Catalog {
                 )
                 .optional()?;
             let app_id = app_id.ok_or_else(|| {
-                CatalogError::NotFound(format!("{} {} with manifest {}", d.app, d.version, d.manifest_hash))
+                CatalogError::NotFound(Box::new(Missing::Entry { app: d.app.clone(), version: d.version.clone(), manifest: d.manifest_hash }))
             })?;
             tx.execute(
                 "INSERT OR REPLACE INTO installed (app_id, version, manifest_hash, wanted, stopped_by_user, updated_at)
@@ -118,7 +119,18 @@ impl Catalog {
         let mut out = Vec::new();
         for row in rows {
             let (did, app, version, hash, wanted, stopped_by_user) = row?;
-            let bad = |what: &str| CatalogError::Decode(format!("installed {did}/{app}: {what}"));
+            let bad = |field: &'static str| {
+                CatalogError::decode(
+                    Stored::Installed {
+                        app: format!("{did}/{app}"),
+                        field,
+                    },
+                    UnknownName {
+                        what: field,
+                        value: format!("{did}/{app}"),
+                    },
+                )
+            };
             out.push(DesiredApp {
                 app: AppRef::from_str(&format!("{did}/{app}")).map_err(|_| bad("app ref"))?,
                 version: version.parse().map_err(|_| bad("version"))?,

@@ -17,10 +17,11 @@
 use std::collections::HashMap;
 
 use atoll_registry::{Did, Entry, Hash, Verified};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::audit::{self, AuditKind};
+use crate::blobs::BlobKind;
 use crate::error::CatalogError;
 use crate::provenance::Provenance;
 use crate::search;
@@ -126,7 +127,7 @@ impl Catalog {
         entry: &Verified<Entry>,
         provenance: &Provenance,
     ) -> Result<IngestOutcome, CatalogError> {
-        let mut ctx = Ctx::new(now());
+        let mut ctx = IngestCtx::new(now());
         self.write(|tx| ingest_in(tx, &mut ctx, entry, provenance))
     }
 
@@ -137,7 +138,7 @@ impl Catalog {
         entries: &[Verified<Entry>],
         provenance: &Provenance,
     ) -> Result<Vec<IngestOutcome>, CatalogError> {
-        let mut ctx = Ctx::new(now());
+        let mut ctx = IngestCtx::new(now());
         self.write(|tx| {
             entries
                 .iter()
@@ -148,13 +149,13 @@ impl Catalog {
 }
 
 /// State shared by the entries of one transaction.
-pub(crate) struct Ctx {
+pub(crate) struct IngestCtx {
     now: u64,
     /// DID → publisher row id, so a batch from few publishers looks each up once.
     publishers: HashMap<Did, i64>,
 }
 
-impl Ctx {
+impl IngestCtx {
     pub(crate) fn new(now: u64) -> Self {
         Self {
             now,
@@ -162,7 +163,7 @@ impl Ctx {
         }
     }
 
-    fn publisher(&mut self, tx: &Transaction<'_>, did: &Did) -> Result<i64, CatalogError> {
+    fn publisher(&mut self, tx: &Connection, did: &Did) -> Result<i64, CatalogError> {
         if let Some(id) = self.publishers.get(did) {
             return Ok(*id);
         }
@@ -202,8 +203,8 @@ fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 }
 
 pub(crate) fn ingest_in(
-    tx: &Transaction<'_>,
-    ctx: &mut Ctx,
+    tx: &Connection,
+    ctx: &mut IngestCtx,
     entry: &Verified<Entry>,
     provenance: &Provenance,
 ) -> Result<IngestOutcome, CatalogError> {
@@ -361,7 +362,7 @@ fn accepted(entry: &Entry, previous: Option<u64>, now: u64) -> IngestOutcome {
 
 /// The app's row id, and whether it was created just now.
 fn app_id(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     publisher: i64,
     entry: &Entry,
     now: u64,
@@ -386,7 +387,7 @@ fn app_id(
     Ok((tx.last_insert_rowid(), true))
 }
 
-fn head_of(tx: &Transaction<'_>, app_id: i64) -> Result<Option<Stored>, CatalogError> {
+fn head_of(tx: &Connection, app_id: i64) -> Result<Option<Stored>, CatalogError> {
     // Two single-table lookups rather than a join: with STAT4 compiled in, SQLite
     // re-prepares a parameterised join on every new binding (see search::reindex_app).
     let head: Option<i64> = tx
@@ -406,7 +407,7 @@ fn head_of(tx: &Transaction<'_>, app_id: i64) -> Result<Option<Stored>, CatalogE
 /// Point the app at `new_head`; the old head (if any) gets `old_status`. `promote` marks
 /// the new head's row (rows inserted as `head` need not be touched again).
 fn make_head(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     app_id: i64,
     new_head: i64,
     old_head: Option<i64>,
@@ -427,7 +428,7 @@ fn make_head(
 }
 
 fn insert_entry(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     app_id: i64,
     entry: &Verified<Entry>,
     status: &str,
@@ -462,13 +463,13 @@ fn insert_entry(
     blob.execute(params![
         entry.manifest.hash.as_bytes(),
         to_i64(entry.manifest.size),
-        "manifest",
+        BlobKind::Manifest,
         to_i64(now)
     ])?;
     for a in &entry.artifacts {
         let kind = match a.kind {
-            atoll_registry::objects::ArtifactKind::Icon => "icon",
-            atoll_registry::objects::ArtifactKind::Image => "image",
+            atoll_registry::objects::ArtifactKind::Icon => BlobKind::Icon,
+            atoll_registry::objects::ArtifactKind::Image => BlobKind::Image,
         };
         blob.execute(params![
             a.blob.hash.as_bytes(),
@@ -485,7 +486,7 @@ fn insert_entry(
 }
 
 fn add_source(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     entry_id: i64,
     provenance: &Provenance,
     now: u64,
@@ -499,7 +500,7 @@ fn add_source(
 
 /// Flag the app, penalise the publisher once per (app, sequence), and log the evidence.
 fn equivocated(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     publisher: i64,
     app_id: i64,
     entry: &Verified<Entry>,

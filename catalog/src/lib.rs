@@ -75,23 +75,29 @@ pub mod query;
 pub mod refuse;
 pub mod schema;
 pub mod search;
+pub mod service;
 mod signed;
 pub mod store;
+pub mod stored;
 pub mod sync;
 pub mod trust;
 
-pub use audit::{AuditKind, AuditRecord, Rejection};
-pub use blobs::BlobInfo;
+pub use audit::{AuditInput, AuditKind, AuditRecord};
+pub use blobs::{BlobInfo, BlobKind};
 pub use check::CheckReport;
 pub use desired::{DesiredApp, Wanted};
-pub use error::{CatalogError, OpenError};
+pub use error::{
+    CatalogError, Inconsistency, ManifestRejected, Missing, NoteError, OpenError, Stored,
+};
 pub use ingest::IngestOutcome;
 pub use manifests::Attached;
 pub use objects::UpdateOutcome;
 pub use provenance::Provenance;
-pub use query::{AppView, EntryRecord};
+pub use query::{AppView, EntryRecord, EntryStatus};
 pub use refuse::RefusedEntry;
 pub use search::{AppSummary, SearchPage, SearchQuery, Sort};
+pub use service::CatalogService;
 pub use store::Catalog;
+pub use stored::UnknownName;
 pub use sync::CursorRecord;
-pub use trust::{TrustExplanation, TrustParams, TrustRow, TrustStats};
+pub use trust::{PenaltyKind, TrustDecision, TrustExplanation, TrustParams, TrustRow, TrustStats};

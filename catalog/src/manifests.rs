@@ -9,9 +9,9 @@
 
 use atoll_registry::manifest::policy;
 use atoll_registry::{Hash, Manifest};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::CatalogError;
+use crate::error::{CatalogError, ManifestRejected, Stored};
 use crate::search;
 use crate::store::Catalog;
 
@@ -47,21 +47,20 @@ impl Catalog {
             .prepare_cached("SELECT body FROM manifests WHERE hash = ?1")?
             .query_row([hash.as_bytes()], |r| r.get(0))
             .optional()?;
-        body.map(|b| Manifest::from_blob(&b).map_err(|e| CatalogError::Decode(e.to_string())))
-            .transpose()
+        body.map(|b| {
+            Manifest::from_blob(&b).map_err(|e| CatalogError::decode(Stored::Manifest(*hash), e))
+        })
+        .transpose()
     }
 }
 
-pub(crate) fn attach_in(
-    tx: &Transaction<'_>,
-    manifest: &Manifest,
-) -> Result<Attached, CatalogError> {
+pub(crate) fn attach_in(tx: &Connection, manifest: &Manifest) -> Result<Attached, CatalogError> {
     let violations = policy::check(manifest);
     if let Some(v) = violations.first() {
-        return Err(CatalogError::Manifest(format!(
-            "{} violates the rootless policy at {}: {}",
-            manifest.id, v.field, v.rule
-        )));
+        return Err(CatalogError::Manifest(Box::new(ManifestRejected::Policy {
+            app: manifest.id.clone(),
+            violation: v.clone(),
+        })));
     }
     let body = manifest.canonical_bytes()?;
     let hash = Hash::of(&body);
@@ -75,17 +74,23 @@ pub(crate) fn attach_in(
         })?
         .collect::<Result<_, _>>()?;
     if named.is_empty() {
-        return Err(CatalogError::Manifest(format!(
-            "no entry in the catalog names manifest {hash}"
-        )));
+        return Err(CatalogError::Manifest(Box::new(ManifestRejected::Unnamed(
+            hash,
+        ))));
     }
     let version = manifest.version.to_string();
     for (_, app, v, size) in &named {
         if *app != manifest.id || *v != version || usize::try_from(*size).ok() != Some(body.len()) {
-            return Err(CatalogError::Manifest(format!(
-                "manifest {hash} is {} {version} ({} bytes), but an entry naming it is {app} {v} ({size} bytes)",
-                manifest.id,
-                body.len()
+            return Err(CatalogError::Manifest(Box::new(
+                ManifestRejected::Disagrees {
+                    hash,
+                    app: manifest.id.clone(),
+                    version: version.clone(),
+                    size: body.len(),
+                    entry_app: app.clone(),
+                    entry_version: v.clone(),
+                    entry_size: *size,
+                },
             )));
         }
     }

@@ -2,11 +2,11 @@
 //! authority (and subject) wins, with the same rollback and equivocation rules as entries.
 
 use atoll_registry::{Endorsement, PublisherProfile, Verified};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::audit::{self, AuditKind};
-use crate::error::CatalogError;
+use crate::error::{CatalogError, Stored};
 use crate::ingest::decode_hash;
 use crate::provenance::Provenance;
 use crate::search;
@@ -61,7 +61,7 @@ fn decide(
 
 #[allow(clippy::too_many_arguments)] // one call site per object kind; a struct would only rename them
 fn refuse<T>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     outcome: UpdateOutcome,
     signer: i64,
     what: &str,
@@ -193,7 +193,7 @@ impl Catalog {
         for d in rows {
             out.push(
                 d?.parse()
-                    .map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+                    .map_err(|e| CatalogError::decode(Stored::Did, e))?,
             );
         }
         Ok(out)
@@ -201,7 +201,7 @@ impl Catalog {
 }
 
 fn ingest_endorsement_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     e: &Verified<Endorsement>,
     provenance: &Provenance,
     now: u64,

@@ -11,6 +11,24 @@ use crate::provenance::Provenance;
 use crate::search::{split_categories, AppSummary};
 use crate::store::{now, to_i64, Catalog};
 
+/// Where a stored entry stands among its app's entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryStatus {
+    /// The app's current entry (highest accepted sequence).
+    Head,
+    /// An older accepted entry.
+    Superseded,
+    /// Lost an equivocation (same sequence, different payload); kept as evidence.
+    Conflict,
+}
+
+crate::stored::stored_names!(EntryStatus, "entry status", {
+    Head => "head",
+    Superseded => "superseded",
+    Conflict => "conflict",
+});
+
 /// One stored entry of an app.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EntryRecord {
@@ -18,8 +36,8 @@ pub struct EntryRecord {
     pub sequence: u64,
     /// Its version.
     pub version: String,
-    /// `head`, `superseded` or `conflict` (lost an equivocation; kept as evidence).
-    pub status: String,
+    /// Where it stands among the app's entries.
+    pub status: EntryStatus,
     /// BLAKE3 of the canonical payload.
     pub payload_id: Hash,
     /// The manifest blob it names.
@@ -128,7 +146,7 @@ impl Catalog {
                 r.get::<_, i64>(0)?,
                 r.get::<_, i64>(1)?,
                 r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
+                r.get::<_, EntryStatus>(3)?,
                 r.get::<_, Vec<u8>>(4)?,
                 r.get::<_, Vec<u8>>(5)?,
                 r.get::<_, i64>(6)?,

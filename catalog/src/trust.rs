@@ -7,12 +7,12 @@ pub mod compute;
 mod explain;
 
 use atoll_registry::Did;
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 pub use explain::{PathStep, PenaltyNote, ReportNote, TrustExplanation};
 
-use crate::error::CatalogError;
+use crate::error::{CatalogError, NoteError, Stored};
 use crate::store::{find_publisher, now, publisher_id, to_i64, Catalog};
 use compute::{Decision, Graph, NONE};
 
@@ -37,6 +37,39 @@ impl Default for TrustParams {
     }
 }
 
+/// Longest note kept with a trust decision (pin / block), in bytes.
+pub const MAX_NOTE_BYTES: usize = 1024;
+
+/// Check a trust decision's note: at most [`MAX_NOTE_BYTES`], no control characters but
+/// tab. [`Catalog::pin`] and [`Catalog::block`] enforce it; callers may check earlier.
+pub fn check_note(note: &str) -> Result<(), NoteError> {
+    if note.len() > MAX_NOTE_BYTES {
+        return Err(NoteError::TooLong {
+            len: note.len(),
+            max: MAX_NOTE_BYTES,
+        });
+    }
+    if note.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(NoteError::ControlCharacter);
+    }
+    Ok(())
+}
+
+/// The operator's decision about a DID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustDecision {
+    /// A trust anchor: score 1, its endorsements count.
+    Pin,
+    /// Score 0, its endorsements count for nothing.
+    Block,
+}
+
+crate::stored::stored_names!(TrustDecision, "trust decision", {
+    Pin => "pin",
+    Block => "block",
+});
+
 /// Misbehaviour that lowers a DID's score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,19 +77,16 @@ impl Default for TrustParams {
 pub enum PenaltyKind {
     /// Signed two different objects with one sequence.
     Equivocation,
-    /// Input provably from the DID failed verification (see `Rejection::attributed_to`).
+    /// Input provably from the DID failed verification (see `AuditInput::attributed_to`).
     Forged,
 }
 
-impl PenaltyKind {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Equivocation => "equivocation",
-            Self::Forged => "forged",
-        }
-    }
+crate::stored::stored_names!(PenaltyKind, "penalty kind", {
+    Equivocation => "equivocation",
+    Forged => "forged",
+});
 
+impl PenaltyKind {
     fn factor(self, p: &TrustParams) -> f64 {
         match self {
             Self::Equivocation => p.equivocation_factor,
@@ -87,8 +117,8 @@ pub struct TrustRow {
     pub name: Option<String>,
     /// Score in [0, 1] (0 if never computed).
     pub score: f64,
-    /// `pin`, `block` or none.
-    pub decision: Option<String>,
+    /// The operator's decision, if any.
+    pub decision: Option<TrustDecision>,
     /// Hops from the anchor on the best path.
     pub hops: Option<u32>,
     /// Number of penalties recorded.
@@ -98,25 +128,31 @@ pub struct TrustRow {
 impl Catalog {
     /// Make `did` a trust anchor (score 1). Takes effect at the next [`Catalog::recompute_trust`].
     pub fn pin(&mut self, did: &Did, note: &str) -> Result<(), CatalogError> {
-        self.decide(did, "pin", note)
+        self.decide(did, TrustDecision::Pin, note)
     }
 
     /// Block `did`: score 0, and its endorsements count for nothing.
     pub fn block(&mut self, did: &Did, note: &str) -> Result<(), CatalogError> {
-        self.decide(did, "block", note)
+        self.decide(did, TrustDecision::Block, note)
     }
 
     /// Remove a pin; returns false if `did` was not pinned.
     pub fn unpin(&mut self, did: &Did) -> Result<bool, CatalogError> {
-        self.undecide(did, "pin")
+        self.undecide(did, TrustDecision::Pin)
     }
 
     /// Remove a block; returns false if `did` was not blocked.
     pub fn unblock(&mut self, did: &Did) -> Result<bool, CatalogError> {
-        self.undecide(did, "block")
+        self.undecide(did, TrustDecision::Block)
     }
 
-    fn decide(&mut self, did: &Did, decision: &str, note: &str) -> Result<(), CatalogError> {
+    fn decide(
+        &mut self,
+        did: &Did,
+        decision: TrustDecision,
+        note: &str,
+    ) -> Result<(), CatalogError> {
+        check_note(note)?;
         let now = now();
         self.write(|tx| {
             let id = publisher_id(tx, did, now)?;
@@ -129,7 +165,7 @@ impl Catalog {
         })
     }
 
-    fn undecide(&mut self, did: &Did, decision: &str) -> Result<bool, CatalogError> {
+    fn undecide(&mut self, did: &Did, decision: TrustDecision) -> Result<bool, CatalogError> {
         self.write(|tx| {
             let Some(id) = find_publisher(tx, did)? else {
                 return Ok(false);
@@ -173,15 +209,16 @@ impl Catalog {
             let mut anchors = 0;
             for row in tx
                 .prepare("SELECT publisher_id, decision FROM anchors")?
-                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, TrustDecision>(1)?)))?
             {
                 let (id, d) = row?;
                 if let Some(i) = index(id) {
-                    decisions[i as usize] = if d == "pin" {
-                        anchors += 1;
-                        Decision::Pin
-                    } else {
-                        Decision::Block
+                    decisions[i as usize] = match d {
+                        TrustDecision::Pin => {
+                            anchors += 1;
+                            Decision::Pin
+                        }
+                        TrustDecision::Block => Decision::Block,
                     };
                 }
             }
@@ -288,7 +325,7 @@ impl Catalog {
             out.push(TrustRow {
                 did: did
                     .parse()
-                    .map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+                    .map_err(|e| CatalogError::decode(Stored::Did, e))?,
                 name,
                 score,
                 decision,
@@ -304,7 +341,7 @@ impl Catalog {
 /// next recompute gives the same result and also lowers those the DID endorses). Pinned
 /// DIDs keep 1: the operator's decision wins, and the explanation shows the penalty.
 pub(crate) fn penalize_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     publisher: i64,
     kind: PenaltyKind,
     incident: &str,

@@ -194,7 +194,7 @@ impl CatalogPort for SqliteCatalog {
 
     fn record_rejection(&self, r: &Rejection) -> Result<bool, PortError> {
         let prov = provenance_of(r);
-        let rejection = atoll_catalog::Rejection {
+        let rejection = atoll_catalog::AuditInput {
             kind: audit_kind(r.code),
             provenance: &prov,
             key: r.key,

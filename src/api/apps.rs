@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use atoll_catalog::{AppSummary, SearchQuery, Sort};
+use atoll_catalog::{AppSummary, SearchQuery, Sort, TrustDecision};
 use atoll_registry::{AppRef, Hash, Manifest};
 use axum::extract::State;
 use axum::http::header;
@@ -52,11 +52,11 @@ pub struct AppOut {
     published_at: u64,
 }
 
-pub(super) fn trust_json(score: f64, decision: Option<&str>) -> Value {
+pub(super) fn trust_json(score: f64, decision: Option<TrustDecision>) -> Value {
     json!({
         "score": score,
-        "pinned": decision == Some("pin"),
-        "blocked": decision == Some("block"),
+        "pinned": decision == Some(TrustDecision::Pin),
+        "blocked": decision == Some(TrustDecision::Block),
     })
 }
 
@@ -73,7 +73,7 @@ pub(super) fn parse_ref(did: &str, app: &str) -> ApiResult<AppRef> {
 
 /// Build the list form of an app from its summary (and manifest, for the icon).
 /// Operator decisions (pin / block) already looked up while building one response.
-type Decisions = HashMap<atoll_registry::Did, Option<String>>;
+type Decisions = HashMap<atoll_registry::Did, Option<TrustDecision>>;
 
 fn app_out(
     state: &AppState,
@@ -90,15 +90,12 @@ fn app_out(
         }
         _ => (None, BTreeMap::new()),
     };
-    let decision = decisions
-        .entry(s.app_ref.publisher)
-        .or_insert_with(|| {
-            catalog
-                .explain(&s.app_ref.publisher)
-                .map(|x| x.decision)
-                .unwrap_or(None)
-        })
-        .clone();
+    let decision = *decisions.entry(s.app_ref.publisher).or_insert_with(|| {
+        catalog
+            .explain(&s.app_ref.publisher)
+            .map(|x| x.decision)
+            .unwrap_or(None)
+    });
     Ok(AppOut {
         app_ref: s.app_ref.to_string(),
         app: s.app_ref.app.to_string(),
@@ -109,7 +106,7 @@ fn app_out(
         version: s.version.clone(),
         categories: s.categories.clone(),
         icon_url: icon_url(manifest.as_ref(), &icons),
-        trust: trust_json(s.trust, decision.as_deref()),
+        trust: trust_json(s.trust, decision),
         installed: s.installed,
         stale: s.stale,
         yanked: s.yanked,
@@ -193,7 +190,7 @@ pub async fn list(
     };
     let st = state.clone();
     state
-        .with_catalog(move |c| {
+        .read_catalog(move |c| {
             let res = c.search(&query).map_err(ApiError::internal)?;
             let mut decisions = Decisions::new();
             let items = res
@@ -214,7 +211,7 @@ pub async fn list(
 /// `GET /categories`: every category with the number of apps in it.
 pub async fn categories(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     state
-        .with_catalog(|c| {
+        .read_catalog(|c| {
             let page = c
                 .search(&SearchQuery {
                     limit: atoll_catalog::search::MAX_PAGE,
@@ -272,7 +269,7 @@ pub async fn detail(
     let st = state.clone();
     let ops = state.ops.clone();
     let mut out = state
-        .with_catalog(move |c| {
+        .read_catalog(move |c| {
             let view = c
                 .app(&app_ref)
                 .map_err(ApiError::internal)?
@@ -367,7 +364,7 @@ pub async fn blob(
         .parse()
         .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
     let path = state
-        .with_catalog(move |c| icon_path(c, &hash))
+        .read_catalog(move |c| icon_path(c, &hash))
         .await?
         .ok_or_else(|| ApiError::not_found(format!("blob {hash} is not the icon of any app")))?;
     let ext = path

@@ -30,23 +30,6 @@ pub const MAX_CATEGORY_BYTES: usize = 64;
 pub const MAX_PAGE: u32 = 10_000;
 /// Most log lines one call returns.
 pub const MAX_LOG_TAIL: usize = 5000;
-/// Longest note kept with a trust decision (pin / block), in bytes.
-pub const MAX_NOTE_BYTES: usize = 1024;
-
-/// Check a trust note: at most [`MAX_NOTE_BYTES`], no control characters but tab.
-/// Shared with the CLI, which stores notes into the same catalog.
-pub fn check_note(note: &str) -> Result<(), String> {
-    if note.len() > MAX_NOTE_BYTES {
-        return Err(format!(
-            "note: {} bytes, at most {MAX_NOTE_BYTES} are kept",
-            note.len()
-        ));
-    }
-    if note.chars().any(|c| c.is_control() && c != '\t') {
-        return Err("note: control characters (newlines, escapes) are not allowed".into());
-    }
-    Ok(())
-}
 
 enum BodyError {
     TooLarge,
@@ -143,15 +126,5 @@ mod tests {
         let body = Body::from_stream(first.chain(tokio_stream::pending()));
         let err = read_limited(body).await.unwrap_err();
         assert_eq!(status(err), StatusCode::REQUEST_TIMEOUT);
-    }
-
-    #[test]
-    fn notes_are_bounded_and_single_line() {
-        assert!(check_note("the local demo publisher").is_ok());
-        assert!(check_note(&"x".repeat(MAX_NOTE_BYTES)).is_ok());
-        let long = check_note(&"x".repeat(MAX_NOTE_BYTES + 1)).unwrap_err();
-        assert!(long.contains("at most 1024"), "{long}");
-        assert!(check_note("a\u{1b}[2Jb").is_err());
-        assert!(check_note("two\nlines").is_err());
     }
 }

@@ -13,7 +13,7 @@ use super::AppState;
 pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let demo = state.demo;
     let (apps, publishers) = state
-        .with_catalog(|c| c.counts().map_err(ApiError::internal))
+        .read_catalog(|c| c.counts().map_err(ApiError::internal))
         .await?;
     let net = state.net.snapshot().await;
     let relays_connected = net["relays"]
@@ -33,11 +33,11 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 /// `GET /network`
 pub async fn network(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let audit = state
-        .with_catalog(|c| c.audit_log(200).map_err(ApiError::internal))
+        .read_catalog(|c| c.audit_log(200).map_err(ApiError::internal))
         .await?;
     let mut by_reason: BTreeMap<String, usize> = BTreeMap::new();
     for a in &audit {
-        *by_reason.entry(a.kind.clone()).or_default() += 1;
+        *by_reason.entry(a.kind.as_str().to_owned()).or_default() += 1;
     }
     let mut out = state.net.snapshot().await;
     out["rejected"] = json!({

@@ -98,7 +98,7 @@ pub trait NetworkInfo: Send + Sync {
 /// `GET /installed`
 pub async fn installed(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let desired = state
-        .with_catalog(|c| c.desired().map_err(ApiError::internal))
+        .read_catalog(|c| c.desired().map_err(ApiError::internal))
         .await?;
     let actual = state.ops.installed().await.unwrap_or_default();
     let mut out = Vec::new();
@@ -107,7 +107,7 @@ pub async fn installed(State(state): State<AppState>) -> ApiResult<Json<Value>> 
         let live = actual.iter().find(|a| a["ref"] == r.as_str());
         let app = d.app.clone();
         let summary = state
-            .with_catalog(move |c| c.app(&app).map_err(ApiError::internal))
+            .read_catalog(move |c| c.app(&app).map_err(ApiError::internal))
             .await?;
         let (name, head) = summary
             .map(|v| (v.summary.name.clone(), v.summary.version.clone()))
@@ -185,7 +185,7 @@ pub async fn start_action(
     let check = app.clone();
     let override_trust = req.override_trust;
     let installed = state
-        .with_catalog(move |c| {
+        .read_catalog(move |c| {
             let view = c
                 .app(&check)
                 .map_err(ApiError::internal)?

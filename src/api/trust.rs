@@ -1,6 +1,6 @@
 //! Trust: publishers with scores, explanations, and the operator's pin / block decisions.
 
-use atoll_catalog::{CatalogError, TrustExplanation};
+use atoll_catalog::{CatalogError, TrustDecision, TrustExplanation};
 use atoll_registry::Did;
 use axum::extract::State;
 use axum::Json;
@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use super::apps::trust_json;
 use super::error::{clip, ApiError, ApiResult};
 use super::extract::{Json as JsonBody, Path};
-use super::limits::check_note;
 use super::AppState;
 
 /// Human lines of an explanation: the path from an anchor, then penalties and reports.
@@ -44,9 +43,9 @@ pub fn explanation_lines(x: &TrustExplanation) -> (String, Vec<String>, Vec<Stri
             r.reason
         )
     }));
-    let summary = match x.decision.as_deref() {
-        Some("pin") => "pinned by this node's operator (an anchor)".to_owned(),
-        Some("block") => "blocked by this node's operator".to_owned(),
+    let summary = match x.decision {
+        Some(TrustDecision::Pin) => "pinned by this node's operator (an anchor)".to_owned(),
+        Some(TrustDecision::Block) => "blocked by this node's operator".to_owned(),
         _ if x.path.is_empty() => "no path of endorsements from a pinned publisher".to_owned(),
         _ => format!(
             "{} step(s) from a pinned publisher",
@@ -74,12 +73,12 @@ pub fn explanation_json(x: &TrustExplanation) -> Value {
 /// `GET /trust`
 pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     state
-        .with_catalog(|c| {
+        .read_catalog(|c| {
             let rows = c.trust_list(1000).map_err(ApiError::internal)?;
             Ok(Json(json!(rows
                 .iter()
                 .map(|r| {
-                    let mut v = trust_json(r.score, r.decision.as_deref());
+                    let mut v = trust_json(r.score, r.decision);
                     v["did"] = json!(r.did.to_string());
                     v["name"] = json!(r.name);
                     v["hops"] = json!(r.hops);
@@ -98,7 +97,8 @@ fn parse_did(s: &str) -> ApiResult<Did> {
 
 fn catalog_err(e: CatalogError) -> ApiError {
     match e {
-        CatalogError::NotFound(m) => ApiError::not_found(m),
+        CatalogError::NotFound(m) => ApiError::not_found(m.to_string()),
+        CatalogError::Note(n) => ApiError::bad_request(n.to_string()),
         other => ApiError::internal(other),
     }
 }
@@ -110,7 +110,7 @@ pub async fn explain(
 ) -> ApiResult<Json<Value>> {
     let did = parse_did(&did)?;
     state
-        .with_catalog(move |c| {
+        .read_catalog(move |c| {
             Ok(Json(explanation_json(
                 &c.explain(&did).map_err(catalog_err)?,
             )))
@@ -141,9 +141,8 @@ pub async fn change(
     }
     let JsonBody(body) = body?;
     let did = parse_did(&body.did)?;
-    check_note(&body.note).map_err(ApiError::bad_request)?;
     state
-        .with_catalog(move |c| {
+        .write_catalog(move |c| {
             match op.as_str() {
                 "pin" => c.pin(&did, &body.note).map(|()| true),
                 "block" => c.block(&did, &body.note).map(|()| true),

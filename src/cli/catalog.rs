@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use atoll_catalog::{AppSummary, Catalog, Provenance, SearchQuery, Sort};
+use atoll_catalog::{AppSummary, CatalogService, Provenance, SearchQuery, Sort};
 use atoll_registry::bundle;
 use atoll_registry::AppRef;
 use clap::{Args, Subcommand, ValueEnum};
@@ -128,14 +128,14 @@ pub fn path(home: &Path) -> PathBuf {
 }
 
 /// Open the catalog in `home`, creating it if needed (for commands that write to it).
-pub fn open(home: &Path) -> Result<Catalog> {
+pub fn open(home: &Path) -> Result<CatalogService> {
     let p = path(home);
-    Catalog::open(&p).with_context(|| format!("opening the catalog {}", p.display()))
+    CatalogService::open(&p).with_context(|| format!("opening the catalog {}", p.display()))
 }
 
 /// Open the catalog of an existing home for a command that only reads it: a missing home
 /// or catalog is an error naming it, and nothing is created.
-pub fn open_existing(home: &Path) -> Result<Catalog> {
+pub fn open_existing(home: &Path) -> Result<CatalogService> {
     let home = crate::home::existing(home)?;
     let p = path(home);
     if !p.is_file() {
@@ -162,7 +162,8 @@ struct ImportOut {
 pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
     match cmd {
         CatalogCommand::List { filter, json } => {
-            let page = open_existing(home)?.search(&filter.query(String::new(), Sort::Trust))?;
+            let query = filter.query(String::new(), Sort::Trust);
+            let page = open_existing(home)?.read_blocking(move |c| c.search(&query))?;
             print_page(&page, json)
         }
         CatalogCommand::Search {
@@ -170,13 +171,14 @@ pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
             filter,
             json,
         } => {
-            let page =
-                open_existing(home)?.search(&filter.query(words.join(" "), Sort::Relevance))?;
+            let query = filter.query(words.join(" "), Sort::Relevance);
+            let page = open_existing(home)?.read_blocking(move |c| c.search(&query))?;
             print_page(&page, json)
         }
         CatalogCommand::Show { app, json } => {
+            let of = app.clone();
             let view = open_existing(home)?
-                .app(&app)?
+                .read_blocking(move |c| c.app(&of))?
                 .with_context(|| format!("{app} is not in the catalog"))?;
             if json {
                 return output::json(&view);
@@ -234,17 +236,21 @@ pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
         }
         CatalogCommand::Import { entry, json } => {
             let verified = bundle::verify_bundle(&entry)?;
-            let mut catalog = open(home)?;
+            let catalog = open(home)?;
             let provenance = Provenance::Local(entry.display().to_string());
-            let outcome = catalog.ingest(&verified.entry, &provenance)?;
-            // The manifest counts only if the entry it belongs to was stored.
-            let manifest = if outcome.is_head()
-                || matches!(outcome, atoll_catalog::IngestOutcome::Duplicate { .. })
-            {
-                Some(catalog.attach_manifest(&verified.manifest)?)
-            } else {
-                None
-            };
+            let (signed, manifest) = (verified.entry.clone(), verified.manifest.clone());
+            let (outcome, manifest) = catalog.write_blocking(move |c| {
+                let outcome = c.ingest(&signed, &provenance)?;
+                // The manifest counts only if the entry it belongs to was stored.
+                let manifest = if outcome.is_head()
+                    || matches!(outcome, atoll_catalog::IngestOutcome::Duplicate { .. })
+                {
+                    Some(c.attach_manifest(&manifest)?)
+                } else {
+                    None
+                };
+                Ok((outcome, manifest))
+            })?;
             let out = ImportOut {
                 app: verified.entry.app_ref().to_string(),
                 version: verified.entry.version.to_string(),
@@ -277,7 +283,7 @@ pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
             Ok(())
         }
         CatalogCommand::Check { json } => {
-            let report = open_existing(home)?.check()?;
+            let report = open_existing(home)?.read_blocking(|c| c.check())?;
             if json {
                 return output::json(&report);
             }

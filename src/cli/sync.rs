@@ -305,9 +305,12 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
     let relays = relays
         .into_iter()
         .map(|(url, embedded)| {
-            let cursor = url
-                .as_deref()
-                .and_then(|u| catalog.sync_cursor(u).ok().flatten());
+            let cursor = url.clone().and_then(|u| {
+                catalog
+                    .read_blocking(move |c| c.sync_cursor(&u))
+                    .ok()
+                    .flatten()
+            });
             RelayCursor {
                 url,
                 embedded,
@@ -319,7 +322,7 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
         node_id,
         config: found.file.clone(),
         relays,
-        rejections: catalog.audit_log(20)?,
+        rejections: catalog.read_blocking(|c| c.audit_log(20))?,
     };
     if args.json {
         return output::json(&status);
@@ -362,7 +365,7 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
     for r in &status.rejections {
         println!(
             "  - [{}] {}{}",
-            plain(&r.kind, 40),
+            plain(r.kind.as_str(), 40),
             plain(&r.reason, 300),
             r.subject
                 .as_deref()

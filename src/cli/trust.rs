@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use anyhow::Result;
+use atoll_catalog::{Catalog, CatalogError, TrustDecision};
 use atoll_registry::Did;
 use clap::Subcommand;
 use serde::Serialize;
 
 use super::{catalog, output};
-use crate::api::limits::check_note;
 
 /// Trust commands.
 #[derive(Debug, Subcommand)]
@@ -71,6 +71,9 @@ pub enum TrustCommand {
     },
 }
 
+/// One trust decision, run on the catalog's writer: whether it changed anything.
+type Change = Box<dyn FnOnce(&mut Catalog, &Did) -> Result<bool, CatalogError> + Send>;
+
 #[derive(Serialize)]
 struct ChangeOut {
     did: String,
@@ -83,33 +86,34 @@ struct ChangeOut {
 /// Run a trust command.
 pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
     if let TrustCommand::Pin { note, .. } | TrustCommand::Block { note, .. } = &cmd {
-        check_note(note).map_err(anyhow::Error::msg)?;
+        // Before opening anything, as the catalog would refuse it anyway.
+        atoll_catalog::trust::check_note(note)?;
     }
     // Reading needs a catalog already; a decision needs at least an existing home (a
     // mistyped --home must not become a new home holding one pin).
-    let mut cat = match &cmd {
+    let cat = match &cmd {
         TrustCommand::List { .. } | TrustCommand::Explain { .. } => catalog::open_existing(home)?,
         _ => catalog::open(crate::home::existing(home)?)?,
     };
-    let (did, action, changed, json) = match cmd {
-        TrustCommand::Pin { did, note, json } => {
-            cat.pin(&did, &note)?;
-            (did, "pinned", true, json)
-        }
-        TrustCommand::Unpin { did, json } => {
-            let changed = cat.unpin(&did)?;
-            (did, "unpinned", changed, json)
-        }
-        TrustCommand::Block { did, note, json } => {
-            cat.block(&did, &note)?;
-            (did, "blocked", true, json)
-        }
+    let (did, action, json, change): (Did, _, _, Change) = match cmd {
+        TrustCommand::Pin { did, note, json } => (
+            did,
+            "pinned",
+            json,
+            Box::new(move |c, d| c.pin(d, &note).map(|()| true)),
+        ),
+        TrustCommand::Unpin { did, json } => (did, "unpinned", json, Box::new(|c, d| c.unpin(d))),
+        TrustCommand::Block { did, note, json } => (
+            did,
+            "blocked",
+            json,
+            Box::new(move |c, d| c.block(d, &note).map(|()| true)),
+        ),
         TrustCommand::Unblock { did, json } => {
-            let changed = cat.unblock(&did)?;
-            (did, "unblocked", changed, json)
+            (did, "unblocked", json, Box::new(|c, d| c.unblock(d)))
         }
         TrustCommand::List { limit, json } => {
-            let rows = cat.trust_list(limit)?;
+            let rows = cat.read_blocking(move |c| c.trust_list(limit))?;
             if json {
                 return output::json(&rows);
             }
@@ -120,7 +124,7 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
                 println!(
                     "{:>5.2}  {:<6} {:<24} {}{}",
                     r.score,
-                    r.decision.as_deref().unwrap_or(""),
+                    r.decision.map_or("", TrustDecision::as_str),
                     r.name.as_deref().unwrap_or("-"),
                     r.did,
                     if r.penalties > 0 {
@@ -133,7 +137,7 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
             return Ok(());
         }
         TrustCommand::Explain { did, json } => {
-            let ex = cat.explain(&did)?;
+            let ex = cat.read_blocking(move |c| c.explain(&did))?;
             if json {
                 return output::json(&ex);
             }
@@ -141,12 +145,17 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
             return Ok(());
         }
     };
-    let stats = cat.recompute_trust()?;
+    let of = did;
+    let (changed, stats, score) = cat.write_blocking(move |c| {
+        let changed = change(c, &of)?;
+        let stats = c.recompute_trust()?;
+        Ok((changed, stats, c.trust_score(&of)?))
+    })?;
     let out = ChangeOut {
         did: did.to_string(),
         action,
         changed,
-        score: cat.trust_score(&did)?,
+        score,
         stats,
     };
     if json {

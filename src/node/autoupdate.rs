@@ -4,10 +4,10 @@
 //! orchestrator rolls the update back if the new version fails its health checks.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use atoll_catalog::Catalog;
+use atoll_catalog::{Catalog, CatalogService};
 use atoll_registry::AppRef;
 use tracing::{info, warn};
 
@@ -44,7 +44,7 @@ pub fn due(
 
 /// Run forever (until the task is aborted): every [`INTERVAL`], update what is due.
 pub async fn run(
-    catalog: Arc<Mutex<Catalog>>,
+    catalog: CatalogService,
     ops: Arc<dyn AppOps>,
     jobs: Jobs,
     policy: BTreeMap<String, AutoUpdate>,
@@ -53,13 +53,15 @@ pub async fn run(
     if !policy.values().any(|p| *p == AutoUpdate::Auto) {
         return;
     }
+    let policy = Arc::new(policy);
     let mut tick = tokio::time::interval(INTERVAL);
     loop {
         tick.tick().await;
-        let apps = match catalog.lock() {
-            Ok(c) => due(&c, &policy, threshold),
-            Err(_) => {
-                warn!("catalog lock poisoned; auto-update stops");
+        let p = policy.clone();
+        let apps = match catalog.read(move |c| Ok(due(c, &p, threshold))).await {
+            Ok(apps) => apps,
+            Err(e) => {
+                warn!(error = %e, "auto-update cannot read the catalog; it stops");
                 return;
             }
         };

@@ -6,10 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use std::sync::{Arc, Mutex};
-
-use anyhow::{anyhow, Context, Result};
-use atoll_catalog::Catalog;
+use anyhow::{Context, Result};
+use atoll_catalog::CatalogService;
 use atoll_discovery::publish::{self, PublishOptions};
 use atoll_discovery::Discovery;
 use atoll_registry::{manifest, KeyStore, Keypair};
@@ -79,7 +77,7 @@ fn ensure_images(apps: &Path, dirs: &[PathBuf]) -> Result<()> {
 /// Publish the sample apps with the demo publisher and pin it.
 pub async fn publish(
     d: &Discovery,
-    catalog: &Arc<Mutex<Catalog>>,
+    catalog: &CatalogService,
     data: &Path,
     apps: &Path,
 ) -> Result<Published> {
@@ -99,11 +97,14 @@ pub async fn publish(
         info!(app = %p.app, version = %p.version, relays = ?p.relays, "demo app published");
         blob_dirs.push(publish::bundle_dir(data, &m.id));
     }
-    let mut c = catalog
-        .lock()
-        .map_err(|_| anyhow!("catalog lock poisoned"))?;
-    c.pin(&key.did(), "the local demo publisher (atoll node --demo)")?;
-    c.recompute_trust()?;
+    let did = key.did();
+    catalog
+        .write(move |c| {
+            c.pin(&did, "the local demo publisher (atoll node --demo)")?;
+            c.recompute_trust()
+        })
+        .await
+        .context("pinning the demo publisher")?;
     Ok(Published {
         blob_dirs,
         publisher: key.did(),

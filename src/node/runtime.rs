@@ -3,10 +3,10 @@
 //! desired state (what the marketplace shows as installed) kept in step.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use anyhow::{anyhow, Context, Result};
-use atoll_catalog::{Catalog, DesiredApp, Wanted};
+use anyhow::{Context, Result};
+use atoll_catalog::{CatalogService, DesiredApp, Wanted};
 use atoll_orchestrator::{InstallRequest, Orchestrator, ProgressSink, Release, Stage};
 use atoll_registry::objects::ArtifactKind;
 use atoll_registry::{AppRef, Entry, Envelope, Hash, Verified};
@@ -19,7 +19,7 @@ use crate::api::{Action, ActionRequest, AppOps, BoxFut};
 pub struct Runtime {
     orch: Orchestrator,
     swarm: Option<atoll_discovery::Discovery>,
-    catalog: Arc<Mutex<Catalog>>,
+    catalog: CatalogService,
     releases: PathBuf,
     blob_dirs: Arc<Vec<PathBuf>>,
 }
@@ -37,7 +37,7 @@ impl Runtime {
     /// Wrap a running orchestrator.
     pub fn new(
         orch: Orchestrator,
-        catalog: Arc<Mutex<Catalog>>,
+        catalog: CatalogService,
         data: &Path,
         blob_dirs: Arc<Vec<PathBuf>>,
         swarm: Option<atoll_discovery::Discovery>,
@@ -51,28 +51,24 @@ impl Runtime {
         }
     }
 
-    fn with_catalog<T>(&self, f: impl FnOnce(&mut Catalog) -> Result<T>) -> Result<T> {
-        let mut c = self
-            .catalog
-            .lock()
-            .map_err(|_| anyhow!("catalog lock poisoned"))?;
-        f(&mut c)
-    }
-
     /// The verified head entry of an app and its manifest, from the catalog.
-    fn head(&self, app: &AppRef) -> Result<(Verified<Entry>, atoll_registry::Manifest)> {
-        self.with_catalog(|c| {
-            let bytes = c
-                .head_envelope(app)?
-                .with_context(|| format!("{app} is not in the catalog"))?;
-            let entry = Envelope::from_slice(&bytes)
-                .and_then(|e| e.verify::<Entry>())
-                .context("stored entry no longer verifies")?;
-            let manifest = c
-                .manifest(&entry.manifest.hash)?
-                .with_context(|| format!("the manifest of {app} has not been fetched yet"))?;
-            Ok((entry, manifest))
-        })
+    async fn head(&self, app: &AppRef) -> Result<(Verified<Entry>, atoll_registry::Manifest)> {
+        let of = app.clone();
+        let bytes = self
+            .catalog
+            .read(move |c| c.head_envelope(&of))
+            .await?
+            .with_context(|| format!("{app} is not in the catalog"))?;
+        let entry = Envelope::from_slice(&bytes)
+            .and_then(|e| e.verify::<Entry>())
+            .context("stored entry no longer verifies")?;
+        let hash = entry.manifest.hash;
+        let manifest = self
+            .catalog
+            .read(move |c| c.manifest(&hash))
+            .await?
+            .with_context(|| format!("the manifest of {app} has not been fetched yet"))?;
+        Ok((entry, manifest))
     }
 
     /// Fetch the entry's image blobs (origin first, then mirrors; verified), and lay them
@@ -127,35 +123,37 @@ impl Runtime {
         Ok(Release::from_entry(entry, manifest, &dir)?)
     }
 
-    fn set_desired(
+    async fn set_desired(
         &self,
         app: &AppRef,
         entry: &Entry,
         wanted: Wanted,
         by_user: bool,
     ) -> Result<()> {
-        self.with_catalog(|c| {
-            c.set_desired(&DesiredApp {
-                app: app.clone(),
-                version: entry.version.clone(),
-                manifest_hash: entry.manifest.hash,
-                wanted,
-                stopped_by_user: by_user,
-            })?;
-            Ok(())
-        })
+        let d = DesiredApp {
+            app: app.clone(),
+            version: entry.version.clone(),
+            manifest_hash: entry.manifest.hash,
+            wanted,
+            stopped_by_user: by_user,
+        };
+        self.catalog.write(move |c| c.set_desired(&d)).await?;
+        Ok(())
     }
 
-    fn set_wanted(&self, app: &AppRef, wanted: Wanted) -> Result<()> {
-        self.with_catalog(|c| {
-            let Some(mut d) = c.desired()?.into_iter().find(|d| &d.app == app) else {
-                return Ok(());
-            };
-            d.wanted = wanted;
-            d.stopped_by_user = wanted == Wanted::Stopped;
-            c.set_desired(&d)?;
-            Ok(())
-        })
+    async fn set_wanted(&self, app: &AppRef, wanted: Wanted) -> Result<()> {
+        let app = app.clone();
+        self.catalog
+            .write(move |c| {
+                let Some(mut d) = c.desired()?.into_iter().find(|d| d.app == app) else {
+                    return Ok(());
+                };
+                d.wanted = wanted;
+                d.stopped_by_user = wanted == Wanted::Stopped;
+                c.set_desired(&d)
+            })
+            .await?;
+        Ok(())
     }
 
     async fn act(
@@ -168,13 +166,14 @@ impl Runtime {
         let name = install_name(app);
         match action {
             Action::Install => {
-                let (entry, manifest) = self.head(app)?;
+                let (entry, manifest) = self.head(app).await?;
                 let release = self.release(&entry, manifest, sink).await?;
                 let report = self
                     .orch
                     .install(InstallRequest::new(release).name(&name), sink)
                     .await?;
-                self.set_desired(app, &entry, Wanted::Running, false)?;
+                self.set_desired(app, &entry, Wanted::Running, false)
+                    .await?;
                 Ok(match report.web_url {
                     Some(u) => format!("{} {} is running at {u}", report.name, report.version),
                     None => format!("{} {} is running", report.name, report.version),
@@ -182,31 +181,33 @@ impl Runtime {
             }
             Action::Start => {
                 self.orch.start(&name, sink).await?;
-                self.set_wanted(app, Wanted::Running)?;
+                self.set_wanted(app, Wanted::Running).await?;
                 Ok(format!("{app} started"))
             }
             Action::Stop => {
                 self.orch.stop(&name, sink).await?;
-                self.set_wanted(app, Wanted::Stopped)?;
+                self.set_wanted(app, Wanted::Stopped).await?;
                 Ok(format!(
                     "{app} stopped; it stays stopped until you start it"
                 ))
             }
             Action::Restart => {
                 self.orch.restart(&name, sink).await?;
-                self.set_wanted(app, Wanted::Running)?;
+                self.set_wanted(app, Wanted::Running).await?;
                 Ok(format!("{app} restarted"))
             }
             Action::Update => {
-                let (entry, manifest) = self.head(app)?;
+                let (entry, manifest) = self.head(app).await?;
                 let release = self.release(&entry, manifest, sink).await?;
                 let report = self.orch.update(&name, release, sink).await?;
-                self.set_desired(app, &entry, Wanted::Running, false)?;
+                self.set_desired(app, &entry, Wanted::Running, false)
+                    .await?;
                 Ok(format!("updated from {} to {}", report.from, report.to))
             }
             Action::Uninstall => {
                 self.orch.uninstall(&name, req.purge, sink).await?;
-                self.with_catalog(|c| Ok(c.remove_desired(app)?))?;
+                let of = app.clone();
+                self.catalog.write(move |c| c.remove_desired(&of)).await?;
                 Ok(if req.purge {
                     format!("{app} uninstalled and its data deleted")
                 } else {
@@ -308,7 +309,7 @@ impl AppOps for Runtime {
             // The manifest of the version that runs (not the catalog's head, which may be
             // newer), read as stored: it was verified when it was attached.
             let hash: Hash = status.manifest_hash.parse().ok()?;
-            let manifest = self.with_catalog(|c| Ok(c.manifest(&hash)?)).ok()??;
+            let manifest = self.catalog.read(move |c| c.manifest(&hash)).await.ok()??;
             let (c, p) = manifest.web_port()?;
             let host = status
                 .containers

@@ -7,8 +7,8 @@ use atoll_registry::Did;
 use rusqlite::OptionalExtension;
 use serde::Serialize;
 
-use super::TrustParams;
-use crate::error::CatalogError;
+use super::{PenaltyKind, TrustDecision, TrustParams};
+use crate::error::{CatalogError, Missing, Stored};
 use crate::store::{find_publisher, Catalog};
 
 /// One DID on the path from an anchor.
@@ -42,8 +42,8 @@ pub struct ReportNote {
 /// A penalty recorded against the DID.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PenaltyNote {
-    /// `equivocation` or `forged`.
-    pub kind: String,
+    /// What kind of misbehaviour.
+    pub kind: PenaltyKind,
     /// What happened.
     pub detail: String,
     /// Unix seconds.
@@ -59,8 +59,8 @@ pub struct TrustExplanation {
     pub name: Option<String>,
     /// The score in [0, 1].
     pub score: f64,
-    /// `pin` or `block` if the operator decided.
-    pub decision: Option<String>,
+    /// The operator's decision, if any.
+    pub decision: Option<TrustDecision>,
     /// From the anchor to this DID (empty if unreachable; just itself if pinned).
     pub path: Vec<PathStep>,
     /// Damping per hop.
@@ -95,9 +95,7 @@ impl Catalog {
     pub fn explain(&self, did: &Did) -> Result<TrustExplanation, CatalogError> {
         let params = TrustParams::default();
         let Some(id) = find_publisher(&self.conn, did)? else {
-            return Err(CatalogError::NotFound(format!(
-                "{did}: this node has never seen that DID"
-            )));
+            return Err(CatalogError::NotFound(Box::new(Missing::Publisher(*did))));
         };
         let name_of = |id: i64| -> Result<(Did, Option<String>), CatalogError> {
             let (d, n): (String, Option<String>) = self
@@ -106,7 +104,7 @@ impl Catalog {
                 .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok((
                 d.parse()
-                    .map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+                    .map_err(|e| CatalogError::decode(Stored::Did, e))?,
                 n,
             ))
         };
@@ -130,7 +128,7 @@ impl Catalog {
                 })
                 .optional()?)
         };
-        let decision: Option<String> = self
+        let decision: Option<TrustDecision> = self
             .conn
             .query_row(
                 "SELECT decision FROM anchors WHERE publisher_id = ?1",
@@ -182,7 +180,7 @@ impl Catalog {
             reports.push(ReportNote {
                 by: d
                     .parse()
-                    .map_err(|e| CatalogError::Decode(format!("stored DID: {e}")))?,
+                    .map_err(|e| CatalogError::decode(Stored::Did, e))?,
                 by_name,
                 weight,
                 reason,
@@ -242,17 +240,17 @@ fn short_name(did: &Did, name: &Option<String>) -> String {
 impl fmt::Display for TrustExplanation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}: {:.2}", label(&self.did, &self.name), self.score)?;
-        match self.decision.as_deref() {
-            Some("block") => {
+        match self.decision {
+            Some(TrustDecision::Block) => {
                 writeln!(
                     f,
                     "  you blocked it: its score is 0 and its endorsements count for nothing"
                 )?;
             }
-            Some("pin") => {
+            Some(TrustDecision::Pin) => {
                 writeln!(f, "  you pinned it: it is a trust anchor (1.00)")?;
             }
-            _ => {}
+            None => {}
         }
         if self.decision.is_none() {
             if self.path.is_empty() {
@@ -325,7 +323,7 @@ impl fmt::Display for TrustExplanation {
             writeln!(f, "  penalty: {}: {}", p.kind, p.detail)?;
         }
         if self.penalty_factor < 1.0 {
-            if self.decision.as_deref() == Some("pin") {
+            if self.decision == Some(TrustDecision::Pin) {
                 writeln!(
                     f,
                     "  penalties × {:.2} not applied: you pinned it",

@@ -1,6 +1,6 @@
 //! The origin-wins rules, one test per rule and outcome.
 
-use atoll_catalog::{IngestOutcome, Provenance};
+use atoll_catalog::{AuditKind, EntryStatus, IngestOutcome, PenaltyKind, Provenance};
 use atoll_registry::AppRef;
 
 use crate::common::*;
@@ -79,9 +79,12 @@ fn higher_sequence_wins_and_history_is_kept() {
     let statuses: Vec<_> = view
         .entries
         .iter()
-        .map(|e| (e.sequence, e.status.as_str()))
+        .map(|e| (e.sequence, e.status))
         .collect();
-    assert_eq!(statuses, vec![(5, "head"), (1, "superseded")]);
+    assert_eq!(
+        statuses,
+        vec![(5, EntryStatus::Head), (1, EntryStatus::Superseded)]
+    );
     s.cat.check().unwrap();
 }
 
@@ -108,7 +111,7 @@ fn rollback_is_rejected_and_audited() {
     assert!(s.cat.entry_envelope(&old.payload_id()).unwrap().is_none());
     let log = s.cat.audit_log(10).unwrap();
     assert_eq!(log.len(), 1);
-    assert_eq!(log[0].kind, "rollback");
+    assert_eq!(log[0].kind, AuditKind::Rollback);
     assert_eq!(log[0].provenance, Some(relay(2)));
     assert!(log[0].reason.contains("lower"), "{}", log[0].reason);
     assert!(log[0].evidence_bytes > 0);
@@ -141,14 +144,17 @@ fn equivocation_between_relays_keeps_the_first_and_flags_the_publisher() {
     assert_eq!(
         view.entries
             .iter()
-            .filter(|e| e.status == "conflict")
+            .filter(|e| e.status == EntryStatus::Conflict)
             .count(),
         1
     );
     let ex = s.cat.explain(&k.did()).unwrap();
     assert_eq!(ex.penalties.len(), 1);
-    assert_eq!(ex.penalties[0].kind, "equivocation");
-    assert_eq!(s.cat.audit_log(10).unwrap()[0].kind, "equivocation");
+    assert_eq!(ex.penalties[0].kind, PenaltyKind::Equivocation);
+    assert_eq!(
+        s.cat.audit_log(10).unwrap()[0].kind,
+        AuditKind::Equivocation
+    );
     s.cat.check().unwrap();
 }
 
@@ -257,7 +263,7 @@ fn an_origin_claim_the_entry_does_not_back_counts_as_a_peer() {
     let conflict = view
         .entries
         .iter()
-        .find(|e| e.status == "conflict")
+        .find(|e| e.status == EntryStatus::Conflict)
         .unwrap();
     assert_eq!(conflict.sources, vec![Provenance::Peer("2".repeat(64))]);
 }

@@ -88,3 +88,27 @@ fn sync_cursors_never_move_back() {
     assert_eq!(s.cat.advance_sync_cursor("ws://r", 150).unwrap(), 150);
     assert_eq!(s.cat.sync_cursor("ws://r").unwrap(), Some(150));
 }
+
+#[test]
+fn stored_names_are_the_serialized_names_and_unknown_ones_are_refused() {
+    use atoll_catalog::{AuditKind, BlobKind, EntryStatus, PenaltyKind, TrustDecision};
+    fn check<T: serde::Serialize + std::fmt::Display + Copy>(
+        all: &[T],
+        as_str: fn(T) -> &'static str,
+    ) {
+        for v in all {
+            assert_eq!(serde_json::to_value(v).unwrap(), as_str(*v));
+            assert_eq!(v.to_string(), as_str(*v));
+        }
+    }
+    check(AuditKind::ALL, AuditKind::as_str);
+    check(BlobKind::ALL, BlobKind::as_str);
+    check(EntryStatus::ALL, EntryStatus::as_str);
+    check(PenaltyKind::ALL, PenaltyKind::as_str);
+    check(TrustDecision::ALL, TrustDecision::as_str);
+    for s in EntryStatus::ALL {
+        assert_eq!(EntryStatus::from_stored(s.as_str()), Ok(*s));
+    }
+    let err = EntryStatus::from_stored("zombie").unwrap_err();
+    assert_eq!(err.to_string(), "\"zombie\" is not a known entry status");
+}

@@ -7,7 +7,9 @@ use atoll_catalog::audit::{
     MAX_SUBJECT_CHARS,
 };
 use atoll_catalog::sync::MAX_CURSOR_SKEW_SECS;
-use atoll_catalog::{AuditKind, Catalog, IngestOutcome, Provenance, Rejection, SearchQuery};
+use atoll_catalog::{
+    AuditInput, AuditKind, Catalog, EntryStatus, IngestOutcome, Provenance, SearchQuery,
+};
 use atoll_registry::AppRef;
 
 use crate::common::*;
@@ -61,7 +63,7 @@ fn an_entry_refused_for_its_manifest_leaves_only_one_audit_row() {
     assert_eq!((after.apps, after.entries, after.publishers), (0, 0, 0));
     let log = s.cat.audit_log(10).unwrap();
     assert_eq!(log.len(), 1);
-    assert_eq!(log[0].kind, "refused-entry");
+    assert_eq!(log[0].kind, AuditKind::RefusedEntry);
     assert_eq!(log[0].subject.as_deref(), Some(app.to_string().as_str()));
 
     // Delivered again, from anywhere: refused at once, nothing stored, no second row.
@@ -109,7 +111,7 @@ fn refusing_the_head_restores_the_publishers_previous_version() {
     assert_eq!(view.summary.sequence, 1);
     assert!(view.manifest_attached, "v1's manifest is still attached");
     assert_eq!(view.entries.len(), 1);
-    assert_eq!(view.entries[0].status, "head");
+    assert_eq!(view.entries[0].status, EntryStatus::Head);
     // Still found by its manifest's text.
     let hits = s
         .cat
@@ -143,7 +145,7 @@ fn refusing_the_head_restores_the_publishers_previous_version() {
 fn a_rejection_is_recorded_once_per_key_and_bounded() {
     let mut s = store();
     let k = audit::key("event", &[b"an event id"]);
-    let long = Rejection {
+    let long = AuditInput {
         kind: AuditKind::Invalid,
         provenance: &relay(),
         key: Some(k),
@@ -166,7 +168,7 @@ fn a_rejection_is_recorded_once_per_key_and_bounded() {
     );
     assert_eq!(log[0].evidence_bytes, MAX_EVIDENCE_BYTES);
     // Without a key, every record is a row.
-    let unkeyed = Rejection { key: None, ..long };
+    let unkeyed = AuditInput { key: None, ..long };
     s.cat.record_rejection(&unkeyed).unwrap();
     s.cat.record_rejection(&unkeyed).unwrap();
     assert_eq!(s.cat.audit_len().unwrap(), 3);
@@ -183,7 +185,7 @@ fn the_audit_log_rotates_at_its_cap_and_keeps_evidence_only_on_the_newest_rows()
         if i < extra {
             first.push(key);
         }
-        let r = Rejection {
+        let r = AuditInput {
             kind: AuditKind::Invalid,
             provenance: &relay(),
             key: Some(key),
@@ -256,7 +258,7 @@ fn a_cursor_never_gets_ahead_of_the_clock_and_a_poisoned_one_heals() {
     assert!(rec.reset_at.is_some());
     let log = cat.audit_log(10).unwrap();
     assert_eq!(log.len(), 1);
-    assert_eq!(log[0].kind, "cursor-reset");
+    assert_eq!(log[0].kind, AuditKind::CursorReset);
     assert!(
         log[0].reason.starts_with("[cursor-reset]"),
         "{}",

@@ -1,6 +1,6 @@
 //! Trust through the catalog: anchors, endorsements, reports, penalties, explanations.
 
-use atoll_catalog::{Provenance, UpdateOutcome};
+use atoll_catalog::{CatalogError, NoteError, Provenance, TrustDecision, UpdateOutcome};
 use atoll_registry::objects::EndorseType;
 use atoll_registry::{Endorsement, Envelope, Keypair, Verified};
 
@@ -54,7 +54,7 @@ fn a_pinned_endorsement_gives_weight_times_damping_and_explains_itself() {
     assert!(text.contains("damping 0.85"), "{text}");
     let list = s.cat.trust_list(10).unwrap();
     assert_eq!(list[0].did, a.did());
-    assert_eq!(list[0].decision.as_deref(), Some("pin"));
+    assert_eq!(list[0].decision, Some(TrustDecision::Pin));
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn forged_input_attributed_to_a_did_lowers_it_but_claims_alone_do_not() {
         .unwrap();
     s.cat.pin(&a.did(), "").unwrap();
     let origin = Provenance::Origin(ORIGIN_NODE.into());
-    let claim = atoll_catalog::Rejection {
+    let claim = atoll_catalog::AuditInput {
         kind: atoll_catalog::AuditKind::BadSignature,
         provenance: &relay,
         key: None,
@@ -177,7 +177,7 @@ fn forged_input_attributed_to_a_did_lowers_it_but_claims_alone_do_not() {
     s.cat.record_rejection(&claim).unwrap();
     s.cat.recompute_trust().unwrap();
     assert!(close(s.cat.trust_score(&b.did()).unwrap(), 0.85));
-    let proven = atoll_catalog::Rejection {
+    let proven = atoll_catalog::AuditInput {
         kind: atoll_catalog::AuditKind::BlobMismatch,
         provenance: &origin,
         attributed_to: Some(b.did()),
@@ -227,4 +227,38 @@ fn endorsements_follow_the_sequence_rules() {
     s.cat.pin(&a.did(), "").unwrap();
     s.cat.recompute_trust().unwrap();
     assert!(close(s.cat.trust_score(&b.did()).unwrap(), 0.85));
+}
+
+#[test]
+fn trust_notes_are_bounded_and_single_line_where_they_are_stored() {
+    use atoll_catalog::trust::{check_note, MAX_NOTE_BYTES};
+    let mut s = store();
+    let k = key(1);
+    assert!(check_note("the local demo publisher").is_ok());
+    s.cat.pin(&k.did(), &"x".repeat(MAX_NOTE_BYTES)).unwrap();
+    let long = s
+        .cat
+        .pin(&k.did(), &"x".repeat(MAX_NOTE_BYTES + 1))
+        .unwrap_err();
+    assert!(
+        matches!(
+            long,
+            CatalogError::Note(NoteError::TooLong {
+                len: 1025,
+                max: 1024
+            })
+        ),
+        "{long:?}"
+    );
+    assert!(long.to_string().contains("at most 1024"), "{long}");
+    for bad in ["a\u{1b}[2Jb", "two\nlines"] {
+        let err = s.cat.block(&k.did(), bad).unwrap_err();
+        assert!(
+            matches!(err, CatalogError::Note(NoteError::ControlCharacter)),
+            "{err:?}"
+        );
+    }
+    // The refused notes changed nothing: the first pin stands.
+    let list = s.cat.trust_list(10).unwrap();
+    assert_eq!(list[0].decision, Some(TrustDecision::Pin));
 }

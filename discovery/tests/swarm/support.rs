@@ -129,7 +129,11 @@ impl Node {
         self.catalog
             .with(|c| c.app(app).unwrap())
             .unwrap()
-            .and_then(|v| v.entries.into_iter().find(|e| e.status == "head"))
+            .and_then(|v| {
+                v.entries
+                    .into_iter()
+                    .find(|e| e.status == atoll_catalog::EntryStatus::Head)
+            })
             .is_some_and(|e| e.from_origin)
     }
 
@@ -145,7 +149,7 @@ impl Node {
             .and_then(|v| {
                 v.entries
                     .iter()
-                    .find(|e| e.status == "head")
+                    .find(|e| e.status == atoll_catalog::EntryStatus::Head)
                     .map(|e| (e.sequence, e.payload_id, v.manifest_attached))
             })
     }
@@ -170,7 +174,7 @@ impl Node {
                     .strip_prefix('[')
                     .and_then(|s| s.split_once(']'))
                     .map(|(code, _)| code.to_owned())
-                    .unwrap_or(r.kind)
+                    .unwrap_or_else(|| r.kind.as_str().to_owned())
             })
             .collect()
     }
