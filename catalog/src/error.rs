@@ -164,7 +164,7 @@ pub enum Missing {
 #[non_exhaustive]
 pub enum ManifestRejected {
     /// It breaks the rootless policy (the first violation found).
-    #[error("{app} violates the rootless policy at {}: {}", violation.field, violation.message)]
+    #[error("{app} violates the rootless policy at {}: {}", violation.field, violation.rule)]
     Policy {
         /// The manifest's app id.
         app: String,
