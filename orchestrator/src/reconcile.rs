@@ -97,7 +97,7 @@ impl Reconciler {
         if let Err(e) = result {
             tracing::warn!(error = %e, "reconcile pass failed");
             report.errors.insert(String::new(), e.to_string());
-            if let Ok(records) = self.shared.store.list() {
+            if let Ok(records) = self.shared.store.list().await {
                 let mut rt = self.shared.runtime();
                 for r in records {
                     rt.app_errors.insert(
@@ -121,7 +121,7 @@ impl Reconciler {
         report: &mut PassReport,
     ) -> Result<(), ReconcileError> {
         self.shared.service.ensure().await?;
-        let records = self.shared.store.list()?;
+        let records = self.shared.store.list().await?;
         let containers = self.list(&[]).await?;
         let node = self.shared.config.node.clone();
         let networks: HashMap<String, Network> = self

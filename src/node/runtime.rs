@@ -1,22 +1,24 @@
 //! The orchestrator behind the API: actions on apps from the catalog, run on rootless
-//! podman, with the orchestrator's progress forwarded to the API's job, and the catalog's
-//! desired state (what the marketplace shows as installed) kept in step.
+//! podman, with the orchestrator's progress forwarded to the API's job. Desired state is
+//! written once, by the orchestrator, into the catalog file (`super::desired`): what the
+//! marketplace shows as installed is the orchestrator's own record.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, Context, Result};
-use atoll_catalog::{Catalog, DesiredApp, Wanted};
-use atoll_orchestrator::{InstallRequest, Orchestrator, ProgressSink, Release, Stage};
+use atoll_catalog::Catalog;
+use atoll_orchestrator::{
+    HealthStatus, InstallRequest, Orchestrator, ProgressSink, Release, Stage,
+};
 use atoll_registry::objects::ArtifactKind;
 use atoll_registry::{AppRef, Entry, Envelope, Hash, Verified};
-use serde_json::{json, Value};
 
 use crate::api::jobs::JobHandle;
-use crate::api::{Action, ActionRequest, AppOps, BoxFut};
+use crate::api::{Action, ActionRequest, AppOps, BoxFut, LiveApp};
 
 /// Apps run by the embedded orchestrator.
-pub struct Runtime {
+pub struct NodeApps {
     orch: Orchestrator,
     swarm: Option<atoll_discovery::Discovery>,
     catalog: Arc<Mutex<Catalog>>,
@@ -33,7 +35,7 @@ pub fn install_name(app: &AppRef) -> String {
     format!("{}-{}", id.trim_end_matches('-'), &h[..8])
 }
 
-impl Runtime {
+impl NodeApps {
     /// Wrap a running orchestrator.
     pub fn new(
         orch: Orchestrator,
@@ -127,37 +129,6 @@ impl Runtime {
         Ok(Release::from_entry(entry, manifest, &dir)?)
     }
 
-    fn set_desired(
-        &self,
-        app: &AppRef,
-        entry: &Entry,
-        wanted: Wanted,
-        by_user: bool,
-    ) -> Result<()> {
-        self.with_catalog(|c| {
-            c.set_desired(&DesiredApp {
-                app: app.clone(),
-                version: entry.version.clone(),
-                manifest_hash: entry.manifest.hash,
-                wanted,
-                stopped_by_user: by_user,
-            })?;
-            Ok(())
-        })
-    }
-
-    fn set_wanted(&self, app: &AppRef, wanted: Wanted) -> Result<()> {
-        self.with_catalog(|c| {
-            let Some(mut d) = c.desired()?.into_iter().find(|d| &d.app == app) else {
-                return Ok(());
-            };
-            d.wanted = wanted;
-            d.stopped_by_user = wanted == Wanted::Stopped;
-            c.set_desired(&d)?;
-            Ok(())
-        })
-    }
-
     async fn act(
         &self,
         action: Action,
@@ -174,7 +145,6 @@ impl Runtime {
                     .orch
                     .install(InstallRequest::new(release).name(&name), sink)
                     .await?;
-                self.set_desired(app, &entry, Wanted::Running, false)?;
                 Ok(match report.web_url {
                     Some(u) => format!("{} {} is running at {u}", report.name, report.version),
                     None => format!("{} {} is running", report.name, report.version),
@@ -182,31 +152,26 @@ impl Runtime {
             }
             Action::Start => {
                 self.orch.start(&name, sink).await?;
-                self.set_wanted(app, Wanted::Running)?;
                 Ok(format!("{app} started"))
             }
             Action::Stop => {
                 self.orch.stop(&name, sink).await?;
-                self.set_wanted(app, Wanted::Stopped)?;
                 Ok(format!(
                     "{app} stopped; it stays stopped until you start it"
                 ))
             }
             Action::Restart => {
                 self.orch.restart(&name, sink).await?;
-                self.set_wanted(app, Wanted::Running)?;
                 Ok(format!("{app} restarted"))
             }
             Action::Update => {
                 let (entry, manifest) = self.head(app)?;
                 let release = self.release(&entry, manifest, sink).await?;
                 let report = self.orch.update(&name, release, sink).await?;
-                self.set_desired(app, &entry, Wanted::Running, false)?;
                 Ok(format!("updated from {} to {}", report.from, report.to))
             }
             Action::Uninstall => {
                 self.orch.uninstall(&name, req.purge, sink).await?;
-                self.with_catalog(|c| Ok(c.remove_desired(app)?))?;
                 Ok(if req.purge {
                     format!("{app} uninstalled and its data deleted")
                 } else {
@@ -217,7 +182,7 @@ impl Runtime {
     }
 }
 
-impl AppOps for Runtime {
+impl AppOps for NodeApps {
     fn run(
         &self,
         action: Action,
@@ -250,7 +215,7 @@ impl AppOps for Runtime {
         })
     }
 
-    fn installed(&self) -> BoxFut<'_, Result<Vec<Value>>> {
+    fn installed(&self) -> BoxFut<'_, Result<Vec<LiveApp>>> {
         Box::pin(async move {
             let apps = self.orch.ps().await?;
             Ok(apps
@@ -260,25 +225,15 @@ impl AppOps for Runtime {
                     let health = a
                         .containers
                         .iter()
-                        .map(|c| serde_json::to_value(c.health).unwrap_or(Value::Null))
-                        .find(|h| h != "healthy")
-                        .or_else(|| a.containers.first().map(|_| json!("healthy")));
-                    let state = match serde_json::to_value(a.state)
-                        .unwrap_or(Value::Null)
-                        .as_str()
-                    {
-                        Some("ready") => "running".to_owned(),
-                        Some(s) => s.to_owned(),
-                        None => "unknown".to_owned(),
-                    };
-                    json!({
-                        "ref": a.source,
-                        "name": a.name,
-                        "state": state,
-                        "health": if stopped { None } else { health },
-                        "containers": a.containers,
-                        "last_error": a.last_error,
-                    })
+                        .map(|c| c.health)
+                        .find(|h| *h != HealthStatus::Healthy)
+                        .or_else(|| a.containers.first().map(|_| HealthStatus::Healthy));
+                    LiveApp {
+                        app: a.source.as_deref().and_then(|s| s.parse().ok()),
+                        state: a.state,
+                        health: if stopped { None } else { health },
+                        containers: a.containers,
+                    }
                 })
                 .collect())
         })

@@ -13,7 +13,7 @@ use crate::health::HealthStatus;
 use crate::podman::types::{ListedContainer, Network};
 use crate::progress::{ProgressSink, Stage};
 use crate::spec::{self, Desired, Inputs};
-use crate::store::{AppRecord, Wanted};
+use crate::store::{AppRecord, Phase, Wanted};
 use crate::{drift, labels, order, procfs, secrets, volumes};
 
 /// What a container needs.
@@ -61,6 +61,11 @@ impl Reconciler {
         sink: &ProgressSink,
         report: &mut PassReport,
     ) -> Result<(), ReconcileError> {
+        if record.phase == Phase::Preparing && !matches!(record.wanted, Wanted::Removed { .. }) {
+            // Its images are being loaded (or will be, by `resume`): nothing to create yet,
+            // and an update's old containers are left running as they are.
+            return Ok(());
+        }
         match record.wanted {
             Wanted::Running => self.run_app(record, actual, networks, sink, report).await,
             Wanted::Stopped => self.stop_app(record, actual, sink, report).await,
