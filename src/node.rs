@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use atoll_catalog::Catalog;
 use tracing::{info, warn};
 
-use crate::api::{self, AppOps, ApiState};
+use crate::api::{self, ApiState, AppOps};
 pub use config::Config;
 
 /// How to run the node.

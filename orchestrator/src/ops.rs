@@ -12,6 +12,6 @@ mod update;
 mod wait;
 
 pub use install::{InstallReport, InstallRequest};
-pub use resume::Resumed;
 pub use query::{AppState, AppStatus, ContainerStatus, PortStatus};
+pub use resume::Resumed;
 pub use update::UpdateReport;

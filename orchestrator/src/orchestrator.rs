@@ -45,10 +45,7 @@ impl Orchestrator {
     /// tests use a [`crate::MemoryStore`]): resolve the podman user, prepare the data
     /// dir, make sure the API service answers (starting it if needed), then start the
     /// reconcile loop. Its first pass adopts the containers that already match.
-    pub async fn open(
-        config: Config,
-        store: Arc<dyn DesiredState>,
-    ) -> Result<Self, StartError> {
+    pub async fn open(config: Config, store: Arc<dyn DesiredState>) -> Result<Self, StartError> {
         if !atoll_registry::names::is_dns_label(&config.node) {
             return Err(StartError::NodeId(config.node.clone()));
         }

@@ -155,7 +155,10 @@ mod tests {
         assert!(due(&c, &notify, 0.5).is_empty(), "notify never updates");
         row.wanted = DesiredRun::Removed;
         c.put_installed(&row).unwrap();
-        assert!(due(&c, &auto, 0.5).is_empty(), "an app being removed is not updated");
+        assert!(
+            due(&c, &auto, 0.5).is_empty(),
+            "an app being removed is not updated"
+        );
         row.wanted = DesiredRun::Running;
         c.put_installed(&row).unwrap();
         c.unpin(&key.did()).unwrap();

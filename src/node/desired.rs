@@ -231,9 +231,7 @@ fn read_old(path: &Path) -> Result<Vec<InstalledRow>, ImportError> {
                 Ok(InstalledRow {
                     app: source.as_deref().and_then(|s| s.parse::<AppRef>().ok()),
                     version: version.parse().map_err(|_| bad("bad version"))?,
-                    manifest_hash: hash
-                        .parse::<Hash>()
-                        .map_err(|_| bad("bad manifest hash"))?,
+                    manifest_hash: hash.parse::<Hash>().map_err(|_| bad("bad manifest hash"))?,
                     wanted: match wanted.as_str() {
                         "running" => DesiredRun::Running,
                         "stopped" => DesiredRun::Stopped,

@@ -1,10 +1,10 @@
 //! What the node plugs into the API when podman cannot be used: the marketplace still
 //! works, and every action fails with the reason.
 
-use atoll_registry::AppRef;
 use crate::api::jobs::JobHandle;
 use crate::api::BoxFut;
 use crate::api::{Action, ActionRequest, AppOps, LiveApp};
+use atoll_registry::AppRef;
 
 /// No container runtime could be started; says why on every action.
 pub struct NoRuntime {

@@ -81,7 +81,11 @@ fn podman_of(home: &Path) -> Podman {
     let id = atoll_registry::Hash::of(home.display().to_string().as_bytes()).to_hex();
     let label = format!("label=io.atoll.node=atoll-{}", &id[..10]);
     let out = podman(&["ps", "-a", "--filter", &label, "--format", "json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list: Value = serde_json::from_slice(&out.stdout).unwrap_or(json!([]));
     let containers = list
         .as_array()
@@ -89,13 +93,20 @@ fn podman_of(home: &Path) -> Podman {
         .flatten()
         .map(|c| {
             (
-                c["Labels"]["io.atoll.app"].as_str().unwrap_or("").to_owned(),
+                c["Labels"]["io.atoll.app"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
                 c["State"].as_str().unwrap_or("").to_owned(),
             )
         })
         .collect();
     let out = podman(&["network", "ls", "--filter", &label, "--format", "{{.Name}}"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let networks = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(str::to_owned)
@@ -242,7 +253,10 @@ impl Crash {
         let mut listed = 0;
         for row in list.as_array().unwrap() {
             let containers = row["containers"].as_array().cloned().unwrap_or_default();
-            assert!(!containers.is_empty(), "listed without containers (a ghost): {row}");
+            assert!(
+                !containers.is_empty(),
+                "listed without containers (a ghost): {row}"
+            );
             for c in &containers {
                 assert!(
                     c["id"].is_string() && c["state"] == "running",

@@ -49,7 +49,11 @@ fn profiles_bind_nostr_keys_and_follow_the_sequence_rules() {
     );
 }
 
-fn installed_row(name: &str, app: Option<atoll_registry::AppRef>, e: &atoll_registry::Entry) -> InstalledRow {
+fn installed_row(
+    name: &str,
+    app: Option<atoll_registry::AppRef>,
+    e: &atoll_registry::Entry,
+) -> InstalledRow {
     InstalledRow {
         name: name.into(),
         app,

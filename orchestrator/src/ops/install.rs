@@ -13,11 +13,11 @@ use atoll_registry::manifest::Protocol;
 use super::failpoint;
 use super::wait::Target;
 use crate::error::{InstallError, WaitError};
+use crate::labels;
 use crate::orchestrator::Orchestrator;
 use crate::progress::{Operation, ProgressSink, Stage};
 use crate::release::Release;
 use crate::store::{now_secs, AppRecord, Phase, Wanted};
-use crate::labels;
 
 /// What to install.
 #[derive(Debug, Clone)]
@@ -175,7 +175,10 @@ impl Orchestrator {
     ) -> Result<InstallReport, InstallError> {
         let shared = self.shared();
         let name = record.name.clone();
-        let images = match self.prepare::<InstallError>(&name, &record.release, sink, (5, 50)).await {
+        let images = match self
+            .prepare::<InstallError>(&name, &record.release, sink, (5, 50))
+            .await
+        {
             Ok(images) => images,
             Err(e) => {
                 // Nothing was created for a preparing record: forgetting it is the undo.
@@ -186,9 +189,11 @@ impl Orchestrator {
             }
         };
         failpoint::hit("install:after-images").await;
-        let web_url = record.release.manifest.web_port().map(|(_, p)| {
-            format!("http://127.0.0.1:{}/", record.host_port(p.host))
-        });
+        let web_url = record
+            .release
+            .manifest
+            .web_port()
+            .map(|(_, p)| format!("http://127.0.0.1:{}/", record.host_port(p.host)));
         record.images = images;
         record.phase = Phase::Prepared;
         record.updated_at = now_secs();

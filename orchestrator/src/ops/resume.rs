@@ -96,8 +96,12 @@ impl Orchestrator {
                 };
                 sink.finish(&result, "installed");
                 match &result {
-                    Ok(r) => tracing::info!(app = %name, version = %r.version, "interrupted install finished"),
-                    Err(e) => tracing::warn!(app = %name, error = %e, "interrupted install failed and was undone"),
+                    Ok(r) => {
+                        tracing::info!(app = %name, version = %r.version, "interrupted install finished")
+                    }
+                    Err(e) => {
+                        tracing::warn!(app = %name, error = %e, "interrupted install failed and was undone")
+                    }
                 }
                 out.push((name, Resumed::Install(result)));
             }
