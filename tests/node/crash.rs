@@ -45,6 +45,7 @@ containers:
       interval: 5s
       timeout: 2s
       retries: 3
+      start_period: 5s
     stop_grace: 2s
     init: true
 "#
