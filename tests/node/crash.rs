@@ -198,12 +198,16 @@ impl Crash {
 
     /// Start an action, wait until the node reports the failpoint, SIGKILL it.
     fn crash_at(&mut self, action: &str, app: &str, failpoint: &str) {
-        self.begin(action, app);
-        let reached = self
+        let job = self.begin(action, app);
+        let Ok(reached) = self
             .node()
             .failpoints
             .recv_timeout(Duration::from_secs(240))
-            .unwrap_or_else(|_| panic!("{action} never reached failpoint {failpoint}"));
+        else {
+            // Say how the job ended instead.
+            let last = follow(self.node(), job["events"].as_str().unwrap());
+            panic!("{action} never reached failpoint {failpoint}: {last}");
+        };
         assert_eq!(reached, failpoint);
         let mut node = self.node.take().unwrap();
         node.child.kill().unwrap(); // SIGKILL
