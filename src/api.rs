@@ -31,11 +31,11 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use error::{ApiError, ApiResult};
-pub use ops::{Action, ActionRequest, AppOps, BoxFut, NetworkInfo};
+pub use ops::{Action, ActionRequest, AppOps, BoxFut, LiveApp, NetworkInfo};
 
 /// Shared state of every handler.
 #[derive(Clone)]
-pub struct AppState {
+pub struct ApiState {
     /// The catalog service (its writer thread and read-only connections).
     pub catalog: CatalogService,
     /// Running and finished jobs.
@@ -60,7 +60,7 @@ pub struct AppState {
     pub auto_update: Arc<std::collections::BTreeMap<String, crate::node::config::AutoUpdate>>,
 }
 
-impl AppState {
+impl ApiState {
     /// Run a query on one of the catalog's read-only connections, off the async workers.
     pub async fn read_catalog<T, F>(&self, f: F) -> ApiResult<T>
     where
@@ -102,7 +102,7 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
 /// The whole HTTP surface: `/api/v1/…`, `/ui/…`, `/` → `/ui/`. Layers, outermost
 /// first: every error answer in the JSON shape, the Host and token guard, then the body
 /// and handler limits (so a request without the token is refused before its body is read).
-pub fn router(state: AppState) -> Router {
+pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .route("/status", get(network::status))
         .route("/apps", get(apps::list))

@@ -4,6 +4,7 @@
 mod autoupdate;
 pub mod config;
 mod demo;
+pub mod desired;
 mod local;
 mod runtime;
 mod swarm;
@@ -17,7 +18,7 @@ use anyhow::{Context, Result};
 use atoll_catalog::CatalogService;
 use tracing::{info, warn};
 
-use crate::api::{self, AppOps, AppState};
+use crate::api::{self, ApiState, AppOps};
 pub use config::Config;
 
 /// How to run the node.
@@ -73,9 +74,10 @@ pub async fn run(
         demo_publisher = Some(published.publisher);
     }
     let blob_dirs = Arc::new(blob_dirs);
-    let (ops, orch): (Arc<dyn AppOps>, _) = match start_orchestrator(&opts).await {
+    let desired = open_desired_state(&data).await?;
+    let (ops, orch): (Arc<dyn AppOps>, _) = match start_orchestrator(&opts, desired).await {
         Ok(orch) => (
-            Arc::new(runtime::Runtime::new(
+            Arc::new(runtime::NodeApps::new(
                 orch.clone(),
                 catalog.clone(),
                 &data,
@@ -90,6 +92,12 @@ pub async fn run(
             (Arc::new(local::NoRuntime::new(format!("{e:#}"))), None)
         }
     };
+    // Finish the installs and updates a crash interrupted (uninstalls finish by themselves).
+    let resume = orch.clone().map(|orch| {
+        tokio::spawn(async move {
+            orch.resume(&atoll_orchestrator::ProgressSink::none()).await;
+        })
+    });
     let listener = tokio::net::TcpListener::bind(opts.config.listen)
         .await
         .with_context(|| format!("listening on {}", opts.config.listen))?;
@@ -102,7 +110,7 @@ pub async fn run(
         opts.config.auto_update.clone(),
         opts.config.trust.install_threshold,
     ));
-    let state = AppState {
+    let state = ApiState {
         catalog,
         jobs,
         admin_token: Arc::new(token),
@@ -129,6 +137,9 @@ pub async fn run(
     }
     api::server::serve(listener, api::router(state), shutdown).await;
     updater.abort();
+    if let Some(resume) = resume {
+        resume.abort();
+    }
     if let Some(orch) = orch {
         // Apps keep running; the next start adopts them.
         orch.shutdown().await;
@@ -148,8 +159,28 @@ async fn start_discovery(opts: &NodeOptions) -> Result<atoll_discovery::Discover
         .context("starting sync (embedded relay, iroh endpoint)")
 }
 
+/// The orchestrator's desired state, in the catalog file; an old `orchestrator.db` is
+/// imported first (once: it is renamed afterwards).
+async fn open_desired_state(data: &Path) -> Result<Arc<desired::CatalogDesired>> {
+    let path = data.join("catalog.db");
+    let data = data.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let service = atoll_catalog::CatalogService::open(&path)
+            .with_context(|| format!("opening catalog {}", path.display()))?;
+        if let Some(n) = desired::import_orchestrator_db(&data, &service)? {
+            info!(records = n, "imported orchestrator.db into the catalog");
+        }
+        Ok(Arc::new(desired::CatalogDesired::new(service)))
+    })
+    .await
+    .context("opening desired state")?
+}
+
 /// Start the embedded orchestrator on the rootless podman this node may use.
-async fn start_orchestrator(opts: &NodeOptions) -> Result<atoll_orchestrator::Orchestrator> {
+async fn start_orchestrator(
+    opts: &NodeOptions,
+    desired: Arc<desired::CatalogDesired>,
+) -> Result<atoll_orchestrator::Orchestrator> {
     let mut podman = atoll_orchestrator::PodmanConfig::from_env();
     if let (Some(user), Some(_)) = (&opts.config.podman.user, &podman.user) {
         podman.user = Some(user.clone());
@@ -158,7 +189,7 @@ async fn start_orchestrator(opts: &NodeOptions) -> Result<atoll_orchestrator::Or
     let id = atoll_registry::Hash::of(opts.data_dir.display().to_string().as_bytes()).to_hex();
     let config =
         atoll_orchestrator::Config::new(&format!("atoll-{}", &id[..10]), &opts.data_dir, podman);
-    atoll_orchestrator::Orchestrator::open(config)
+    atoll_orchestrator::Orchestrator::open(config, desired)
         .await
         .context(
             "starting the orchestrator on rootless podman (was `sudo scripts/setup-host.sh` run?)",

@@ -12,10 +12,13 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+#[path = "node/crash.rs"]
+mod crash;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -119,22 +122,52 @@ containers:
     .unwrap();
 }
 
+/// The nodes of this binary share the rootless user's podman API service (the first node
+/// up starts it, the others use it), and a SIGKILLed node leaves the one it started
+/// behind: so they run one test at a time.
+fn podman_user() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 struct Node {
     child: Child,
     /// `ATOLL_PODMAN_TAG` of this node: on every podman process it starts.
     tag: String,
     url: String,
-    home: tempfile::TempDir,
-    _apps: tempfile::TempDir,
+    home: Arc<tempfile::TempDir>,
+    _apps: Arc<tempfile::TempDir>,
     token: String,
+    /// Failpoints the node reported reaching (`ATOLL_FAILPOINT`).
+    failpoints: mpsc::Receiver<String>,
+    /// Kill what is left with this node's tag when it is dropped (not after a deliberate
+    /// SIGKILL, whose orphaned podman service the next node on the same tag uses).
+    reap_tagged: bool,
 }
 
 impl Node {
     /// A demo node with the apps `fill` writes, following the `external` relays too.
     fn start(fill: fn(&Path), external: &[String]) -> Node {
-        let home = tempfile::tempdir().unwrap();
         let apps = tempfile::tempdir().unwrap();
         fill(apps.path());
+        Node::start_in(
+            Arc::new(tempfile::tempdir().unwrap()),
+            Arc::new(apps),
+            external,
+            None,
+            None,
+        )
+    }
+
+    /// A demo node on an existing home and apps dir (a restart when they were used
+    /// before), with podman tag `tag` (a new one if `None`) and `ATOLL_FAILPOINT`.
+    fn start_in(
+        home: Arc<tempfile::TempDir>,
+        apps: Arc<tempfile::TempDir>,
+        external: &[String],
+        tag: Option<&str>,
+        failpoint: Option<&str>,
+    ) -> Node {
         // Every port picked by the OS, so tests never collide with a running node.
         let config = home.path().join("atoll.toml");
         fs::write(
@@ -146,28 +179,37 @@ impl Node {
         )
         .unwrap();
         static NODES: AtomicU32 = AtomicU32::new(0);
-        let tag = format!(
-            "atoll-test-{}-{}",
-            std::process::id(),
-            NODES.fetch_add(1, Ordering::SeqCst)
-        );
-        let mut child = Command::new(env!("CARGO_BIN_EXE_atoll"))
-            .args(["--home", home.path().to_str().unwrap(), "node", "--demo"])
+        let tag = tag.map(str::to_owned).unwrap_or_else(|| {
+            format!(
+                "atoll-test-{}-{}",
+                std::process::id(),
+                NODES.fetch_add(1, Ordering::SeqCst)
+            )
+        });
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_atoll"));
+        cmd.args(["--home", home.path().to_str().unwrap(), "node", "--demo"])
             .args(["--config", config.to_str().unwrap()])
             .args(["--apps", apps.path().to_str().unwrap()])
             .env("ATOLL_LOG", "info")
             .env("ATOLL_PODMAN_TAG", &tag)
+            .env_remove("ATOLL_FAILPOINT")
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        if let Some(f) = failpoint {
+            cmd.env("ATOLL_FAILPOINT", f);
+        }
+        let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
+        let (fp_tx, failpoints) = mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[node] {line}");
                 if let Some(rest) = line.split("marketplace on ").nth(1) {
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+                }
+                if let Some(rest) = line.split("ATOLL_FAILPOINT reached ").nth(1) {
+                    let _ = fp_tx.send(rest.trim().to_owned());
                 }
             }
         });
@@ -182,6 +224,8 @@ impl Node {
             home,
             _apps: apps,
             token: token.trim().to_owned(),
+            failpoints,
+            reap_tagged: true,
         }
     }
 
@@ -261,9 +305,16 @@ impl Drop for Node {
         }
         let _ = self.child.wait();
         // Last resort when the node could not clean up: its tag is unique to this test.
-        for (pid, _) in tagged_processes(&self.tag) {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        if self.reap_tagged {
+            kill_tagged(&self.tag);
         }
+    }
+}
+
+/// SIGKILL every process carrying `ATOLL_PODMAN_TAG=tag`.
+fn kill_tagged(tag: &str) {
+    for (pid, _) in tagged_processes(tag) {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
     }
 }
 
@@ -773,6 +824,7 @@ fn assert_error_shape(v: &Value, code: &str) {
 
 #[test]
 fn node_api_browser_and_shutdown() {
+    let _podman = podman_user();
     // A third party: another demo node, whose demo publisher this node never pinned.
     // This node follows its relay (an external relay in atoll.toml).
     let mut third = Node::start(third_party_app, &[]);

@@ -19,7 +19,7 @@
 //! * **Refusals**: an entry whose manifest blob turns out bad is removed again with
 //!   [`Catalog::refuse_entry`] (the previous head comes back; the bytes are remembered as
 //!   refused by payload id, in the audit log).
-//! * **Desired state** for the orchestrator ([`Catalog::set_desired`]), **sync cursors**
+//! * **Desired state** for the orchestrator ([`Catalog::put_installed`]), **sync cursors**
 //!   (never ahead of the clock), the **blob index** and the **audit log** of refused input
 //!   (one row per input, bounded rows, the newest [`audit::MAX_AUDIT_ROWS`] kept).
 //!
@@ -85,7 +85,7 @@ pub mod trust;
 pub use audit::{AuditInput, AuditKind, AuditRecord};
 pub use blobs::{BlobInfo, BlobKind};
 pub use check::CheckReport;
-pub use desired::{DesiredApp, Wanted};
+pub use desired::{DesiredRun, InstalledRow};
 pub use error::{
     CatalogError, Inconsistency, ManifestRejected, Missing, NoteError, OpenError, Stored,
 };

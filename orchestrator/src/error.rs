@@ -307,9 +307,13 @@ pub enum DataError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// SQLite failed.
-    #[error("desired-state database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// The store behind the trait failed (for the node: the catalog file).
+    #[error("desired-state store: {source}")]
+    Backend {
+        /// The store's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A stored record could not be encoded or decoded.
     #[error("desired-state record for {name:?}: {source}")]
     Record {
@@ -318,17 +322,18 @@ pub enum StoreError {
         /// The JSON error.
         source: serde_json::Error,
     },
-    /// The database file could not be prepared.
-    #[error("desired-state database {}: {source}", path.display())]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
     /// The store's lock was poisoned by a panic.
     #[error("desired-state store lock poisoned")]
     Poisoned,
+}
+
+impl StoreError {
+    /// Wrap a store implementation's own error.
+    pub fn backend(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend {
+            source: Box::new(source),
+        }
+    }
 }
 
 /// One reconcile step for one app failed (recorded as the app's `last_error`, retried on the

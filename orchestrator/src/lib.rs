@@ -96,11 +96,12 @@ pub use error::{
 pub use health::HealthStatus;
 pub use host::{PodmanConfig, PodmanHost, StorageDirs};
 pub use ops::{
-    AppState, AppStatus, ContainerStatus, InstallReport, InstallRequest, PortStatus, UpdateReport,
+    failpoint, AppState, AppStatus, ContainerStatus, InstallReport, InstallRequest, PortStatus,
+    Resumed, UpdateReport,
 };
 pub use orchestrator::Orchestrator;
 pub use podman::types::ContainerState;
 pub use progress::{Operation, Progress, ProgressSink, Stage};
 pub use reconcile::PassReport;
 pub use release::Release;
-pub use store::{AppRecord, DesiredState, MemoryStore, SqliteStore, Wanted};
+pub use store::{AppRecord, DesiredState, MemoryStore, Phase, Previous, StoreFuture, Wanted};

@@ -3,12 +3,15 @@
 //! waits for the app to converge, emitting progress and ending in success or a typed error.
 
 mod control;
+pub mod failpoint;
 mod install;
 mod query;
+mod resume;
 mod uninstall;
 mod update;
 mod wait;
 
 pub use install::{InstallReport, InstallRequest};
 pub use query::{AppState, AppStatus, ContainerStatus, PortStatus};
+pub use resume::Resumed;
 pub use update::UpdateReport;

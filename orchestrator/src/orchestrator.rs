@@ -15,7 +15,7 @@ use crate::progress::ProgressSink;
 use crate::reconcile::PassReport;
 use crate::service::Supervisor;
 use crate::shared::Shared;
-use crate::store::{DesiredState, SqliteStore};
+use crate::store::DesiredState;
 
 /// Runs installed apps on rootless podman and keeps them as wanted. See the crate docs.
 #[derive(Debug, Clone)]
@@ -41,19 +41,11 @@ impl Drop for Inner {
 }
 
 impl Orchestrator {
-    /// Start with desired state in `<data>/orchestrator.db`.
-    pub async fn open(config: Config) -> Result<Self, StartError> {
-        let store = SqliteStore::open(&config.data_dir.join("orchestrator.db"))?;
-        Self::with_store(config, Arc::new(store)).await
-    }
-
-    /// Start with the given desired-state store: resolve the podman user, prepare the data
+    /// Start with the given desired-state store (the node's lives in its catalog file;
+    /// tests use a [`crate::MemoryStore`]): resolve the podman user, prepare the data
     /// dir, make sure the API service answers (starting it if needed), then start the
     /// reconcile loop. Its first pass adopts the containers that already match.
-    pub async fn with_store(
-        config: Config,
-        store: Arc<dyn DesiredState>,
-    ) -> Result<Self, StartError> {
+    pub async fn open(config: Config, store: Arc<dyn DesiredState>) -> Result<Self, StartError> {
         if !atoll_registry::names::is_dns_label(&config.node) {
             return Err(StartError::NodeId(config.node.clone()));
         }

@@ -112,6 +112,7 @@ impl Reconciler {
                 .shared
                 .store
                 .list()
+                .await
                 .map(|rs| rs.into_iter().map(|r| r.name));
             if let Ok(names) = names {
                 let mut rt = self.shared.runtime();
@@ -131,7 +132,7 @@ impl Reconciler {
         report: &mut PassReport,
     ) -> Result<(), ReconcileError> {
         self.shared.service.ensure().await?;
-        let records = self.shared.store.list()?;
+        let records = self.shared.store.list().await?;
         let containers = self.list(&[]).await?;
         let node = self.shared.config.node.clone();
         let networks: HashMap<String, Network> = self

@@ -2,13 +2,10 @@
 //! its socket does not answer, and starts it again when it died. Containers keep running
 //! while the service is down (PODMAN-NOTES.md), so a restart loses nothing.
 
-use std::collections::VecDeque;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
 
 use crate::error::ServiceError;
@@ -19,7 +16,7 @@ use crate::podman::Podman;
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a freshly started service may take to answer.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// stderr lines kept for error messages.
+/// Lines of the service's log quoted in error messages.
 const STDERR_LINES: usize = 20;
 
 /// Supervises the API service of one podman instance. Dropping it kills the service it
@@ -31,7 +28,6 @@ pub struct Supervisor {
     child: tokio::sync::Mutex<Option<Child>>,
     pid: AtomicU32,
     starts: AtomicU64,
-    stderr: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl Supervisor {
@@ -43,7 +39,6 @@ impl Supervisor {
             child: tokio::sync::Mutex::new(None),
             pid: AtomicU32::new(0),
             starts: AtomicU64::new(0),
-            stderr: Arc::new(Mutex::new(VecDeque::new())),
         }
     }
 
@@ -132,38 +127,48 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Where the service's stderr goes: a file beside its socket, not a pipe to this
+    /// process. A service this process started outlives it when it is SIGKILLed (the next
+    /// start uses it), and podman, a Go program, exits on SIGPIPE at its first log line
+    /// once the reading end of a pipe on its stderr is gone.
+    fn log_path(&self) -> std::path::PathBuf {
+        self.host.socket().with_extension("log")
+    }
+
     fn spawn(&self) -> Result<Child, ServiceError> {
         self.prepare_socket_dir()?;
         let address = format!("unix://{}", self.host.socket().display());
-        let mut child = self
+        // A new service starts a new log (only one service answers on a socket).
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(self.log_path())
+            .map_err(|source| ServiceError::Spawn { source })?;
+        let child = self
             .host
             .command()
             .args(["system", "service", "--time=0", &address])
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::from(log))
             .kill_on_drop(true)
             .spawn()
             .map_err(|source| ServiceError::Spawn { source })?;
         self.starts.fetch_add(1, Ordering::SeqCst);
         self.pid.store(child.id().unwrap_or(0), Ordering::SeqCst);
-        tracing::info!(pid = child.id(), socket = %self.host.socket().display(), "started podman API service");
-        if let Some(stderr) = child.stderr.take() {
-            let tail = self.stderr.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(stderr).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    // Without systemd podman logs a failed health-check timer on every start.
-                    tracing::debug!(target: "atoll_orchestrator::podman_service", "{line}");
-                    if let Ok(mut t) = tail.lock() {
-                        if t.len() == STDERR_LINES {
-                            t.pop_front();
-                        }
-                        t.push_back(line);
-                    }
-                }
-            });
-        }
+        tracing::info!(pid = child.id(), socket = %self.host.socket().display(), log = %self.log_path().display(), "started podman API service");
         Ok(child)
+    }
+
+    /// The last lines the service wrote to its log.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read(self.log_path()).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text[text.len().saturating_sub(64 * 1024)..]);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(STDERR_LINES)..].join(
+            "
+",
+        )
     }
 
     async fn wait_ready(&self, child: &mut Child) -> Result<(), ServiceError> {
@@ -174,13 +179,7 @@ impl Supervisor {
                 return Ok(());
             }
             if let Ok(Some(status)) = child.try_wait() {
-                // Give the stderr reader a moment to catch the last lines.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                let stderr = self
-                    .stderr
-                    .lock()
-                    .map(|t| t.iter().cloned().collect::<Vec<_>>().join("\n"))
-                    .unwrap_or_default();
+                let stderr = self.log_tail();
                 return Err(ServiceError::Exited { status, stderr });
             }
             if started.elapsed() > READY_TIMEOUT {

@@ -2,19 +2,20 @@
 //! stopped by the user or not, and (while an update is being proven) the release to go
 //! back to. The reconcile loop reads it; operations write it.
 //!
-//! [`DesiredState`] is the interface; [`SqliteStore`] keeps it in a SQLite table of its own
-//! (`orchestrator_apps`), in the orchestrator's database or in any other database file
-//! (the catalog's), and [`MemoryStore`] keeps it in memory for unit tests.
+//! [`DesiredState`] is the interface, asynchronous so that a store may run its I/O off the
+//! async worker threads. The node's one durable implementation keeps each [`AppRecord`] in
+//! the catalog file (`src/node/desired.rs` in the binary); [`MemoryStore`] keeps it in
+//! memory for this crate's tests.
 
 mod memory;
-mod sqlite;
 
 use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 
 use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryStore;
-pub use sqlite::SqliteStore;
 
 use crate::error::StoreError;
 use crate::release::Release;
@@ -75,9 +76,34 @@ pub struct AppRecord {
     /// The release to roll back to while an update is being proven.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Box<Previous>>,
+    /// Whether the images of `release` are loaded and recorded: only a
+    /// [`Phase::Prepared`] record has containers created for it.
+    #[serde(default, skip_serializing_if = "Phase::is_prepared")]
+    pub phase: Phase,
     /// Unix seconds of the last change.
     #[serde(default)]
     pub updated_at: u64,
+}
+
+/// How far an install or update of a record's release got. The record is written before
+/// anything is created, so a crash at any point leaves a record that says what is left to
+/// do ([`crate::Orchestrator::resume`] does it).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Recorded; its images are not loaded (or their ids not recorded) yet. The loop
+    /// creates nothing for it and leaves an update's old containers as they are.
+    Preparing,
+    /// Images loaded and recorded: the loop creates and runs its containers.
+    #[default]
+    Prepared,
+}
+
+impl Phase {
+    /// Is this [`Phase::Prepared`]?
+    pub fn is_prepared(&self) -> bool {
+        *self == Self::Prepared
+    }
 }
 
 impl AppRecord {
@@ -90,17 +116,22 @@ impl AppRecord {
     }
 }
 
+/// What a [`DesiredState`] call returns: a boxed `Send` future (the trait is used as a
+/// trait object).
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
 /// Where desired state lives. Implementations must be cheap to call (the loop reads the
-/// whole set on every pass) and must make each `put`/`delete` durable before returning.
+/// whole set on every pass), must not block the async worker threads, and must make each
+/// `put`/`delete` durable (one transaction) before its future resolves.
 pub trait DesiredState: Send + Sync + std::fmt::Debug {
-    /// Every installed app (including those being removed), by name.
-    fn list(&self) -> Result<Vec<AppRecord>, StoreError>;
+    /// Every installed app (including those being installed or removed), by name.
+    fn list(&self) -> StoreFuture<'_, Vec<AppRecord>>;
     /// One app.
-    fn get(&self, name: &str) -> Result<Option<AppRecord>, StoreError>;
+    fn get<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<AppRecord>>;
     /// Insert or replace an app.
-    fn put(&self, record: &AppRecord) -> Result<(), StoreError>;
+    fn put<'a>(&'a self, record: &'a AppRecord) -> StoreFuture<'a, ()>;
     /// Forget an app (after everything of it was removed).
-    fn delete(&self, name: &str) -> Result<(), StoreError>;
+    fn delete<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()>;
 }
 
 /// Unix seconds now.

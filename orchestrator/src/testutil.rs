@@ -34,6 +34,7 @@ pub fn record(id: &str) -> AppRecord {
         stopped_by_user: false,
         images,
         previous: None,
+        phase: Default::default(),
         updated_at: 0,
     }
 }

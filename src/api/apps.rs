@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use super::error::{clip, ApiError, ApiResult};
 use super::extract::{Path, Query};
 use super::limits::{MAX_CATEGORY_BYTES, MAX_PAGE, MAX_SEARCH_BYTES};
-use super::AppState;
+use super::ApiState;
 
 /// Query string of `GET /apps`.
 #[derive(Debug, Deserialize)]
@@ -76,7 +76,7 @@ pub(super) fn parse_ref(did: &str, app: &str) -> ApiResult<AppRef> {
 type Decisions = HashMap<atoll_registry::Did, Option<TrustDecision>>;
 
 fn app_out(
-    state: &AppState,
+    state: &ApiState,
     s: &AppSummary,
     catalog: &atoll_catalog::Catalog,
     decisions: &mut Decisions,
@@ -135,7 +135,7 @@ fn head_icons(catalog: &atoll_catalog::Catalog, app: &AppRef) -> ApiResult<BTree
 
 /// `GET /apps`
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     let sort = match q.sort.as_deref() {
@@ -209,7 +209,7 @@ pub async fn list(
 }
 
 /// `GET /categories`: every category with the number of apps in it.
-pub async fn categories(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn categories(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     state
         .read_catalog(|c| {
             let page = c
@@ -262,7 +262,7 @@ fn permissions(m: &Manifest) -> Value {
 
 /// `GET /apps/{did}/{app}`
 pub async fn detail(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path((did, app)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let app_ref = parse_ref(&did, &app)?;
@@ -357,7 +357,7 @@ fn icon_path(catalog: &atoll_catalog::Catalog, hash: &Hash) -> ApiResult<Option<
 /// must start like one), a CSP that sandboxes an SVG's scripts, and `nosniff`.
 /// Anything else — a manifest, an image archive, an unknown blob — is 404.
 pub async fn blob(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(hash): Path<String>,
 ) -> Result<Response, ApiError> {
     let hash: Hash = hash

@@ -9,10 +9,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::error::{clip, ApiError};
-use super::AppState;
+use super::ApiState;
 use crate::node::token;
 
-fn host_allowed(host: &str, state: &AppState) -> bool {
+fn host_allowed(host: &str, state: &ApiState) -> bool {
     let port = state.listen.port();
     let name = host.rsplit_once(':').map_or(host, |(h, p)| {
         if p.parse::<u16>() == Ok(port) {
@@ -25,7 +25,7 @@ fn host_allowed(host: &str, state: &AppState) -> bool {
 }
 
 /// Check Host for every request and the admin token for every non-GET request.
-pub async fn guard(State(state): State<AppState>, req: Request<Body>, next: Next) -> Response {
+pub async fn guard(State(state): State<ApiState>, req: Request<Body>, next: Next) -> Response {
     let host = req
         .headers()
         .get(header::HOST)

@@ -14,7 +14,7 @@ use tokio_stream::{Stream, StreamExt};
 
 /// One progress event of a job.
 #[derive(Debug, Clone, Serialize)]
-pub struct Progress {
+pub struct JobProgress {
     /// Stage name (`fetch`, `load-image`, `create`, `start`, `health`, …).
     pub stage: String,
     /// 0–100.
@@ -29,8 +29,8 @@ pub struct Progress {
 }
 
 struct Job {
-    history: Vec<Progress>,
-    tx: broadcast::Sender<Progress>,
+    history: Vec<JobProgress>,
+    tx: broadcast::Sender<JobProgress>,
 }
 
 /// The jobs of this node process.
@@ -90,7 +90,7 @@ impl Jobs {
         let live = BroadcastStream::new(rx).filter_map(|r| r.ok());
         let events = past
             .chain(live)
-            .take_while_inclusive(|p: &Progress| !p.done)
+            .take_while_inclusive(|p: &JobProgress| !p.done)
             .map(|p| Ok(Event::default().data(serde_json::to_string(&p).unwrap_or_default())));
         Some(Sse::new(events).keep_alive(KeepAlive::default()))
     }
@@ -148,7 +148,7 @@ impl JobHandle {
     }
 
     /// Record and broadcast one event.
-    pub fn emit(&self, p: Progress) {
+    pub fn emit(&self, p: JobProgress) {
         if let Ok(mut map) = self.jobs.inner.lock() {
             if let Some(job) = map.get_mut(&self.id) {
                 job.history.push(p.clone());
@@ -159,7 +159,7 @@ impl JobHandle {
 
     /// A progress step.
     pub fn step(&self, stage: &str, percent: u8, message: impl Into<String>) {
-        self.emit(Progress {
+        self.emit(JobProgress {
             stage: stage.to_owned(),
             percent,
             message: message.into(),
@@ -170,7 +170,7 @@ impl JobHandle {
 
     /// The job ended well.
     pub fn succeed(&self, message: impl Into<String>) {
-        self.emit(Progress {
+        self.emit(JobProgress {
             stage: "done".into(),
             percent: 100,
             message: message.into(),
@@ -182,7 +182,7 @@ impl JobHandle {
     /// The job failed.
     pub fn fail(&self, error: impl Into<String>) {
         let error = error.into();
-        self.emit(Progress {
+        self.emit(JobProgress {
             stage: "failed".into(),
             percent: 100,
             message: error.clone(),

@@ -7,10 +7,10 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
-use super::AppState;
+use super::ApiState;
 
 /// `GET /status`: what the header of the UI shows.
-pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn status(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let demo = state.demo;
     let (apps, publishers) = state
         .read_catalog(|c| c.counts().map_err(ApiError::internal))
@@ -31,7 +31,7 @@ pub async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
 }
 
 /// `GET /network`
-pub async fn network(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn network(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     let audit = state
         .read_catalog(|c| c.audit_log(200).map_err(ApiError::internal))
         .await?;

@@ -18,7 +18,7 @@ use super::error::{clip, ApiError, ApiResult};
 use super::extract::{Json as JsonBody, Path, Query};
 use super::jobs::JobHandle;
 use super::limits::MAX_LOG_TAIL;
-use super::AppState;
+use super::ApiState;
 
 /// A boxed future (the traits below are used as trait objects).
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -69,6 +69,30 @@ pub struct ActionRequest {
     pub override_trust: bool,
 }
 
+/// One installed app as it actually runs (the orchestrator's view), for `GET /installed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveApp {
+    /// The catalog app it was installed from (`None`: a local app dir).
+    pub app: Option<AppRef>,
+    /// Overall state.
+    pub state: atoll_orchestrator::AppState,
+    /// The first container health that is not `healthy` (else `healthy`); `None` when no
+    /// container runs.
+    pub health: Option<atoll_orchestrator::HealthStatus>,
+    /// Its containers, in manifest order.
+    pub containers: Vec<atoll_orchestrator::ContainerStatus>,
+}
+
+impl LiveApp {
+    /// The state as the API names it: `running` for ready, else the orchestrator's name.
+    fn state_name(&self) -> Value {
+        match self.state {
+            atoll_orchestrator::AppState::Ready => json!("running"),
+            other => json!(other),
+        }
+    }
+}
+
 /// What runs apps (the orchestrator).
 pub trait AppOps: Send + Sync {
     /// Carry out an action, reporting progress on `job` and ending it with success or failure.
@@ -79,8 +103,8 @@ pub trait AppOps: Send + Sync {
         req: ActionRequest,
         job: JobHandle,
     ) -> BoxFut<'_, ()>;
-    /// Actual state of the installed apps, as JSON objects with at least `ref`, `state`.
-    fn installed(&self) -> BoxFut<'_, anyhow::Result<Vec<Value>>>;
+    /// Actual state of the installed apps.
+    fn installed(&self) -> BoxFut<'_, anyhow::Result<Vec<LiveApp>>>;
     /// The last `tail` log lines of an app.
     fn logs(&self, app: AppRef, tail: usize) -> BoxFut<'_, anyhow::Result<Vec<String>>>;
     /// Where the app's web UI answers, if it has one and runs.
@@ -96,22 +120,27 @@ pub trait NetworkInfo: Send + Sync {
 }
 
 /// `GET /installed`
-pub async fn installed(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
+    // Desired state is the orchestrator's record, kept in the catalog: one home.
     let desired = state
-        .read_catalog(|c| c.desired().map_err(ApiError::internal))
+        .read_catalog(|c| c.installed_apps().map_err(ApiError::internal))
         .await?;
     let actual = state.ops.installed().await.unwrap_or_default();
     let mut out = Vec::new();
     for d in desired {
-        let r = d.app.to_string();
-        let live = actual.iter().find(|a| a["ref"] == r.as_str());
-        let app = d.app.clone();
+        // Rows of apps the catalog does not have (a local app dir) are not the marketplace's.
+        let Some(app_ref) = d.app.clone() else {
+            continue;
+        };
+        let r = app_ref.to_string();
+        let live = actual.iter().find(|a| a.app.as_ref() == Some(&app_ref));
+        let app = app_ref.clone();
         let summary = state
             .read_catalog(move |c| c.app(&app).map_err(ApiError::internal))
             .await?;
         let (name, head) = summary
             .map(|v| (v.summary.name.clone(), v.summary.version.clone()))
-            .unwrap_or_else(|| (d.app.app.to_string(), d.version.to_string()));
+            .unwrap_or_else(|| (app_ref.app.to_string(), d.version.to_string()));
         let policy = state
             .auto_update
             .get(&r)
@@ -125,10 +154,10 @@ pub async fn installed(State(state): State<AppState>) -> ApiResult<Json<Value>> 
             "version": d.version.to_string(),
             "wanted": d.wanted,
             "stopped_by_user": d.stopped_by_user,
-            "state": live.and_then(|l| l.get("state").cloned()).unwrap_or(json!("unknown")),
-            "health": live.and_then(|l| l.get("health").cloned()),
-            "containers": live.and_then(|l| l.get("containers").cloned()),
-            "web_url": state.ops.web_url(&d.app).await,
+            "state": live.map_or(json!("unknown"), LiveApp::state_name),
+            "health": live.map(|l| json!(l.health)),
+            "containers": live.map(|l| json!(l.containers)),
+            "web_url": state.ops.web_url(&app_ref).await,
             "update_available": update,
             "auto_update": policy,
         }));
@@ -145,7 +174,7 @@ pub struct LogQuery {
 
 /// `GET /installed/{did}/{app}/logs`
 pub async fn logs(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path((did, app)): Path<(String, String)>,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Json<Value>> {
@@ -166,7 +195,7 @@ pub async fn logs(
 
 /// `POST /actions/{action}`: check, start a job, answer 202 with its id.
 pub async fn start_action(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(action): Path<String>,
     body: Result<JsonBody<ActionRequest>, ApiError>,
 ) -> ApiResult<impl IntoResponse> {
@@ -226,7 +255,7 @@ pub async fn start_action(
 
 /// `GET /jobs/{job}/events`
 pub async fn job_events(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(job): Path<String>,
 ) -> Result<axum::response::Response, ApiError> {
     state

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::apps::trust_json;
 use super::error::{clip, ApiError, ApiResult};
 use super::extract::{Json as JsonBody, Path};
-use super::AppState;
+use super::ApiState;
 
 /// Human lines of an explanation: the path from an anchor, then penalties and reports.
 pub fn explanation_lines(x: &TrustExplanation) -> (String, Vec<String>, Vec<String>) {
@@ -71,7 +71,7 @@ pub fn explanation_json(x: &TrustExplanation) -> Value {
 }
 
 /// `GET /trust`
-pub async fn list(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+pub async fn list(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     state
         .read_catalog(|c| {
             let rows = c.trust_list(1000).map_err(ApiError::internal)?;
@@ -105,7 +105,7 @@ fn catalog_err(e: CatalogError) -> ApiError {
 
 /// `GET /trust/{did}/explain`
 pub async fn explain(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(did): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let did = parse_did(&did)?;
@@ -129,7 +129,7 @@ pub struct TrustChange {
 
 /// `POST /trust/{pin|unpin|block|unblock}`
 pub async fn change(
-    State(state): State<AppState>,
+    State(state): State<ApiState>,
     Path(op): Path<String>,
     body: Result<JsonBody<TrustChange>, ApiError>,
 ) -> ApiResult<Json<Value>> {

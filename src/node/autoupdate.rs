@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use atoll_catalog::{Catalog, CatalogService};
+use atoll_catalog::{Catalog, CatalogService, DesiredRun};
 use atoll_registry::AppRef;
 use tracing::{info, warn};
 
@@ -24,21 +24,25 @@ pub fn due(
     policy: &BTreeMap<String, AutoUpdate>,
     threshold: f64,
 ) -> Vec<AppRef> {
-    let Ok(desired) = catalog.desired() else {
+    // The orchestrator's records (one home for desired state); an update in progress
+    // already records the newer version, so it is not started twice.
+    let Ok(desired) = catalog.installed_apps() else {
         return Vec::new();
     };
     desired
         .into_iter()
-        .filter(|d| policy.get(&d.app.to_string()) == Some(&AutoUpdate::Auto))
-        .filter(|d| {
-            catalog.app(&d.app).ok().flatten().is_some_and(|v| {
+        .filter(|d| d.wanted != DesiredRun::Removed)
+        .filter_map(|d| d.app.clone().map(|app| (app, d)))
+        .filter(|(app, _)| policy.get(&app.to_string()) == Some(&AutoUpdate::Auto))
+        .filter(|(app, d)| {
+            catalog.app(app).ok().flatten().is_some_and(|v| {
                 let s = &v.summary;
                 s.auto_installable()
                     && s.trust >= threshold
                     && semver::Version::parse(&s.version).is_ok_and(|head| head > d.version)
             })
         })
-        .map(|d| d.app)
+        .map(|(app, _)| app)
         .collect()
 }
 
@@ -82,7 +86,7 @@ pub async fn run(
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use atoll_catalog::{DesiredApp, Provenance, Wanted};
+    use atoll_catalog::{InstalledRow, Provenance};
     use atoll_registry::objects::{BlobRef, EntryType, Origin};
     use atoll_registry::{Entry, Envelope, Keypair, Manifest};
 
@@ -132,14 +136,17 @@ mod tests {
             publisher: key.did(),
             app: "tiny".parse().unwrap(),
         };
-        c.set_desired(&DesiredApp {
-            app: app.clone(),
+        let mut row = InstalledRow {
+            name: "tiny-1".into(),
+            app: Some(app.clone()),
             version: v1.version.clone(),
             manifest_hash: v1.manifest.hash,
-            wanted: Wanted::Running,
+            wanted: DesiredRun::Running,
             stopped_by_user: false,
-        })
-        .unwrap();
+            record: "{}".into(),
+            updated_at: 1,
+        };
+        c.put_installed(&row).unwrap();
         c.pin(&key.did(), "test").unwrap();
         c.recompute_trust().unwrap();
         let auto = BTreeMap::from([(app.to_string(), AutoUpdate::Auto)]);
@@ -148,6 +155,14 @@ mod tests {
         publish(&mut c, &key, "1.1.0", 2);
         assert_eq!(due(&c, &auto, 0.5), vec![app.clone()]);
         assert!(due(&c, &notify, 0.5).is_empty(), "notify never updates");
+        row.wanted = DesiredRun::Removed;
+        c.put_installed(&row).unwrap();
+        assert!(
+            due(&c, &auto, 0.5).is_empty(),
+            "an app being removed is not updated"
+        );
+        row.wanted = DesiredRun::Running;
+        c.put_installed(&row).unwrap();
         c.unpin(&key.did()).unwrap();
         c.recompute_trust().unwrap();
         assert!(

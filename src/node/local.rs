@@ -1,12 +1,10 @@
 //! What the node plugs into the API when podman cannot be used: the marketplace still
 //! works, and every action fails with the reason.
 
-use atoll_registry::AppRef;
-use serde_json::Value;
-
 use crate::api::jobs::JobHandle;
 use crate::api::BoxFut;
-use crate::api::{Action, ActionRequest, AppOps};
+use crate::api::{Action, ActionRequest, AppOps, LiveApp};
+use atoll_registry::AppRef;
 
 /// No container runtime could be started; says why on every action.
 pub struct NoRuntime {
@@ -35,7 +33,7 @@ impl AppOps for NoRuntime {
             ));
         })
     }
-    fn installed(&self) -> BoxFut<'_, anyhow::Result<Vec<Value>>> {
+    fn installed(&self) -> BoxFut<'_, anyhow::Result<Vec<LiveApp>>> {
         Box::pin(async { Ok(Vec::new()) })
     }
     fn logs(&self, app: AppRef, _tail: usize) -> BoxFut<'_, anyhow::Result<Vec<String>>> {

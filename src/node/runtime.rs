@@ -1,22 +1,24 @@
 //! The orchestrator behind the API: actions on apps from the catalog, run on rootless
-//! podman, with the orchestrator's progress forwarded to the API's job, and the catalog's
-//! desired state (what the marketplace shows as installed) kept in step.
+//! podman, with the orchestrator's progress forwarded to the API's job. Desired state is
+//! written once, by the orchestrator, into the catalog file (`super::desired`): what the
+//! marketplace shows as installed is the orchestrator's own record.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use atoll_catalog::{CatalogService, DesiredApp, Wanted};
-use atoll_orchestrator::{InstallRequest, Orchestrator, ProgressSink, Release, Stage};
+use atoll_catalog::CatalogService;
+use atoll_orchestrator::{
+    HealthStatus, InstallRequest, Orchestrator, ProgressSink, Release, Stage,
+};
 use atoll_registry::objects::ArtifactKind;
 use atoll_registry::{AppRef, Entry, Envelope, Hash, Verified};
-use serde_json::{json, Value};
 
 use crate::api::jobs::JobHandle;
-use crate::api::{Action, ActionRequest, AppOps, BoxFut};
+use crate::api::{Action, ActionRequest, AppOps, BoxFut, LiveApp};
 
 /// Apps run by the embedded orchestrator.
-pub struct Runtime {
+pub struct NodeApps {
     orch: Orchestrator,
     swarm: Option<atoll_discovery::Discovery>,
     catalog: CatalogService,
@@ -33,7 +35,7 @@ pub fn install_name(app: &AppRef) -> String {
     format!("{}-{}", id.trim_end_matches('-'), &h[..8])
 }
 
-impl Runtime {
+impl NodeApps {
     /// Wrap a running orchestrator.
     pub fn new(
         orch: Orchestrator,
@@ -123,39 +125,6 @@ impl Runtime {
         Ok(Release::from_entry(entry, manifest, &dir)?)
     }
 
-    async fn set_desired(
-        &self,
-        app: &AppRef,
-        entry: &Entry,
-        wanted: Wanted,
-        by_user: bool,
-    ) -> Result<()> {
-        let d = DesiredApp {
-            app: app.clone(),
-            version: entry.version.clone(),
-            manifest_hash: entry.manifest.hash,
-            wanted,
-            stopped_by_user: by_user,
-        };
-        self.catalog.write(move |c| c.set_desired(&d)).await?;
-        Ok(())
-    }
-
-    async fn set_wanted(&self, app: &AppRef, wanted: Wanted) -> Result<()> {
-        let app = app.clone();
-        self.catalog
-            .write(move |c| {
-                let Some(mut d) = c.desired()?.into_iter().find(|d| d.app == app) else {
-                    return Ok(());
-                };
-                d.wanted = wanted;
-                d.stopped_by_user = wanted == Wanted::Stopped;
-                c.set_desired(&d)
-            })
-            .await?;
-        Ok(())
-    }
-
     async fn act(
         &self,
         action: Action,
@@ -172,8 +141,6 @@ impl Runtime {
                     .orch
                     .install(InstallRequest::new(release).name(&name), sink)
                     .await?;
-                self.set_desired(app, &entry, Wanted::Running, false)
-                    .await?;
                 Ok(match report.web_url {
                     Some(u) => format!("{} {} is running at {u}", report.name, report.version),
                     None => format!("{} {} is running", report.name, report.version),
@@ -181,33 +148,26 @@ impl Runtime {
             }
             Action::Start => {
                 self.orch.start(&name, sink).await?;
-                self.set_wanted(app, Wanted::Running).await?;
                 Ok(format!("{app} started"))
             }
             Action::Stop => {
                 self.orch.stop(&name, sink).await?;
-                self.set_wanted(app, Wanted::Stopped).await?;
                 Ok(format!(
                     "{app} stopped; it stays stopped until you start it"
                 ))
             }
             Action::Restart => {
                 self.orch.restart(&name, sink).await?;
-                self.set_wanted(app, Wanted::Running).await?;
                 Ok(format!("{app} restarted"))
             }
             Action::Update => {
                 let (entry, manifest) = self.head(app).await?;
                 let release = self.release(&entry, manifest, sink).await?;
                 let report = self.orch.update(&name, release, sink).await?;
-                self.set_desired(app, &entry, Wanted::Running, false)
-                    .await?;
                 Ok(format!("updated from {} to {}", report.from, report.to))
             }
             Action::Uninstall => {
                 self.orch.uninstall(&name, req.purge, sink).await?;
-                let of = app.clone();
-                self.catalog.write(move |c| c.remove_desired(&of)).await?;
                 Ok(if req.purge {
                     format!("{app} uninstalled and its data deleted")
                 } else {
@@ -218,7 +178,7 @@ impl Runtime {
     }
 }
 
-impl AppOps for Runtime {
+impl AppOps for NodeApps {
     fn run(
         &self,
         action: Action,
@@ -251,7 +211,7 @@ impl AppOps for Runtime {
         })
     }
 
-    fn installed(&self) -> BoxFut<'_, Result<Vec<Value>>> {
+    fn installed(&self) -> BoxFut<'_, Result<Vec<LiveApp>>> {
         Box::pin(async move {
             let apps = self.orch.ps().await?;
             Ok(apps
@@ -261,25 +221,15 @@ impl AppOps for Runtime {
                     let health = a
                         .containers
                         .iter()
-                        .map(|c| serde_json::to_value(c.health).unwrap_or(Value::Null))
-                        .find(|h| h != "healthy")
-                        .or_else(|| a.containers.first().map(|_| json!("healthy")));
-                    let state = match serde_json::to_value(a.state)
-                        .unwrap_or(Value::Null)
-                        .as_str()
-                    {
-                        Some("ready") => "running".to_owned(),
-                        Some(s) => s.to_owned(),
-                        None => "unknown".to_owned(),
-                    };
-                    json!({
-                        "ref": a.source,
-                        "name": a.name,
-                        "state": state,
-                        "health": if stopped { None } else { health },
-                        "containers": a.containers,
-                        "last_error": a.last_error,
-                    })
+                        .map(|c| c.health)
+                        .find(|h| *h != HealthStatus::Healthy)
+                        .or_else(|| a.containers.first().map(|_| HealthStatus::Healthy));
+                    LiveApp {
+                        app: a.source.as_deref().and_then(|s| s.parse().ok()),
+                        state: a.state,
+                        health: if stopped { None } else { health },
+                        containers: a.containers,
+                    }
                 })
                 .collect())
         })

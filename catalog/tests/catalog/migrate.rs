@@ -54,10 +54,22 @@ fn a_version_1_file_migrates_and_keeps_its_data() {
             [e.manifest.hash.as_bytes()],
         )
         .unwrap();
+        // Desired state as the old summary row (the whole record was in orchestrator.db).
+        conn.execute(
+            "INSERT INTO installed (app_id, version, manifest_hash, wanted, stopped_by_user, updated_at)
+             VALUES (1, '1.0.4', ?1, 'running', 0, 1)",
+            [e.manifest.hash.as_bytes()],
+        )
+        .unwrap();
     }
     let mut cat = Catalog::open(&path).unwrap();
     assert_eq!(cat.schema_version().unwrap(), SCHEMA_VERSION);
     cat.check().unwrap();
+    // Migration 4 drops the summary rows (they cannot be completed from this file; the
+    // node's import of orchestrator.db recreates them) and the app no longer counts as
+    // installed.
+    assert!(cat.installed_apps().unwrap().is_empty());
+    assert!(!cat.app(&e.app_ref()).unwrap().unwrap().summary.installed);
     let found = cat
         .search(&SearchQuery {
             words: "old".into(),

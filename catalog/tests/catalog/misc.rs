@@ -1,6 +1,6 @@
 //! Profiles, desired state, sync cursors.
 
-use atoll_catalog::{CatalogError, DesiredApp, Provenance, UpdateOutcome, Wanted};
+use atoll_catalog::{DesiredRun, InstalledRow, Provenance, UpdateOutcome};
 use atoll_registry::objects::PublisherType;
 use atoll_registry::{Envelope, PublisherProfile};
 
@@ -49,34 +49,59 @@ fn profiles_bind_nostr_keys_and_follow_the_sequence_rules() {
     );
 }
 
+fn installed_row(
+    name: &str,
+    app: Option<atoll_registry::AppRef>,
+    e: &atoll_registry::Entry,
+) -> InstalledRow {
+    InstalledRow {
+        name: name.into(),
+        app,
+        version: e.version.clone(),
+        manifest_hash: e.manifest.hash,
+        wanted: DesiredRun::Running,
+        stopped_by_user: false,
+        record: format!("{{\"name\":\"{name}\"}}"),
+        updated_at: 7,
+    }
+}
+
 #[test]
-fn desired_state_needs_a_stored_entry_and_round_trips() {
+fn desired_state_round_trips_by_install_name_and_links_catalog_apps() {
     let mut s = store();
     let k = key(1);
     let e = signed(&k, "hello", 1);
     s.cat
         .ingest(&e, &Provenance::Relay("ws://r".into()))
         .unwrap();
-    let mut d = DesiredApp {
-        app: e.app_ref(),
-        version: e.version.clone(),
-        manifest_hash: e.manifest.hash,
-        wanted: Wanted::Running,
-        stopped_by_user: false,
-    };
-    s.cat.set_desired(&d).unwrap();
-    d.wanted = Wanted::Stopped;
+    let mut d = installed_row("hello-1", Some(e.app_ref()), &e);
+    s.cat.put_installed(&d).unwrap();
+    d.wanted = DesiredRun::Stopped;
     d.stopped_by_user = true;
-    s.cat.set_desired(&d).unwrap();
-    assert_eq!(s.cat.desired().unwrap(), vec![d.clone()]);
-    let mut wrong = d.clone();
-    wrong.manifest_hash = atoll_registry::Hash::of(b"other");
-    assert!(matches!(
-        s.cat.set_desired(&wrong),
-        Err(CatalogError::NotFound(_))
-    ));
-    assert!(s.cat.remove_desired(&d.app).unwrap());
-    assert!(s.cat.desired().unwrap().is_empty());
+    d.record = "{\"changed\":true}".into();
+    s.cat.put_installed(&d).unwrap();
+    assert_eq!(s.cat.installed_apps().unwrap(), vec![d.clone()]);
+    assert_eq!(s.cat.installed_app("hello-1").unwrap(), Some(d.clone()));
+    assert!(s.cat.app(&e.app_ref()).unwrap().unwrap().summary.installed);
+    // An app the catalog does not know (a local app dir) is kept, linked to nothing.
+    let other = signed(&key(2), "elsewhere", 1);
+    let mut unknown = installed_row("elsewhere", Some(other.app_ref()), &other);
+    unknown.wanted = DesiredRun::Removed;
+    s.cat.put_installed(&unknown).unwrap();
+    unknown.app = None;
+    assert_eq!(s.cat.installed_app("elsewhere").unwrap(), Some(unknown));
+    s.cat.check().unwrap();
+    // An import keeps what is recorded under the same name, adds the rest, in one go.
+    let mut stale = d.clone();
+    stale.version = "0.0.1".parse().unwrap();
+    let fresh = installed_row("hello-2", None, &e);
+    assert_eq!(s.cat.import_installed(&[stale, fresh.clone()]).unwrap(), 1);
+    assert_eq!(s.cat.installed_app("hello-1").unwrap(), Some(d.clone()));
+    assert_eq!(s.cat.installed_app("hello-2").unwrap(), Some(fresh));
+    assert!(s.cat.delete_installed("hello-1").unwrap());
+    assert!(!s.cat.delete_installed("hello-1").unwrap());
+    assert!(!s.cat.app(&e.app_ref()).unwrap().unwrap().summary.installed);
+    assert_eq!(s.cat.installed_apps().unwrap().len(), 2);
 }
 
 #[test]

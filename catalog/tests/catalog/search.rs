@@ -1,6 +1,6 @@
 //! Full-text search, filters, sorting and paging.
 
-use atoll_catalog::{CatalogError, DesiredApp, Provenance, SearchQuery, Sort, Wanted};
+use atoll_catalog::{CatalogError, DesiredRun, InstalledRow, Provenance, SearchQuery, Sort};
 use atoll_registry::objects::PublisherType;
 use atoll_registry::{Envelope, PublisherProfile};
 
@@ -178,12 +178,15 @@ fn filters_and_sorts() {
     );
     let hash = atoll_registry::Hash::of(&m.canonical_bytes().unwrap());
     s.cat
-        .set_desired(&DesiredApp {
-            app: format!("{}/notes", alice.did()).parse().unwrap(),
+        .put_installed(&InstalledRow {
+            name: "notes".into(),
+            app: Some(format!("{}/notes", alice.did()).parse().unwrap()),
             version: m.version.clone(),
             manifest_hash: hash,
-            wanted: Wanted::Running,
+            wanted: DesiredRun::Running,
             stopped_by_user: false,
+            record: "{}".into(),
+            updated_at: 1,
         })
         .unwrap();
     let all = |q: SearchQuery| names(&s.cat.search(&q).unwrap());

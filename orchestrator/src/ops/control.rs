@@ -10,11 +10,12 @@ use crate::spec;
 use crate::store::{now_secs, AppRecord, Wanted};
 
 impl Orchestrator {
-    fn record_for_control(&self, name: &str) -> Result<AppRecord, ControlError> {
+    async fn record_for_control(&self, name: &str) -> Result<AppRecord, ControlError> {
         let record = self
             .shared()
             .store
-            .get(name)?
+            .get(name)
+            .await?
             .ok_or_else(|| ControlError::NotInstalled(name.to_owned()))?;
         if matches!(record.wanted, Wanted::Removed { .. }) {
             return Err(ControlError::Removing(name.to_owned()));
@@ -33,11 +34,11 @@ impl Orchestrator {
     async fn start_inner(&self, name: &str, sink: &ProgressSink) -> Result<(), ControlError> {
         let shared = self.shared();
         let _lock = shared.lock_app(name).await;
-        let mut record = self.record_for_control(name)?;
+        let mut record = self.record_for_control(name).await?;
         record.wanted = Wanted::Running;
         record.stopped_by_user = false;
         record.updated_at = now_secs();
-        shared.store.put(&record)?;
+        shared.store.put(&record).await?;
         shared.reset_backoff(name);
         let base = self.baseline(name);
         sink.emit(Stage::Containers, 10, "starting containers");
@@ -64,11 +65,11 @@ impl Orchestrator {
     async fn stop_inner(&self, name: &str, sink: &ProgressSink) -> Result<(), ControlError> {
         let shared = self.shared();
         let _lock = shared.lock_app(name).await;
-        let mut record = self.record_for_control(name)?;
+        let mut record = self.record_for_control(name).await?;
         record.wanted = Wanted::Stopped;
         record.stopped_by_user = true;
         record.updated_at = now_secs();
-        shared.store.put(&record)?;
+        shared.store.put(&record).await?;
         let grace: Duration = record
             .release
             .manifest
@@ -99,7 +100,7 @@ impl Orchestrator {
     }
 
     async fn restart_inner(&self, name: &str, sink: &ProgressSink) -> Result<(), ControlError> {
-        let record = self.record_for_control(name)?;
+        let record = self.record_for_control(name).await?;
         if record.wanted != Wanted::Running {
             return self.start_inner(name, sink).await;
         }

@@ -1,18 +1,23 @@
-//! `install`: verify, load images, prepare data, record the app as wanted, and wait until it
-//! is ready. A failure leaves no container, network or state behind (data dir and loaded
-//! images stay: they are harmless and make a retry faster).
+//! `install`: check, record the app (phase `preparing`: nothing is created for it yet),
+//! load its images and prepare its data, record it `prepared` with its image ids (now the
+//! loop creates its containers), and wait until it is ready. A failure leaves no container,
+//! network or state behind (data dir and loaded images stay: they are harmless and make a
+//! retry faster). A crash at any point leaves a record that says what is left: an
+//! orchestrator that finds a `preparing` record at start finishes the install
+//! ([`Orchestrator::resume`]).
 
 use std::collections::BTreeMap;
 
 use atoll_registry::manifest::Protocol;
 
+use super::failpoint;
 use super::wait::Target;
 use crate::error::{InstallError, WaitError};
+use crate::labels;
 use crate::orchestrator::Orchestrator;
 use crate::progress::{Operation, ProgressSink, Stage};
 use crate::release::Release;
-use crate::store::{now_secs, AppRecord, Wanted};
-use crate::{images, labels, secrets, volumes};
+use crate::store::{now_secs, AppRecord, Phase, Wanted};
 
 /// What to install.
 #[derive(Debug, Clone)]
@@ -119,13 +124,13 @@ impl Orchestrator {
         let shared = self.shared();
         let _lock = shared.lock_app(&name).await;
         sink.emit(Stage::Verify, 1, "checking the request");
-        if shared.store.get(&name)?.is_some() {
+        if shared.store.get(&name).await?.is_some() {
             return Err(InstallError::AlreadyInstalled(name));
         }
         let release = request.release;
         release.validate()?;
         let ports = host_ports(&release, &request.ports);
-        for other in shared.store.list()? {
+        for other in shared.store.list().await? {
             let theirs = host_ports(&other.release, &other.ports);
             if let Some((port, _)) = ports.iter().find(|p| theirs.contains(p)) {
                 return Err(InstallError::PortTaken {
@@ -140,23 +145,6 @@ impl Orchestrator {
             }
         }
         shared.service.ensure().await?;
-        let images = images::ensure_all(&shared.podman, &release, sink, (5, 50)).await?;
-        sink.emit(Stage::Prepare, 52, "preparing secrets and volumes");
-        let app_dir = shared.config.app_dir(&name);
-        for c in &release.manifest.containers {
-            for s in &c.secrets {
-                secrets::ensure(&app_dir, s)?;
-            }
-            let vols: Vec<String> = c.volumes.iter().map(|v| v.name.clone()).collect();
-            volumes::prepare(&shared.host, &app_dir, &vols, c.user.as_deref()).await?;
-        }
-        let web_url = release.manifest.web_port().map(|(_, p)| {
-            format!(
-                "http://127.0.0.1:{}/",
-                request.ports.get(&p.host).copied().unwrap_or(p.host)
-            )
-        });
-        let version = release.version().clone();
         let record = AppRecord {
             name: name.clone(),
             release,
@@ -167,20 +155,60 @@ impl Orchestrator {
                 Wanted::Stopped
             },
             stopped_by_user: false,
-            images,
+            images: Default::default(),
             previous: None,
+            phase: Phase::Preparing,
             updated_at: now_secs(),
         };
-        shared.store.put(&record)?;
+        shared.store.put(&record).await?;
+        failpoint::hit("install:after-record").await;
+        self.finish_install(record, sink).await
+    }
+
+    /// From a `preparing` record on: load the images, prepare the data, record the image
+    /// ids (`prepared`), let the loop create the containers and wait until the app is ready.
+    /// Undoes the install when it fails (the record goes; data and images stay).
+    pub(super) async fn finish_install(
+        &self,
+        mut record: AppRecord,
+        sink: &ProgressSink,
+    ) -> Result<InstallReport, InstallError> {
+        let shared = self.shared();
+        let name = record.name.clone();
+        let images = match self
+            .prepare::<InstallError>(&name, &record.release, sink, (5, 50))
+            .await
+        {
+            Ok(images) => images,
+            Err(e) => {
+                // Nothing was created for a preparing record: forgetting it is the undo.
+                if let Err(forget) = shared.store.delete(&name).await {
+                    tracing::warn!(app = %name, error = %forget, "forgetting a failed install failed; the loop removes it");
+                }
+                return Err(e);
+            }
+        };
+        failpoint::hit("install:after-images").await;
+        let web_url = record
+            .release
+            .manifest
+            .web_port()
+            .map(|(_, p)| format!("http://127.0.0.1:{}/", record.host_port(p.host)));
+        record.images = images;
+        record.phase = Phase::Prepared;
+        record.updated_at = now_secs();
+        shared.store.put(&record).await?;
+        failpoint::hit("install:after-prepared").await;
         let report = InstallReport {
             name: name.clone(),
-            version,
+            version: record.release.version().clone(),
             web_url,
         };
         let base = self.baseline(&name);
         sink.emit(Stage::Containers, 60, "creating containers");
         self.pass(Some((name.clone(), sink.clone()))).await;
-        if !request.start {
+        failpoint::hit("install:after-containers").await;
+        if record.wanted != Wanted::Running {
             return Ok(report);
         }
         let timeout = shared.config.ready_timeout;
@@ -205,10 +233,10 @@ impl Orchestrator {
     /// Remove a failed install (keeping its data dir).
     async fn undo(&self, name: &str) {
         let shared = self.shared();
-        if let Ok(Some(mut record)) = shared.store.get(name) {
+        if let Ok(Some(mut record)) = shared.store.get(name).await {
             record.wanted = Wanted::Removed { purge: false };
             record.updated_at = now_secs();
-            if shared.store.put(&record).is_ok() {
+            if shared.store.put(&record).await.is_ok() {
                 self.pass(None).await;
                 let base = self.baseline(name);
                 let r: Result<(), WaitError> = self

@@ -120,7 +120,7 @@ impl Orchestrator {
 
     /// Every installed app with its containers.
     pub async fn ps(&self) -> Result<Vec<AppStatus>, QueryError> {
-        let records = self.shared().store.list()?;
+        let records = self.shared().store.list().await?;
         let listed = self.listed(&[]).await?;
         Ok(records.iter().map(|r| self.status_of(r, &listed)).collect())
     }
@@ -130,7 +130,8 @@ impl Orchestrator {
         let record = self
             .shared()
             .store
-            .get(name)?
+            .get(name)
+            .await?
             .ok_or_else(|| QueryError::NotInstalled(name.to_owned()))?;
         let listed = self.listed(&[(labels::APP, name)]).await?;
         Ok(self.status_of(&record, &listed))
@@ -219,7 +220,7 @@ impl Orchestrator {
         tail: Option<usize>,
     ) -> Result<Vec<LogLine>, QueryError> {
         let shared = self.shared();
-        if shared.store.get(name)?.is_none() {
+        if shared.store.get(name).await?.is_none() {
             return Err(QueryError::NotInstalled(name.to_owned()));
         }
         let listed = self

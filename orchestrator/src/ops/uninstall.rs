@@ -2,6 +2,7 @@
 //! network; the record goes only when nothing of it is left, so what `ps` reports is what
 //! exists. Data stays unless `purge`.
 
+use super::failpoint;
 use super::wait::Target;
 use crate::error::{UninstallError, WaitError};
 use crate::orchestrator::Orchestrator;
@@ -39,14 +40,16 @@ impl Orchestrator {
         let _lock = shared.lock_app(name).await;
         let mut record = shared
             .store
-            .get(name)?
+            .get(name)
+            .await?
             .ok_or_else(|| UninstallError::NotInstalled(name.to_owned()))?;
         record.wanted = Wanted::Removed { purge };
         record.updated_at = now_secs();
-        shared.store.put(&record)?;
+        shared.store.put(&record).await?;
+        failpoint::hit("uninstall:after-record").await;
         sink.emit(Stage::Containers, 10, "stopping and removing containers");
         let report = self.pass(Some((name.to_owned(), sink.clone()))).await;
-        if shared.store.get(name)?.is_none() {
+        if shared.store.get(name).await?.is_none() {
             return Ok(());
         }
         if let Some(error) = report.error_for(name) {

@@ -1,18 +1,19 @@
-//! `update`: load the new images while the old version runs, switch desired state to the new
-//! release (keeping the old one as the rollback target), and wait for it to become ready
+//! `update`: record the new release (phase `preparing`, the old one kept as `previous`, the
+//! rollback target; the old containers keep running untouched), load the new images, record
+//! their ids (`prepared`: now the loop replaces the containers), and wait for it to become ready
 //! within the update window. If it does not, desired state goes back to the old release and
 //! the loop recreates the old containers. Volumes and secrets belong to the install name, so
 //! both versions see the same data.
 
 use std::time::Duration;
 
+use super::failpoint;
 use super::wait::Target;
 use crate::error::UpdateError;
 use crate::orchestrator::Orchestrator;
 use crate::progress::{Operation, ProgressSink, Stage};
 use crate::release::Release;
-use crate::store::{now_secs, AppRecord, Previous, Wanted};
-use crate::{images, secrets, volumes};
+use crate::store::{now_secs, AppRecord, Phase, Previous, Wanted};
 
 /// What `update` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +69,8 @@ impl Orchestrator {
         sink.emit(Stage::Verify, 1, "checking the release");
         let mut record = shared
             .store
-            .get(name)?
+            .get(name)
+            .await?
             .ok_or_else(|| UpdateError::NotInstalled(name.to_owned()))?;
         if matches!(record.wanted, Wanted::Removed { .. }) {
             return Err(UpdateError::Removing(name.to_owned()));
@@ -84,7 +86,7 @@ impl Orchestrator {
         }
         release.validate()?;
         let ports = super::install::host_ports(&release, &record.ports);
-        for other in shared.store.list()? {
+        for other in shared.store.list().await? {
             if other.name == name {
                 continue;
             }
@@ -97,29 +99,88 @@ impl Orchestrator {
             }
         }
         shared.service.ensure().await?;
-        let new_images = images::ensure_all(&shared.podman, &release, sink, (5, 40)).await?;
-        sink.emit(Stage::Prepare, 42, "preparing secrets and volumes");
-        let app_dir = shared.config.app_dir(name);
-        for c in &release.manifest.containers {
-            for s in &c.secrets {
-                secrets::ensure(&app_dir, s)?;
-            }
-            let vols: Vec<String> = c.volumes.iter().map(|v| v.name.clone()).collect();
-            volumes::prepare(&shared.host, &app_dir, &vols, c.user.as_deref()).await?;
-        }
-        let window = shared
-            .config
-            .update_window
-            .unwrap_or_else(|| derived_window(&release));
         let previous = Previous {
             release: record.release.clone(),
             images: record.images.clone(),
         };
         record.release = release;
-        record.images = new_images;
+        record.images = Default::default();
         record.previous = Some(Box::new(previous));
+        record.phase = Phase::Preparing;
         record.updated_at = now_secs();
-        shared.store.put(&record)?;
+        shared.store.put(&record).await?;
+        failpoint::hit("update:after-record").await;
+        self.finish_update(record, sink).await
+    }
+
+    /// Finish an update an earlier process started and a crash interrupted.
+    pub(super) async fn resume_update(
+        &self,
+        name: &str,
+        sink: &ProgressSink,
+    ) -> Result<UpdateReport, UpdateError> {
+        let _lock = self.shared().lock_app(name).await;
+        let record = self
+            .shared()
+            .store
+            .get(name)
+            .await?
+            .ok_or_else(|| UpdateError::NotInstalled(name.to_owned()))?;
+        if record.previous.is_none() {
+            let v = record.release.version().clone();
+            return Ok(UpdateReport {
+                name: name.to_owned(),
+                from: v.clone(),
+                to: v,
+            });
+        }
+        self.finish_update(record, sink).await
+    }
+
+    /// From a record that holds the new release and `previous` on: load the new images if
+    /// they are not recorded yet (`preparing`), switch, and prove the new version within the
+    /// update window, or roll back.
+    async fn finish_update(
+        &self,
+        mut record: AppRecord,
+        sink: &ProgressSink,
+    ) -> Result<UpdateReport, UpdateError> {
+        let shared = self.shared();
+        let name = record.name.clone();
+        let name = name.as_str();
+        let Some(previous) = record.previous.clone() else {
+            return Err(UpdateError::NotInstalled(name.to_owned()));
+        };
+        let from = previous.release.version().clone();
+        let to = record.release.version().clone();
+        if record.phase == Phase::Preparing {
+            let images = match self
+                .prepare::<UpdateError>(name, &record.release, sink, (5, 40))
+                .await
+            {
+                Ok(images) => images,
+                Err(e) => {
+                    // Nothing was changed for the new release: put the old one back.
+                    record.release = previous.release;
+                    record.images = previous.images;
+                    record.previous = None;
+                    record.phase = Phase::Prepared;
+                    record.updated_at = now_secs();
+                    shared.store.put(&record).await?;
+                    return Err(e);
+                }
+            };
+            failpoint::hit("update:after-images").await;
+            record.images = images;
+            record.phase = Phase::Prepared;
+            record.updated_at = now_secs();
+            shared.store.put(&record).await?;
+            failpoint::hit("update:after-prepared").await;
+        }
+        let window = shared
+            .config
+            .update_window
+            .unwrap_or_else(|| derived_window(&record.release));
         let report = UpdateReport {
             name: name.to_owned(),
             from: from.clone(),
@@ -129,25 +190,27 @@ impl Orchestrator {
             // Stopped apps switch release now and start with it later.
             self.pass(None).await;
             record.previous = None;
-            shared.store.put(&record)?;
+            shared.store.put(&record).await?;
             return Ok(report);
         }
         shared.reset_backoff(name);
         let base = self.baseline(name);
         sink.emit(Stage::Containers, 50, format!("replacing {from} with {to}"));
         self.pass(Some((name.to_owned(), sink.clone()))).await;
+        failpoint::hit("update:after-containers").await;
         let outcome = self
             .wait(name, Target::Ready, window, &base, sink, (60, 90))
             .await;
         let mut record = shared
             .store
-            .get(name)?
+            .get(name)
+            .await?
             .ok_or_else(|| UpdateError::NotInstalled(name.to_owned()))?;
         match outcome {
             Ok(()) => {
                 record.previous = None;
                 record.updated_at = now_secs();
-                shared.store.put(&record)?;
+                shared.store.put(&record).await?;
                 Ok(report)
             }
             Err(reason) => {
@@ -182,7 +245,7 @@ impl Orchestrator {
         record.release = previous.release;
         record.images = previous.images;
         record.updated_at = now_secs();
-        shared.store.put(record)?;
+        shared.store.put(record).await?;
         shared.reset_backoff(&name);
         let base = self.baseline(&name);
         self.pass(Some((name.clone(), sink.clone()))).await;

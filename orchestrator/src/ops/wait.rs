@@ -59,8 +59,8 @@ impl Orchestrator {
         )
     }
 
-    fn evaluate(&self, app: &str, target: Target, base: &Baseline) -> Verdict {
-        let record: Option<AppRecord> = match self.shared().store.get(app) {
+    async fn evaluate(&self, app: &str, target: Target, base: &Baseline) -> Verdict {
+        let record: Option<AppRecord> = match self.shared().store.get(app).await {
             Ok(r) => r,
             Err(e) => {
                 return Verdict::Pending {
@@ -167,7 +167,7 @@ impl Orchestrator {
         let mut last_done = usize::MAX;
         loop {
             changes.borrow_and_update();
-            match self.evaluate(app, target, base) {
+            match self.evaluate(app, target, base).await {
                 Verdict::Done => return Ok(()),
                 Verdict::Failed(e) => return Err(e),
                 Verdict::Pending { done, total, state } => {

@@ -12,7 +12,7 @@ use crate::error::ReconcileError;
 use crate::podman::types::{ListedContainer, Network};
 use crate::progress::ProgressSink;
 use crate::spec::{self, Inputs};
-use crate::store::{AppRecord, Wanted};
+use crate::store::{AppRecord, Phase, Wanted};
 use crate::{drift, labels, procfs, secrets, volumes};
 
 impl Reconciler {
@@ -24,6 +24,11 @@ impl Reconciler {
         sink: &ProgressSink,
         report: &mut PassReport,
     ) -> Result<(), ReconcileError> {
+        if record.phase == Phase::Preparing && !matches!(record.wanted, Wanted::Removed { .. }) {
+            // Its images are being loaded (or will be, by `resume`): nothing to create yet,
+            // and an update's old containers are left running as they are.
+            return Ok(());
+        }
         let slots = match record.wanted {
             Wanted::Running => self.slots(record).await?,
             Wanted::Stopped | Wanted::Removed { .. } => Vec::new(),

@@ -217,7 +217,8 @@ impl Reconciler {
                 }
             }
         }
-        self.shared.store.delete(app)?;
+        crate::ops::failpoint::hit("uninstall:before-forget").await;
+        self.shared.store.delete(app).await?;
         self.shared.runtime().forget(app);
         tracing::info!(%app, purge, "uninstalled");
         Ok(())

@@ -15,7 +15,7 @@ use crate::runtime::Failure;
 impl Reconciler {
     /// Refresh the runtime table from a fresh listing and (re)start health tasks.
     pub(super) async fn refresh(&mut self) -> Result<(), ReconcileError> {
-        let records = self.shared.store.list()?;
+        let records = self.shared.store.list().await?;
         let listed = self.list(&[]).await?;
         let node = self.shared.config.node.clone();
         let mut wanted_keys = HashSet::new();

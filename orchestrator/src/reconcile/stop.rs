@@ -9,7 +9,7 @@ impl Reconciler {
     /// Stop an app's running containers (reverse start order) and clear their backoff, so
     /// the next pass starts them again at once: a restart.
     pub(crate) async fn stop_for_restart(&mut self, app: &str) {
-        let Ok(Some(record)) = self.shared.store.get(app) else {
+        let Ok(Some(record)) = self.shared.store.get(app).await else {
             return;
         };
         let Ok(list) = self.list(&[(labels::APP, app)]).await else {

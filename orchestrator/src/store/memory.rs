@@ -3,10 +3,11 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::{AppRecord, DesiredState};
+use super::{AppRecord, DesiredState, StoreFuture};
 use crate::error::StoreError;
 
-/// Desired state in memory (lost when dropped).
+/// Desired state in memory (lost when dropped). Share one (`Arc`) between orchestrators
+/// opened one after the other to model a restart.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     apps: Mutex<BTreeMap<String, AppRecord>>,
@@ -17,41 +18,38 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut BTreeMap<String, AppRecord>) -> T,
+    ) -> Result<T, StoreError> {
+        let mut apps = self.apps.lock().map_err(|_| StoreError::Poisoned)?;
+        Ok(f(&mut apps))
+    }
 }
 
 impl DesiredState for MemoryStore {
-    fn list(&self) -> Result<Vec<AppRecord>, StoreError> {
-        Ok(self
-            .apps
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?
-            .values()
-            .cloned()
-            .collect())
+    fn list(&self) -> StoreFuture<'_, Vec<AppRecord>> {
+        let out = self.with(|apps| apps.values().cloned().collect());
+        Box::pin(async move { out })
     }
 
-    fn get(&self, name: &str) -> Result<Option<AppRecord>, StoreError> {
-        Ok(self
-            .apps
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?
-            .get(name)
-            .cloned())
+    fn get<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<AppRecord>> {
+        let out = self.with(|apps| apps.get(name).cloned());
+        Box::pin(async move { out })
     }
 
-    fn put(&self, record: &AppRecord) -> Result<(), StoreError> {
-        self.apps
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?
-            .insert(record.name.clone(), record.clone());
-        Ok(())
+    fn put<'a>(&'a self, record: &'a AppRecord) -> StoreFuture<'a, ()> {
+        let out = self.with(|apps| {
+            apps.insert(record.name.clone(), record.clone());
+        });
+        Box::pin(async move { out })
     }
 
-    fn delete(&self, name: &str) -> Result<(), StoreError> {
-        self.apps
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?
-            .remove(name);
-        Ok(())
+    fn delete<'a>(&'a self, name: &'a str) -> StoreFuture<'a, ()> {
+        let out = self.with(|apps| {
+            apps.remove(name);
+        });
+        Box::pin(async move { out })
     }
 }

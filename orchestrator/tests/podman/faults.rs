@@ -415,7 +415,7 @@ async fn round(env: &Env, config: &Config, mut orch: Orchestrator, r: usize) -> 
     assert!(env.labelled().is_empty(), "round {r}: {:?}", env.labelled());
     assert!(orch.ps().await.unwrap().is_empty());
     assert!(
-        orch.store().list().unwrap().is_empty(),
+        orch.store().list().await.unwrap().is_empty(),
         "round {r}: ghost in state"
     );
     assert!(env

@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use atoll_orchestrator::{Config, Orchestrator, PodmanConfig, Release, StorageDirs};
+use atoll_orchestrator::{Config, MemoryStore, Orchestrator, PodmanConfig, Release, StorageDirs};
 
 pub const SETUP_HINT: &str =
     "this test needs rootless podman: run `sudo scripts/setup-host.sh` and `scripts/build-images.sh`";
@@ -158,6 +158,8 @@ pub struct Env {
     pub tag: String,
     pub user: String,
     pub uid: u32,
+    /// Desired state, shared by every orchestrator opened on this instance (a restart).
+    pub store: std::sync::Arc<MemoryStore>,
 }
 
 fn uid_of(user: &str) -> Option<u32> {
@@ -213,6 +215,7 @@ impl Env {
             base,
             node,
             tag: format!("atoll-it-{pid}-{n}"),
+            store: std::sync::Arc::new(MemoryStore::new()),
             user,
             uid,
         };
@@ -251,7 +254,7 @@ impl Env {
     }
 
     pub async fn orchestrator_with(&self, config: Config) -> Orchestrator {
-        Orchestrator::open(config)
+        Orchestrator::open(config, self.store.clone())
             .await
             .unwrap_or_else(|e| panic!("orchestrator did not start: {e}\n{SETUP_HINT}"))
     }

@@ -170,7 +170,7 @@ async fn hello_static_lifecycle() {
     orch.uninstall("hello-static", true, &sink).await.unwrap();
     assert_done(&drain(&mut events));
     assert!(orch.ps().await.unwrap().is_empty());
-    assert!(orch.store().list().unwrap().is_empty());
+    assert!(orch.store().list().await.unwrap().is_empty());
     assert!(env.labelled().is_empty(), "{:?}", env.labelled());
     assert!(!env.data.join("apps/hello-static").exists());
     orch.shutdown().await;
@@ -470,7 +470,7 @@ async fn crash_looping_install_fails_cleanly() {
     assert_eq!(last.stage, Stage::Failed);
     assert_eq!(last.message, text);
     assert!(orch.ps().await.unwrap().is_empty());
-    assert!(orch.store().list().unwrap().is_empty());
+    assert!(orch.store().list().await.unwrap().is_empty());
     assert!(env.labelled().is_empty(), "{:?}", env.labelled());
     orch.shutdown().await;
 }
@@ -524,7 +524,7 @@ async fn blocked_uninstall_is_reported_and_finished_later() {
     env.podman_ok(&["rm", "-f", "-t", "0", "intruder"]);
     orch.reconcile_now().await;
     assert!(orch.ps().await.unwrap().is_empty());
-    assert!(orch.store().list().unwrap().is_empty());
+    assert!(orch.store().list().await.unwrap().is_empty());
     assert!(env.labelled().is_empty(), "{:?}", env.labelled());
     orch.shutdown().await;
 }
