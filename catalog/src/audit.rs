@@ -12,7 +12,7 @@
 //!   the whole log stays under about 32 MiB.
 
 use atoll_registry::{Did, Hash};
-use rusqlite::{params, Transaction};
+use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use crate::error::CatalogError;
@@ -232,7 +232,7 @@ pub(crate) fn has_key(conn: &rusqlite::Connection, key: &Hash) -> Result<bool, C
 /// rows older than the newest [`MAX_AUDIT_ROWS`] are deleted, evidence older than the
 /// newest [`MAX_EVIDENCE_ROWS`] rows with evidence is dropped.
 pub(crate) fn record_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     now: u64,
     rec: Record<'_>,
 ) -> Result<Option<i64>, CatalogError> {

@@ -59,6 +59,14 @@ impl Catalog {
     /// entries share a sequence, every entry has a source, the search index covers every
     /// app). Reads the whole file: use it for diagnosis, not on every start.
     pub fn check(&self) -> Result<CheckReport, CatalogError> {
+        // FTS5 refreshes its cached index structure when a query opens the table, not in
+        // the integrity check: on a long-lived read connection, open it once first, or
+        // the check reads a structure other connections have since changed.
+        self.conn.query_row(
+            "SELECT count(*) FROM (SELECT rowid FROM app_search LIMIT 1)",
+            [],
+            |r| r.get::<_, i64>(0),
+        )?;
         let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
         let problems: Vec<String> = stmt
             .query_map([], |r| r.get::<_, String>(0))?

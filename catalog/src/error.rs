@@ -91,6 +91,19 @@ pub enum CatalogError {
     /// A value could not be encoded canonically (RFC 8785).
     #[error(transparent)]
     Canonical(#[from] atoll_registry::canonical::CanonicalError),
+    /// The [`crate::CatalogService`]'s writer thread has stopped (it panicked, or the
+    /// service is shutting down): the request was not run, or its result is unknown
+    /// because the batch it was in was never committed.
+    #[error("the catalog service has stopped; the request was not stored")]
+    ServiceStopped,
+    /// The write batch this request was part of could not be begun or committed, so
+    /// nothing of it was stored (the request itself had succeeded).
+    #[error("the catalog could not commit the write batch: {source}")]
+    BatchFailed {
+        /// SQLite's error, shared by every request of the batch.
+        #[source]
+        source: std::sync::Arc<rusqlite::Error>,
+    },
     /// Any other SQLite error.
     #[error("catalog database error: {0}")]
     Sqlite(rusqlite::Error),

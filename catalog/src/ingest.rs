@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use atoll_registry::{Did, Entry, Hash, Verified};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::audit::{self, AuditKind};
@@ -162,7 +162,7 @@ impl Ctx {
         }
     }
 
-    fn publisher(&mut self, tx: &Transaction<'_>, did: &Did) -> Result<i64, CatalogError> {
+    fn publisher(&mut self, tx: &Connection, did: &Did) -> Result<i64, CatalogError> {
         if let Some(id) = self.publishers.get(did) {
             return Ok(*id);
         }
@@ -202,7 +202,7 @@ fn stored_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
 }
 
 pub(crate) fn ingest_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     ctx: &mut Ctx,
     entry: &Verified<Entry>,
     provenance: &Provenance,
@@ -361,7 +361,7 @@ fn accepted(entry: &Entry, previous: Option<u64>, now: u64) -> IngestOutcome {
 
 /// The app's row id, and whether it was created just now.
 fn app_id(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     publisher: i64,
     entry: &Entry,
     now: u64,
@@ -386,7 +386,7 @@ fn app_id(
     Ok((tx.last_insert_rowid(), true))
 }
 
-fn head_of(tx: &Transaction<'_>, app_id: i64) -> Result<Option<Stored>, CatalogError> {
+fn head_of(tx: &Connection, app_id: i64) -> Result<Option<Stored>, CatalogError> {
     // Two single-table lookups rather than a join: with STAT4 compiled in, SQLite
     // re-prepares a parameterised join on every new binding (see search::reindex_app).
     let head: Option<i64> = tx
@@ -406,7 +406,7 @@ fn head_of(tx: &Transaction<'_>, app_id: i64) -> Result<Option<Stored>, CatalogE
 /// Point the app at `new_head`; the old head (if any) gets `old_status`. `promote` marks
 /// the new head's row (rows inserted as `head` need not be touched again).
 fn make_head(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     app_id: i64,
     new_head: i64,
     old_head: Option<i64>,
@@ -427,7 +427,7 @@ fn make_head(
 }
 
 fn insert_entry(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     app_id: i64,
     entry: &Verified<Entry>,
     status: &str,
@@ -485,7 +485,7 @@ fn insert_entry(
 }
 
 fn add_source(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     entry_id: i64,
     provenance: &Provenance,
     now: u64,
@@ -499,7 +499,7 @@ fn add_source(
 
 /// Flag the app, penalise the publisher once per (app, sequence), and log the evidence.
 fn equivocated(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     publisher: i64,
     app_id: i64,
     entry: &Verified<Entry>,

@@ -9,7 +9,7 @@
 
 use atoll_registry::manifest::policy;
 use atoll_registry::{Hash, Manifest};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::CatalogError;
 use crate::search;
@@ -52,10 +52,7 @@ impl Catalog {
     }
 }
 
-pub(crate) fn attach_in(
-    tx: &Transaction<'_>,
-    manifest: &Manifest,
-) -> Result<Attached, CatalogError> {
+pub(crate) fn attach_in(tx: &Connection, manifest: &Manifest) -> Result<Attached, CatalogError> {
     let violations = policy::check(manifest);
     if let Some(v) = violations.first() {
         return Err(CatalogError::Manifest(format!(

@@ -2,7 +2,7 @@
 //! authority (and subject) wins, with the same rollback and equivocation rules as entries.
 
 use atoll_registry::{Endorsement, PublisherProfile, Verified};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::audit::{self, AuditKind};
@@ -61,7 +61,7 @@ fn decide(
 
 #[allow(clippy::too_many_arguments)] // one call site per object kind; a struct would only rename them
 fn refuse<T>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     outcome: UpdateOutcome,
     signer: i64,
     what: &str,
@@ -201,7 +201,7 @@ impl Catalog {
 }
 
 fn ingest_endorsement_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     e: &Verified<Endorsement>,
     provenance: &Provenance,
     now: u64,

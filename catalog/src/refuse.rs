@@ -12,7 +12,7 @@
 //! publisher's next, good entry.
 
 use atoll_registry::{Entry, Hash, Verified};
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::audit::{self, AuditKind};
@@ -55,7 +55,7 @@ impl Catalog {
 }
 
 fn refuse_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     entry: &Verified<Entry>,
     provenance: &Provenance,
     reason: &str,
@@ -173,7 +173,7 @@ fn refuse_in(
 }
 
 /// Remove an app without entries, and its publisher if nothing else names it.
-fn remove_app(tx: &Transaction<'_>, app_id: i64) -> Result<(), CatalogError> {
+fn remove_app(tx: &Connection, app_id: i64) -> Result<(), CatalogError> {
     let publisher: i64 = tx
         .prepare_cached("SELECT publisher_id FROM apps WHERE id = ?1")?
         .query_row([app_id], |r| r.get(0))?;

@@ -9,7 +9,7 @@
 
 use atoll_registry::AppRef;
 use rusqlite::types::Value;
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CatalogError;
@@ -274,11 +274,7 @@ fn summary_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<(i64, AppSum
 /// Every lookup here is a single-table statement on purpose: the bundled SQLite is built
 /// with STAT4, and with it a cached statement that joins or orders on a bound parameter
 /// is re-prepared whenever the binding changes — which doubled the cost of an ingest.
-pub(crate) fn reindex_app(
-    tx: &Transaction<'_>,
-    app_id: i64,
-    fresh: bool,
-) -> Result<(), CatalogError> {
+pub(crate) fn reindex_app(tx: &Connection, app_id: i64, fresh: bool) -> Result<(), CatalogError> {
     let (app, publisher_id, head): (String, i64, Option<i64>) = tx
         .prepare_cached("SELECT app, publisher_id, head_entry_id FROM apps WHERE id = ?1")?
         .query_row([app_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -342,7 +338,7 @@ pub(crate) fn reindex_app(
 }
 
 /// Reindex every app of one publisher (after its display name changed).
-pub(crate) fn reindex_publisher(tx: &Transaction<'_>, publisher: i64) -> Result<(), CatalogError> {
+pub(crate) fn reindex_publisher(tx: &Connection, publisher: i64) -> Result<(), CatalogError> {
     let ids: Vec<i64> = tx
         .prepare_cached("SELECT id FROM apps WHERE publisher_id = ?1")?
         .query_map([publisher], |r| r.get(0))?

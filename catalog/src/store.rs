@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use atoll_registry::Did;
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::error::{CatalogError, OpenError};
 use crate::schema::{self, APPLICATION_ID, SCHEMA_VERSION};
@@ -113,16 +113,59 @@ impl Catalog {
 
     /// Run `f` in a `BEGIN IMMEDIATE` transaction: it takes the write lock first, so the
     /// reads `f` makes cannot be invalidated by another writer before it commits.
+    ///
+    /// Inside a transaction already open on this connection (the batch of a
+    /// [`crate::CatalogService`] writer), `f` runs in a savepoint instead: it is all or
+    /// nothing within the enclosing transaction, which commits it.
     pub(crate) fn write<T>(
         &mut self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, CatalogError>,
+        f: impl FnOnce(&Connection) -> Result<T, CatalogError>,
     ) -> Result<T, CatalogError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+        if self.conn.is_autocommit() {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        } else {
+            let sp = self.conn.savepoint()?;
+            let out = f(&sp)?;
+            sp.commit()?;
+            Ok(out)
+        }
+    }
+
+    /// Open a read-only connection to a catalog that [`Catalog::open`] has already
+    /// created and migrated (in WAL mode, so it reads the last committed state without
+    /// waiting for writers). `PRAGMA query_only` makes any write through it fail.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Self, OpenError> {
+        let sqlite = |source: rusqlite::Error| classify(path, source);
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        conn.set_prepared_statement_cache_capacity(128);
+        conn.pragma_update(None, "query_only", true)
+            .map_err(sqlite)?;
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(sqlite)?;
+        let _: i64 = conn
+            .query_row("PRAGMA mmap_size = 268435456", [], |r| r.get(0))
+            .map_err(sqlite)?;
+        let version = schema::user_version(&conn).map_err(sqlite)?;
+        if version > SCHEMA_VERSION {
+            return Err(OpenError::TooNew {
+                path: path.to_owned(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+        })
     }
 }
 
@@ -180,7 +223,7 @@ pub(crate) fn find_publisher(conn: &Connection, did: &Did) -> Result<Option<i64>
 }
 
 /// Row id of a DID, adding it if new.
-pub(crate) fn publisher_id(tx: &Transaction<'_>, did: &Did, now: u64) -> Result<i64, CatalogError> {
+pub(crate) fn publisher_id(tx: &Connection, did: &Did, now: u64) -> Result<i64, CatalogError> {
     if let Some(id) = find_publisher(tx, did)? {
         return Ok(id);
     }

@@ -7,7 +7,7 @@ pub mod compute;
 mod explain;
 
 use atoll_registry::Did;
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 pub use explain::{PathStep, PenaltyNote, ReportNote, TrustExplanation};
@@ -304,7 +304,7 @@ impl Catalog {
 /// next recompute gives the same result and also lowers those the DID endorses). Pinned
 /// DIDs keep 1: the operator's decision wins, and the explanation shows the penalty.
 pub(crate) fn penalize_in(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     publisher: i64,
     kind: PenaltyKind,
     incident: &str,

@@ -9,4 +9,5 @@ mod misc;
 mod refusals;
 mod robustness;
 mod search;
+mod service;
 mod trust;
