@@ -2,6 +2,7 @@
 //! the embedded relay, iroh endpoint, sync and the reconcile loop — until SIGINT/SIGTERM.
 
 mod autoupdate;
+pub mod catalog_port;
 pub mod config;
 mod demo;
 mod local;
@@ -57,7 +58,10 @@ pub async fn run(
     let data = opts.data_dir.clone();
     let token = token::load_or_create(&data)?;
     let catalog = open_catalog(&data)?;
-    let discovery = start_discovery(&opts).await?;
+    let path = data.join("catalog.db");
+    let service = atoll_catalog::CatalogService::open(&path)
+        .with_context(|| format!("opening the catalog service on {}", path.display()))?;
+    let discovery = start_discovery(&opts, service).await?;
     let catalog = Arc::new(Mutex::new(catalog));
     let mut blob_dirs = vec![data.join("bundles")];
     let mut demo_publisher = None;
@@ -135,10 +139,12 @@ pub async fn run(
 }
 
 /// Start the swarm: embedded relay, relay pool, iroh endpoint and blob store, pipeline.
-async fn start_discovery(opts: &NodeOptions) -> Result<atoll_discovery::Discovery> {
+async fn start_discovery(
+    opts: &NodeOptions,
+    service: atoll_catalog::CatalogService,
+) -> Result<atoll_discovery::Discovery> {
     let d = opts.config.discovery(&opts.data_dir);
-    let port = atoll_discovery::catalog_port::SqliteCatalog::open(opts.data_dir.join("catalog.db"))
-        .context("opening the catalog for sync")?;
+    let port = catalog_port::SwarmCatalog::new(service);
     atoll_discovery::Discovery::start(d, Arc::new(port))
         .await
         .context("starting sync (embedded relay, iroh endpoint)")

@@ -19,7 +19,7 @@ pub fn relay_bin_dir() -> PathBuf {
     // fallback (a build reused from another checkout would point there).
     let manifest = std::env::var("CARGO_MANIFEST_DIR")
         .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
-    let script = Path::new(&manifest).join("../scripts/install-test-relay.sh");
+    let script = Path::new(&manifest).join("scripts/install-test-relay.sh");
     let out = Command::new("bash")
         .arg(&script)
         .stderr(Stdio::inherit())

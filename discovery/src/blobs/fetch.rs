@@ -23,10 +23,10 @@ use super::node::BlobNode;
 use super::to_iroh;
 use crate::config::FetchLimits;
 use crate::https::HttpsOrigin;
-use crate::reject::Reason;
+use crate::reject::{BlobSizeProblem, Reason, RejectionSource};
 
 /// What kind of source a blob may come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// The publisher's node, named in the signed entry.
@@ -35,6 +35,17 @@ pub enum SourceKind {
     Mirror,
     /// An HTTPS base URL named in the signed entry.
     Https,
+}
+
+impl SourceKind {
+    /// `origin`, `mirror` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Origin => "origin",
+            Self::Mirror => "mirror",
+            Self::Https => "https",
+        }
+    }
 }
 
 /// One place to try.
@@ -73,15 +84,32 @@ impl BlobSource {
 
     /// How logs and the audit log name it.
     pub fn name(&self) -> String {
-        let kind = match self.kind {
-            SourceKind::Origin => "origin",
-            SourceKind::Mirror => "mirror",
-            SourceKind::Https => "https",
-        };
+        let kind = self.kind.as_str();
         match (&self.node, &self.url) {
             (Some(n), _) => format!("{kind} {}", hex::encode(n.as_bytes())),
             (None, Some(u)) => format!("{kind} {u}"),
             (None, None) => kind.to_owned(),
+        }
+    }
+}
+
+impl BlobSource {
+    /// The source as a rejection names it (the same text as [`BlobSource::name`]).
+    pub fn rejection_source(&self) -> RejectionSource {
+        match (&self.node, &self.url) {
+            (Some(n), _) => RejectionSource::Node {
+                kind: self.kind,
+                id: hex::encode(n.as_bytes()),
+            },
+            (None, Some(u)) if self.kind == SourceKind::Https => RejectionSource::Https(u.clone()),
+            (None, Some(u)) => RejectionSource::Node {
+                kind: self.kind,
+                id: u.clone(),
+            },
+            (None, None) => RejectionSource::Node {
+                kind: self.kind,
+                id: String::new(),
+            },
         }
     }
 }
@@ -200,7 +228,7 @@ impl Fetcher {
                     tried.push(format!("{name}: corrupt"));
                     rejected.push(Reason::BlobCorrupt {
                         hash: want.hash.to_hex(),
-                        source_name: name,
+                        from: source.rejection_source(),
                         detail,
                     });
                 }
@@ -210,10 +238,11 @@ impl Fetcher {
                     tried.push(format!("{name}: too large"));
                     rejected.push(Reason::BlobSize {
                         hash: want.hash.to_hex(),
-                        detail: format!(
-                            "{name} sent {n} bytes, more than the {} the entry names",
-                            want.size
-                        ),
+                        problem: BlobSizeProblem::SourceSentMore {
+                            from: source.rejection_source(),
+                            sent: n,
+                            signed: want.size,
+                        },
                     });
                 }
             }
@@ -235,7 +264,10 @@ impl Fetcher {
             })),
             Ok(Some(size)) => Err(FetchError::Size(Reason::BlobSize {
                 hash: want.hash.to_hex(),
-                detail: format!("the blob is {size} bytes, the entry says {}", want.size),
+                problem: BlobSizeProblem::Differs {
+                    held: size,
+                    signed: want.size,
+                },
             })),
             Ok(None) => Ok(None),
             Err(e) => Err(FetchError::Unavailable {
