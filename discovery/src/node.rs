@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::blobs::{BlobNode, BlobNodeError, Fetcher};
+use crate::blobs::{BlobNode, BlobNodeError, FailedAttempt, Fetcher};
 use crate::codec::{self, EncodeError, Object};
 use crate::config::DiscoveryConfig;
 use crate::https::{HttpsError, HttpsOrigin};
@@ -81,19 +81,19 @@ pub enum BlobsUnavailable {
     Sources {
         /// The blob.
         hash: Hash,
-        /// What each source tried said (`<source>: <why>`).
-        tried: Vec<String>,
+        /// What each source said.
+        tried: Vec<FailedAttempt>,
     },
     /// The local store could not hand out the manifest bytes.
     #[error(transparent)]
     Store(BlobNodeError),
 }
 
-fn tried_text(tried: &[String]) -> String {
+fn tried_text(tried: &[FailedAttempt]) -> String {
     if tried.is_empty() {
         "no source known yet".to_owned()
     } else {
-        tried.join("; ")
+        crate::blobs::joined(tried)
     }
 }
 
