@@ -1,11 +1,8 @@
 //! `atoll`: the one binary — publisher CLI, operator CLI and the node.
 
-mod api;
-mod cli;
-mod home;
-mod node;
-
 use std::process::ExitCode;
+
+use atoll::cli;
 
 use clap::Parser;
 

@@ -2,6 +2,7 @@
 //! the embedded relay, iroh endpoint, sync and the reconcile loop — until SIGINT/SIGTERM.
 
 mod autoupdate;
+pub mod catalog_port;
 pub mod config;
 mod demo;
 pub mod desired;
@@ -63,7 +64,7 @@ pub async fn run(
             .await
             .context("opening the catalog")??
     };
-    let discovery = start_discovery(&opts).await?;
+    let discovery = start_discovery(&opts, catalog.clone()).await?;
     let mut blob_dirs = vec![data.join("bundles")];
     let mut demo_publisher = None;
     if opts.demo {
@@ -150,10 +151,12 @@ pub async fn run(
 }
 
 /// Start the swarm: embedded relay, relay pool, iroh endpoint and blob store, pipeline.
-async fn start_discovery(opts: &NodeOptions) -> Result<atoll_discovery::Discovery> {
+async fn start_discovery(
+    opts: &NodeOptions,
+    service: atoll_catalog::CatalogService,
+) -> Result<atoll_discovery::Discovery> {
     let d = opts.config.discovery(&opts.data_dir);
-    let port = atoll_discovery::catalog_port::SqliteCatalog::open(opts.data_dir.join("catalog.db"))
-        .context("opening the catalog for sync")?;
+    let port = catalog_port::SwarmCatalog::new(service);
     atoll_discovery::Discovery::start(d, Arc::new(port))
         .await
         .context("starting sync (embedded relay, iroh endpoint)")

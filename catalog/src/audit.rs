@@ -26,28 +26,11 @@ pub const MAX_EVIDENCE_BYTES: usize = 64 * 1024;
 pub const MAX_AUDIT_ROWS: i64 = 10_000;
 /// Rows that keep their evidence bytes (the newest ones); older rows keep the text only.
 pub const MAX_EVIDENCE_ROWS: i64 = 256;
-/// Longest reason kept, in characters.
-pub const MAX_REASON_CHARS: usize = 1024;
 /// Longest subject kept, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 256;
-/// Longest source (relay URL, peer) kept, in characters.
-pub const MAX_SOURCE_CHARS: usize = 256;
 
-/// The key of a refused input: BLAKE3 over a domain (what kind of thing was refused) and
-/// the parts that name it. Two deliveries of the same input have the same key.
-pub fn key(domain: &str, parts: &[&[u8]]) -> Hash {
-    let mut bytes = b"atoll-audit-key-v1\0".to_vec();
-    for p in std::iter::once(domain.as_bytes()).chain(parts.iter().copied()) {
-        bytes.extend_from_slice(&(p.len() as u64).to_le_bytes());
-        bytes.extend_from_slice(p);
-    }
-    Hash::of(&bytes)
-}
+pub use atoll_registry::audit::{key, refused_entry_key, MAX_REASON_CHARS, MAX_SOURCE_CHARS};
 
-/// The audit key under which an entry refused for its manifest is remembered.
-pub fn refused_entry_key(payload_id: &Hash) -> Hash {
-    key("refused-entry", &[payload_id.as_bytes()])
-}
 /// Why an input was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]

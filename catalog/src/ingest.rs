@@ -32,7 +32,6 @@ use crate::trust;
 /// What [`Catalog::ingest`] did with an entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum IngestOutcome {
     /// The first entry seen for this app; it is the head now.
     New {

@@ -17,7 +17,6 @@ use crate::trust::{self, PenaltyKind};
 /// What happened to a profile or endorsement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum UpdateOutcome {
     /// First one seen; stored.
     New,

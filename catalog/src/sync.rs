@@ -13,9 +13,7 @@ use crate::error::CatalogError;
 use crate::provenance::Provenance;
 use crate::store::{now, to_i64, Catalog};
 
-/// How far ahead of this node's clock a cursor may be (relays' and publishers' clocks
-/// differ a little).
-pub const MAX_CURSOR_SKEW_SECS: u64 = 300;
+pub use atoll_registry::audit::MAX_CURSOR_SKEW_SECS;
 
 /// A relay's cursor as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -5,8 +5,10 @@ mod fetch;
 pub mod limit;
 mod node;
 
-pub(crate) use fetch::retry_delay;
-pub use fetch::{BlobSource, FetchError, FetchOutcome, Fetcher, SourceKind};
+pub(crate) use fetch::{joined, retry_delay};
+pub use fetch::{
+    AttemptFailure, BlobSource, FailedAttempt, FetchError, FetchOutcome, Fetcher, SourceKind,
+};
 pub use node::{BlobNode, BlobNodeError, DEFAULT_GC_INTERVAL};
 
 /// The iroh-blobs hash of an atoll hash (both are BLAKE3 of the bytes).

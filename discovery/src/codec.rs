@@ -28,7 +28,7 @@ use nostr_sdk::{
 };
 
 use crate::announce::MirrorAnnouncement;
-use crate::reject::Reason;
+use crate::reject::{DTagProblem, Malformed, NamespaceMismatch, Reason, Shared};
 
 /// NIP-78 application-specific data (addressable).
 pub const KIND: Kind = Kind::ApplicationSpecificData;
@@ -102,27 +102,34 @@ pub struct DTag {
 impl DTag {
     /// Parse a `d` value.
     pub fn parse(s: &str) -> Result<Self, Reason> {
-        let bad = |why: &str| Reason::Malformed(format!("d tag {:?}: {why}", truncate(s, 160)));
+        let bad = |problem: DTagProblem| {
+            Reason::Malformed(Malformed::DTag {
+                tag: truncate(s, 160),
+                problem,
+            })
+        };
         if s.len() > 512 {
-            return Err(bad("longer than 512 bytes"));
+            return Err(bad(DTagProblem::TooLong));
         }
         let body = s
             .strip_prefix("atoll:")
-            .ok_or_else(|| bad("not atoll:<type>:…"))?;
-        let (kind, rest) = body.split_once(':').ok_or_else(|| bad("no type"))?;
-        let kind = ObjectType::parse(kind).ok_or_else(|| bad("unknown type"))?;
+            .ok_or_else(|| bad(DTagProblem::NotAtoll))?;
+        let (kind, rest) = body
+            .split_once(':')
+            .ok_or_else(|| bad(DTagProblem::NoType))?;
+        let kind = ObjectType::parse(kind).ok_or_else(|| bad(DTagProblem::UnknownType))?;
         let after = rest
             .strip_prefix("did:key:")
-            .ok_or_else(|| bad("no did:key after the type"))?;
+            .ok_or_else(|| bad(DTagProblem::NoDid))?;
         let (id, rest) = match after.split_once(':') {
             Some((id, rest)) => (id, Some(rest.to_owned())),
             None => (after, None),
         };
         let did: Did = format!("did:key:{id}")
             .parse()
-            .map_err(|e: atoll_registry::DidError| bad(&e.to_string()))?;
+            .map_err(|e: atoll_registry::DidError| bad(DTagProblem::BadDid(Shared::new(e))))?;
         if rest.as_deref() == Some("") {
-            return Err(bad("empty suffix"));
+            return Err(bad(DTagProblem::EmptySuffix));
         }
         Ok(Self { kind, did, rest })
     }
@@ -140,7 +147,6 @@ impl fmt::Display for DTag {
 
 /// A verified signed object of any atoll type.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub enum Object {
     /// A catalog entry.
     Entry(Verified<Entry>),
@@ -282,7 +288,7 @@ pub fn atoll_filter() -> Filter {
 
 /// An event that passed the transport and signature stages.
 #[derive(Debug, Clone)]
-pub struct Inbound {
+pub struct Decoded {
     /// Nostr event id.
     pub event_id: EventId,
     /// Nostr key that signed the event (a transport key, not an authority).
@@ -300,20 +306,21 @@ pub fn is_atoll(event: &Event) -> bool {
 }
 
 /// Parse and check an event given as JSON (size first, then shape).
-pub fn decode_json(json: &str) -> Result<Option<Inbound>, Reason> {
+pub fn decode_json(json: &str) -> Result<Option<Decoded>, Reason> {
     if json.len() > MAX_EVENT_BYTES {
         return Err(Reason::Oversized {
             size: json.len(),
             max: MAX_EVENT_BYTES,
         });
     }
-    let event = Event::from_json(json).map_err(|e| Reason::Malformed(e.to_string()))?;
+    let event =
+        Event::from_json(json).map_err(|e| Reason::Malformed(Malformed::Json(e.to_string())))?;
     decode(&event)
 }
 
 /// Run the event stages of the pipeline: size, Nostr id + signature, `d` tag, envelope,
 /// DID signature, namespace. `Ok(None)` for events that are not atoll events.
-pub fn decode(event: &Event) -> Result<Option<Inbound>, Reason> {
+pub fn decode(event: &Event) -> Result<Option<Decoded>, Reason> {
     let size = event.as_json().len();
     if size > MAX_EVENT_BYTES {
         return Err(Reason::Oversized {
@@ -327,29 +334,28 @@ pub fn decode(event: &Event) -> Result<Option<Inbound>, Reason> {
 
 /// [`decode`] of an event whose size, id and signature were checked already (by the
 /// relay transport, [`crate::relay::guard`]): `d` tag, envelope, DID signature, namespace.
-pub fn decode_checked(event: &Event) -> Result<Option<Inbound>, Reason> {
+pub fn decode_checked(event: &Event) -> Result<Option<Decoded>, Reason> {
     if !is_atoll(event) {
         return Ok(None);
     }
     let d = event
         .tags
         .identifier()
-        .ok_or_else(|| Reason::Malformed("no d tag".into()))?;
+        .ok_or(Reason::Malformed(Malformed::NoDTag))?;
     let d = DTag::parse(d)?;
     let envelope = Envelope::from_slice(event.content.as_bytes()).map_err(|e| match e {
         EnvelopeError::TooLarge(size) => Reason::Oversized {
             size,
             max: atoll_registry::envelope::MAX_ENVELOPE_BYTES,
         },
-        other => Reason::Malformed(format!("content is not a signed envelope: {other}")),
+        other => Reason::Malformed(Malformed::NotEnvelope(Shared::new(other))),
     })?;
     let found = envelope.payload_type().unwrap_or("(none)");
     if found != d.kind.payload_type() {
-        return Err(Reason::Namespace(format!(
-            "d tag says {}, the payload is {:?}",
-            d.kind.payload_type(),
-            truncate(found, 64)
-        )));
+        return Err(Reason::Namespace(NamespaceMismatch::PayloadType {
+            tagged: d.kind.payload_type(),
+            found: truncate(found, 64),
+        }));
     }
     let object = match d.kind {
         ObjectType::Entry => Object::Entry(envelope.verify().map_err(envelope_reason)?),
@@ -360,11 +366,12 @@ pub fn decode_checked(event: &Event) -> Result<Option<Inbound>, Reason> {
     };
     let expected = object.d_tag();
     if expected != d {
-        return Err(Reason::Namespace(format!(
-            "d tag is {d}, the signed payload belongs under {expected}"
-        )));
+        return Err(Reason::Namespace(NamespaceMismatch::Subject {
+            tagged: d.to_string(),
+            expected: expected.to_string(),
+        }));
     }
-    Ok(Some(Inbound {
+    Ok(Some(Decoded {
         event_id: event.id,
         pubkey: event.pubkey,
         created_at: event.created_at,
@@ -378,12 +385,12 @@ fn envelope_reason(e: EnvelopeError) -> Reason {
         | EnvelopeError::MissingAuthority(_)
         | EnvelopeError::SignatureEncoding(_)
         | EnvelopeError::SignatureCount(_)
-        | EnvelopeError::DuplicateSigner(..) => Reason::DidSignature(e.to_string()),
+        | EnvelopeError::DuplicateSigner(..) => Reason::DidSignature(Shared::new(e)),
         EnvelopeError::TooLarge(size) => Reason::Oversized {
             size,
             max: atoll_registry::envelope::MAX_ENVELOPE_BYTES,
         },
-        other => Reason::Envelope(other.to_string()),
+        other => Reason::Envelope(Shared::new(other)),
     }
 }
 

@@ -27,8 +27,8 @@ pub struct DiscoveryConfig {
     pub https_origins: bool,
     /// Limits and deadlines of blob fetches.
     pub fetch: FetchLimits,
-    /// Reconnect backoff for relays.
-    pub backoff: Backoff,
+    /// How relay sessions wait before reconnecting.
+    pub reconnect: ReconnectPolicy,
     /// How often the blob store deletes blobs that only refused entries named. Default
     /// 60 s.
     pub blob_gc_interval: Duration,
@@ -48,7 +48,7 @@ impl DiscoveryConfig {
             prefetch_images: false,
             https_origins: true,
             fetch: FetchLimits::default(),
-            backoff: Backoff::default(),
+            reconnect: ReconnectPolicy::default(),
             blob_gc_interval: crate::blobs::DEFAULT_GC_INTERVAL,
         }
     }
@@ -69,7 +69,7 @@ impl DiscoveryConfig {
                 retry_interval: Duration::from_secs(1),
                 ..FetchLimits::default()
             },
-            backoff: Backoff {
+            reconnect: ReconnectPolicy {
                 initial: Duration::from_millis(100),
                 max: Duration::from_secs(2),
             },
@@ -155,16 +155,16 @@ impl FetchLimits {
     }
 }
 
-/// Exponential reconnect backoff with jitter.
+/// How long a relay session waits before it reconnects: exponential backoff with jitter.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub struct ReconnectPolicy {
     /// First wait. Default 1 s.
     pub initial: Duration,
     /// Longest wait. Default 60 s.
     pub max: Duration,
 }
 
-impl Default for Backoff {
+impl Default for ReconnectPolicy {
     fn default() -> Self {
         Self {
             initial: Duration::from_secs(1),
@@ -173,7 +173,7 @@ impl Default for Backoff {
     }
 }
 
-impl Backoff {
+impl ReconnectPolicy {
     /// The wait before attempt `n` (0-based), with up to 25% jitter.
     pub fn delay(&self, attempt: u32) -> Duration {
         let base = self

@@ -5,15 +5,15 @@
 //! itself, from the origin or from any mirror, with no central server.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use std::sync::Arc;
-//! use atoll_discovery::{Discovery, DiscoveryConfig, MemoryCatalog, publish};
+//! # use std::sync::Arc;
+//! # async fn demo(catalog: Arc<dyn atoll_discovery::CatalogPort>) -> Result<(), Box<dyn std::error::Error>> {
+//! use atoll_discovery::{Discovery, DiscoveryConfig, publish};
 //! use atoll_registry::Keypair;
 //!
-//! // A node with the defaults: embedded relay on 127.0.0.1:7879, offline iroh on :7880.
+//! // A node with the defaults: embedded relay on 127.0.0.1:7879, offline iroh on :7880,
+//! // storing into `catalog` (the node's implementation of the port over its catalog).
 //! let dir = std::path::Path::new("/tmp/atoll-demo");
-//! let catalog = Arc::new(MemoryCatalog::new());
-//! let node = Discovery::start(DiscoveryConfig::new(dir), catalog.clone()).await?;
+//! let node = Discovery::start(DiscoveryConfig::new(dir), catalog).await?;
 //!
 //! // Publish an app: sign it, put its blobs in the node's store, announce it.
 //! let key = Keypair::generate()?;
@@ -35,13 +35,12 @@
 //! Modules: [`codec`] the event format, [`announce`] mirror announcements, [`relay`]
 //! embedded relay + relay pool with per-relay cursors, [`blobs`] iroh endpoint, store and
 //! fetcher, [`https`] HTTPS origins, [`pipeline`] the verify pipeline, [`port`] what it
-//! needs from the catalog, [`catalog_port`] that port over the SQLite catalog,
+//! needs from the catalog (the node implements it over the SQLite catalog),
 //! [`publish`] publish and yank, [`config`] settings. See `docs/discovery.md`.
 #![deny(missing_docs)]
 
 pub mod announce;
 pub mod blobs;
-pub mod catalog_port;
 pub mod codec;
 pub mod config;
 pub mod https;
@@ -55,10 +54,14 @@ pub mod reject;
 pub mod relay;
 
 pub use config::{DiscoveryConfig, EmbeddedRelayConfig, FetchLimits, IrohConfig};
-pub use node::{AnnounceError, Discovery, FetchEntryError, StartError, SyncStatus};
+pub use node::{
+    AnnounceError, BlobsUnavailable, Discovery, DiscoveryStartError, FetchEntryError, SyncStatus,
+};
 pub use pipeline::Ingested;
-pub use port::{CatalogPort, EntryRefusal, EntryVerdict, MemoryCatalog, PortError, Source};
-pub use reject::{CounterSnapshot, Reason, Rejection};
+pub use port::{
+    BatchFuture, CatalogPort, EntryRefusal, EntryVerdict, OriginName, PortError, PortFuture, Source,
+};
+pub use reject::{AuditCategory, CounterSnapshot, Reason, Rejection, RejectionSource};
 
 /// Most direct addresses an announcement may carry.
 pub const MAX_ADDRS: usize = 16;

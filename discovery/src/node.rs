@@ -4,19 +4,19 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use atoll_registry::{Entry, Verified};
+use atoll_registry::{Entry, Hash, Verified};
 use nostr_sdk::{Event, Keys};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::blobs::{BlobNode, BlobNodeError, Fetcher};
+use crate::blobs::{BlobNode, BlobNodeError, FailedAttempt, Fetcher};
 use crate::codec::{self, EncodeError, Object};
 use crate::config::DiscoveryConfig;
 use crate::https::{HttpsError, HttpsOrigin};
 use crate::identity::{NodeKey, NodeKeyError};
-use crate::pipeline::{Command, Ctx, Ingested, Pipeline, PipelineStatus};
+use crate::pipeline::{Command, Ingested, JobCtx, Pipeline, PipelineStatus};
 use crate::port::CatalogPort;
 use crate::reject::{CounterSnapshot, Counters, Reason, Rejection};
 use crate::relay::{
@@ -27,7 +27,7 @@ use crate::relay::{
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum StartError {
+pub enum DiscoveryStartError {
     /// The node key.
     #[error(transparent)]
     NodeKey(#[from] NodeKeyError),
@@ -66,10 +66,35 @@ pub enum FetchEntryError {
     Refused(Reason),
     /// No source delivered a blob (yet).
     #[error("unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] BlobsUnavailable),
     /// The node is shutting down.
     #[error("the node is shutting down")]
     Stopped,
+}
+
+/// Why an entry's blobs are not (yet) all held: worth trying again later.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobsUnavailable {
+    /// No source delivered a blob.
+    #[error("blob {hash}: {}", tried_text(.tried))]
+    Sources {
+        /// The blob.
+        hash: Hash,
+        /// What each source said.
+        tried: Vec<FailedAttempt>,
+    },
+    /// The local store could not hand out the manifest bytes.
+    #[error(transparent)]
+    Store(BlobNodeError),
+}
+
+fn tried_text(tried: &[FailedAttempt]) -> String {
+    if tried.is_empty() {
+        "no source known yet".to_owned()
+    } else {
+        crate::blobs::joined(tried)
+    }
 }
 
 /// Everything `atoll sync status` shows.
@@ -123,7 +148,7 @@ impl Discovery {
     pub async fn start(
         cfg: DiscoveryConfig,
         port: Arc<dyn CatalogPort>,
-    ) -> Result<Self, StartError> {
+    ) -> Result<Self, DiscoveryStartError> {
         let node_key = NodeKey::load_or_create(&cfg.data_dir)?;
         let cancel = CancellationToken::new();
         let embedded = match &cfg.embedded_relay {
@@ -150,7 +175,7 @@ impl Discovery {
             &cfg.data_dir.join("nostr"),
             &urls,
             cfg.negentropy,
-            cfg.backoff.clone(),
+            cfg.reconnect.clone(),
             port.clone(),
             tx,
             cancel.child_token(),
@@ -158,7 +183,7 @@ impl Discovery {
         .await?;
         let counters = Counters::default();
         let recent = Arc::new(Mutex::new(VecDeque::new()));
-        let ctx = Ctx {
+        let ctx = JobCtx {
             port,
             counters: counters.clone(),
             fetcher: Fetcher::new(blobs.clone(), https, cfg.fetch.clone()),

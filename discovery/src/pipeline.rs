@@ -6,6 +6,7 @@
 //! that a large image never holds up the event stream. Every rejection is counted and
 //! recorded; nothing an event contains can stop the actor.
 
+pub mod decide;
 mod job;
 mod origin;
 
@@ -19,18 +20,19 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use job::Ctx;
+pub(crate) use job::JobCtx;
 use job::{JobInput, JobOutcome};
 
 use crate::blobs::retry_delay;
-use crate::codec::{self, Inbound as Decoded, Object, ObjectType};
+use crate::codec::{self, Decoded, Object, ObjectType};
 use crate::config::FetchLimits;
 use crate::mirrors::MirrorBook;
 use crate::node::FetchEntryError;
-use crate::port::{EntryVerdict, Source, MAX_CURSOR_SKEW_SECS};
-use crate::reject::{Reason, Rejection};
-use crate::relay::guard::{event_key, Refusal};
-use crate::relay::Inbound;
+use crate::port::{EntryVerdict, PortError, Source, MAX_CURSOR_SKEW_SECS};
+use crate::reject::{Reason, Rejection, RejectionSource};
+use crate::relay::guard::Refusal;
+use crate::relay::PoolMessage;
+use decide::{Decision, EntryFacts, EventFacts};
 
 /// Events handled (and entries ingested into the catalog) per batch, at most.
 const BATCH: usize = 256;
@@ -132,8 +134,21 @@ struct Pending {
     last_error: String,
 }
 
+impl Pending {
+    /// Due now.
+    fn new(entry: Verified<Entry>, why: &str) -> Self {
+        Self {
+            entry,
+            nudged: false,
+            attempts: 0,
+            retry_at: Instant::now(),
+            last_error: why.into(),
+        }
+    }
+}
+
 pub(crate) struct Pipeline {
-    ctx: Ctx,
+    ctx: JobCtx,
     https: bool,
     images: bool,
     limits: FetchLimits,
@@ -161,7 +176,7 @@ pub(crate) struct Pipeline {
 }
 
 impl Pipeline {
-    pub(crate) fn new(ctx: Ctx, https: bool, images: bool, limits: FetchLimits) -> Self {
+    pub(crate) fn new(ctx: JobCtx, https: bool, images: bool, limits: FetchLimits) -> Self {
         Self {
             ctx,
             https,
@@ -186,7 +201,7 @@ impl Pipeline {
     /// Run until cancelled.
     pub(crate) async fn run(
         mut self,
-        mut inbound: mpsc::Receiver<Inbound>,
+        mut inbound: mpsc::Receiver<PoolMessage>,
         mut commands: mpsc::Receiver<Command>,
         cancel: CancellationToken,
     ) {
@@ -205,7 +220,7 @@ impl Pipeline {
                     while events < BATCH {
                         match inbound.try_recv() {
                             Ok(m) => {
-                                events += usize::from(matches!(m, Inbound::Event { .. }));
+                                events += usize::from(matches!(m, PoolMessage::Event { .. }));
                                 msgs.push(m);
                             }
                             Err(_) => break,
@@ -213,7 +228,7 @@ impl Pipeline {
                     }
                     self.on_inbound(msgs).await;
                 }
-                Some(cmd) = commands.recv() => self.on_command(cmd),
+                Some(cmd) = commands.recv() => self.on_command(cmd).await,
                 Some(done) = self.jobs.join_next(), if !self.jobs.is_empty() => {
                     match done {
                         Ok((id, outcome)) => self.on_job_done(id, outcome),
@@ -237,30 +252,30 @@ impl Pipeline {
 
     /// Messages from the relay sessions, in order: runs of events go to the catalog as one
     /// batch; a completed catch-up or a replay ends a run.
-    async fn on_inbound(&mut self, msgs: Vec<Inbound>) {
+    async fn on_inbound(&mut self, msgs: Vec<PoolMessage>) {
         let mut run: Vec<(String, Box<Event>, bool)> = Vec::new();
         for msg in msgs {
             match msg {
-                Inbound::Event { relay, event, live } => run.push((relay, event, live)),
-                Inbound::Refused(r) => self.on_refused(*r),
-                Inbound::CaughtUp { relay } => {
-                    self.run_batch(&std::mem::take(&mut run));
+                PoolMessage::Event { relay, event, live } => run.push((relay, event, live)),
+                PoolMessage::Refused(r) => self.on_refused(*r).await,
+                PoolMessage::CaughtUp { relay } => {
+                    self.run_batch(&std::mem::take(&mut run)).await;
                     let c = self.cursors.entry(relay).or_default();
                     if c.newest > 0 {
                         c.store = Some(c.newest);
                     }
                 }
-                Inbound::Replay => {
-                    self.run_batch(&std::mem::take(&mut run));
+                PoolMessage::Replay => {
+                    self.run_batch(&std::mem::take(&mut run)).await;
                     self.replay().await;
                 }
             }
         }
-        self.run_batch(&run);
-        self.store_cursors();
+        self.run_batch(&run).await;
+        self.store_cursors().await;
     }
 
-    fn run_batch(&mut self, run: &[(String, Box<Event>, bool)]) {
+    async fn run_batch(&mut self, run: &[(String, Box<Event>, bool)]) {
         if run.is_empty() {
             return;
         }
@@ -273,16 +288,16 @@ impl Pipeline {
                 live: *live,
             })
             .collect();
-        self.on_batch(&batch);
+        self.on_batch(&batch).await;
     }
 
     /// Write the cursors that moved (only ever to events the pipeline accepted).
-    fn store_cursors(&mut self) {
+    async fn store_cursors(&mut self) {
         for (relay, c) in self.cursors.iter_mut() {
             let Some(since) = c.store.take() else {
                 continue;
             };
-            match self.ctx.port.set_cursor(relay, since) {
+            match self.ctx.port.set_cursor(relay, since).await {
                 Ok(()) => self.ctx.relays.cursor_stored(relay, since),
                 Err(e) => {
                     tracing::warn!(%relay, error = %e, "cannot store the relay cursor")
@@ -293,7 +308,7 @@ impl Pipeline {
 
     /// An event (or frame) the relay transport refused: count it once per run, record it
     /// once, and let NIP-77 skip it next time if its id is its own.
-    fn on_refused(&mut self, r: Refusal) {
+    async fn on_refused(&mut self, r: Refusal) {
         let c = &self.ctx.counters;
         c.events_seen(1);
         if self.refused.len() >= SEEN_CAPACITY {
@@ -303,10 +318,10 @@ impl Pipeline {
             c.duplicates(1);
             return;
         }
-        let mut rejection = Rejection::new(&r.reason, r.relay.as_str()).keyed(r.key);
+        let mut rejection = Rejection::new(&r.reason, RejectionSource::Relay(r.relay)).keyed(r.key);
         rejection.event_id = r.event_id.map(|id| id.to_hex());
         rejection.subject = r.subject;
-        self.ctx.reject(rejection, &r.reason, false);
+        self.ctx.reject(rejection, &r.reason, false).await;
         if let (true, Some(id), Some(at)) = (r.id_verified, r.event_id, r.created_at) {
             self.remember(id, false);
             self.ctx.relays.record_processed(id, at);
@@ -337,18 +352,18 @@ impl Pipeline {
                     live: false,
                 })
                 .collect();
-            self.on_batch(&batch);
+            self.on_batch(&batch).await;
         }
     }
 
-    fn on_command(&mut self, cmd: Command) {
+    async fn on_command(&mut self, cmd: Command) {
         match cmd {
             Command::Ingest {
                 event,
                 source,
                 reply,
             } => {
-                let out = self.on_event(&source, &event);
+                let out = self.on_event(&source, &event).await;
                 let _ = reply.send(out);
             }
             Command::FetchEntry { entry, reply } => {
@@ -381,7 +396,7 @@ impl Pipeline {
 
     /// One event from anywhere (its id and signature are checked here). Never panics,
     /// never stops the actor.
-    pub(crate) fn on_event(&mut self, relay: &str, event: &Event) -> Ingested {
+    pub(crate) async fn on_event(&mut self, relay: &str, event: &Event) -> Ingested {
         let delivery = Delivery {
             relay,
             event,
@@ -389,14 +404,18 @@ impl Pipeline {
             live: false,
         };
         self.on_batch(&[delivery])
+            .await
             .pop()
             .unwrap_or(Ingested::Deferred)
     }
 
     /// Events in arrival order; their entries go to the catalog in one batch.
-    pub(crate) fn on_batch(&mut self, events: &[Delivery<'_>]) -> Vec<Ingested> {
-        let mut out: Vec<(Ingested, bool)> = events.iter().map(|d| self.process(d)).collect();
-        let mut done: HashMap<EventId, Ingested> = self.flush_entries().into_iter().collect();
+    pub(crate) async fn on_batch(&mut self, events: &[Delivery<'_>]) -> Vec<Ingested> {
+        let mut out: Vec<(Ingested, bool)> = Vec::with_capacity(events.len());
+        for d in events {
+            out.push(self.process(d).await);
+        }
+        let mut done: HashMap<EventId, Ingested> = self.flush_entries().await.into_iter().collect();
         let now = crate::now_secs();
         for (d, (result, own_id)) in events.iter().zip(out.iter_mut()) {
             let event = d.event;
@@ -454,7 +473,7 @@ impl Pipeline {
 
     /// The event stages of one event. Returns what happened, and whether the event's id
     /// is known to be its own (then it may be remembered as processed).
-    fn process(&mut self, d: &Delivery<'_>) -> (Ingested, bool) {
+    async fn process(&mut self, d: &Delivery<'_>) -> (Ingested, bool) {
         let (relay, event) = (d.relay, d.event);
         let c = &self.ctx.counters;
         c.events_seen(1);
@@ -469,37 +488,20 @@ impl Pipeline {
         } else {
             codec::decode(event)
         };
-        let own_id = match &decoded {
-            Err(Reason::NostrSignature) => false,
-            // Too large to decode, but its id and signature may well be its own: then
-            // NIP-77 need not fetch it again.
-            Err(Reason::Oversized { .. }) => d.checked || event.verify().is_ok(),
-            _ => true,
-        };
+        let own_id = decide::id_is_own(&decoded, || d.checked || event.verify().is_ok());
         let result = match decoded {
-            Ok(None) => {
-                c.events_ignored(1);
-                Ingested::Ignored
-            }
+            Ok(None) => self.execute(Decision::Ignore, ObjectType::Entry).await,
             Err(reason) => {
-                let key = if own_id {
-                    event_key(&event.id)
-                } else {
-                    atoll_catalog::audit::key(
-                        "unverified-event",
-                        &[event.id.as_bytes(), event.sig.as_ref()],
-                    )
+                let facts = EventFacts {
+                    event_id: event.id,
+                    sig: *event.sig.as_ref(),
+                    d_tag: event.tags.identifier().map(str::to_owned),
+                    from: self.delivered_by(relay),
                 };
-                let mut r = Rejection::new(&reason, relay).keyed(key);
-                r.event_id = Some(event.id.to_hex());
-                r.subject = event
-                    .tags
-                    .identifier()
-                    .map(|d| d.chars().take(200).collect());
-                self.ctx.reject(r, &reason, false);
-                Ingested::Rejected(reason)
+                let decision = decide::decode_refused(reason, &facts, own_id);
+                self.execute(decision, ObjectType::Entry).await
             }
-            Ok(Some(decoded)) => self.on_object(relay, decoded),
+            Ok(Some(decoded)) => self.on_object(relay, decoded).await,
         };
         if own_id {
             // Provisional for entries (the catalog batch decides): a second copy in the
@@ -509,7 +511,50 @@ impl Pipeline {
         (result, own_id)
     }
 
-    fn on_object(&mut self, relay: &str, d: Decoded) -> Ingested {
+    /// Who delivered an event, as a rejection names it.
+    fn delivered_by(&self, relay: &str) -> RejectionSource {
+        if self.ctx.relays.is_relay(relay) {
+            RejectionSource::Relay(relay.to_owned())
+        } else {
+            RejectionSource::Local(relay.to_owned())
+        }
+    }
+
+    /// Carry out a decision about an object of type `kind` (the blob jobs of entries are
+    /// queued by the caller).
+    async fn execute(&self, decision: Decision, kind: ObjectType) -> Ingested {
+        let c = &self.ctx.counters;
+        match decision {
+            Decision::Ignore => {
+                c.events_ignored(1);
+                Ingested::Ignored
+            }
+            Decision::Refuse {
+                reason,
+                rejection,
+                in_catalog,
+            } => {
+                self.ctx.reject(*rejection, &reason, in_catalog).await;
+                Ingested::Rejected(reason)
+            }
+            Decision::FetchBlobs | Decision::Record => {
+                c.objects_stored(1);
+                Ingested::Stored(kind)
+            }
+            Decision::RecordStale { reason, rejection } => {
+                c.objects_stored(1);
+                self.ctx.reject(*rejection, &reason, false).await;
+                Ingested::Rejected(reason)
+            }
+            Decision::Skip => {
+                c.duplicates(1);
+                Ingested::Duplicate
+            }
+            Decision::Defer => Ingested::Deferred,
+        }
+    }
+
+    async fn on_object(&mut self, relay: &str, d: Decoded) -> Ingested {
         let kind = d.object.kind();
         let subject = d.object.d_tag().to_string();
         match d.object {
@@ -543,7 +588,7 @@ impl Pipeline {
                         p.nudged = true;
                     }
                 }
-                self.store_object(&Object::Mirror(m), relay);
+                self.store_object(&Object::Mirror(m), relay).await;
                 Ingested::Stored(kind)
             }
             Object::Publisher(p) => {
@@ -554,19 +599,21 @@ impl Pipeline {
                 if newer {
                     self.bound.insert(p.did, (p.sequence, p.nostr_keys.clone()));
                 }
-                let out = self.store_object(&Object::Publisher(p.clone()), relay);
+                let out = self
+                    .store_object(&Object::Publisher(p.clone()), relay)
+                    .await;
                 if newer {
-                    self.upgrade_to_origin(relay, &p.did, &p.nostr_keys);
+                    self.upgrade_to_origin(relay, &p.did, &p.nostr_keys).await;
                 }
                 out
             }
-            other => self.store_object(&other, relay),
+            other => self.store_object(&other, relay).await,
         }
     }
 
     /// Ingest the queued entries in one catalog batch and act on each verdict. Returns the
     /// outcome per queued entry, in order.
-    fn flush_entries(&mut self) -> Vec<(EventId, Ingested)> {
+    async fn flush_entries(&mut self) -> Vec<(EventId, Ingested)> {
         let queued = std::mem::take(&mut self.queued);
         if queued.is_empty() {
             return Vec::new();
@@ -575,102 +622,55 @@ impl Pipeline {
             .iter()
             .map(|q| (q.entry.clone(), q.source.clone()))
             .collect();
-        let verdicts = self.ctx.port.ingest_entries(&batch);
-        queued
-            .into_iter()
-            .zip(verdicts)
-            .map(|(q, v)| (q.event_id, self.apply_entry(q, v)))
-            .collect()
+        let verdicts = self.ctx.port.ingest_entries(&batch).await;
+        let mut out = Vec::with_capacity(queued.len());
+        for (q, v) in queued.into_iter().zip(verdicts) {
+            let event_id = q.event_id;
+            out.push((event_id, self.apply_entry(q, v).await));
+        }
+        out
     }
 
-    fn apply_entry(
+    async fn apply_entry(
         &mut self,
         q: QueuedEntry,
-        verdict: Result<EntryVerdict, crate::port::PortError>,
+        verdict: Result<EntryVerdict, PortError>,
     ) -> Ingested {
-        let QueuedEntry {
-            relay,
-            event_id,
-            subject,
-            entry,
-            ..
-        } = q;
-        let kind = ObjectType::Entry;
-        let verdict = match verdict {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::error!(error = %e, app = %entry.app_ref(), "catalog failed; the event will be replayed");
-                return Ingested::Deferred;
-            }
-        };
-        let relay = relay.as_str();
-        match verdict {
-            EntryVerdict::Head | EntryVerdict::EquivocationWon => {
-                self.ctx.counters.objects_stored(1);
-                let id = entry.payload_id();
-                let app = entry.app_ref();
-                self.pending.retain(|_, p| p.entry.app_ref() != app);
-                self.pending.insert(
-                    id,
-                    Pending {
-                        entry,
-                        nudged: false,
-                        attempts: 0,
-                        retry_at: Instant::now(),
-                        last_error: "queued".into(),
-                    },
-                );
-                Ingested::Stored(kind)
-            }
-            EntryVerdict::YankedHead => {
-                self.ctx.counters.objects_stored(1);
-                Ingested::Stored(kind)
-            }
-            EntryVerdict::StaleHead => {
-                self.ctx.counters.objects_stored(1);
-                let reason = Reason::Expired {
-                    expires_at: entry.expires_at,
-                    now: crate::now_secs(),
-                };
-                let mut r = Rejection::new(&reason, relay).keyed(event_key(&event_id));
-                r.event_id = Some(event_id.to_hex());
-                r.subject = Some(subject);
-                self.ctx.reject(r, &reason, false);
-                Ingested::Rejected(reason)
-            }
-            EntryVerdict::Duplicate => {
-                self.ctx.counters.duplicates(1);
-                Ingested::Duplicate
-            }
-            EntryVerdict::Refused(reason) => {
-                let mut r = Rejection::new(&reason, relay);
-                r.event_id = Some(event_id.to_hex());
-                r.subject = Some(subject);
-                self.ctx.reject(r, &reason, true);
-                Ingested::Rejected(reason)
-            }
+        if let Err(e) = &verdict {
+            tracing::error!(error = %e, app = %q.entry.app_ref(), "catalog failed; the event will be replayed");
         }
+        let facts = EntryFacts {
+            event_id: q.event_id,
+            subject: q.subject,
+            from: self.delivered_by(&q.relay),
+            expires_at: q.entry.expires_at,
+        };
+        let decision = decide::entry_verdict(&verdict, &facts, crate::now_secs());
+        if decision == Decision::FetchBlobs {
+            self.queue_blobs(q.entry, "queued");
+        }
+        self.execute(decision, ObjectType::Entry).await
     }
 
-    fn store_object(&self, object: &Object, relay: &str) -> Ingested {
-        match self
+    /// Queue the blob job of an app's new head (replacing any of the app's older ones).
+    fn queue_blobs(&mut self, entry: Verified<Entry>, why: &str) {
+        let app = entry.app_ref();
+        self.pending.retain(|_, p| p.entry.app_ref() != app);
+        self.pending
+            .insert(entry.payload_id(), Pending::new(entry, why));
+    }
+
+    async fn store_object(&self, object: &Object, relay: &str) -> Ingested {
+        let stored = self
             .ctx
             .port
             .ingest_object(object, &Source::Relay(relay.to_owned()))
-        {
-            Ok(true) => {
-                self.ctx.counters.objects_stored(1);
-                Ingested::Stored(object.kind())
-            }
-            Ok(false) => {
-                self.ctx.counters.duplicates(1);
-                Ingested::Duplicate
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "catalog did not take an object");
-                Ingested::Duplicate
-            }
+            .await;
+        if let Err(e) = &stored {
+            tracing::warn!(error = %e, "catalog did not take an object");
         }
+        self.execute(decide::object_stored(&stored), object.kind())
+            .await
     }
 
     fn job_input(&self, entry: Verified<Entry>, images: bool) -> JobInput {
@@ -736,13 +736,7 @@ impl Pipeline {
                 if let Some(entry) = restored {
                     self.pending.insert(
                         entry.payload_id(),
-                        Pending {
-                            entry: *entry,
-                            nudged: false,
-                            attempts: 0,
-                            retry_at: Instant::now(),
-                            last_error: "queued (previous head restored)".into(),
-                        },
+                        Pending::new(*entry, "queued (previous head restored)"),
                     );
                 }
             }
@@ -755,7 +749,7 @@ impl Pipeline {
                         Instant::now() + retry_delay(&self.limits, p.attempts)
                     };
                     tracing::info!(app = %p.entry.app_ref(), attempt = p.attempts, %why, "blobs unavailable; waiting for a source");
-                    p.last_error = why;
+                    p.last_error = why.to_string();
                 }
             }
         }

@@ -1,15 +1,27 @@
 //! Why input was rejected: one reason per pipeline stage, each with a stable code, and the
 //! counters every node keeps (`atoll sync status` shows them).
 
+mod detail;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use atoll_registry::audit::{MAX_REASON_CHARS, MAX_SOURCE_CHARS};
+use atoll_registry::{EnvelopeError, ManifestError};
 use serde::Serialize;
+
+use crate::blobs::SourceKind;
+
+pub use detail::{
+    BlobSizeProblem, DTagProblem, Malformed, ManifestMismatch, ManifestRefusal, NamespaceMismatch,
+    Shared,
+};
 
 /// Why an event, a signed object or a blob was refused.
 ///
-/// Every reason has a stable [`Reason::code`] that is recorded in the audit log and counted.
+/// Every reason has a stable [`Reason::code`] that is recorded in the audit log and counted,
+/// and an [`AuditCategory`] ([`Reason::category`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Reason {
@@ -26,17 +38,17 @@ pub enum Reason {
     NostrSignature,
     /// Not an atoll event of a known shape (missing or bad `d` tag, content not an envelope).
     #[error("malformed event: {0}")]
-    Malformed(String),
+    Malformed(#[source] Malformed),
     /// The `d` tag names another type, DID or app than the signed payload.
     #[error("namespace mismatch: {0}")]
-    Namespace(String),
+    Namespace(#[source] NamespaceMismatch),
     /// The envelope does not verify for a reason other than its signature (schema, type,
     /// normal form, semantic checks).
     #[error("invalid envelope: {0}")]
-    Envelope(String),
+    Envelope(#[source] Shared<EnvelopeError>),
     /// The DID (or node) signature inside the content does not verify.
     #[error("bad DID signature: {0}")]
-    DidSignature(String),
+    DidSignature(#[source] Shared<EnvelopeError>),
     /// A lower sequence than the one stored: a rollback or replay.
     #[error("rollback: sequence {got} is below the stored {stored}")]
     Rollback {
@@ -60,29 +72,47 @@ pub enum Reason {
         now: u64,
     },
     /// A source sent bytes that do not match the blob's BLAKE3 hash.
-    #[error("blob {hash} from {source_name}: bytes do not match the hash ({detail})")]
+    #[error("blob {hash} from {from}: bytes do not match the hash ({detail})")]
     BlobCorrupt {
         /// The blob.
         hash: String,
         /// Who sent it.
-        source_name: String,
-        /// What the verifier said.
+        from: RejectionSource,
+        /// What the verifier (iroh-blobs, or the HTTPS client's hash check) said.
         detail: String,
     },
     /// A blob is larger than the signed entry allows, or its size differs.
-    #[error("blob {hash}: {detail}")]
+    #[error("blob {hash}: {problem}")]
     BlobSize {
         /// The blob.
         hash: String,
         /// What is wrong.
-        detail: String,
+        problem: BlobSizeProblem,
     },
     /// The manifest blob fails the schema or the rootless policy.
     #[error("manifest refused by policy: {0}")]
-    ManifestPolicy(String),
+    ManifestPolicy(#[source] ManifestRefusal),
     /// The manifest and the entry disagree (app id, version, artifacts).
     #[error("manifest does not match its entry: {0}")]
-    ManifestMismatch(String),
+    ManifestMismatch(#[source] ManifestMismatch),
+}
+
+/// What kind of audit record a [`Reason`] makes (the catalog maps it to its own kinds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditCategory {
+    /// A signature that does not verify.
+    BadSignature,
+    /// Blob bytes that do not match (hash or size).
+    BlobMismatch,
+    /// A lower sequence than the stored head.
+    Rollback,
+    /// An entry refused for its manifest.
+    RefusedEntry,
+    /// Two different entries with one sequence.
+    Equivocation,
+    /// Malformed, oversized, out-of-namespace or expired input.
+    Invalid,
 }
 
 impl Reason {
@@ -104,6 +134,95 @@ impl Reason {
             Self::ManifestMismatch(_) => "manifest-mismatch",
         }
     }
+
+    /// The kind of audit record it makes.
+    pub fn category(&self) -> AuditCategory {
+        match self {
+            Self::NostrSignature | Self::DidSignature(_) => AuditCategory::BadSignature,
+            Self::BlobCorrupt { .. } | Self::BlobSize { .. } => AuditCategory::BlobMismatch,
+            Self::Rollback { .. } => AuditCategory::Rollback,
+            Self::ManifestPolicy(_) | Self::ManifestMismatch(_) => AuditCategory::RefusedEntry,
+            Self::Equivocation { .. } => AuditCategory::Equivocation,
+            Self::Oversized { .. }
+            | Self::Malformed(_)
+            | Self::Namespace(_)
+            | Self::Envelope(_)
+            | Self::Expired { .. } => AuditCategory::Invalid,
+        }
+    }
+
+    /// The source this reason blames (a blob source that sent bad bytes), if any.
+    pub fn blamed(&self) -> Option<&RejectionSource> {
+        match self {
+            Self::BlobCorrupt { from, .. }
+            | Self::BlobSize {
+                problem: BlobSizeProblem::SourceSentMore { from, .. },
+                ..
+            } => Some(from),
+            _ => None,
+        }
+    }
+
+    /// A manifest the policy refused.
+    pub fn manifest_policy(e: ManifestError) -> Self {
+        Self::ManifestPolicy(Shared::new(e))
+    }
+}
+
+/// Where a rejected input came from.
+///
+/// Shown (and serialized) as before the type existed: the relay URL, `origin <node id>`,
+/// `mirror <node id>`, `https <url>`, the local source's name, or `blob pipeline`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum RejectionSource {
+    /// A Nostr relay, by URL.
+    Relay(String),
+    /// An iroh node that served blobs (the entry's origin or a mirror), by node id (hex).
+    Node {
+        /// Origin or mirror.
+        kind: SourceKind,
+        /// The node id (hex).
+        id: String,
+    },
+    /// An HTTPS origin, by base URL.
+    Https(String),
+    /// Handed in by this node itself: a replay of its local event database, or an event
+    /// given to [`crate::Discovery::ingest_event`], by the name it was given.
+    Local(String),
+    /// The blob stage, refusing an entry for its blobs (manifest, sizes).
+    BlobStage,
+}
+
+impl RejectionSource {
+    /// The same, with its text bounded to what the audit log keeps.
+    pub fn bounded(self) -> Self {
+        let cut = |s: String| s.chars().take(MAX_SOURCE_CHARS).collect::<String>();
+        match self {
+            Self::Relay(s) => Self::Relay(cut(s)),
+            Self::Node { kind, id } => Self::Node { kind, id: cut(id) },
+            Self::Https(s) => Self::Https(cut(s)),
+            Self::Local(s) => Self::Local(cut(s)),
+            Self::BlobStage => Self::BlobStage,
+        }
+    }
+}
+
+impl fmt::Display for RejectionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Relay(url) => f.write_str(url),
+            Self::Node { kind, id } => write!(f, "{} {id}", kind.as_str()),
+            Self::Https(url) => write!(f, "https {url}"),
+            Self::Local(name) => f.write_str(name),
+            Self::BlobStage => f.write_str("blob pipeline"),
+        }
+    }
+}
+
+impl Serialize for RejectionSource {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// One recorded rejection: what, why, and where it came from.
@@ -113,10 +232,13 @@ pub struct Rejection {
     pub code: &'static str,
     /// The full reason, in words.
     pub reason: String,
+    /// The kind of audit record ([`Reason::category`]).
+    #[serde(skip)]
+    pub category: AuditCategory,
     /// Nostr event id (hex), when the input was an event.
     pub event_id: Option<String>,
-    /// Relay URL or peer that delivered it.
-    pub source: String,
+    /// Relay, peer or HTTPS origin that delivered it.
+    pub source: RejectionSource,
     /// `d` tag or blob hash the input claimed to be about, when known.
     pub subject: Option<String>,
     /// Unix seconds.
@@ -127,21 +249,15 @@ pub struct Rejection {
     pub key: Option<atoll_registry::Hash>,
 }
 
-/// Longest reason kept in a [`Rejection`], in characters.
-pub const MAX_REASON_CHARS: usize = atoll_catalog::audit::MAX_REASON_CHARS;
-
 impl Rejection {
     /// A record of `reason` for input from `source` (reason and source bounded).
-    pub fn new(reason: &Reason, source: impl Into<String>) -> Self {
-        let source: String = source.into();
+    pub fn new(reason: &Reason, source: RejectionSource) -> Self {
         Self {
             code: reason.code(),
             reason: reason.to_string().chars().take(MAX_REASON_CHARS).collect(),
+            category: reason.category(),
             event_id: None,
-            source: source
-                .chars()
-                .take(atoll_catalog::audit::MAX_SOURCE_CHARS)
-                .collect(),
+            source: source.bounded(),
             subject: None,
             at: crate::now_secs(),
             key: None,
@@ -154,6 +270,21 @@ impl Rejection {
         self
     }
 }
+
+impl PartialEq for Rejection {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.reason == other.reason
+            && self.category == other.category
+            && self.event_id == other.event_id
+            && self.source == other.source
+            && self.subject == other.subject
+            && self.key == other.key
+    }
+}
+
+/// Equal when everything but the time is.
+impl Eq for Rejection {}
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

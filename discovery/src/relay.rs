@@ -13,5 +13,5 @@ pub use embedded::{
     EmbeddedRelay, EmbeddedRelayError, LMDB_MAP_SIZE, MAX_QUERY_EVENTS, MAX_SUBSCRIPTIONS,
 };
 pub use guard::{Refusal, MAX_RELAY_MESSAGE, MAX_RELAY_TEXT};
-pub use pool::{Inbound, PublishError, PublishReport, RelayPool, RelayPoolError};
+pub use pool::{PoolMessage, PublishError, PublishReport, RelayPool, RelayPoolError};
 pub use session::{RelayState, SyncMode};

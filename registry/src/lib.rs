@@ -26,10 +26,12 @@
 //! Modules: [`did`] identities, [`keys`] key files, [`manifest`] schema + policy,
 //! [`canonical`] RFC 8785, [`envelope`] signing and `Verified<T>`, [`objects`] the signed
 //! payload types, [`bundle`] signed bundles on disk, [`names`] app ids and refs,
-//! [`fsread`] bounded reads of files from outside the process.
+//! [`fsread`] bounded reads of files from outside the process, [`audit`] audit keys and
+//! the bounds every store shares.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod audit;
 pub mod bundle;
 pub mod canonical;
 pub mod did;

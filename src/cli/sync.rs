@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use atoll_discovery::catalog_port::SqliteCatalog;
 use atoll_discovery::publish::{self, PublishOptions, Published};
 use atoll_discovery::{Discovery, DiscoveryConfig, SyncStatus};
 use atoll_registry::{AppId, KeyStore};
@@ -23,6 +22,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::output::{self, plain};
+use crate::node::catalog_port::SwarmCatalog;
 use crate::node::config::{Config, Found};
 
 /// Which node configuration and relays to use.
@@ -134,15 +134,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-async fn start(home: &Path, relays: &RelayArgs) -> Result<(Discovery, Arc<SqliteCatalog>)> {
+async fn start(home: &Path, relays: &RelayArgs) -> Result<Discovery> {
     let cfg = config(home, relays)?;
     let db = cfg.data_dir.join("catalog.db");
-    let catalog =
-        Arc::new(SqliteCatalog::open(&db).with_context(|| format!("opening {}", db.display()))?);
-    let d = Discovery::start(cfg, catalog.clone()).await.context(
-        "starting the discovery node (is `atoll node` running on this data dir? stop it first)",
-    )?;
-    Ok((d, catalog))
+    let service = atoll_catalog::CatalogService::open(&db)
+        .with_context(|| format!("opening {}", db.display()))?;
+    Discovery::start(cfg, Arc::new(SwarmCatalog::new(service)))
+        .await
+        .context(
+            "starting the discovery node (is `atoll node` running on this data dir? stop it first)",
+        )
 }
 
 fn print_published(p: &Published, json: bool) -> Result<()> {
@@ -171,7 +172,7 @@ pub fn publish(home: &Path, args: PublishArgs) -> Result<()> {
         publisher_name: None,
     };
     runtime()?.block_on(async {
-        let (d, _) = start(home, &args.relays).await?;
+        let d = start(home, &args.relays).await?;
         let out = publish::publish_app(&d, home, &args.dir, &key, &args.key, &opts).await;
         d.shutdown().await;
         let out = out.with_context(|| format!("publishing {}", args.dir.display()))?;
@@ -183,7 +184,7 @@ pub fn publish(home: &Path, args: PublishArgs) -> Result<()> {
 pub fn yank(home: &Path, args: YankArgs) -> Result<()> {
     let key = KeyStore::new(home).load(&args.key)?;
     runtime()?.block_on(async {
-        let (d, _) = start(home, &args.relays).await?;
+        let d = start(home, &args.relays).await?;
         let out = publish::yank_app(&d, home, &args.app, &key, &args.key, &args.reason).await;
         d.shutdown().await;
         let out = out.with_context(|| format!("yanking {}", args.app))?;
@@ -228,7 +229,7 @@ pub fn run(home: &Path, cmd: SyncCommand) -> Result<()> {
 
 fn live_status(home: &Path, args: &StatusArgs) -> Result<()> {
     runtime()?.block_on(async {
-        let (d, _) = start(home, &args.relays).await?;
+        let d = start(home, &args.relays).await?;
         d.relays().wait_synced(Duration::from_secs(15)).await;
         let status = d.status().await;
         d.shutdown().await;

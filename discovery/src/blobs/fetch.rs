@@ -19,14 +19,15 @@ use iroh_blobs::get::fsm::DecodeError;
 use iroh_blobs::get::GetError;
 use tokio_util::sync::CancellationToken;
 
-use super::node::BlobNode;
+use super::node::{BlobNode, BlobNodeError};
 use super::to_iroh;
 use crate::config::FetchLimits;
+use crate::https::HttpsError;
 use crate::https::HttpsOrigin;
-use crate::reject::Reason;
+use crate::reject::{BlobSizeProblem, Reason, RejectionSource, Shared};
 
 /// What kind of source a blob may come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// The publisher's node, named in the signed entry.
@@ -35,6 +36,17 @@ pub enum SourceKind {
     Mirror,
     /// An HTTPS base URL named in the signed entry.
     Https,
+}
+
+impl SourceKind {
+    /// `origin`, `mirror` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Origin => "origin",
+            Self::Mirror => "mirror",
+            Self::Https => "https",
+        }
+    }
 }
 
 /// One place to try.
@@ -73,15 +85,32 @@ impl BlobSource {
 
     /// How logs and the audit log name it.
     pub fn name(&self) -> String {
-        let kind = match self.kind {
-            SourceKind::Origin => "origin",
-            SourceKind::Mirror => "mirror",
-            SourceKind::Https => "https",
-        };
+        let kind = self.kind.as_str();
         match (&self.node, &self.url) {
             (Some(n), _) => format!("{kind} {}", hex::encode(n.as_bytes())),
             (None, Some(u)) => format!("{kind} {u}"),
             (None, None) => kind.to_owned(),
+        }
+    }
+}
+
+impl BlobSource {
+    /// The source as a rejection names it (the same text as [`BlobSource::name`]).
+    pub fn rejection_source(&self) -> RejectionSource {
+        match (&self.node, &self.url) {
+            (Some(n), _) => RejectionSource::Node {
+                kind: self.kind,
+                id: hex::encode(n.as_bytes()),
+            },
+            (None, Some(u)) if self.kind == SourceKind::Https => RejectionSource::Https(u.clone()),
+            (None, Some(u)) => RejectionSource::Node {
+                kind: self.kind,
+                id: u.clone(),
+            },
+            (None, None) => RejectionSource::Node {
+                kind: self.kind,
+                id: String::new(),
+            },
         }
     }
 }
@@ -102,12 +131,12 @@ pub struct FetchOutcome {
 #[non_exhaustive]
 pub enum FetchError {
     /// No source delivered it; worth trying again later (e.g. when a mirror appears).
-    #[error("blob {hash} is unavailable; tried: {}", tried.join("; "))]
+    #[error("blob {hash} is unavailable; tried: {}", joined(tried))]
     Unavailable {
         /// The blob.
         hash: Hash,
         /// What each source said.
-        tried: Vec<String>,
+        tried: Vec<FailedAttempt>,
         /// Sources that sent corrupt bytes.
         rejected: Vec<Reason>,
     },
@@ -119,8 +148,74 @@ pub enum FetchError {
     Cancelled,
 }
 
+/// One source's failed attempt at a blob.
+#[derive(Debug, Clone)]
+pub struct FailedAttempt {
+    /// The source, as [`BlobSource::name`] names it (or `local store`).
+    pub source: String,
+    /// What went wrong.
+    pub failure: AttemptFailure,
+}
+
+impl std::fmt::Display for FailedAttempt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.source, self.failure)
+    }
+}
+
+/// `a; b; c`.
+pub(crate) fn joined(tried: &[FailedAttempt]) -> String {
+    tried
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Why one source did not deliver a blob.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttemptFailure {
+    /// The transfer ended, but the blob is not complete in the store.
+    #[error("ended without the whole blob")]
+    Incomplete,
+    /// It sent bytes that do not match the hash (recorded as a rejection).
+    #[error("corrupt")]
+    Corrupt,
+    /// It sent more than the signed size (recorded as a rejection).
+    #[error("too large")]
+    TooLarge,
+    /// An HTTPS source while HTTPS origins are off.
+    #[error("HTTPS origins are disabled")]
+    HttpsDisabled,
+    /// A source with neither a node nor a URL.
+    #[error("no address")]
+    NoAddress,
+    /// The iroh connection was not up in time.
+    #[error("connect timed out")]
+    ConnectTimeout,
+    /// The iroh connection failed (iroh's message).
+    #[error("connect: {0}")]
+    Connect(String),
+    /// The transfer stream ended early.
+    #[error("stream ended after {0} bytes")]
+    StreamEnded(u64),
+    /// The deadline for the blob's size passed.
+    #[error("deadline of {0} s passed")]
+    Deadline(u64),
+    /// The blob transfer failed.
+    #[error("{0}")]
+    Transfer(#[source] Shared<GetError>),
+    /// The HTTPS fetch failed.
+    #[error("{0}")]
+    Https(#[source] Shared<HttpsError>),
+    /// The local store failed.
+    #[error("{0}")]
+    Store(#[source] Shared<BlobNodeError>),
+}
+
 enum Attempt {
-    Failed(String),
+    Failed(AttemptFailure),
     Corrupt(String),
     TooLarge(u64),
 }
@@ -189,31 +284,44 @@ impl Fetcher {
                         outcome.rejected = rejected;
                         return Ok(outcome);
                     }
-                    tried.push(format!("{name}: ended without the whole blob"));
+                    tried.push(FailedAttempt {
+                        source: name,
+                        failure: AttemptFailure::Incomplete,
+                    });
                 }
                 Err(Attempt::Failed(why)) => {
                     tracing::debug!(blob = %want.hash, from = %name, %why, "source failed");
-                    tried.push(format!("{name}: {why}"));
+                    tried.push(FailedAttempt {
+                        source: name,
+                        failure: why,
+                    });
                 }
                 Err(Attempt::Corrupt(detail)) => {
                     tracing::warn!(blob = %want.hash, from = %name, %detail, "source sent bytes that do not match the hash");
-                    tried.push(format!("{name}: corrupt"));
+                    tried.push(FailedAttempt {
+                        source: name,
+                        failure: AttemptFailure::Corrupt,
+                    });
                     rejected.push(Reason::BlobCorrupt {
                         hash: want.hash.to_hex(),
-                        source_name: name,
+                        from: source.rejection_source(),
                         detail,
                     });
                 }
                 Err(Attempt::TooLarge(n)) => {
                     // Blame the source, not the entry: a liar can announce any size.
                     tracing::warn!(blob = %want.hash, from = %name, bytes = n, "source sent more than the signed size");
-                    tried.push(format!("{name}: too large"));
+                    tried.push(FailedAttempt {
+                        source: name,
+                        failure: AttemptFailure::TooLarge,
+                    });
                     rejected.push(Reason::BlobSize {
                         hash: want.hash.to_hex(),
-                        detail: format!(
-                            "{name} sent {n} bytes, more than the {} the entry names",
-                            want.size
-                        ),
+                        problem: BlobSizeProblem::SourceSentMore {
+                            from: source.rejection_source(),
+                            sent: n,
+                            signed: want.size,
+                        },
                     });
                 }
             }
@@ -235,12 +343,18 @@ impl Fetcher {
             })),
             Ok(Some(size)) => Err(FetchError::Size(Reason::BlobSize {
                 hash: want.hash.to_hex(),
-                detail: format!("the blob is {size} bytes, the entry says {}", want.size),
+                problem: BlobSizeProblem::Differs {
+                    held: size,
+                    signed: want.size,
+                },
             })),
             Ok(None) => Ok(None),
             Err(e) => Err(FetchError::Unavailable {
                 hash: want.hash,
-                tried: vec![format!("local store: {e}")],
+                tried: vec![FailedAttempt {
+                    source: "local store".into(),
+                    failure: AttemptFailure::Store(Shared::new(e)),
+                }],
                 rejected: Vec::new(),
             }),
         }
@@ -250,10 +364,10 @@ impl Fetcher {
         match (source.kind, &source.node, &source.url) {
             (SourceKind::Https, _, Some(url)) => match &self.https {
                 Some(https) => self.fetch_https(https, url, want).await,
-                None => Err(Attempt::Failed("HTTPS origins are disabled".into())),
+                None => Err(Attempt::Failed(AttemptFailure::HttpsDisabled)),
             },
             (_, Some(node), _) => self.fetch_node(want, *node, &source.addrs).await,
-            _ => Err(Attempt::Failed("no address".into())),
+            _ => Err(Attempt::Failed(AttemptFailure::NoAddress)),
         }
     }
 
@@ -273,8 +387,8 @@ impl Fetcher {
             endpoint.connect(addr, iroh_blobs::ALPN),
         )
         .await
-        .map_err(|_| "connect timed out".to_owned())
-        .and_then(|r| r.map_err(|e| format!("connect: {e}")));
+        .map_err(|_| AttemptFailure::ConnectTimeout)
+        .and_then(|r| r.map_err(|e| AttemptFailure::Connect(e.to_string())));
         let conn = match conn {
             Ok(c) => c,
             Err(why) => {
@@ -306,16 +420,15 @@ impl Fetcher {
                         }
                     }
                     GetProgressItem::Done(stats) => return Ok(stats.payload_bytes_read),
-                    GetProgressItem::Error(e) => return Err(classify(&e)),
+                    GetProgressItem::Error(e) => return Err(classify(e)),
                 }
             }
-            Err(Attempt::Failed(format!("stream ended after {last} bytes")))
+            Err(Attempt::Failed(AttemptFailure::StreamEnded(last)))
         })
         .await
         .unwrap_or_else(|_| {
-            Err(Attempt::Failed(format!(
-                "deadline of {} s passed",
-                deadline.as_secs()
+            Err(Attempt::Failed(AttemptFailure::Deadline(
+                deadline.as_secs(),
             )))
         });
         conn.close(0u32.into(), b"done");
@@ -337,13 +450,13 @@ impl Fetcher {
                     Attempt::Corrupt(format!("the body hashes to {actual}"))
                 }
                 crate::https::HttpsError::TooLarge { got, .. } => Attempt::TooLarge(got),
-                other => Attempt::Failed(other.to_string()),
+                other => Attempt::Failed(AttemptFailure::Https(Shared::new(other))),
             })?;
         let hash = self
             .node
             .add_path(file.path())
             .await
-            .map_err(|e| Attempt::Failed(e.to_string()))?;
+            .map_err(|e| Attempt::Failed(AttemptFailure::Store(Shared::new(e))))?;
         if hash != want.hash {
             return Err(Attempt::Corrupt(format!("the body hashes to {hash}")));
         }
@@ -351,13 +464,13 @@ impl Fetcher {
     }
 }
 
-fn classify(e: &GetError) -> Attempt {
+fn classify(e: GetError) -> Attempt {
     match e {
         GetError::Decode {
             source: DecodeError::LeafHashMismatch { .. } | DecodeError::ParentHashMismatch { .. },
             ..
         } => Attempt::Corrupt(e.to_string()),
-        other => Attempt::Failed(other.to_string()),
+        other => Attempt::Failed(AttemptFailure::Transfer(Shared::new(other))),
     }
 }
 

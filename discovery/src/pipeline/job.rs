@@ -12,8 +12,9 @@ use crate::announce::{MirrorAnnouncement, MirrorType};
 use crate::blobs::{BlobSource, FetchError, Fetcher};
 use crate::codec::{self, Object};
 use crate::identity::NodeKey;
+use crate::node::BlobsUnavailable;
 use crate::port::CatalogPort;
-use crate::reject::{Counters, Reason, Rejection};
+use crate::reject::{Counters, ManifestMismatch, Reason, Rejection, RejectionSource};
 use crate::relay::RelayPool;
 
 /// Most rejections kept in memory for `sync status`.
@@ -21,7 +22,7 @@ pub(crate) const RECENT_REJECTIONS: usize = 64;
 
 /// What jobs share.
 #[derive(Clone)]
-pub(crate) struct Ctx {
+pub(crate) struct JobCtx {
     pub port: Arc<dyn CatalogPort>,
     pub counters: Counters,
     pub fetcher: Fetcher,
@@ -32,12 +33,12 @@ pub(crate) struct Ctx {
     pub cancel: CancellationToken,
 }
 
-impl Ctx {
+impl JobCtx {
     /// Count, keep and record a rejection (`in_catalog`: the catalog recorded it already).
     /// The audit log keeps one row per [`Rejection::key`]; the log line is bounded.
-    pub fn reject(&self, rejection: Rejection, reason: &Reason, in_catalog: bool) {
+    pub async fn reject(&self, rejection: Rejection, reason: &Reason, in_catalog: bool) {
         let recorded = in_catalog
-            || match self.port.record_rejection(&rejection) {
+            || match self.port.record_rejection(&rejection).await {
                 Ok(new) => new,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot record a rejection in the catalog");
@@ -82,12 +83,12 @@ pub(crate) enum JobOutcome {
     /// catalog; holds the app's previous head, restored, if there is one.
     Rejected(Reason, Option<Box<Verified<Entry>>>),
     /// Some blob could not be fetched from any source: try again later.
-    Unavailable(String),
+    Unavailable(BlobsUnavailable),
     /// Shutting down.
     Cancelled,
 }
 
-pub(crate) async fn run(ctx: Ctx, input: JobInput) -> (Hash, JobOutcome) {
+pub(crate) async fn run(ctx: JobCtx, input: JobInput) -> (Hash, JobOutcome) {
     let id = input.entry.payload_id();
     let outcome = match run_inner(&ctx, &input).await {
         Err(reason) => refuse(&ctx, &input.entry, reason).await,
@@ -98,11 +99,12 @@ pub(crate) async fn run(ctx: Ctx, input: JobInput) -> (Hash, JobOutcome) {
 
 /// The entry's blobs make it invalid: the catalog removes it (restoring the previous
 /// head), the node drops the blobs only it named, and the refusal is recorded once.
-async fn refuse(ctx: &Ctx, entry: &Verified<Entry>, reason: Reason) -> JobOutcome {
-    let mut r = Rejection::new(&reason, "blob pipeline")
-        .keyed(atoll_catalog::audit::refused_entry_key(&entry.payload_id()));
+async fn refuse(ctx: &JobCtx, entry: &Verified<Entry>, reason: Reason) -> JobOutcome {
+    let mut r = Rejection::new(&reason, RejectionSource::BlobStage).keyed(
+        atoll_registry::audit::refused_entry_key(&entry.payload_id()),
+    );
     r.subject = Some(entry.app_ref().to_string());
-    match ctx.port.refuse_entry(entry, &r) {
+    match ctx.port.refuse_entry(entry, &r).await {
         Ok(done) => {
             ctx.note(r, &reason, done.recorded);
             ctx.fetcher.node().drop_blobs(&done.orphaned).await;
@@ -116,48 +118,32 @@ async fn refuse(ctx: &Ctx, entry: &Verified<Entry>, reason: Reason) -> JobOutcom
     }
 }
 
-/// The audit key of a blob refused from one source.
-fn blob_key(reason: &Reason) -> Option<Hash> {
-    match reason {
-        Reason::BlobCorrupt {
-            hash, source_name, ..
-        } => Some(atoll_catalog::audit::key(
-            reason.code(),
-            &[hash.as_bytes(), source_name.as_bytes()],
-        )),
-        Reason::BlobSize { hash, .. } => Some(atoll_catalog::audit::key(
-            reason.code(),
-            &[hash.as_bytes(), source_of(reason).as_bytes()],
-        )),
+/// A source sent bad bytes for a blob: record it once per (blob, source).
+async fn reject_source(ctx: &JobCtx, reason: &Reason) {
+    let source = reason
+        .blamed()
+        .cloned()
+        .unwrap_or(RejectionSource::BlobStage);
+    let mut r = Rejection::new(reason, source.clone());
+    r.key = match reason {
+        Reason::BlobCorrupt { hash, .. } | Reason::BlobSize { hash, .. } => {
+            Some(atoll_registry::audit::key(
+                reason.code(),
+                &[hash.as_bytes(), source.to_string().as_bytes()],
+            ))
+        }
         _ => None,
-    }
+    };
+    ctx.reject(r, reason, false).await;
 }
 
-fn reject_source(ctx: &Ctx, reason: &Reason) {
-    let mut r = Rejection::new(reason, source_of(reason));
-    r.key = blob_key(reason);
-    ctx.reject(r, reason, false);
-}
-
-fn source_of(reason: &Reason) -> String {
-    match reason {
-        Reason::BlobCorrupt { source_name, .. } => source_name.clone(),
-        Reason::BlobSize { detail, .. } => detail
-            .split(" sent ")
-            .next()
-            .unwrap_or("blob fetch")
-            .to_owned(),
-        _ => "blob fetch".into(),
-    }
-}
-
-async fn fetch(ctx: &Ctx, want: &BlobRef, sources: &[BlobSource]) -> Result<(), Step> {
+async fn fetch(ctx: &JobCtx, want: &BlobRef, sources: &[BlobSource]) -> Result<(), Step> {
     match ctx.fetcher.fetch(want, sources, &ctx.cancel).await {
         Ok(out) => {
             // Named by this entry: if a refused one had named it too, keep it now.
             ctx.fetcher.node().keep(&want.hash);
             for reason in &out.rejected {
-                reject_source(ctx, reason);
+                reject_source(ctx, reason).await;
             }
             if out.source != "local" {
                 ctx.counters.blob_fetched(out.bytes);
@@ -170,17 +156,9 @@ async fn fetch(ctx: &Ctx, want: &BlobRef, sources: &[BlobSource]) -> Result<(), 
             rejected,
         }) => {
             for reason in &rejected {
-                reject_source(ctx, reason);
+                reject_source(ctx, reason).await;
             }
-            Err(JobOutcome::Unavailable(format!(
-                "blob {hash}: {}",
-                if tried.is_empty() {
-                    "no source known yet".to_owned()
-                } else {
-                    tried.join("; ")
-                }
-            ))
-            .into())
+            Err(JobOutcome::Unavailable(BlobsUnavailable::Sources { hash, tried }).into())
         }
         Err(FetchError::Size(reason)) => Err(Step::Refuse(reason)),
         Err(FetchError::Cancelled) => Err(JobOutcome::Cancelled.into()),
@@ -202,7 +180,7 @@ impl From<JobOutcome> for Step {
 }
 
 /// `Err(reason)`: the entry is refused for its blobs.
-async fn run_inner(ctx: &Ctx, input: &JobInput) -> Result<JobOutcome, Reason> {
+async fn run_inner(ctx: &JobCtx, input: &JobInput) -> Result<JobOutcome, Reason> {
     match stages(ctx, input).await {
         Ok(()) => Ok(JobOutcome::Accepted),
         Err(Step::End(outcome)) => Ok(outcome),
@@ -210,7 +188,7 @@ async fn run_inner(ctx: &Ctx, input: &JobInput) -> Result<JobOutcome, Reason> {
     }
 }
 
-async fn stages(ctx: &Ctx, input: &JobInput) -> Result<(), Step> {
+async fn stages(ctx: &JobCtx, input: &JobInput) -> Result<(), Step> {
     let entry = &input.entry;
     fetch(ctx, &entry.manifest, &input.manifest_sources).await?;
     let bytes = ctx
@@ -218,11 +196,11 @@ async fn stages(ctx: &Ctx, input: &JobInput) -> Result<(), Step> {
         .node()
         .get_bytes(&entry.manifest.hash, MAX_MANIFEST_BYTES)
         .await
-        .map_err(|e| JobOutcome::Unavailable(e.to_string()))?;
-    let manifest = Manifest::from_blob(&bytes)
-        .map_err(|e| Step::Refuse(Reason::ManifestPolicy(e.to_string())))?;
+        .map_err(|e| JobOutcome::Unavailable(BlobsUnavailable::Store(e)))?;
+    let manifest =
+        Manifest::from_blob(&bytes).map_err(|e| Step::Refuse(Reason::manifest_policy(e)))?;
     consistent(entry, &manifest).map_err(|why| Step::Refuse(Reason::ManifestMismatch(why)))?;
-    if let Err(e) = ctx.port.attach_manifest(&manifest) {
+    if let Err(e) = ctx.port.attach_manifest(&manifest).await {
         tracing::warn!(app = %entry.app_ref(), error = %e, "catalog did not take the manifest");
     }
     let mut held = vec![entry.manifest.hash];
@@ -236,7 +214,7 @@ async fn stages(ctx: &Ctx, input: &JobInput) -> Result<(), Step> {
         held.push(artifact.blob.hash);
     }
     if complete {
-        if let Err(e) = ctx.port.entry_ready(entry) {
+        if let Err(e) = ctx.port.entry_ready(entry).await {
             tracing::warn!(app = %entry.app_ref(), error = %e, "catalog did not mark the entry ready");
         }
     }
@@ -250,19 +228,18 @@ async fn stages(ctx: &Ctx, input: &JobInput) -> Result<(), Step> {
 }
 
 /// Check the manifest against the entry that names it.
-pub(crate) fn consistent(entry: &Entry, manifest: &Manifest) -> Result<(), String> {
+pub(crate) fn consistent(entry: &Entry, manifest: &Manifest) -> Result<(), ManifestMismatch> {
     if manifest.id != entry.app.as_str() {
-        return Err(format!(
-            "the entry is for app {:?}, the manifest is {:?}",
-            entry.app.as_str(),
-            manifest.id
-        ));
+        return Err(ManifestMismatch::App {
+            entry: entry.app.as_str().to_owned(),
+            manifest: manifest.id.clone(),
+        });
     }
     if manifest.version != entry.version {
-        return Err(format!(
-            "the entry is version {}, the manifest {}",
-            entry.version, manifest.version
-        ));
+        return Err(ManifestMismatch::Version {
+            entry: entry.version.to_string(),
+            manifest: manifest.version.to_string(),
+        });
     }
     for (rel, kind) in manifest.local_files() {
         if !entry
@@ -270,16 +247,14 @@ pub(crate) fn consistent(entry: &Entry, manifest: &Manifest) -> Result<(), Strin
             .iter()
             .any(|a| a.path == rel && a.kind == kind)
         {
-            return Err(format!(
-                "the manifest names {rel:?}, the entry has no artifact for it"
-            ));
+            return Err(ManifestMismatch::MissingArtifact(rel));
         }
     }
     Ok(())
 }
 
 /// Publish a signed mirror announcement for `blobs`.
-pub(crate) async fn announce(ctx: &Ctx, entry: &Entry, blobs: Vec<Hash>) {
+pub(crate) async fn announce(ctx: &JobCtx, entry: &Entry, blobs: Vec<Hash>) {
     let a = MirrorAnnouncement {
         kind: MirrorType,
         node: ctx.node_key.did(),

@@ -6,10 +6,9 @@
 
 use atoll_registry::{Did, Entry, Verified};
 use nostr_sdk::PublicKey;
-use tokio::time::Instant;
 
-use super::{Pending, Pipeline, MAX_UNBOUND};
-use crate::port::{EntryVerdict, Source};
+use super::{decide, Pipeline, MAX_UNBOUND};
+use crate::port::{OriginName, Source};
 
 impl Pipeline {
     pub(super) fn source_of(
@@ -24,12 +23,11 @@ impl Pipeline {
             .get(did)
             .is_some_and(|(_, keys)| keys.iter().any(|k| *k == pubkey.to_hex()));
         if bound {
-            let origin = entry
-                .origin
-                .node_id
-                .clone()
-                .or_else(|| entry.origin.https.first().cloned())
-                .unwrap_or_default();
+            let origin = match (&entry.origin.node_id, entry.origin.https.first()) {
+                (Some(node), _) => Some(OriginName::Node(node.clone())),
+                (None, Some(url)) => Some(OriginName::Https(url.clone())),
+                (None, None) => None,
+            };
             Source::Origin {
                 relay: relay.to_owned(),
                 origin,
@@ -51,7 +49,7 @@ impl Pipeline {
     /// A profile now binds `keys` to `did`: entries of `did` those keys carried before
     /// count as the origin's. The catalog records the origin as a new source of the same
     /// signed bytes (and lets the origin's copy win an equivocation).
-    pub(super) fn upgrade_to_origin(&mut self, relay: &str, did: &Did, keys: &[String]) {
+    pub(super) async fn upgrade_to_origin(&mut self, relay: &str, did: &Did, keys: &[String]) {
         let is_bound = |k: &PublicKey| keys.iter().any(|b| *b == k.to_hex());
         // Entries of this batch, not yet in the catalog: just change their source.
         let mut queued = std::mem::take(&mut self.queued);
@@ -81,23 +79,12 @@ impl Pipeline {
                     continue;
                 }
                 let source = self.source_of(relay, &key, did, entry);
-                match self.ctx.port.ingest_entry(entry, &source) {
-                    Ok(EntryVerdict::EquivocationWon | EntryVerdict::Head) => {
-                        let app = entry.app_ref();
-                        self.pending.retain(|_, p| p.entry.app_ref() != app);
-                        self.pending.insert(
-                            entry.payload_id(),
-                            Pending {
-                                entry: entry.clone(),
-                                nudged: false,
-                                attempts: 0,
-                                retry_at: Instant::now(),
-                                last_error: "queued".into(),
-                            },
-                        );
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "catalog failed on an origin upgrade"),
+                let verdict = self.ctx.port.ingest_entry(entry, &source).await;
+                if let Err(e) = &verdict {
+                    tracing::warn!(error = %e, "catalog failed on an origin upgrade");
+                }
+                if decide::origin_upgrade(&verdict) {
+                    self.queue_blobs(entry.clone(), "queued");
                 }
             }
         }

@@ -14,7 +14,7 @@
 //! * everything else passes unchanged, so nostr-sdk only ever sees verified, bounded events
 //!   (it verifies them again: it cannot be told not to).
 //!
-//! Reports go to the pipeline as [`Inbound::Refused`], in frame order, before the frames
+//! Reports go to the pipeline as [`PoolMessage::Refused`], in frame order, before the frames
 //! that follow (an `EOSE` after a refused event is seen after its report).
 
 use std::time::Duration;
@@ -32,9 +32,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream as Ws};
 
-use super::pool::Inbound;
+use super::pool::PoolMessage;
 use crate::codec::MAX_EVENT_BYTES;
-use crate::reject::Reason;
+use crate::reject::{Malformed, Reason};
 
 /// Largest WebSocket message (and frame) accepted from a relay: a relay that sends more is
 /// disconnected (the largest valid message is an `EVENT` of [`MAX_EVENT_BYTES`], or a
@@ -67,12 +67,12 @@ pub struct Refusal {
 /// nostr-sdk's WebSocket transport, with a bounded message size and every frame checked.
 #[derive(Debug, Clone)]
 pub(crate) struct GuardedTransport {
-    reports: mpsc::Sender<Inbound>,
+    reports: mpsc::Sender<PoolMessage>,
 }
 
 impl GuardedTransport {
     /// Report refusals to `reports` (the pipeline's inbound queue).
-    pub(crate) fn new(reports: mpsc::Sender<Inbound>) -> Self {
+    pub(crate) fn new(reports: mpsc::Sender<PoolMessage>) -> Self {
         Self { reports }
     }
 }
@@ -191,7 +191,7 @@ impl Sink<async_wsocket::Message> for GuardSink {
 async fn inspect(
     item: Result<WsMessage, tokio_tungstenite::tungstenite::Error>,
     relay: &str,
-    reports: &mpsc::Sender<Inbound>,
+    reports: &mpsc::Sender<PoolMessage>,
 ) -> Option<Result<async_wsocket::Message, TransportError>> {
     use async_wsocket::Message;
     let msg = match item {
@@ -205,7 +205,7 @@ async fn inspect(
             Verdict::Drop(refusal) => {
                 if let Some(r) = refusal {
                     // The pipeline may be gone (shutdown): then nobody needs the report.
-                    let _ = reports.send(Inbound::Refused(Box::new(r))).await;
+                    let _ = reports.send(PoolMessage::Refused(Box::new(r))).await;
                 }
                 return None;
             }
@@ -247,11 +247,10 @@ pub(crate) fn check_text(text: &str, relay: &str) -> Verdict {
     let message = match RelayMessage::from_json(text) {
         Ok(m) => m,
         Err(e) => {
-            let reason = Reason::Malformed(format!(
-                "the relay sent a frame that is not a relay message ({} bytes): {}",
-                text.len(),
-                truncate(&e.to_string(), 160)
-            ));
+            let reason = Reason::Malformed(Malformed::Frame {
+                size: text.len(),
+                detail: truncate(&e.to_string(), 160),
+            });
             tracing::debug!(%relay, preview = %truncate(text, LOG_PREVIEW), "malformed frame from a relay");
             return Verdict::Drop(Some(Refusal {
                 relay: relay.to_owned(),
@@ -260,7 +259,7 @@ pub(crate) fn check_text(text: &str, relay: &str) -> Verdict {
                 id_verified: false,
                 created_at: None,
                 subject: None,
-                key: atoll_catalog::audit::key(
+                key: atoll_registry::audit::key(
                     "relay-frame",
                     &[Hash::of(text.as_bytes()).as_bytes()],
                 ),
@@ -315,7 +314,7 @@ fn check_event(event: &Event, frame_len: usize, relay: &str) -> Verdict {
     if !(event.verify_id() && event.verify_signature()) {
         tracing::debug!(%relay, id = %event.id, "event with a bad id or signature from a relay");
         // The claimed id is not the event's own: name the bytes that were refused.
-        let key = atoll_catalog::audit::key(
+        let key = atoll_registry::audit::key(
             "unverified-event",
             &[event.id.as_bytes(), event.sig.as_ref()],
         );
@@ -346,6 +345,6 @@ fn check_event(event: &Event, frame_len: usize, relay: &str) -> Verdict {
 }
 
 /// The audit key of a verified event.
-pub(crate) fn event_key(id: &EventId) -> Hash {
-    atoll_catalog::audit::key("event", &[id.as_bytes()])
+pub fn event_key(id: &EventId) -> Hash {
+    atoll_registry::audit::key("event", &[id.as_bytes()])
 }

@@ -17,7 +17,7 @@ use super::guard::{GuardedTransport, Refusal};
 use super::seen::SeenLog;
 use super::session::{self, RelayState, Shared};
 use crate::codec::atoll_filter;
-use crate::config::Backoff;
+use crate::config::ReconnectPolicy;
 use crate::port::CatalogPort;
 
 /// Room for relay notifications before the pipeline must catch up (then it replays).
@@ -31,7 +31,7 @@ const PUBLISH_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs
 
 /// What the pool hands to the pipeline.
 #[derive(Debug)]
-pub enum Inbound {
+pub enum PoolMessage {
     /// An event a relay delivered. Its id, signature and size were checked by the
     /// transport ([`super::guard`]) and again by nostr-sdk.
     Event {
@@ -121,9 +121,9 @@ impl RelayPool {
         db_dir: &Path,
         urls: &[String],
         negentropy: bool,
-        backoff: Backoff,
+        reconnect: ReconnectPolicy,
         port: Arc<dyn CatalogPort>,
-        tx: mpsc::Sender<Inbound>,
+        tx: mpsc::Sender<PoolMessage>,
         cancel: CancellationToken,
     ) -> Result<Self, RelayPoolError> {
         let db_err = |detail: String| RelayPoolError::Database {
@@ -178,16 +178,17 @@ impl RelayPool {
             let url = relay.url().to_string();
             let state: Shared = Arc::new(Mutex::new(RelayState::new(&url)));
             // A cursor ahead of the clock would hide every event of this relay: heal it.
-            let reset = match port.heal_cursor(&url) {
+            let reset = match port.heal_cursor(&url).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::warn!(relay = %url, error = %e, "cannot check the relay cursor");
                     None
                 }
             };
+            let cursor = port.cursor(&url).await.ok().flatten();
             if let Ok(mut s) = state.lock() {
                 s.cursor_reset_from = reset;
-                s.cursor = port.cursor(&url).ok().flatten();
+                s.cursor = cursor;
             }
             pool.states.push(state.clone());
             let fwd = tokio::spawn(session::forward(
@@ -201,7 +202,7 @@ impl RelayPool {
                 relay,
                 pool.seen.clone(),
                 negentropy,
-                backoff.clone(),
+                reconnect.clone(),
                 port.clone(),
                 state,
                 pool.cancel.clone(),

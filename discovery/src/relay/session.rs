@@ -13,10 +13,10 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::pool::Inbound;
+use super::pool::PoolMessage;
 use super::seen::SeenLog;
 use crate::codec::atoll_filter;
-use crate::config::Backoff;
+use crate::config::ReconnectPolicy;
 use crate::port::CatalogPort;
 
 /// Seconds subtracted from a `since` cursor, for clock skew and late publication.
@@ -99,7 +99,7 @@ fn update(state: &Shared, f: impl FnOnce(&mut RelayState)) {
 pub(crate) async fn forward(
     mut notes: broadcast::Receiver<RelayNotification>,
     url: String,
-    tx: mpsc::Sender<Inbound>,
+    tx: mpsc::Sender<PoolMessage>,
     state: Shared,
     cancel: CancellationToken,
 ) {
@@ -119,7 +119,7 @@ pub(crate) async fn forward(
                     },
             }) => {
                 update(&state, |s| s.events += 1);
-                let inbound = Inbound::Event {
+                let inbound = PoolMessage::Event {
                     relay: url.clone(),
                     event: Box::new(event.into_owned()),
                     live: live_sub.as_ref() == Some(subscription_id.as_ref()),
@@ -142,7 +142,7 @@ pub(crate) async fn forward(
                 // handed to the pipeline (refusals too, by the transport): it is complete.
                 if complete {
                     live_sub = Some(id.into_owned());
-                    let done = Inbound::CaughtUp { relay: url.clone() };
+                    let done = PoolMessage::CaughtUp { relay: url.clone() };
                     if tx.send(done).await.is_err() {
                         return;
                     }
@@ -153,7 +153,7 @@ pub(crate) async fn forward(
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 // The events are in the client database already: replay it.
                 tracing::warn!(relay = %url, missed = n, "pipeline lagged behind the relay; replaying the local event database");
-                if tx.send(Inbound::Replay).await.is_err() {
+                if tx.send(PoolMessage::Replay).await.is_err() {
                     return;
                 }
             }
@@ -167,7 +167,7 @@ pub(crate) async fn run(
     relay: Relay,
     seen: Arc<Mutex<SeenLog>>,
     negentropy: bool,
-    backoff: Backoff,
+    reconnect: ReconnectPolicy,
     port: Arc<dyn CatalogPort>,
     state: Shared,
     cancel: CancellationToken,
@@ -183,7 +183,7 @@ pub(crate) async fn run(
             r = relay.try_connect(CONNECT_TIMEOUT) => r,
         };
         if let Err(e) = connected {
-            let wait = backoff.delay(failures);
+            let wait = reconnect.delay(failures);
             failures = failures.saturating_add(1);
             tracing::debug!(relay = %url, error = %e, wait_ms = wait.as_millis() as u64, "relay connect failed");
             update(&state, |s| {
@@ -241,7 +241,7 @@ pub(crate) async fn run(
         }
         update(&state, |s| s.connected = false);
         tracing::info!(relay = %url, "relay connection lost; reconnecting");
-        let wait = backoff.delay(0);
+        let wait = reconnect.delay(0);
         tokio::select! {
             _ = cancel.cancelled() => break,
             _ = tokio::time::sleep(wait) => {}
@@ -281,7 +281,7 @@ async fn catch_up(
     let since = match mode {
         SyncMode::Negentropy => now.saturating_sub(CURSOR_SLACK_SECS),
         // Never ahead of the clock, even if the clock went back since it was stored.
-        _ => match port.cursor(url) {
+        _ => match port.cursor(url).await {
             Ok(Some(c)) => c.min(now).saturating_sub(CURSOR_SLACK_SECS),
             Ok(None) => 0,
             Err(e) => {

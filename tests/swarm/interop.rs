@@ -19,7 +19,7 @@ pub fn relay_bin_dir() -> PathBuf {
     // fallback (a build reused from another checkout would point there).
     let manifest = std::env::var("CARGO_MANIFEST_DIR")
         .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
-    let script = Path::new(&manifest).join("../scripts/install-test-relay.sh");
+    let script = Path::new(&manifest).join("scripts/install-test-relay.sh");
     let out = Command::new("bash")
         .arg(&script)
         .stderr(Stdio::inherit())
@@ -170,10 +170,10 @@ async fn third_party_relay_carries_the_catalog_and_events_verify_independently()
         .await;
     assert_eq!(published.relays, vec![relay.url()]);
     let app: AppRef = published.app.parse().unwrap();
-    let want = publisher.node.head(&app).unwrap();
+    let want = publisher.node.head(&app).await.unwrap();
     let blobs = blobs_of(&published);
     eventually("node syncs the app through the Python relay", || async {
-        node.head(&app) == Some((want.0, want.1, true)) && node.holds(&blobs).await
+        node.head(&app).await == Some((want.0, want.1, true)) && node.holds(&blobs).await
     })
     .await;
     let state = node.d.status().await.relays.remove(0);
@@ -184,9 +184,11 @@ async fn third_party_relay_carries_the_catalog_and_events_verify_independently()
     );
 
     // The cursor of the relay is kept in the catalog (a restart resumes from it).
+    let url = relay.url();
     assert!(node
         .catalog
-        .with(|c| c.sync_cursor(&relay.url()).unwrap())
+        .read(move |c| c.sync_cursor(&url))
+        .await
         .unwrap()
         .is_some());
 
@@ -217,10 +219,10 @@ async fn third_party_relay_carries_the_catalog_and_events_verify_independently()
     let v2 = publisher
         .publish(&make_app(apps.path(), "omega", "2.0.0", 150_000))
         .await;
-    let want = publisher.node.head(&app).unwrap();
+    let want = publisher.node.head(&app).await.unwrap();
     assert_eq!(want.0, v2.sequence);
     eventually("node reconnects and gets omega 2.0.0", || async {
-        node.head(&app) == Some((want.0, want.1, true))
+        node.head(&app).await == Some((want.0, want.1, true))
     })
     .await;
     let state = node.d.status().await.relays.remove(0);

@@ -65,9 +65,11 @@ fn now() -> u64 {
     atoll_discovery::now_secs()
 }
 
-fn cursor(node: &Node, url: &str) -> u64 {
+async fn cursor(node: &Node, url: &str) -> u64 {
+    let url = url.to_owned();
     node.catalog
-        .with(|c| c.sync_cursor(url).unwrap())
+        .read(move |c| c.sync_cursor(&url))
+        .await
         .unwrap()
         .unwrap_or(0)
 }
@@ -129,20 +131,20 @@ async fn a_relay_that_validates_nothing_cannot_blind_flood_or_crash_a_node() {
     }
 
     let mut node = Node::start("n1", vec![url.clone()]).await;
-    let want = publisher.node.head(&sigma).unwrap();
+    let want = publisher.node.head(&sigma).await.unwrap();
     eventually("n1 syncs sigma and counts every hostile event", || async {
         let c = node.d.counters();
-        node.head(&sigma) == Some((want.0, want.1, true))
+        node.head(&sigma).await == Some((want.0, want.1, true))
             && c.rejected("nostr-signature") >= 2
             && c.rejected("oversized") >= 1
             && c.rejected("malformed") >= 1
     })
     .await;
     assert!(node.d.relays().wait_synced(crate::support::DEADLINE).await);
-    let c = cursor(&node, &url);
+    let c = cursor(&node, &url).await;
     assert!(c > 0 && c <= now() + MAX_CURSOR_SKEW_SECS, "cursor {c}");
     // One audit row per bad event: malformed, bad id, bad signature, oversized.
-    assert_eq!(node.audit_len(), 4, "{:?}", node.audit_codes().await);
+    assert_eq!(node.audit_len().await, 4, "{:?}", node.audit_codes().await);
 
     // Restarts and catch-ups deliver them again: counted again, recorded once.
     for round in 0..3 {
@@ -153,24 +155,24 @@ async fn a_relay_that_validates_nothing_cannot_blind_flood_or_crash_a_node() {
             || async { node.d.counters().rejected("malformed") >= 1 },
         )
         .await;
-        let c = cursor(&node, &url);
+        let c = cursor(&node, &url).await;
         assert!(
             c <= now() + MAX_CURSOR_SKEW_SECS,
             "round {round}: cursor {c}"
         );
-        assert_eq!(node.audit_len(), 4, "round {round}");
+        assert_eq!(node.audit_len().await, 4, "round {round}");
     }
     // A live event published after the restarts arrives.
     let v2 = publisher
         .publish(&make_app(apps.path(), "sigma", "2.0.0", 20_000))
         .await;
-    let want = publisher.node.head(&sigma).unwrap();
+    let want = publisher.node.head(&sigma).await.unwrap();
     assert_eq!(want.0, v2.sequence);
     eventually("n1 gets sigma 2.0.0 live", || async {
-        node.head(&sigma) == Some((want.0, want.1, true))
+        node.head(&sigma).await == Some((want.0, want.1, true))
     })
     .await;
-    assert!(cursor(&node, &url) <= now() + MAX_CURSOR_SKEW_SECS);
+    assert!(cursor(&node, &url).await <= now() + MAX_CURSOR_SKEW_SECS);
 
     // A cursor an older atoll left in 2100 heals: reset, shown, and a full catch-up.
     let relay_url = url.clone();
@@ -188,12 +190,14 @@ async fn a_relay_that_validates_nothing_cannot_blind_flood_or_crash_a_node() {
     assert_eq!(state.cursor_reset_from, Some(FAR), "{state:?}");
     eventually(
         "n2 catches up in full despite the poisoned cursor",
-        || async { n2.head(&sigma) == Some((want.0, want.1, true)) },
+        || async { n2.head(&sigma).await == Some((want.0, want.1, true)) },
     )
     .await;
+    let record_url = url.clone();
     let record = n2
         .catalog
-        .with(|c| c.sync_cursor_record(&url).unwrap())
+        .read(move |c| c.sync_cursor_record(&record_url))
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(record.reset_from, Some(FAR));

@@ -1,23 +1,24 @@
 //! Discovery benchmarks, each with its own baseline measured in the same run:
 //!
 //! 1. sync throughput: entries/s from a relay, verified (Nostr + DID) and stored in the
-//!    SQLite catalog, against the raw verification rate of the same events;
+//!    SQLite catalog (the node's catalog service, through the node's port adapter), against
+//!    the raw verification rate of the same events;
 //! 2. blob fetch: the node's fetcher vs bare iroh-blobs vs a plain loopback TCP copy;
 //! 3. resync: bytes moved when a node restarts on an unchanged catalog, against a full
 //!    sync (NIP-77 negentropy, and `since` cursors).
 //!
-//! `cargo bench -p atoll-discovery` (env: ATOLL_BENCH_ENTRIES, ATOLL_BENCH_BLOB_MB).
+//! `cargo bench --workspace --bench swarm` (env: ATOLL_BENCH_ENTRIES, ATOLL_BENCH_BLOB_MB,
+//! ATOLL_BENCH_ONLY=sync,blob,resync).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use atoll_discovery::catalog_port::SqliteCatalog;
+use atoll::node::catalog_port::SwarmCatalog;
+use atoll_catalog::CatalogService;
 use atoll_discovery::codec::{self, Object};
 use atoll_discovery::relay::EmbeddedRelay;
-use atoll_discovery::{
-    CatalogPort, Discovery, DiscoveryConfig, EmbeddedRelayConfig, MemoryCatalog,
-};
+use atoll_discovery::{CatalogPort, Discovery, DiscoveryConfig, EmbeddedRelayConfig};
 use atoll_registry::objects::{BlobRef, EntryType, Origin};
 use atoll_registry::{Entry, Envelope, Hash, Keypair};
 use nostr_database::NostrDatabase;
@@ -94,12 +95,8 @@ async fn start_node(dir: &std::path::Path, relay: &str, negentropy: bool) -> Dis
     let mut cfg = DiscoveryConfig::test(dir.join("data"), vec![relay.to_owned()]);
     cfg.negentropy = negentropy;
     cfg.prefetch_images = false;
-    let catalog: Arc<dyn CatalogPort> =
-        if std::env::var("ATOLL_BENCH_CATALOG").as_deref() == Ok("memory") {
-            Arc::new(MemoryCatalog::new())
-        } else {
-            Arc::new(SqliteCatalog::open(dir.join("catalog.db")).unwrap())
-        };
+    let service = CatalogService::open(dir.join("catalog.db")).unwrap();
+    let catalog: Arc<dyn CatalogPort> = Arc::new(SwarmCatalog::new(service));
     Discovery::start(cfg, catalog).await.unwrap()
 }
 
@@ -118,7 +115,7 @@ async fn sync_throughput(n: usize) {
     let raw = n as f64 / t.elapsed().as_secs_f64();
     // The catalog alone: the origin-wins rules in SQLite, one transaction per entry.
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteCatalog::open(dir.path().join("catalog.db")).unwrap();
+    let sqlite = SwarmCatalog::new(CatalogService::open(dir.path().join("catalog.db")).unwrap());
     let verified: Vec<_> = events
         .iter()
         .map(|e| {
@@ -132,16 +129,20 @@ async fn sync_throughput(n: usize) {
     for v in &verified {
         sqlite
             .ingest_entry(v, &atoll_discovery::Source::Relay("bench".into()))
+            .await
             .unwrap();
     }
     let store_rate = n as f64 / t.elapsed().as_secs_f64();
     let dir2 = tempfile::tempdir().unwrap();
-    let batched = SqliteCatalog::open(dir2.path().join("catalog.db")).unwrap();
+    let batched = CatalogService::open(dir2.path().join("catalog.db")).unwrap();
     let t = Instant::now();
     for chunk in verified.chunks(256) {
+        let chunk = chunk.to_vec();
         batched
-            .with(|c| c.ingest_batch(chunk, &atoll_catalog::Provenance::Relay("bench".into())))
-            .unwrap()
+            .write(move |c| {
+                c.ingest_batch(&chunk, &atoll_catalog::Provenance::Relay("bench".into()))
+            })
+            .await
             .unwrap();
     }
     let batch_rate = n as f64 / t.elapsed().as_secs_f64();

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use atoll_discovery::catalog_port::SqliteCatalog;
+use atoll::node::catalog_port::SwarmCatalog;
+use atoll_catalog::CatalogService;
 use atoll_discovery::relay::EmbeddedRelay;
 use atoll_discovery::{publish, Discovery, DiscoveryConfig, EmbeddedRelayConfig};
 use atoll_registry::{AppRef, Hash, Keypair};
@@ -52,12 +53,20 @@ impl Drop for TestRelay {
     }
 }
 
-/// A node: discovery + its SQLite catalog + its data dir.
+/// A node: discovery + its SQLite catalog (the service, as `atoll node` runs it) + its
+/// data dir.
 pub struct Node {
     pub name: &'static str,
     pub d: Discovery,
-    pub catalog: Arc<SqliteCatalog>,
+    pub catalog: CatalogService,
     pub dir: TempDir,
+}
+
+/// Discovery on the catalog file in `dir`, through the node's adapter.
+async fn start_discovery(cfg: DiscoveryConfig, dir: &Path) -> (Discovery, CatalogService) {
+    let catalog = CatalogService::open(dir.join("catalog.db")).unwrap();
+    let port = Arc::new(SwarmCatalog::new(catalog.clone()));
+    (Discovery::start(cfg, port).await.unwrap(), catalog)
 }
 
 impl Node {
@@ -92,8 +101,7 @@ impl Node {
     ) -> Self {
         let mut cfg = DiscoveryConfig::test(dir.path().join("data"), relays);
         tweak(&mut cfg);
-        let catalog = Arc::new(SqliteCatalog::open(dir.path().join("catalog.db")).unwrap());
-        let d = Discovery::start(cfg, catalog.clone()).await.unwrap();
+        let (d, catalog) = start_discovery(cfg, dir.path()).await;
         Self {
             name,
             d,
@@ -114,8 +122,7 @@ impl Node {
         drop(d);
         drop(catalog);
         let cfg = DiscoveryConfig::test(dir.path().join("data"), relays);
-        let catalog = Arc::new(SqliteCatalog::open(dir.path().join("catalog.db")).unwrap());
-        let d = Discovery::start(cfg, catalog.clone()).await.unwrap();
+        let (d, catalog) = start_discovery(cfg, dir.path()).await;
         Self {
             name,
             d,
@@ -125,9 +132,11 @@ impl Node {
     }
 
     /// Was the head of `app` seen from the publisher's own (bound) Nostr key?
-    pub fn head_from_origin(&self, app: &AppRef) -> bool {
+    pub async fn head_from_origin(&self, app: &AppRef) -> bool {
+        let app = app.clone();
         self.catalog
-            .with(|c| c.app(app).unwrap())
+            .read(move |c| c.app(&app))
+            .await
             .unwrap()
             .and_then(|v| {
                 v.entries
@@ -142,9 +151,11 @@ impl Node {
     }
 
     /// (sequence, payload id, manifest attached) of an app's head.
-    pub fn head(&self, app: &AppRef) -> Option<(u64, Hash, bool)> {
+    pub async fn head(&self, app: &AppRef) -> Option<(u64, Hash, bool)> {
+        let app = app.clone();
         self.catalog
-            .with(|c| c.app(app).unwrap())
+            .read(move |c| c.app(&app))
+            .await
             .unwrap()
             .and_then(|v| {
                 v.entries
@@ -166,7 +177,8 @@ impl Node {
 
     pub async fn audit_codes(&self) -> Vec<String> {
         self.catalog
-            .with(|c| c.audit_log(1000).unwrap())
+            .read(|c| c.audit_log(1000))
+            .await
             .unwrap()
             .into_iter()
             .map(|r| {
@@ -180,9 +192,10 @@ impl Node {
     }
 
     /// Audit rows about `subject`.
-    pub fn audit_rows_about(&self, subject: &str) -> usize {
+    pub async fn audit_rows_about(&self, subject: &str) -> usize {
         self.catalog
-            .with(|c| c.audit_log(100_000).unwrap())
+            .read(|c| c.audit_log(100_000))
+            .await
             .unwrap()
             .iter()
             .filter(|r| r.subject.as_deref() == Some(subject))
@@ -190,8 +203,8 @@ impl Node {
     }
 
     /// Rows in the audit log.
-    pub fn audit_len(&self) -> u64 {
-        self.catalog.with(|c| c.audit_len().unwrap()).unwrap()
+    pub async fn audit_len(&self) -> u64 {
+        self.catalog.read(|c| c.audit_len()).await.unwrap()
     }
 
     pub async fn stop(self) {

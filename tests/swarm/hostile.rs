@@ -26,9 +26,9 @@ async fn hostile_inputs_are_rejected_with_their_reason_and_the_node_keeps_going(
         .publish(&make_app(apps.path(), "eps", "1.0.0", 20_000))
         .await;
     let app: AppRef = v1.app.parse().unwrap();
-    let head_v1 = publisher.node.head(&app).unwrap();
+    let head_v1 = publisher.node.head(&app).await.unwrap();
     eventually("observer has eps 1.0.0", || async {
-        observer.head(&app) == Some((head_v1.0, head_v1.1, true))
+        observer.head(&app).await == Some((head_v1.0, head_v1.1, true))
     })
     .await;
     let entry: Entry = {
@@ -77,7 +77,7 @@ async fn hostile_inputs_are_rejected_with_their_reason_and_the_node_keeps_going(
     let v2 = resign(&v2, &publisher.key);
     send(Object::Entry(v2.clone()), publisher_keys.clone()).await;
     eventually("observer moves to the newer sequence", || async {
-        observer.head(&app).map(|h| h.0) == Some(v2.sequence)
+        observer.head(&app).await.map(|h| h.0) == Some(v2.sequence)
     })
     .await;
     let mut old = entry.clone();
@@ -159,16 +159,16 @@ async fn hostile_inputs_are_rejected_with_their_reason_and_the_node_keeps_going(
         );
     }
     // The forged entry did not move the head, nor did the replay or the twin.
-    assert_eq!(observer.head(&app).map(|h| h.0), Some(v2.sequence));
+    assert_eq!(observer.head(&app).await.map(|h| h.0), Some(v2.sequence));
 
     // And the node still works.
     let v3 = publisher
         .publish(&make_app(apps.path(), "eps", "3.0.0", 20_000))
         .await;
-    let head_v3 = publisher.node.head(&app).unwrap();
+    let head_v3 = publisher.node.head(&app).await.unwrap();
     assert_eq!(head_v3.0, v3.sequence);
     eventually("observer still syncs after hostile input", || async {
-        observer.head(&app) == Some((head_v3.0, head_v3.1, true))
+        observer.head(&app).await == Some((head_v3.0, head_v3.1, true))
     })
     .await;
     observer.stop().await;

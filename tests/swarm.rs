@@ -16,10 +16,16 @@
 //! - `interop`: a third-party relay in its own process, and an independent BIP-340 check;
 //!   the same relay without validation feeding future-dated, forged and oversized events.
 //! - `codec`, `https`: the event format and HTTPS origins on their own.
+//! - `decide`: the pipeline's decision for one event (pure), table-driven.
+//!
+//! It lives in the root package because the nodes run over the real catalog, through the
+//! node's adapter (`atoll::node::catalog_port`); `atoll-discovery` does not depend on it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "swarm/codec.rs"]
 mod codec;
+#[path = "swarm/decide.rs"]
+mod decide;
 #[path = "swarm/front.rs"]
 mod front;
 #[path = "swarm/hostile.rs"]

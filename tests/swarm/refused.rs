@@ -65,9 +65,10 @@ fn entry_naming(
     Envelope::sign(&entry, key).unwrap().verify().unwrap()
 }
 
-fn listed(node: &Node) -> Vec<String> {
+async fn listed(node: &Node) -> Vec<String> {
     node.catalog
-        .with(|c| c.search(&SearchQuery::default()).unwrap())
+        .read(|c| c.search(&SearchQuery::default()))
+        .await
         .unwrap()
         .items
         .into_iter()
@@ -86,9 +87,9 @@ async fn an_alias_bomb_manifest_is_refused_once_and_leaves_nothing_behind() {
         .publish(&make_app(apps.path(), "kappa", "1.0.0", 10_000))
         .await;
     let kappa: AppRef = v1.app.parse().unwrap();
-    let want = good.node.head(&kappa).unwrap();
+    let want = good.node.head(&kappa).await.unwrap();
     eventually("observer has kappa 1.0.0", || async {
-        observer.head(&kappa) == Some((want.0, want.1, true))
+        observer.head(&kappa).await == Some((want.0, want.1, true))
     })
     .await;
 
@@ -115,11 +116,11 @@ async fn an_alias_bomb_manifest_is_refused_once_and_leaves_nothing_behind() {
     .await;
     // Nothing of it stays: not listed, no publisher row, one bounded audit row, and the
     // bytes leave the blob store.
-    assert!(observer.head(&bomb_app).is_none());
-    assert_eq!(listed(&observer), vec![kappa.to_string()]);
-    let report = observer.catalog.with(|c| c.check().unwrap()).unwrap();
+    assert!(observer.head(&bomb_app).await.is_none());
+    assert_eq!(listed(&observer).await, vec![kappa.to_string()]);
+    let report = observer.catalog.read(|c| c.check()).await.unwrap();
     assert_eq!((report.apps, report.publishers), (1, 1), "{report:?}");
-    assert_eq!(observer.audit_rows_about(&bomb_app.to_string()), 1);
+    assert_eq!(observer.audit_rows_about(&bomb_app.to_string()).await, 1);
     eventually("the bomb's bytes leave the observer's store", || async {
         observer
             .d
@@ -135,10 +136,10 @@ async fn an_alias_bomb_manifest_is_refused_once_and_leaves_nothing_behind() {
     let v2 = good
         .publish(&make_app(apps.path(), "kappa", "2.0.0", 10_000))
         .await;
-    let want = good.node.head(&kappa).unwrap();
+    let want = good.node.head(&kappa).await.unwrap();
     assert_eq!(want.0, v2.sequence);
     eventually("observer still syncs: kappa 2.0.0", || async {
-        observer.head(&kappa) == Some((want.0, want.1, true))
+        observer.head(&kappa).await == Some((want.0, want.1, true))
     })
     .await;
 
@@ -154,9 +155,11 @@ async fn an_alias_bomb_manifest_is_refused_once_and_leaves_nothing_behind() {
     );
     // As `publish` does: the publisher's own catalog takes it first (so its own pipeline
     // sees a duplicate and keeps serving the bytes).
+    let copy = v3.clone();
     good.node
         .catalog
-        .with(|c| c.ingest(&v3, &Provenance::Local("test".into())).unwrap())
+        .write(move |c| c.ingest(&copy, &Provenance::Local("test".into())))
+        .await
         .unwrap();
     good.node
         .d
@@ -167,14 +170,14 @@ async fn an_alias_bomb_manifest_is_refused_once_and_leaves_nothing_behind() {
         "the bad update is refused and kappa 2.0.0 is back",
         || async {
             observer.d.counters().rejected("manifest-policy") >= 2
-                && observer.head(&kappa) == Some((want.0, want.1, true))
+                && observer.head(&kappa).await == Some((want.0, want.1, true))
         },
     )
     .await;
-    assert_eq!(observer.audit_rows_about(&kappa.to_string()), 1);
+    assert_eq!(observer.audit_rows_about(&kappa.to_string()).await, 1);
 
     // After a restart the refused entries are neither fetched nor recorded again.
-    let audit = observer.audit_len();
+    let audit = observer.audit_len().await;
     observer = observer.restart(vec![relay.url()]).await;
     assert!(
         observer
@@ -186,16 +189,16 @@ async fn an_alias_bomb_manifest_is_refused_once_and_leaves_nothing_behind() {
     let v4 = good
         .publish(&make_app(apps.path(), "kappa", "4.0.0", 10_000))
         .await;
-    let want = good.node.head(&kappa).unwrap();
+    let want = good.node.head(&kappa).await.unwrap();
     assert_eq!(want.0, v4.sequence);
     eventually("after a restart, kappa 4.0.0 arrives", || async {
-        observer.head(&kappa) == Some((want.0, want.1, true))
+        observer.head(&kappa).await == Some((want.0, want.1, true))
     })
     .await;
     assert_eq!(observer.d.counters().rejected("manifest-policy"), 0);
-    assert_eq!(observer.audit_len(), audit);
-    assert!(observer.head(&bomb_app).is_none());
-    observer.catalog.with(|c| c.check().unwrap()).unwrap();
+    assert_eq!(observer.audit_len().await, audit);
+    assert!(observer.head(&bomb_app).await.is_none());
+    observer.catalog.read(|c| c.check()).await.unwrap();
 
     observer.stop().await;
     bomb_host.stop().await;
