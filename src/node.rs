@@ -20,13 +20,13 @@ use atoll_catalog::CatalogService;
 use tracing::{info, warn};
 
 use crate::api::{self, ApiState, AppOps};
-pub use config::Config;
+pub use config::NodeConfig;
 
 /// How to run the node.
 #[derive(Debug, Clone)]
 pub struct NodeOptions {
     /// The configuration.
-    pub config: Config,
+    pub config: NodeConfig,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Publish the sample apps with a local demo publisher whose DID is pinned.

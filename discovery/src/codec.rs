@@ -28,7 +28,7 @@ use nostr_sdk::{
 };
 
 use crate::announce::MirrorAnnouncement;
-use crate::reject::{DTagProblem, Malformed, NamespaceMismatch, Reason, Shared};
+use crate::reject::{DTagProblem, Malformed, NamespaceMismatch, Reason, SharedError};
 
 /// NIP-78 application-specific data (addressable).
 pub const KIND: Kind = Kind::ApplicationSpecificData;
@@ -127,7 +127,7 @@ impl DTag {
         };
         let did: Did = format!("did:key:{id}")
             .parse()
-            .map_err(|e: atoll_registry::DidError| bad(DTagProblem::BadDid(Shared::new(e))))?;
+            .map_err(|e: atoll_registry::DidError| bad(DTagProblem::BadDid(SharedError::new(e))))?;
         if rest.as_deref() == Some("") {
             return Err(bad(DTagProblem::EmptySuffix));
         }
@@ -348,7 +348,7 @@ pub fn decode_checked(event: &Event) -> Result<Option<Decoded>, Reason> {
             size,
             max: atoll_registry::envelope::MAX_ENVELOPE_BYTES,
         },
-        other => Reason::Malformed(Malformed::NotEnvelope(Shared::new(other))),
+        other => Reason::Malformed(Malformed::NotEnvelope(SharedError::new(other))),
     })?;
     let found = envelope.payload_type().unwrap_or("(none)");
     if found != d.kind.payload_type() {
@@ -385,12 +385,12 @@ fn envelope_reason(e: EnvelopeError) -> Reason {
         | EnvelopeError::MissingAuthority(_)
         | EnvelopeError::SignatureEncoding(_)
         | EnvelopeError::SignatureCount(_)
-        | EnvelopeError::DuplicateSigner(..) => Reason::DidSignature(Shared::new(e)),
+        | EnvelopeError::DuplicateSigner(..) => Reason::DidSignature(SharedError::new(e)),
         EnvelopeError::TooLarge(size) => Reason::Oversized {
             size,
             max: atoll_registry::envelope::MAX_ENVELOPE_BYTES,
         },
-        other => Reason::Envelope(Shared::new(other)),
+        other => Reason::Envelope(SharedError::new(other)),
     }
 }
 

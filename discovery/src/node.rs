@@ -16,7 +16,7 @@ use crate::codec::{self, EncodeError, Object};
 use crate::config::DiscoveryConfig;
 use crate::https::{HttpsError, HttpsOrigin};
 use crate::identity::{NodeKey, NodeKeyError};
-use crate::pipeline::{Command, Ingested, JobCtx, Pipeline, PipelineStatus};
+use crate::pipeline::{Ingested, JobCtx, Pipeline, PipelineCommand, PipelineStatus};
 use crate::port::CatalogPort;
 use crate::reject::{CounterSnapshot, Counters, Reason, Rejection};
 use crate::relay::{
@@ -121,7 +121,7 @@ struct Inner {
     blobs: BlobNode,
     relays: RelayPool,
     embedded: Option<EmbeddedRelay>,
-    commands: mpsc::Sender<Command>,
+    commands: mpsc::Sender<PipelineCommand>,
     counters: Counters,
     recent: Arc<Mutex<VecDeque<Rejection>>>,
     cancel: CancellationToken,
@@ -254,7 +254,12 @@ impl Discovery {
     /// Everything `atoll sync status` shows.
     pub async fn status(&self) -> SyncStatus {
         let (reply, rx) = oneshot::channel();
-        let pipeline = match self.inner.commands.send(Command::Status { reply }).await {
+        let pipeline = match self
+            .inner
+            .commands
+            .send(PipelineCommand::Status { reply })
+            .await
+        {
             Ok(()) => rx.await.unwrap_or_default(),
             Err(_) => PipelineStatus::default(),
         };
@@ -294,7 +299,7 @@ impl Discovery {
     /// Run one event through the pipeline now (as if `source` had delivered it).
     pub async fn ingest_event(&self, event: Event, source: &str) -> Ingested {
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::Ingest {
+        let cmd = PipelineCommand::Ingest {
             event: Box::new(event),
             source: source.to_owned(),
             reply,
@@ -308,7 +313,7 @@ impl Discovery {
     /// Fetch every blob of an entry, image archives included (before an install).
     pub async fn fetch_entry(&self, entry: &Verified<Entry>) -> Result<(), FetchEntryError> {
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::FetchEntry {
+        let cmd = PipelineCommand::FetchEntry {
             entry: Box::new(entry.clone()),
             reply,
         };

@@ -32,7 +32,7 @@ use crate::port::{EntryVerdict, PortError, Source, MAX_CURSOR_SKEW_SECS};
 use crate::reject::{Reason, Rejection, RejectionSource};
 use crate::relay::guard::Refusal;
 use crate::relay::PoolMessage;
-use decide::{Decision, EntryFacts, EventFacts};
+use decide::{EntryFacts, EventDecision, EventFacts};
 
 /// Events handled (and entries ingested into the catalog) per batch, at most.
 const BATCH: usize = 256;
@@ -87,7 +87,7 @@ pub enum Ingested {
 }
 
 /// Commands from the [`crate::Discovery`] handle.
-pub(crate) enum Command {
+pub(crate) enum PipelineCommand {
     Ingest {
         event: Box<Event>,
         source: String,
@@ -202,7 +202,7 @@ impl Pipeline {
     pub(crate) async fn run(
         mut self,
         mut inbound: mpsc::Receiver<PoolMessage>,
-        mut commands: mpsc::Receiver<Command>,
+        mut commands: mpsc::Receiver<PipelineCommand>,
         cancel: CancellationToken,
     ) {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
@@ -356,9 +356,9 @@ impl Pipeline {
         }
     }
 
-    async fn on_command(&mut self, cmd: Command) {
+    async fn on_command(&mut self, cmd: PipelineCommand) {
         match cmd {
-            Command::Ingest {
+            PipelineCommand::Ingest {
                 event,
                 source,
                 reply,
@@ -366,7 +366,7 @@ impl Pipeline {
                 let out = self.on_event(&source, &event).await;
                 let _ = reply.send(out);
             }
-            Command::FetchEntry { entry, reply } => {
+            PipelineCommand::FetchEntry { entry, reply } => {
                 let input = self.job_input(*entry, true);
                 let ctx = self.ctx.clone();
                 tokio::spawn(async move {
@@ -379,7 +379,7 @@ impl Pipeline {
                     });
                 });
             }
-            Command::Status { reply } => {
+            PipelineCommand::Status { reply } => {
                 let _ = reply.send(PipelineStatus {
                     fetching: self.running.len(),
                     waiting: self.pending.len(),
@@ -490,7 +490,7 @@ impl Pipeline {
         };
         let own_id = decide::id_is_own(&decoded, || d.checked || event.verify().is_ok());
         let result = match decoded {
-            Ok(None) => self.execute(Decision::Ignore, ObjectType::Entry).await,
+            Ok(None) => self.execute(EventDecision::Ignore, ObjectType::Entry).await,
             Err(reason) => {
                 let facts = EventFacts {
                     event_id: event.id,
@@ -522,14 +522,14 @@ impl Pipeline {
 
     /// Carry out a decision about an object of type `kind` (the blob jobs of entries are
     /// queued by the caller).
-    async fn execute(&self, decision: Decision, kind: ObjectType) -> Ingested {
+    async fn execute(&self, decision: EventDecision, kind: ObjectType) -> Ingested {
         let c = &self.ctx.counters;
         match decision {
-            Decision::Ignore => {
+            EventDecision::Ignore => {
                 c.events_ignored(1);
                 Ingested::Ignored
             }
-            Decision::Refuse {
+            EventDecision::Refuse {
                 reason,
                 rejection,
                 in_catalog,
@@ -537,20 +537,20 @@ impl Pipeline {
                 self.ctx.reject(*rejection, &reason, in_catalog).await;
                 Ingested::Rejected(reason)
             }
-            Decision::FetchBlobs | Decision::Record => {
+            EventDecision::FetchBlobs | EventDecision::Record => {
                 c.objects_stored(1);
                 Ingested::Stored(kind)
             }
-            Decision::RecordStale { reason, rejection } => {
+            EventDecision::RecordStale { reason, rejection } => {
                 c.objects_stored(1);
                 self.ctx.reject(*rejection, &reason, false).await;
                 Ingested::Rejected(reason)
             }
-            Decision::Skip => {
+            EventDecision::Skip => {
                 c.duplicates(1);
                 Ingested::Duplicate
             }
-            Decision::Defer => Ingested::Deferred,
+            EventDecision::Defer => Ingested::Deferred,
         }
     }
 
@@ -646,7 +646,7 @@ impl Pipeline {
             expires_at: q.entry.expires_at,
         };
         let decision = decide::entry_verdict(&verdict, &facts, crate::now_secs());
-        if decision == Decision::FetchBlobs {
+        if decision == EventDecision::FetchBlobs {
             self.queue_blobs(q.entry, "queued");
         }
         self.execute(decision, ObjectType::Entry).await

@@ -15,7 +15,7 @@ use crate::blobs::SourceKind;
 
 pub use detail::{
     BlobSizeProblem, DTagProblem, Malformed, ManifestMismatch, ManifestRefusal, NamespaceMismatch,
-    Shared,
+    SharedError,
 };
 
 /// Why an event, a signed object or a blob was refused.
@@ -45,10 +45,10 @@ pub enum Reason {
     /// The envelope does not verify for a reason other than its signature (schema, type,
     /// normal form, semantic checks).
     #[error("invalid envelope: {0}")]
-    Envelope(#[source] Shared<EnvelopeError>),
+    Envelope(#[source] SharedError<EnvelopeError>),
     /// The DID (or node) signature inside the content does not verify.
     #[error("bad DID signature: {0}")]
-    DidSignature(#[source] Shared<EnvelopeError>),
+    DidSignature(#[source] SharedError<EnvelopeError>),
     /// A lower sequence than the one stored: a rollback or replay.
     #[error("rollback: sequence {got} is below the stored {stored}")]
     Rollback {
@@ -165,7 +165,7 @@ impl Reason {
 
     /// A manifest the policy refused.
     pub fn manifest_policy(e: ManifestError) -> Self {
-        Self::ManifestPolicy(Shared::new(e))
+        Self::ManifestPolicy(SharedError::new(e))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::reconcile::{PassReport, Reconciler};
 use crate::shared::Shared;
 
 /// What the handle asks of the actor.
-pub(crate) enum Command {
+pub(crate) enum ActorCommand {
     /// Run a pass (soon) and report it; `sink` gets progress for one app.
     Pass {
         sink: Option<(String, ProgressSink)>,
@@ -29,7 +29,7 @@ pub(crate) enum Command {
 }
 
 /// The actor loop. Ends when every handle is gone.
-pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Command>) {
+pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<ActorCommand>) {
     let mut rec = Reconciler::new(shared.clone());
     let mut next_wake: Option<Instant> = None;
     let mut periodic = Instant::now();
@@ -38,17 +38,17 @@ pub(crate) async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<Command>) {
         let mut replies = Vec::new();
         let mut sinks = HashMap::new();
         let mut restarts = Vec::new();
-        let mut take = |cmd: Command,
+        let mut take = |cmd: ActorCommand,
                         replies: &mut Vec<oneshot::Sender<PassReport>>,
                         sinks: &mut HashMap<String, ProgressSink>| match cmd
         {
-            Command::Pass { sink, reply } => {
+            ActorCommand::Pass { sink, reply } => {
                 if let Some((app, s)) = sink {
                     sinks.insert(app, s);
                 }
                 replies.push(reply);
             }
-            Command::Restart { app, reply } => {
+            ActorCommand::Restart { app, reply } => {
                 restarts.push(app);
                 replies.push(reply);
             }

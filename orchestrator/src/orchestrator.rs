@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::actor::{self, Command};
+use crate::actor::{self, ActorCommand};
 use crate::config::Config;
 use crate::error::{DataError, StartError};
 use crate::host::PodmanHost;
@@ -26,7 +26,7 @@ pub struct Orchestrator {
 #[derive(Debug)]
 struct Inner {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Command>,
+    tx: mpsc::Sender<ActorCommand>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
@@ -132,7 +132,7 @@ impl Orchestrator {
         if self
             .inner
             .tx
-            .send(Command::Pass { sink, reply })
+            .send(ActorCommand::Pass { sink, reply })
             .await
             .is_err()
         {
@@ -143,7 +143,7 @@ impl Orchestrator {
 
     pub(crate) async fn restart_pass(&self, app: &str) -> PassReport {
         let (reply, rx) = oneshot::channel();
-        let cmd = Command::Restart {
+        let cmd = ActorCommand::Restart {
             app: app.to_owned(),
             reply,
         };

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use crate::node::{self, Config, NodeOptions};
+use crate::node::{self, NodeConfig, NodeOptions};
 
 /// Run the node.
 #[derive(Debug, Args)]
@@ -38,7 +38,7 @@ pub enum NodeCommand {
 
 /// Run `atoll node`.
 pub fn run(home: &Path, args: NodeArgs) -> Result<()> {
-    let found = Config::find(home, args.config.as_deref())?;
+    let found = NodeConfig::find(home, args.config.as_deref())?;
     let (mut config, data_dir) = (found.config, found.data_dir);
     if let Some(NodeCommand::Token) = args.command {
         let path = node::token::path(&data_dir);

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use super::output::{self, plain};
 use crate::node::catalog_port::SwarmCatalog;
-use crate::node::config::{Config, Found};
+use crate::node::config::{Found, NodeConfig};
 
 /// Which node configuration and relays to use.
 #[derive(Debug, Clone, Args)]
@@ -105,7 +105,7 @@ pub enum SyncCommand {
 
 /// The node's configuration with the command line's relays on top.
 fn node_config(home: &Path, relays: &RelayArgs) -> Result<Found> {
-    let mut found = Config::find(home, relays.config.as_deref())?;
+    let mut found = NodeConfig::find(home, relays.config.as_deref())?;
     let r = &mut found.config.relays;
     if relays.no_embedded {
         r.embedded = false;

@@ -18,7 +18,7 @@ pub const HOME_CONFIG: &str = "atoll.toml";
 #[derive(Debug, Clone)]
 pub struct Found {
     /// The configuration.
-    pub config: Config,
+    pub config: NodeConfig,
     /// The file it was read from; `None`: the defaults (no file).
     pub file: Option<PathBuf>,
     /// The data directory: `data_dir` of the config, else the home.
@@ -28,7 +28,7 @@ pub struct Found {
 /// The node's configuration (see `docs/atoll.example.toml`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct Config {
+pub struct NodeConfig {
     /// Data directory (catalog, blobs, keys, relay database, app data).
     /// Default: `--home`, else `$ATOLL_HOME`, else `~/.local/share/atoll`.
     pub data_dir: Option<PathBuf>,
@@ -37,11 +37,11 @@ pub struct Config {
     /// Nostr relays.
     pub relays: RelayConfig,
     /// iroh endpoint.
-    pub iroh: IrohConfig,
+    pub iroh: IrohSection,
     /// Trust policy.
     pub trust: TrustConfig,
     /// Rootless podman.
-    pub podman: PodmanConfig,
+    pub podman: PodmanSection,
     /// Auto-update policy per app ref (`<did>/<app>`): `off`, `notify` (default) or `auto`.
     pub auto_update: BTreeMap<String, AutoUpdate>,
 }
@@ -61,7 +61,7 @@ pub struct RelayConfig {
 /// iroh endpoint settings. Offline by default: no relay servers, no DNS/pkarr discovery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct IrohConfig {
+pub struct IrohSection {
     /// Address to bind. Default `127.0.0.1:7880`: a fixed port, so the addresses this
     /// node's entries name stay valid across restarts.
     pub bind: SocketAddr,
@@ -82,7 +82,7 @@ pub struct TrustConfig {
 /// How the node reaches rootless podman.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct PodmanConfig {
+pub struct PodmanSection {
     /// When the node runs as root: the non-root user whose podman runs the apps
     /// (default `$ATOLL_PODMAN_USER`, else `atoll`). Ignored when not root.
     pub user: Option<String>,
@@ -100,15 +100,15 @@ pub enum AutoUpdate {
     Auto,
 }
 
-impl Default for Config {
+impl Default for NodeConfig {
     fn default() -> Self {
         Self {
             data_dir: None,
             listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
             relays: RelayConfig::default(),
-            iroh: IrohConfig::default(),
+            iroh: IrohSection::default(),
             trust: TrustConfig::default(),
-            podman: PodmanConfig::default(),
+            podman: PodmanSection::default(),
             auto_update: BTreeMap::new(),
         }
     }
@@ -124,7 +124,7 @@ impl Default for RelayConfig {
     }
 }
 
-impl Default for IrohConfig {
+impl Default for IrohSection {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 7880)),
@@ -142,7 +142,7 @@ impl Default for TrustConfig {
     }
 }
 
-impl Config {
+impl NodeConfig {
     /// The node's configuration as both `atoll node` and the CLI (`sync status`,
     /// `app publish`) find it: `--config FILE` if given, else `<home>/atoll.toml` if it
     /// exists, else the defaults.
@@ -190,7 +190,7 @@ impl Config {
         let text = atoll_registry::fsread::open_regular(path, 1 << 20)
             .and_then(|f| f.read_string())
             .with_context(|| format!("reading config {}", path.display()))?;
-        let cfg: Config = toml::from_str(&text)
+        let cfg: NodeConfig = toml::from_str(&text)
             .with_context(|| format!("config {} is invalid", path.display()))?;
         cfg.check()
             .with_context(|| format!("config {} is invalid", path.display()))?;
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn empty_file_gives_documented_defaults() {
-        let c: Config = toml::from_str("").unwrap();
+        let c: NodeConfig = toml::from_str("").unwrap();
         assert_eq!(c.listen.to_string(), format!("127.0.0.1:{DEFAULT_PORT}"));
         assert!(c.relays.embedded);
         assert!(!c.iroh.internet);
@@ -235,14 +235,14 @@ mod tests {
     #[test]
     fn the_example_config_parses() {
         let text = include_str!("../../docs/atoll.example.toml");
-        let c: Config = toml::from_str(text).unwrap();
+        let c: NodeConfig = toml::from_str(text).unwrap();
         c.check().unwrap();
     }
 
     #[test]
     fn found_in_the_home_unless_a_file_is_given() {
         let home = tempfile::tempdir().unwrap();
-        let f = Config::find(home.path(), None).unwrap();
+        let f = NodeConfig::find(home.path(), None).unwrap();
         assert!(f.file.is_none());
         assert_eq!(f.data_dir, home.path());
         std::fs::write(
@@ -250,11 +250,11 @@ mod tests {
             "[relays]\nexternal = [\"ws://127.0.0.1:9\"]\n",
         )
         .unwrap();
-        let f = Config::find(home.path(), None).unwrap();
+        let f = NodeConfig::find(home.path(), None).unwrap();
         assert_eq!(f.config.relays.external, ["ws://127.0.0.1:9"]);
         let other = home.path().join("other.toml");
         std::fs::write(&other, "data_dir = \"/elsewhere\"\n").unwrap();
-        let f = Config::find(home.path(), Some(&other)).unwrap();
+        let f = NodeConfig::find(home.path(), Some(&other)).unwrap();
         assert!(f.config.relays.external.is_empty());
         assert_eq!(f.data_dir, Path::new("/elsewhere"));
         let d = f.config.discovery(&f.data_dir);
@@ -263,15 +263,15 @@ mod tests {
 
     #[test]
     fn bad_config_names_the_key() {
-        let err = toml::from_str::<Config>("[relays]\nembeded = true\n").unwrap_err();
+        let err = toml::from_str::<NodeConfig>("[relays]\nembeded = true\n").unwrap_err();
         assert!(err.to_string().contains("embeded"), "{err}");
-        let c: Config = toml::from_str("[trust]\ninstall_threshold = 2.0\n").unwrap();
+        let c: NodeConfig = toml::from_str("[trust]\ninstall_threshold = 2.0\n").unwrap();
         assert!(c
             .check()
             .unwrap_err()
             .to_string()
             .contains("install_threshold"));
-        let c: Config = toml::from_str("[relays]\nexternal = [\"http://x\"]\n").unwrap();
+        let c: NodeConfig = toml::from_str("[relays]\nexternal = [\"http://x\"]\n").unwrap();
         assert!(c
             .check()
             .unwrap_err()

@@ -17,7 +17,7 @@ use tracing::info;
 pub const DEMO_KEY: &str = "demo-publisher";
 
 /// What the demo published.
-pub struct Published {
+pub struct DemoPublished {
     /// Directories holding the published blobs.
     pub blob_dirs: Vec<PathBuf>,
     /// The demo publisher: only its apps are demo apps.
@@ -80,7 +80,7 @@ pub async fn publish(
     catalog: &CatalogService,
     data: &Path,
     apps: &Path,
-) -> Result<Published> {
+) -> Result<DemoPublished> {
     let key = demo_key(data)?;
     let dirs = app_dirs(apps)?;
     ensure_images(apps, &dirs)?;
@@ -105,7 +105,7 @@ pub async fn publish(
         })
         .await
         .context("pinning the demo publisher")?;
-    Ok(Published {
+    Ok(DemoPublished {
         blob_dirs,
         publisher: key.did(),
     })

@@ -3,9 +3,9 @@
 //! (codes, audit categories, blamed sources, texts) the decisions carry.
 
 use atoll_discovery::blobs::SourceKind;
-use atoll_discovery::pipeline::decide::{self, Decision, EntryFacts, EventFacts};
+use atoll_discovery::pipeline::decide::{self, EntryFacts, EventDecision, EventFacts};
 use atoll_discovery::reject::{
-    BlobSizeProblem, DTagProblem, Malformed, ManifestMismatch, NamespaceMismatch, Shared,
+    BlobSizeProblem, DTagProblem, Malformed, ManifestMismatch, NamespaceMismatch, SharedError,
 };
 use atoll_discovery::relay::guard::event_key;
 use atoll_discovery::{AuditCategory, EntryVerdict, PortError, Reason, Rejection, RejectionSource};
@@ -40,16 +40,16 @@ fn storage_failure() -> PortError {
     PortError::Storage(Box::new(std::io::Error::other("disk full")))
 }
 
-fn envelope_error() -> Shared<atoll_registry::EnvelopeError> {
-    Shared::new(Envelope::from_slice(b"not an envelope").unwrap_err())
+fn envelope_error() -> SharedError<atoll_registry::EnvelopeError> {
+    SharedError::new(Envelope::from_slice(b"not an envelope").unwrap_err())
 }
 
 fn manifest_error() -> Reason {
     Reason::manifest_policy(Manifest::from_blob(b"\0 not yaml").unwrap_err())
 }
 
-fn did_error() -> Shared<atoll_registry::DidError> {
-    Shared::new("did:key:nonsense".parse::<Did>().unwrap_err())
+fn did_error() -> SharedError<atoll_registry::DidError> {
+    SharedError::new("did:key:nonsense".parse::<Did>().unwrap_err())
 }
 
 fn mirror() -> RejectionSource {
@@ -293,7 +293,7 @@ fn an_event_the_stages_refused_is_recorded_under_the_right_key() {
     for (reason, code, category) in every_reason() {
         for own_id in [true, false] {
             let facts = event_facts(Some(long_tag.clone()));
-            let Decision::Refuse {
+            let EventDecision::Refuse {
                 reason: got,
                 rejection,
                 in_catalog,
@@ -319,7 +319,9 @@ fn an_event_the_stages_refused_is_recorded_under_the_right_key() {
         }
     }
     let untagged = decide::decode_refused(Reason::NostrSignature, &event_facts(None), false);
-    assert!(matches!(untagged, Decision::Refuse { rejection, .. } if rejection.subject.is_none()));
+    assert!(
+        matches!(untagged, EventDecision::Refuse { rejection, .. } if rejection.subject.is_none())
+    );
 }
 
 #[test]
@@ -329,7 +331,7 @@ fn every_catalog_verdict_maps_to_one_action() {
         let mut r = Rejection::new(&reason, facts.from.clone());
         r.event_id = Some(facts.event_id.to_hex());
         r.subject = Some(facts.subject.clone());
-        Decision::Refuse {
+        EventDecision::Refuse {
             reason,
             rejection: Box::new(r),
             in_catalog: true,
@@ -342,18 +344,18 @@ fn every_catalog_verdict_maps_to_one_action() {
     let mut stale = Rejection::new(&expired, facts.from.clone()).keyed(event_key(&facts.event_id));
     stale.event_id = Some(facts.event_id.to_hex());
     stale.subject = Some(facts.subject.clone());
-    let table: Vec<(Result<EntryVerdict, PortError>, Decision)> = vec![
-        (Ok(EntryVerdict::Head), Decision::FetchBlobs),
-        (Ok(EntryVerdict::EquivocationWon), Decision::FetchBlobs),
-        (Ok(EntryVerdict::YankedHead), Decision::Record),
+    let table: Vec<(Result<EntryVerdict, PortError>, EventDecision)> = vec![
+        (Ok(EntryVerdict::Head), EventDecision::FetchBlobs),
+        (Ok(EntryVerdict::EquivocationWon), EventDecision::FetchBlobs),
+        (Ok(EntryVerdict::YankedHead), EventDecision::Record),
         (
             Ok(EntryVerdict::StaleHead),
-            Decision::RecordStale {
+            EventDecision::RecordStale {
                 reason: expired.clone(),
                 rejection: Box::new(stale),
             },
         ),
-        (Ok(EntryVerdict::Duplicate), Decision::Skip),
+        (Ok(EntryVerdict::Duplicate), EventDecision::Skip),
         (
             Ok(EntryVerdict::Refused(Reason::Rollback {
                 stored: 5,
@@ -365,8 +367,8 @@ fn every_catalog_verdict_maps_to_one_action() {
             Ok(EntryVerdict::Refused(Reason::Equivocation { sequence: 5 })),
             refused(Reason::Equivocation { sequence: 5 }),
         ),
-        (Err(storage_failure()), Decision::Defer),
-        (Err(PortError::Stopped), Decision::Defer),
+        (Err(storage_failure()), EventDecision::Defer),
+        (Err(PortError::Stopped), EventDecision::Defer),
     ];
     for (verdict, want) in table {
         assert_eq!(
@@ -379,11 +381,11 @@ fn every_catalog_verdict_maps_to_one_action() {
 
 #[test]
 fn other_objects_are_stored_or_skipped() {
-    assert_eq!(decide::object_stored(&Ok(true)), Decision::Record);
-    assert_eq!(decide::object_stored(&Ok(false)), Decision::Skip);
+    assert_eq!(decide::object_stored(&Ok(true)), EventDecision::Record);
+    assert_eq!(decide::object_stored(&Ok(false)), EventDecision::Skip);
     assert_eq!(
         decide::object_stored(&Err(storage_failure())),
-        Decision::Skip
+        EventDecision::Skip
     );
 }
 

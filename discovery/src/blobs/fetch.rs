@@ -24,7 +24,7 @@ use super::to_iroh;
 use crate::config::FetchLimits;
 use crate::https::HttpsError;
 use crate::https::HttpsOrigin;
-use crate::reject::{BlobSizeProblem, Reason, RejectionSource, Shared};
+use crate::reject::{BlobSizeProblem, Reason, RejectionSource, SharedError};
 
 /// What kind of source a blob may come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -205,13 +205,13 @@ pub enum AttemptFailure {
     Deadline(u64),
     /// The blob transfer failed.
     #[error("{0}")]
-    Transfer(#[source] Shared<GetError>),
+    Transfer(#[source] SharedError<GetError>),
     /// The HTTPS fetch failed.
     #[error("{0}")]
-    Https(#[source] Shared<HttpsError>),
+    Https(#[source] SharedError<HttpsError>),
     /// The local store failed.
     #[error("{0}")]
-    Store(#[source] Shared<BlobNodeError>),
+    Store(#[source] SharedError<BlobNodeError>),
 }
 
 enum Attempt {
@@ -353,7 +353,7 @@ impl Fetcher {
                 hash: want.hash,
                 tried: vec![FailedAttempt {
                     source: "local store".into(),
-                    failure: AttemptFailure::Store(Shared::new(e)),
+                    failure: AttemptFailure::Store(SharedError::new(e)),
                 }],
                 rejected: Vec::new(),
             }),
@@ -450,13 +450,13 @@ impl Fetcher {
                     Attempt::Corrupt(format!("the body hashes to {actual}"))
                 }
                 crate::https::HttpsError::TooLarge { got, .. } => Attempt::TooLarge(got),
-                other => Attempt::Failed(AttemptFailure::Https(Shared::new(other))),
+                other => Attempt::Failed(AttemptFailure::Https(SharedError::new(other))),
             })?;
         let hash = self
             .node
             .add_path(file.path())
             .await
-            .map_err(|e| Attempt::Failed(AttemptFailure::Store(Shared::new(e))))?;
+            .map_err(|e| Attempt::Failed(AttemptFailure::Store(SharedError::new(e))))?;
         if hash != want.hash {
             return Err(Attempt::Corrupt(format!("the body hashes to {hash}")));
         }
@@ -470,7 +470,7 @@ fn classify(e: GetError) -> Attempt {
             source: DecodeError::LeafHashMismatch { .. } | DecodeError::ParentHashMismatch { .. },
             ..
         } => Attempt::Corrupt(e.to_string()),
-        other => Attempt::Failed(AttemptFailure::Transfer(Shared::new(other))),
+        other => Attempt::Failed(AttemptFailure::Transfer(SharedError::new(other))),
     }
 }
 

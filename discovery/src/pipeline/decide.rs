@@ -1,6 +1,6 @@
 //! The pipeline's decision for one event, as pure functions: what the event stages found
 //! (the decoded event or why it was refused) and what the catalog answered go in, one
-//! [`Decision`] comes out. The pipeline actor only carries decisions out (counting,
+//! [`EventDecision`] comes out. The pipeline actor only carries decisions out (counting,
 //! recording, queueing blob jobs); the table tests run these without relays or catalog.
 
 use atoll_registry::audit;
@@ -13,7 +13,7 @@ use crate::relay::guard::event_key;
 
 /// What to do with one event (or the entry it carried).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Decision {
+pub enum EventDecision {
     /// Not an atoll event: count it as ignored.
     Ignore,
     /// Refuse it: count and keep the rejection, and record it in the audit log unless
@@ -71,7 +71,7 @@ pub fn id_is_own<T>(decoded: &Result<T, Reason>, verified: impl FnOnce() -> bool
 
 /// The event stages refused an event: refuse it, keyed by its id if the id is its own,
 /// else by the bytes that were refused (id and signature).
-pub fn decode_refused(reason: Reason, facts: &EventFacts, own_id: bool) -> Decision {
+pub fn decode_refused(reason: Reason, facts: &EventFacts, own_id: bool) -> EventDecision {
     let key = if own_id {
         event_key(&facts.event_id)
     } else {
@@ -80,7 +80,7 @@ pub fn decode_refused(reason: Reason, facts: &EventFacts, own_id: bool) -> Decis
     let mut r = Rejection::new(&reason, facts.from.clone()).keyed(key);
     r.event_id = Some(facts.event_id.to_hex());
     r.subject = facts.d_tag.as_ref().map(|d| d.chars().take(200).collect());
-    Decision::Refuse {
+    EventDecision::Refuse {
         reason,
         rejection: Box::new(r),
         in_catalog: false,
@@ -113,10 +113,10 @@ pub fn entry_verdict(
     verdict: &Result<EntryVerdict, PortError>,
     facts: &EntryFacts,
     now: u64,
-) -> Decision {
+) -> EventDecision {
     let verdict = match verdict {
         Ok(v) => v,
-        Err(_) => return Decision::Defer,
+        Err(_) => return EventDecision::Defer,
     };
     let record = |reason: &Reason, keyed: bool| {
         let mut r = Rejection::new(reason, facts.from.clone());
@@ -128,20 +128,20 @@ pub fn entry_verdict(
         Box::new(r)
     };
     match verdict {
-        EntryVerdict::Head | EntryVerdict::EquivocationWon => Decision::FetchBlobs,
-        EntryVerdict::YankedHead => Decision::Record,
+        EntryVerdict::Head | EntryVerdict::EquivocationWon => EventDecision::FetchBlobs,
+        EntryVerdict::YankedHead => EventDecision::Record,
         EntryVerdict::StaleHead => {
             let reason = Reason::Expired {
                 expires_at: facts.expires_at,
                 now,
             };
-            Decision::RecordStale {
+            EventDecision::RecordStale {
                 rejection: record(&reason, true),
                 reason,
             }
         }
-        EntryVerdict::Duplicate => Decision::Skip,
-        EntryVerdict::Refused(reason) => Decision::Refuse {
+        EntryVerdict::Duplicate => EventDecision::Skip,
+        EntryVerdict::Refused(reason) => EventDecision::Refuse {
             rejection: record(reason, false),
             reason: reason.clone(),
             in_catalog: true,
@@ -152,10 +152,10 @@ pub fn entry_verdict(
 /// The catalog's answer to another signed object (profile, endorsement, list, mirror).
 /// A failure drops the object as if it were known (it comes again with the next
 /// delivery).
-pub fn object_stored(stored: &Result<bool, PortError>) -> Decision {
+pub fn object_stored(stored: &Result<bool, PortError>) -> EventDecision {
     match stored {
-        Ok(true) => Decision::Record,
-        Ok(false) | Err(_) => Decision::Skip,
+        Ok(true) => EventDecision::Record,
+        Ok(false) | Err(_) => EventDecision::Skip,
     }
 }
 

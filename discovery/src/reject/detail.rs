@@ -11,9 +11,9 @@ use super::RejectionSource;
 /// A registry error shared by the copies of one [`super::Reason`] (reasons are cloned into
 /// the counters, the recent list and the audit log). Equal when their texts are equal.
 #[derive(Debug)]
-pub struct Shared<E>(Arc<E>);
+pub struct SharedError<E>(Arc<E>);
 
-impl<E> Shared<E> {
+impl<E> SharedError<E> {
     /// Wrap an error.
     pub fn new(e: E) -> Self {
         Self(Arc::new(e))
@@ -25,27 +25,27 @@ impl<E> Shared<E> {
     }
 }
 
-impl<E> Clone for Shared<E> {
+impl<E> Clone for SharedError<E> {
     fn clone(&self) -> Self {
         Self(self.0.clone())
     }
 }
 
-impl<E: fmt::Display> PartialEq for Shared<E> {
+impl<E: fmt::Display> PartialEq for SharedError<E> {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
     }
 }
 
-impl<E: fmt::Display> Eq for Shared<E> {}
+impl<E: fmt::Display> Eq for SharedError<E> {}
 
-impl<E: fmt::Display> fmt::Display for Shared<E> {
+impl<E: fmt::Display> fmt::Display for SharedError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
     }
 }
 
-impl<E: std::error::Error> std::error::Error for Shared<E> {
+impl<E: std::error::Error> std::error::Error for SharedError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.0.source()
     }
@@ -68,7 +68,7 @@ pub enum Malformed {
     },
     /// The content is not a signed envelope.
     #[error("content is not a signed envelope: {0}")]
-    NotEnvelope(#[source] Shared<EnvelopeError>),
+    NotEnvelope(#[source] SharedError<EnvelopeError>),
     /// The event JSON does not parse (nostr's own message).
     #[error("{0}")]
     Json(String),
@@ -103,7 +103,7 @@ pub enum DTagProblem {
     NoDid,
     /// The DID does not parse.
     #[error("{0}")]
-    BadDid(#[source] Shared<DidError>),
+    BadDid(#[source] SharedError<DidError>),
     /// A `:` with nothing after it.
     #[error("empty suffix")]
     EmptySuffix,
@@ -181,4 +181,4 @@ pub enum BlobSizeProblem {
 }
 
 /// A manifest blob the policy refused.
-pub type ManifestRefusal = Shared<ManifestError>;
+pub type ManifestRefusal = SharedError<ManifestError>;

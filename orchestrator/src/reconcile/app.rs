@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use super::decide::{self, decide, AppView, ConfigCheck, Observed, Process, Slot};
+use super::decide::{self, decide, AppFacts, ConfigCheck, ContainerSlot, Observed, Process};
 use super::{PassReport, Reconciler};
 use crate::error::ReconcileError;
 use crate::podman::types::{ListedContainer, Network};
@@ -45,7 +45,7 @@ impl Reconciler {
         }
         let plan = {
             let facts = self.shared.runtime();
-            decide(&AppView {
+            decide(&AppFacts {
                 record,
                 slots: &slots,
                 listed: &listed,
@@ -60,7 +60,7 @@ impl Reconciler {
     }
 
     /// Prepare the app's secrets and volumes, and build its specs in start order.
-    async fn slots(&self, record: &AppRecord) -> Result<Vec<Slot>, ReconcileError> {
+    async fn slots(&self, record: &AppRecord) -> Result<Vec<ContainerSlot>, ReconcileError> {
         let manifest = &record.release.manifest;
         let app_dir = self.shared.config.app_dir(&record.name);
         let mut secret_values = BTreeMap::new();
@@ -80,7 +80,7 @@ impl Reconciler {
         };
         Ok(decide::ordered(manifest)
             .into_iter()
-            .map(|c| Slot {
+            .map(|c| ContainerSlot {
                 container: c.name.clone(),
                 desired: spec::build(record, c, &inputs),
             })

@@ -1,7 +1,7 @@
 //! The reconcile decision for one app, as a pure function: [`decide`] takes what the pass
 //! gathered (the desired record, the specs built from it, the app's listed containers with
 //! the facts observed about each, the runtime facts table, whether the app's network exists,
-//! the clock as a value) and returns a [`Plan`]: typed [`Action`]s in the order they are to
+//! the clock as a value) and returns a [`Plan`]: typed [`PlanAction`]s in the order they are to
 //! be run, and when to look again. No podman, no `/proc`, no clock: the table-driven tests
 //! in `decide/tests.rs` cover each failure mode of `docs/orchestrator.md` without podman.
 //! The reconciler (`app.rs`) gathers the inputs and executes the actions.
@@ -25,7 +25,7 @@ pub(crate) const TRANSITION_RECHECK: Duration = Duration::from_millis(500);
 
 /// One container of the app's start order with its spec.
 #[derive(Debug, Clone)]
-pub(crate) struct Slot {
+pub(crate) struct ContainerSlot {
     /// Manifest container name.
     pub container: String,
     /// The spec; `None` when the record has no image id for it.
@@ -82,11 +82,11 @@ impl Process {
 
 /// The inputs of the decision for one app.
 #[derive(Debug)]
-pub(crate) struct AppView<'a> {
+pub(crate) struct AppFacts<'a> {
     /// The desired record.
     pub record: &'a AppRecord,
     /// The specs in start order (only for an app wanted running; empty otherwise).
-    pub slots: &'a [Slot],
+    pub slots: &'a [ContainerSlot],
     /// The app's listed containers.
     pub listed: &'a [Observed],
     /// The runtime facts table.
@@ -154,11 +154,11 @@ pub(crate) enum WaitWhy {
 }
 
 /// One step of a plan. Actions naming a container run in order; once one of them fails,
-/// the later actions for the same container are skipped. [`Action::EnsureNetwork`]
-/// failing ends the app's plan; [`Action::RemoveNetwork`] and
-/// [`Action::FinishUninstall`] run only if nothing before them failed.
+/// the later actions for the same container are skipped. [`PlanAction::EnsureNetwork`]
+/// failing ends the app's plan; [`PlanAction::RemoveNetwork`] and
+/// [`PlanAction::FinishUninstall`] run only if nothing before them failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
+pub(crate) enum PlanAction {
     /// Create the app's network (refusing a foreign one of that name).
     EnsureNetwork,
     /// Stop with its grace (if it really runs) and remove.
@@ -239,7 +239,7 @@ pub(crate) enum Action {
     },
 }
 
-impl Action {
+impl PlanAction {
     /// The manifest container the action is about (`None`: the app as a whole).
     pub fn container(&self) -> Option<&str> {
         match self {
@@ -259,7 +259,7 @@ impl Action {
 
 /// The rule for running a plan whose actions may fail: once an action for a container
 /// fails, that container's later actions are skipped; the app-wide closing actions
-/// ([`Action::RemoveNetwork`], [`Action::FinishUninstall`]) run only when nothing failed
+/// ([`PlanAction::RemoveNetwork`], [`PlanAction::FinishUninstall`]) run only when nothing failed
 /// before them.
 #[derive(Debug, Default)]
 pub(crate) struct Gate {
@@ -269,21 +269,21 @@ pub(crate) struct Gate {
 
 impl Gate {
     /// May `action` run, given what failed so far?
-    pub fn allows(&self, action: &Action) -> bool {
+    pub fn allows(&self, action: &PlanAction) -> bool {
         match action.container() {
             Some(c) => !self.failed.contains(c),
             None => {
                 !(self.any_failed
                     && matches!(
                         action,
-                        Action::RemoveNetwork | Action::FinishUninstall { .. }
+                        PlanAction::RemoveNetwork | PlanAction::FinishUninstall { .. }
                     ))
             }
         }
     }
 
     /// Record that an action failed (`container`: the one it was about, see
-    /// [`Action::container`]).
+    /// [`PlanAction::container`]).
     pub fn failed(&mut self, container: Option<&str>) {
         self.any_failed = true;
         if let Some(c) = container {
@@ -296,13 +296,13 @@ impl Gate {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Plan {
     /// What to do, in order.
-    pub actions: Vec<Action>,
+    pub actions: Vec<PlanAction>,
     /// When to look again (a container in transition, a backoff expiring).
     pub wake: Option<Instant>,
 }
 
 impl Plan {
-    fn push(&mut self, action: Action) {
+    fn push(&mut self, action: PlanAction) {
         self.actions.push(action);
     }
 
@@ -346,7 +346,7 @@ pub(crate) fn needs_network(manifest: &Manifest) -> bool {
 }
 
 /// The decision for one app.
-pub(crate) fn decide(view: &AppView<'_>) -> Plan {
+pub(crate) fn decide(view: &AppFacts<'_>) -> Plan {
     match view.record.wanted {
         Wanted::Running => decide_running(view),
         Wanted::Stopped => decide_stopped(view),
@@ -384,12 +384,12 @@ fn stop_order<'a>(
     order
 }
 
-fn decide_running(view: &AppView<'_>) -> Plan {
+fn decide_running(view: &AppFacts<'_>) -> Plan {
     let mut plan = Plan::default();
     let record = view.record;
     let manifest = &record.release.manifest;
     if needs_network(manifest) && !view.network_exists {
-        plan.push(Action::EnsureNetwork);
+        plan.push(PlanAction::EnsureNetwork);
     }
     let mut groups = by_container(view.listed);
     let wanted: HashSet<&str> = manifest
@@ -404,7 +404,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
         .collect();
     for k in strays {
         for o in groups.remove(k).unwrap_or_default() {
-            plan.push(Action::Remove {
+            plan.push(PlanAction::Remove {
                 container: k.to_owned(),
                 listed: o.listed.clone(),
                 why: RemoveWhy::Stray,
@@ -415,7 +415,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
     for slot in view.slots {
         let name = slot.container.as_str();
         let Some(d) = &slot.desired else {
-            plan.push(Action::MarkNoImage {
+            plan.push(PlanAction::MarkNoImage {
                 container: name.to_owned(),
             });
             continue;
@@ -425,7 +425,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
             .into_iter()
             .partition(|o| o.listed.name() == d.spec.name);
         for o in extra {
-            plan.push(Action::Remove {
+            plan.push(PlanAction::Remove {
                 container: name.to_owned(),
                 listed: o.listed.clone(),
                 why: RemoveWhy::Duplicate,
@@ -445,7 +445,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
             }
             Assessment::Running => continue,
             Assessment::Wait(why) => {
-                plan.push(Action::Wait {
+                plan.push(PlanAction::Wait {
                     container: name.to_owned(),
                     why,
                 });
@@ -454,7 +454,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
             }
             Assessment::Recreate(why) => {
                 if let Some(o) = current.take() {
-                    plan.push(Action::Remove {
+                    plan.push(PlanAction::Remove {
                         container: name.to_owned(),
                         listed: o.listed.clone(),
                         why: RemoveWhy::Recreate(why),
@@ -463,7 +463,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
             }
             Assessment::Zombie(zombie) => {
                 if let Some(o) = current.take() {
-                    plan.push(Action::RemoveZombie {
+                    plan.push(PlanAction::RemoveZombie {
                         container: name.to_owned(),
                         listed: o.listed.clone(),
                         zombie,
@@ -476,7 +476,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
             Assessment::Stopped => {}
         }
         if !d.depends_on.iter().all(|dep| ready.contains(dep.as_str())) {
-            plan.push(Action::Wait {
+            plan.push(PlanAction::Wait {
                 container: name.to_owned(),
                 why: WaitWhy::Dependencies(d.depends_on.clone()),
             });
@@ -484,7 +484,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
         }
         if let Some(at) = facts.and_then(|f| f.not_before) {
             if at > view.now {
-                plan.push(Action::Wait {
+                plan.push(PlanAction::Wait {
                     container: name.to_owned(),
                     why: WaitWhy::Backoff(at),
                 });
@@ -495,21 +495,21 @@ fn decide_running(view: &AppView<'_>) -> Plan {
         match current {
             Some(o) => {
                 if restart {
-                    plan.push(Action::StopUnhealthy {
+                    plan.push(PlanAction::StopUnhealthy {
                         container: name.to_owned(),
                         id: o.listed.id.clone(),
                     });
                 }
-                plan.push(Action::Start {
+                plan.push(PlanAction::Start {
                     container: name.to_owned(),
                     id: Some(o.listed.id.clone()),
                 });
             }
             None => {
-                plan.push(Action::Create {
+                plan.push(PlanAction::Create {
                     container: name.to_owned(),
                 });
-                plan.push(Action::Start {
+                plan.push(PlanAction::Start {
                     container: name.to_owned(),
                     id: None,
                 });
@@ -520,7 +520,7 @@ fn decide_running(view: &AppView<'_>) -> Plan {
 }
 
 /// The verdict on the container occupying a slot. An exit we did not cause is counted
-/// (a [`Action::CountExit`] pushed to `plan`) on the way.
+/// (a [`PlanAction::CountExit`] pushed to `plan`) on the way.
 fn classify(
     d: &Desired,
     o: &Observed,
@@ -540,7 +540,7 @@ fn classify(
     }
     let ours = facts.is_some_and(|f| f.seen_running && f.id.as_deref() == Some(l.id.as_str()));
     if ours && !l.state.is_running_like() {
-        plan.push(Action::CountExit {
+        plan.push(PlanAction::CountExit {
             container: d.container.clone(),
             code: l.exit_code,
         });
@@ -595,7 +595,7 @@ fn classify(
     }
 }
 
-fn decide_stopped(view: &AppView<'_>) -> Plan {
+fn decide_stopped(view: &AppFacts<'_>) -> Plan {
     let mut plan = Plan::default();
     let manifest = &view.record.release.manifest;
     let mut groups = by_container(view.listed);
@@ -605,21 +605,21 @@ fn decide_stopped(view: &AppView<'_>) -> Plan {
             let container = name.to_owned();
             let listed = o.listed.clone();
             if !known {
-                plan.push(Action::Remove {
+                plan.push(PlanAction::Remove {
                     container,
                     listed,
                     why: RemoveWhy::Stray,
                 });
             } else if o.listed.state.is_running_like() {
                 if o.process.pid.alive() {
-                    plan.push(Action::Stop { container, listed });
+                    plan.push(PlanAction::Stop { container, listed });
                 } else if !o.process.conmon_alive {
                     let zombie = Zombie::ProcessGone {
                         state: o.listed.state.clone(),
                         pid: o.listed.pid,
                         process: o.process.pid,
                     };
-                    plan.push(Action::RemoveZombie {
+                    plan.push(PlanAction::RemoveZombie {
                         container,
                         listed,
                         zombie,
@@ -632,12 +632,12 @@ fn decide_stopped(view: &AppView<'_>) -> Plan {
     plan
 }
 
-fn decide_removed(view: &AppView<'_>, purge: bool) -> Plan {
+fn decide_removed(view: &AppFacts<'_>, purge: bool) -> Plan {
     let mut plan = Plan::default();
     let mut groups = by_container(view.listed);
     for name in stop_order(&view.record.release.manifest, &groups) {
         for o in groups.remove(name).unwrap_or_default() {
-            plan.push(Action::Remove {
+            plan.push(PlanAction::Remove {
                 container: name.to_owned(),
                 listed: o.listed.clone(),
                 why: RemoveWhy::Uninstall,
@@ -645,9 +645,9 @@ fn decide_removed(view: &AppView<'_>, purge: bool) -> Plan {
         }
     }
     if view.network_exists {
-        plan.push(Action::RemoveNetwork);
+        plan.push(PlanAction::RemoveNetwork);
     }
-    plan.push(Action::FinishUninstall { purge });
+    plan.push(PlanAction::FinishUninstall { purge });
     plan
 }
 

@@ -1,12 +1,12 @@
 //! Executing a [`Plan`]: each action becomes podman calls (`actions.rs`), runtime-table
 //! updates and progress notes. Once an action for a container fails, that container's later
-//! actions are skipped; a failure of [`Action::EnsureNetwork`] or a transport error ends the
-//! app's plan; [`Action::RemoveNetwork`] and [`Action::FinishUninstall`] run only when
+//! actions are skipped; a failure of [`PlanAction::EnsureNetwork`] or a transport error ends the
+//! app's plan; [`PlanAction::RemoveNetwork`] and [`PlanAction::FinishUninstall`] run only when
 //! nothing before them failed. The first error is the app's error.
 
 use std::collections::HashMap;
 
-use super::decide::{Action, Gate, Plan, RemoveWhy, Slot, WaitWhy};
+use super::decide::{ContainerSlot, Gate, Plan, PlanAction, RemoveWhy, WaitWhy};
 use super::{PassReport, Reconciler};
 use crate::error::{DataError, ReconcileError};
 use crate::labels;
@@ -19,7 +19,7 @@ impl Reconciler {
     pub(super) async fn execute(
         &mut self,
         record: &AppRecord,
-        slots: &[Slot],
+        slots: &[ContainerSlot],
         plan: Plan,
         networks: &HashMap<String, Network>,
         sink: &ProgressSink,
@@ -32,7 +32,7 @@ impl Reconciler {
             if !gate.allows(&action) {
                 continue;
             }
-            let ends_app = matches!(action, Action::EnsureNetwork);
+            let ends_app = matches!(action, PlanAction::EnsureNetwork);
             let container = action.container().map(str::to_owned);
             let result = self
                 .run_action(record, slots, action, &mut created, networks, sink, report)
@@ -55,8 +55,8 @@ impl Reconciler {
     async fn run_action(
         &mut self,
         record: &AppRecord,
-        slots: &[Slot],
-        action: Action,
+        slots: &[ContainerSlot],
+        action: PlanAction,
         created: &mut HashMap<String, String>,
         networks: &HashMap<String, Network>,
         sink: &ProgressSink,
@@ -73,8 +73,8 @@ impl Reconciler {
                 })
         };
         match action {
-            Action::EnsureNetwork => self.ensure_network(app, networks).await,
-            Action::Remove {
+            PlanAction::EnsureNetwork => self.ensure_network(app, networks).await,
+            PlanAction::Remove {
                 container,
                 listed,
                 why,
@@ -99,7 +99,7 @@ impl Reconciler {
                 }
                 self.stop_remove(&listed, report).await
             }
-            Action::RemoveZombie {
+            PlanAction::RemoveZombie {
                 container,
                 listed,
                 zombie,
@@ -121,7 +121,7 @@ impl Reconciler {
                 }
                 self.force_remove(&listed, report).await
             }
-            Action::CountExit { container, code } => {
+            PlanAction::CountExit { container, code } => {
                 let mut rt = self.shared.runtime();
                 let e = rt.entry(app, &container);
                 e.failures += 1;
@@ -130,14 +130,14 @@ impl Reconciler {
                 tracing::warn!(%app, %container, code, "container exited");
                 Ok(())
             }
-            Action::Create { container } => {
+            PlanAction::Create { container } => {
                 let d = desired(&container)?;
                 sink.note(Stage::Containers, format!("creating {container}"));
                 let id = self.create(record, d, report).await?;
                 created.insert(container, id);
                 Ok(())
             }
-            Action::Start { container, id } => {
+            PlanAction::Start { container, id } => {
                 let d = desired(&container)?;
                 let Some(id) = id.or_else(|| created.remove(&container)) else {
                     return Err(ReconcileError::NoImage { container });
@@ -145,7 +145,7 @@ impl Reconciler {
                 sink.note(Stage::Containers, format!("starting {container}"));
                 self.start(app, d, &id, report).await
             }
-            Action::StopUnhealthy { container, id } => {
+            PlanAction::StopUnhealthy { container, id } => {
                 let d = desired(&container)?;
                 tracing::info!(%app, %container, "restarting an unhealthy container");
                 sink.note(
@@ -158,11 +158,11 @@ impl Reconciler {
                 }
                 Ok(())
             }
-            Action::Stop { container, listed } => {
+            PlanAction::Stop { container, listed } => {
                 sink.note(Stage::Containers, format!("stopping {container}"));
                 self.stop(app, &container, &listed, report).await
             }
-            Action::Wait { container, why } => {
+            PlanAction::Wait { container, why } => {
                 match why {
                     WaitWhy::Dependencies(on) => sink.note(
                         Stage::Containers,
@@ -175,8 +175,8 @@ impl Reconciler {
                 }
                 Ok(())
             }
-            Action::MarkNoImage { container } => Err(ReconcileError::NoImage { container }),
-            Action::RemoveNetwork => {
+            PlanAction::MarkNoImage { container } => Err(ReconcileError::NoImage { container }),
+            PlanAction::RemoveNetwork => {
                 self.shared
                     .podman
                     .remove_network(&labels::network_name(app))
@@ -184,7 +184,7 @@ impl Reconciler {
                 report.actions += 1;
                 Ok(())
             }
-            Action::FinishUninstall { purge } => self.finish_uninstall(app, purge, sink).await,
+            PlanAction::FinishUninstall { purge } => self.finish_uninstall(app, purge, sink).await,
         }
     }
 

@@ -137,11 +137,11 @@ impl World {
     }
 
     fn plan(&self) -> Plan {
-        let slots: Vec<Slot> = match self.record.wanted {
+        let slots: Vec<ContainerSlot> = match self.record.wanted {
             Wanted::Running => self
                 .specs
                 .iter()
-                .map(|d| Slot {
+                .map(|d| ContainerSlot {
                     container: d.container.clone(),
                     // As spec::build: no spec without a recorded image id.
                     desired: self
@@ -153,7 +153,7 @@ impl World {
                 .collect(),
             Wanted::Stopped | Wanted::Removed { .. } => Vec::new(),
         };
-        decide(&AppView {
+        decide(&AppFacts {
             record: &self.record,
             slots: &slots,
             listed: &self.listed,
@@ -165,16 +165,16 @@ impl World {
 }
 
 /// An action in a line, for the tables.
-fn brief(a: &Action) -> String {
+fn brief(a: &PlanAction) -> String {
     match a {
-        Action::EnsureNetwork => "ensure-network".into(),
-        Action::Remove { container, why, .. } => match why {
+        PlanAction::EnsureNetwork => "ensure-network".into(),
+        PlanAction::Remove { container, why, .. } => match why {
             RemoveWhy::Stray => format!("remove {container}: stray"),
             RemoveWhy::Duplicate => format!("remove {container}: duplicate"),
             RemoveWhy::Recreate(r) => format!("remove {container}: recreate ({r})"),
             RemoveWhy::Uninstall => format!("remove {container}: uninstall"),
         },
-        Action::RemoveZombie {
+        PlanAction::RemoveZombie {
             container,
             zombie,
             counted,
@@ -187,15 +187,15 @@ fn brief(a: &Action) -> String {
             let counted = if *counted { "counted" } else { "not counted" };
             format!("zombie {container}: {kind}, {counted}")
         }
-        Action::CountExit { container, code } => format!("count-exit {container} {code}"),
-        Action::Create { container } => format!("create {container}"),
-        Action::Start { container, id } => match id {
+        PlanAction::CountExit { container, code } => format!("count-exit {container} {code}"),
+        PlanAction::Create { container } => format!("create {container}"),
+        PlanAction::Start { container, id } => match id {
             Some(_) => format!("start {container}"),
             None => format!("start {container} (new)"),
         },
-        Action::StopUnhealthy { container, .. } => format!("stop-unhealthy {container}"),
-        Action::Stop { container, .. } => format!("stop {container}"),
-        Action::Wait { container, why } => match why {
+        PlanAction::StopUnhealthy { container, .. } => format!("stop-unhealthy {container}"),
+        PlanAction::Stop { container, .. } => format!("stop {container}"),
+        PlanAction::Wait { container, why } => match why {
             WaitWhy::BeingRemoved => format!("wait {container}: being removed"),
             WaitWhy::ConmonRecordingExit => format!("wait {container}: conmon records the exit"),
             WaitWhy::PodmanRecordingExit => format!("wait {container}: podman records the exit"),
@@ -203,9 +203,9 @@ fn brief(a: &Action) -> String {
             WaitWhy::Dependencies(on) => format!("wait {container}: for {}", on.join(",")),
             WaitWhy::Backoff(_) => format!("wait {container}: backoff"),
         },
-        Action::MarkNoImage { container } => format!("no-image {container}"),
-        Action::RemoveNetwork => "remove-network".into(),
-        Action::FinishUninstall { purge } => format!("finish-uninstall purge={purge}"),
+        PlanAction::MarkNoImage { container } => format!("no-image {container}"),
+        PlanAction::RemoveNetwork => "remove-network".into(),
+        PlanAction::FinishUninstall { purge } => format!("finish-uninstall purge={purge}"),
     }
 }
 
@@ -732,7 +732,7 @@ fn actions_name_the_containers_they_act_on() {
     w.up("web").process("web", ProcState::Alive, false, false);
     let id = w.obs("web").listed.id.clone();
     let plan = w.plan();
-    let Action::RemoveZombie { listed, zombie, .. } = &plan.actions[0] else {
+    let PlanAction::RemoveZombie { listed, zombie, .. } = &plan.actions[0] else {
         panic!("{:?}", plan.actions);
     };
     assert_eq!(listed.id, id);
@@ -748,8 +748,8 @@ fn actions_name_the_containers_they_act_on() {
     let id = w.obs("web").listed.id.clone();
     let plan = w.plan();
     assert!(matches!(&plan.actions[..], [
-        Action::StopUnhealthy { id: a, .. },
-        Action::Start { id: Some(b), .. },
+        PlanAction::StopUnhealthy { id: a, .. },
+        PlanAction::Start { id: Some(b), .. },
     ] if *a == id && *b == id));
 }
 
