@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::guard::{GuardedTransport, Refusal};
 use super::seen::SeenLog;
-use super::session::{self, RelayState, Shared};
+use super::session::{self, RelayState, SharedRelayState};
 use crate::codec::atoll_filter;
 use crate::config::ReconnectPolicy;
 use crate::port::CatalogPort;
@@ -109,7 +109,7 @@ pub struct RelayPool {
     client: Client,
     seen: Arc<Mutex<SeenLog>>,
     clock: Arc<Mutex<HashMap<(PublicKey, String), u64>>>,
-    states: Vec<Shared>,
+    states: Vec<SharedRelayState>,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
     cancel: CancellationToken,
 }
@@ -176,7 +176,7 @@ impl RelayPool {
                 .await
                 .map_err(|e| relay_err(e.to_string()))?;
             let url = relay.url().to_string();
-            let state: Shared = Arc::new(Mutex::new(RelayState::new(&url)));
+            let state: SharedRelayState = Arc::new(Mutex::new(RelayState::new(&url)));
             // A cursor ahead of the clock would hide every event of this relay: heal it.
             let reset = match port.heal_cursor(&url).await {
                 Ok(r) => r,

@@ -85,9 +85,9 @@ impl RelayState {
     }
 }
 
-pub(crate) type Shared = Arc<Mutex<RelayState>>;
+pub(crate) type SharedRelayState = Arc<Mutex<RelayState>>;
 
-fn update(state: &Shared, f: impl FnOnce(&mut RelayState)) {
+fn update(state: &SharedRelayState, f: impl FnOnce(&mut RelayState)) {
     if let Ok(mut s) = state.lock() {
         f(&mut s);
     }
@@ -100,7 +100,7 @@ pub(crate) async fn forward(
     mut notes: broadcast::Receiver<RelayNotification>,
     url: String,
     tx: mpsc::Sender<PoolMessage>,
-    state: Shared,
+    state: SharedRelayState,
     cancel: CancellationToken,
 ) {
     // The live subscription whose EOSE has come: its events are real time.
@@ -169,7 +169,7 @@ pub(crate) async fn run(
     negentropy: bool,
     reconnect: ReconnectPolicy,
     port: Arc<dyn CatalogPort>,
-    state: Shared,
+    state: SharedRelayState,
     cancel: CancellationToken,
 ) {
     let url = relay.url().to_string();
@@ -257,7 +257,7 @@ async fn catch_up(
     url: &str,
     negentropy_ok: &mut bool,
     port: &dyn CatalogPort,
-    state: &Shared,
+    state: &SharedRelayState,
 ) -> SyncMode {
     let now = crate::now_secs();
     let mut mode = SyncMode::Since;
