@@ -853,6 +853,10 @@ const DECIDED_ELSEWHERE: &[(&str, &str)] = &[
         "a killed service leaves its socket file",
         "service supervisor",
     ),
+    (
+        "with its stderr piped to the dead process",
+        "service supervisor (the service logs to a file)",
+    ),
 ];
 
 #[test]
