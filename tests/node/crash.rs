@@ -325,6 +325,19 @@ impl Drop for Crash {
     fn drop(&mut self) {
         drop(self.node.take());
         kill_tagged(&self.tag);
+        // Last resort after a failed run: nothing of this node stays in podman (a
+        // container left running keeps podman's shared DNS helper alive for later tests).
+        let id =
+            atoll_registry::Hash::of(self.home.path().display().to_string().as_bytes()).to_hex();
+        let label = format!("label=io.atoll.node=atoll-{}", &id[..10]);
+        let ids = podman(&["ps", "-aq", "--filter", &label]);
+        for c in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+            podman(&["rm", "-f", "-t", "0", c]);
+        }
+        let nets = podman(&["network", "ls", "-q", "--filter", &label]);
+        for n in String::from_utf8_lossy(&nets.stdout).split_whitespace() {
+            podman(&["network", "rm", "-f", n]);
+        }
     }
 }
 
