@@ -6,10 +6,13 @@
 //! that covers it).
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use atoll_orchestrator::{Config, InstallRequest, Orchestrator, PodmanConfig, ProgressSink, Release};
+//! use atoll_orchestrator::store::MemoryStore;
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let config = Config::new("node-1", "/var/lib/atoll".as_ref(), PodmanConfig::rootless("atoll"));
-//! let orch = Orchestrator::open(config).await?;
+//! // Desired state: the node keeps it in its catalog (`src/node/desired.rs`); here in memory.
+//! let orch = Orchestrator::open(config, Arc::new(MemoryStore::default())).await?;
 //! let release = Release::from_app_dir("apps/hello-static".as_ref())?;
 //! let (progress, mut events) = ProgressSink::channel();
 //! tokio::spawn(async move {
