@@ -45,9 +45,7 @@ impl Catalog {
             .ok_or_else(|| OpenError::NotADatabase { path: path.clone() })?;
         let sqlite = |source: rusqlite::Error| classify(&path, source);
         let mut conn = Connection::open(&path).map_err(sqlite)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
-        // Ingest alone uses ~20 statements; a smaller cache would re-parse SQL per entry.
-        conn.set_prepared_statement_cache_capacity(128);
+        tune(&conn).map_err(sqlite)?;
         // Identify the file before changing anything in it.
         let app_id = schema::application_id(&conn).map_err(sqlite)?;
         let version = schema::user_version(&conn).map_err(sqlite)?;
@@ -81,13 +79,6 @@ impl Catalog {
         // (`foreign_key_check`), but not enforced per statement: enforcement cost a third
         // of ingest time, and every write path is covered by tests that run `check()`.
         conn.pragma_update(None, "foreign_keys", false)
-            .map_err(sqlite)?;
-        // A 64 MiB page cache and memory-mapped reads: a 100k-entry catalog's indexes stay
-        // in memory instead of being re-read through syscalls on every lookup.
-        conn.pragma_update(None, "cache_size", -65536)
-            .map_err(sqlite)?;
-        let _: i64 = conn
-            .query_row("PRAGMA mmap_size = 268435456", [], |r| r.get(0))
             .map_err(sqlite)?;
         schema::migrate(&mut conn).map_err(|(version, source)| match classify(&path, source) {
             OpenError::Sqlite { path, source } => OpenError::Migration {
@@ -145,14 +136,8 @@ impl Catalog {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
-        conn.set_prepared_statement_cache_capacity(128);
+        tune(&conn).map_err(sqlite)?;
         conn.pragma_update(None, "query_only", true)
-            .map_err(sqlite)?;
-        conn.pragma_update(None, "cache_size", -65536)
-            .map_err(sqlite)?;
-        let _: i64 = conn
-            .query_row("PRAGMA mmap_size = 268435456", [], |r| r.get(0))
             .map_err(sqlite)?;
         let version = schema::user_version(&conn).map_err(sqlite)?;
         if version > SCHEMA_VERSION {
@@ -167,6 +152,18 @@ impl Catalog {
             path: path.to_owned(),
         })
     }
+}
+
+/// What every catalog connection gets, writer and readers alike: the busy timeout, a
+/// statement cache large enough for ingest (~20 statements; a smaller one would re-parse
+/// SQL per entry), a 64 MiB page cache and memory-mapped reads (a 100k-entry catalog's
+/// indexes stay in memory instead of being re-read through syscalls on every lookup).
+fn tune(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    conn.pragma_update(None, "cache_size", -65536)?;
+    let _: i64 = conn.query_row("PRAGMA mmap_size = 268435456", [], |r| r.get(0))?;
+    Ok(())
 }
 
 /// True if the file is absent, empty, or starts with the SQLite magic.
