@@ -131,19 +131,26 @@ impl Node {
         }
     }
 
+    /// The catalog's view of `app` and its head entry, if it has one.
+    async fn head_view(
+        &self,
+        app: &AppRef,
+    ) -> Option<(atoll_catalog::AppView, atoll_catalog::EntryRecord)> {
+        let app = app.clone();
+        let view = self.catalog.read(move |c| c.app(&app)).await.unwrap()?;
+        let head = view
+            .entries
+            .iter()
+            .find(|e| e.status == atoll_catalog::EntryStatus::Head)?
+            .clone();
+        Some((view, head))
+    }
+
     /// Was the head of `app` seen from the publisher's own (bound) Nostr key?
     pub async fn head_from_origin(&self, app: &AppRef) -> bool {
-        let app = app.clone();
-        self.catalog
-            .read(move |c| c.app(&app))
+        self.head_view(app)
             .await
-            .unwrap()
-            .and_then(|v| {
-                v.entries
-                    .into_iter()
-                    .find(|e| e.status == atoll_catalog::EntryStatus::Head)
-            })
-            .is_some_and(|e| e.from_origin)
+            .is_some_and(|(_, e)| e.from_origin)
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -152,17 +159,8 @@ impl Node {
 
     /// (sequence, payload id, manifest attached) of an app's head.
     pub async fn head(&self, app: &AppRef) -> Option<(u64, Hash, bool)> {
-        let app = app.clone();
-        self.catalog
-            .read(move |c| c.app(&app))
-            .await
-            .unwrap()
-            .and_then(|v| {
-                v.entries
-                    .iter()
-                    .find(|e| e.status == atoll_catalog::EntryStatus::Head)
-                    .map(|e| (e.sequence, e.payload_id, v.manifest_attached))
-            })
+        let (view, e) = self.head_view(app).await?;
+        Some((e.sequence, e.payload_id, view.manifest_attached))
     }
 
     /// True if the store holds every blob, complete and verified.
