@@ -330,11 +330,15 @@ async fn crashed_container_is_restarted_from_the_events_stream() {
     assert_ne!(new_pid, pid);
     let s = until_ready(&orch, "hello-static").await;
     assert_eq!(s.containers[0].restarts, 1);
+    // The pass the `died` event triggers can run before podman has recorded the exit:
+    // podman then still says running while the process and its conmon are gone, which the
+    // node handles as a zombie (removed and recreated). Either way it is one restart with
+    // the failure recorded.
     assert!(
         s.containers[0]
             .last_failure
             .as_deref()
-            .is_some_and(|f| f.contains("exited")),
+            .is_some_and(|f| f.contains("exited") || f.starts_with("zombie:")),
         "{s:?}"
     );
     orch.uninstall("hello-static", true, &ProgressSink::none())
