@@ -2,6 +2,7 @@
 
 mod app;
 mod catalog;
+mod client;
 mod key;
 mod node;
 mod ops;
@@ -26,7 +27,7 @@ pub struct Cli {
     #[arg(long, short, global = true)]
     pub verbose: bool,
     #[command(flatten)]
-    pub node: ops::NodeAddr,
+    pub node: client::NodeAddr,
     #[command(subcommand)]
     pub command: Command,
 }
