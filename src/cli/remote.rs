@@ -419,6 +419,82 @@ mod tests {
         }
     }
 
+    /// An endpoint on 127.0.0.1 serving `channel` (with a small router), as a node does.
+    fn serve(
+        rt: &tokio::runtime::Runtime,
+        channel: crate::node::admin::AdminChannel,
+    ) -> (iroh::protocol::Router, String) {
+        use axum::routing::{get, post};
+        let api = axum::Router::new()
+            .route(
+                "/api/v1/ping",
+                get(|| async { axum::Json(serde_json::json!("pong")) }),
+            )
+            .route(
+                "/api/v1/who",
+                post(
+                    |axum::Extension(crate::api::AdminPeer(peer)): axum::Extension<
+                        crate::api::AdminPeer,
+                    >| async move { axum::Json(serde_json::json!(id_hex(&peer))) },
+                ),
+            );
+        channel.serve(api);
+        rt.block_on(async {
+            let ep = Endpoint::builder(presets::Minimal)
+                .relay_mode(RelayMode::Disabled)
+                .clear_address_lookup()
+                .clear_ip_transports()
+                .bind_addr("127.0.0.1:0")
+                .unwrap()
+                .bind()
+                .await
+                .unwrap();
+            let url = format!("iroh://{}?addr={}", id_hex(&ep.id()), ep.bound_sockets()[0]);
+            let router = iroh::protocol::Router::builder(ep)
+                .accept(ALPN, channel)
+                .spawn();
+            (router, url)
+        })
+    }
+
+    #[test]
+    fn an_allowed_key_is_served_without_a_token_and_another_is_refused_by_id() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (allowed, stranger) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let me = load_or_create_key(allowed.path()).unwrap().public();
+        let other = load_or_create_key(stranger.path()).unwrap().public();
+        let (router, url) = serve(&rt, crate::node::admin::AdminChannel::new([me]));
+        let addr = |home: &Path| {
+            super::super::client::NodeClient::new(
+                home,
+                &super::super::client::NodeAddr {
+                    node: Some(url.clone()),
+                },
+            )
+        };
+        let c = addr(allowed.path()).unwrap();
+        assert_eq!(c.get("/ping").unwrap(), "pong");
+        // A mutating call: no token in the home, the request carries the peer's id.
+        let who = c.post("/who", &serde_json::json!({})).unwrap();
+        assert_eq!(who, serde_json::json!(id_hex(&me)));
+        drop(c);
+        let c = addr(stranger.path()).unwrap();
+        let err = format!("{:#}", c.get("/ping").unwrap_err());
+        assert!(
+            err.contains(&format!(
+                "this CLI's id {} is not in the node's [admin] iroh_keys",
+                id_hex(&other)
+            )),
+            "{err}"
+        );
+        drop(c);
+        // The allowed key still works after the refusal.
+        let c = addr(allowed.path()).unwrap();
+        assert_eq!(c.get("/ping").unwrap(), "pong");
+        drop(c);
+        rt.block_on(router.shutdown()).unwrap();
+    }
+
     #[test]
     fn the_cli_key_is_made_once_0600() {
         let home = tempfile::tempdir().unwrap();
