@@ -30,6 +30,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 
+pub use auth::AdminPeer;
 pub use error::{ApiError, ApiResult};
 pub use ops::{Action, ActionRequest, AppOps, BoxFut, LiveApp, NetworkInfo};
 

@@ -7,6 +7,7 @@ mod key;
 mod node;
 mod ops;
 mod output;
+mod remote;
 mod sync;
 mod trust;
 

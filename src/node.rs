@@ -1,6 +1,7 @@
 //! `atoll node`: runs everything — catalog, HTTP API + web UI, and (as they are wired)
 //! the embedded relay, iroh endpoint, sync and the reconcile loop — until SIGINT/SIGTERM.
 
+pub mod admin;
 mod autoupdate;
 pub mod catalog_port;
 pub mod config;
@@ -64,7 +65,8 @@ pub async fn run(
             .await
             .context("opening the catalog")??
     };
-    let discovery = start_discovery(&opts, catalog.clone()).await?;
+    let admin = admin::AdminChannel::new(opts.config.admin.endpoint_ids()?);
+    let discovery = start_discovery(&opts, catalog.clone(), &admin).await?;
     let mut blob_dirs = vec![data.join("bundles")];
     let mut demo_publisher = None;
     if opts.demo {
@@ -133,10 +135,17 @@ pub async fn run(
         "atoll node: admin token in {} (mode 0600); `atoll node token` prints it",
         token::path(&data).display()
     );
+    eprintln!(
+        "atoll node: remote admin channel on iroh node {} for {} allowed key(s) ([admin] iroh_keys)",
+        discovery.node_id(),
+        admin.allowed()
+    );
     if let Some(tx) = bound {
         let _ = tx.send(addr);
     }
-    api::server::serve(listener, api::router(state), shutdown).await;
+    let router = api::router(state);
+    admin.serve(router.clone());
+    api::server::serve(listener, router, shutdown).await;
     updater.abort();
     if let Some(resume) = resume {
         resume.abort();
@@ -150,12 +159,15 @@ pub async fn run(
     Ok(())
 }
 
-/// Start the swarm: embedded relay, relay pool, iroh endpoint and blob store, pipeline.
+/// Start the swarm: embedded relay, relay pool, iroh endpoint (serving blobs and the
+/// admin channel) and blob store, pipeline.
 async fn start_discovery(
     opts: &NodeOptions,
     service: atoll_catalog::CatalogService,
+    admin: &admin::AdminChannel,
 ) -> Result<atoll_discovery::Discovery> {
-    let d = opts.config.discovery(&opts.data_dir);
+    let mut d = opts.config.discovery(&opts.data_dir);
+    d.protocols.push(admin.protocol());
     let port = catalog_port::SwarmCatalog::new(service);
     atoll_discovery::Discovery::start(d, Arc::new(port))
         .await

@@ -9,7 +9,7 @@ pub(crate) use fetch::{joined, retry_delay};
 pub use fetch::{
     AttemptFailure, BlobSource, FailedAttempt, FetchError, FetchOutcome, Fetcher, SourceKind,
 };
-pub use node::{BlobNode, BlobNodeError, DEFAULT_GC_INTERVAL};
+pub use node::{BlobNode, BlobNodeError, ExtraProtocol, DEFAULT_GC_INTERVAL};
 
 /// The iroh-blobs hash of an atoll hash (both are BLAKE3 of the bytes).
 pub fn to_iroh(hash: &atoll_registry::Hash) -> iroh_blobs::Hash {

@@ -32,6 +32,9 @@ pub struct DiscoveryConfig {
     /// How often the blob store deletes blobs that only refused entries named. Default
     /// 60 s.
     pub blob_gc_interval: Duration,
+    /// Protocols the iroh endpoint serves besides iroh-blobs (the binary's remote admin
+    /// channel). Default none.
+    pub protocols: Vec<crate::blobs::ExtraProtocol>,
 }
 
 impl DiscoveryConfig {
@@ -50,6 +53,7 @@ impl DiscoveryConfig {
             fetch: FetchLimits::default(),
             reconnect: ReconnectPolicy::default(),
             blob_gc_interval: crate::blobs::DEFAULT_GC_INTERVAL,
+            protocols: Vec::new(),
         }
     }
 

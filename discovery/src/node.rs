@@ -163,6 +163,7 @@ impl Discovery {
             node_key.iroh_secret(),
             cfg.mirror,
             cfg.blob_gc_interval,
+            &cfg.protocols,
         )
         .await?;
         let https = if cfg.https_origins {

@@ -1,6 +1,14 @@
 //! Request guards: the Host header must name this node (a DNS-rebinding page cannot
 //! reach the API), and every mutating call must carry the admin token. The token travels
 //! in a header, so a cross-site form cannot send it (no CSRF).
+//!
+//! A request that came over the remote admin channel (`crate::node::admin`) carries an
+//! [`AdminPeer`] extension instead: the peer's iroh key, checked against
+//! `[admin] iroh_keys` when its connection was accepted, is its authentication, so it
+//! needs no token. Its Host check is skipped too: that check keeps browsers on the
+//! node's host from being turned against the API, and no browser can open an iroh
+//! connection (the CLI's end is a Unix socket only its user can open). Only the node
+//! itself inserts the extension; nothing a client sends can.
 
 use axum::body::Body;
 use axum::extract::State;
@@ -11,6 +19,10 @@ use axum::response::{IntoResponse, Response};
 use super::error::{clip, ApiError};
 use super::ApiState;
 use crate::node::token;
+
+/// The iroh endpoint id an admin-channel request came from (a request extension).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdminPeer(pub iroh::EndpointId);
 
 fn host_allowed(host: &str, state: &ApiState) -> bool {
     let port = state.listen.port();
@@ -26,6 +38,10 @@ fn host_allowed(host: &str, state: &ApiState) -> bool {
 
 /// Check Host for every request and the admin token for every non-GET request.
 pub async fn guard(State(state): State<ApiState>, req: Request<Body>, next: Next) -> Response {
+    if let Some(AdminPeer(peer)) = req.extensions().get::<AdminPeer>() {
+        tracing::debug!(peer = %peer.fmt_short(), method = %req.method(), "admin-channel request");
+        return next.run(req).await;
+    }
     let host = req
         .headers()
         .get(header::HOST)

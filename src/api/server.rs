@@ -26,6 +26,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
@@ -48,6 +49,32 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (out of file descriptors, …) so the loop cannot spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// The HTTP/1 settings of every connection: head timeout (= idle keep-alive timeout)
+/// and head limits.
+fn http1_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true)
+        .max_header_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS);
+    builder
+}
+
+/// Serve one HTTP/1.1 connection over `io` (an iroh stream of the admin channel) with
+/// the same head, idle and write-stall limits as a TCP connection; the body and handler
+/// limits are the router's.
+pub async fn serve_io<I>(io: I, router: Router) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(StallGuard::new(io, WRITE_STALL_TIMEOUT));
+    http1_builder()
+        .serve_connection(io, TowerToHyperService::new(router))
+        .await
+}
+
 /// Serve `router` on `listener` until `shutdown` resolves, then shut down gracefully.
 pub async fn serve(
     listener: TcpListener,
@@ -56,13 +83,7 @@ pub async fn serve(
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let graceful = GracefulShutdown::new();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true)
-        .max_header_size(MAX_HEAD_BYTES)
-        .max_headers(MAX_HEADERS);
+    let builder = http1_builder();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // Take a slot first: while every slot is busy, new connections stay in the backlog.

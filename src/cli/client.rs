@@ -1,5 +1,7 @@
 //! [`NodeClient`]: how the CLI talks to a running node's HTTP API (`--node URL`, else
 //! `$ATOLL_NODE`, else the local default), with the home's admin token for mutating calls.
+//! `--node iroh://…` reaches a node on another host over its remote admin channel
+//! ([`super::remote`]): no token then, the CLI's iroh key authenticates it.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,7 +17,9 @@ use crate::node::token;
 /// How to reach the node.
 #[derive(Debug, Args)]
 pub struct NodeAddr {
-    /// The node's API [default: $ATOLL_NODE, else http://127.0.0.1:7878].
+    /// The node's API [default: $ATOLL_NODE, else http://127.0.0.1:7878]; a node on
+    /// another host: iroh://<endpoint id>?addr=IP:PORT[&addr=IP:PORT][&relay=URL] (its
+    /// [admin] iroh_keys must list `atoll node admin-id`).
     #[arg(long, global = true, value_name = "URL")]
     pub node: Option<String>,
 }
@@ -25,6 +29,8 @@ pub(crate) struct NodeClient {
     base: String,
     http: reqwest::blocking::Client,
     token: Result<String, String>,
+    /// The admin channel an `iroh://` node is reached through (dropped after `http`).
+    tunnel: Option<super::remote::Tunnel>,
 }
 
 impl NodeClient {
@@ -34,12 +40,28 @@ impl NodeClient {
             .clone()
             .or_else(|| std::env::var("ATOLL_NODE").ok())
             .unwrap_or_else(|| "http://127.0.0.1:7878".to_owned());
-        let http = reqwest::blocking::Client::builder()
+        let builder = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(None)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("building the HTTP client")?;
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(target) = super::remote::IrohTarget::parse(&base) {
+            let tunnel = super::remote::Tunnel::open(home, target?)?;
+            let http = builder
+                .unix_socket(tunnel.socket())
+                // Below the node's idle timeout, so a kept-alive stream is never reused
+                // just as the node closes it.
+                .pool_idle_timeout(Duration::from_secs(5))
+                .build()
+                .context("building the HTTP client")?;
+            return Ok(Self {
+                // The Host of these requests: the node does not check it for the channel.
+                base: "http://atoll-node".to_owned(),
+                http,
+                token: Err("not used over the admin channel".to_owned()),
+                tunnel: Some(tunnel),
+            });
+        }
+        let http = builder.build().context("building the HTTP client")?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             http,
@@ -47,14 +69,36 @@ impl NodeClient {
                 let why = crate::home::existing(home).err().unwrap_or(e);
                 format!("{why:#}")
             }),
+            tunnel: None,
         })
     }
 
     pub(crate) fn unreachable(&self, e: reqwest::Error) -> anyhow::Error {
+        if let Some(t) = &self.tunnel {
+            return anyhow::anyhow!("{}", t.explain(&e));
+        }
         anyhow::anyhow!(
             "no node answers at {} ({e}); start one with `atoll node`, or pass --node URL",
             self.base
         )
+    }
+
+    /// Authorize a mutating request: the admin token, or nothing over the admin channel
+    /// (the CLI's iroh key is its authentication).
+    pub(crate) fn authorize(
+        &self,
+        req: reqwest::blocking::RequestBuilder,
+    ) -> Result<reqwest::blocking::RequestBuilder> {
+        if self.tunnel.is_some() {
+            return Ok(req);
+        }
+        let token = self.token.as_deref().map_err(|e| {
+            anyhow::anyhow!(
+                "no admin token ({e}): this command must run with the node's data dir (--home / ATOLL_HOME), \
+                 or reach the node over its admin channel (--node iroh://…)"
+            )
+        })?;
+        Ok(req.bearer_auth(token))
     }
 
     pub(crate) fn answer(resp: reqwest::blocking::Response) -> Result<Value> {
@@ -79,15 +123,9 @@ impl NodeClient {
     }
 
     pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let token = self.token.as_deref().map_err(|e| {
-            anyhow::anyhow!(
-                "no admin token ({e}): this command must run with the node's data dir (--home / ATOLL_HOME)"
-            )
-        })?;
+        let req = self.http.post(format!("{}/api/v1{path}", self.base));
         let resp = self
-            .http
-            .post(format!("{}/api/v1{path}", self.base))
-            .bearer_auth(token)
+            .authorize(req)?
             .json(body)
             .send()
             .map_err(|e| self.unreachable(e))?;

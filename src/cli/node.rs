@@ -1,4 +1,5 @@
-//! `atoll node [--config F] [--listen ADDR] [--demo]` and `atoll node token`.
+//! `atoll node [--config F] [--listen ADDR] [--demo]`, `atoll node token` and
+//! `atoll node admin-id`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,10 +35,19 @@ pub struct NodeArgs {
 pub enum NodeCommand {
     /// Print the admin token (for scripts and the web UI's mutating actions).
     Token,
+    /// Print this CLI's iroh endpoint id (made on first use, in <home>/cli-iroh.key): a
+    /// node whose `[admin] iroh_keys` lists it may be administered from here with
+    /// `--node iroh://…`.
+    AdminId,
 }
 
 /// Run `atoll node`.
 pub fn run(home: &Path, args: NodeArgs) -> Result<()> {
+    if let Some(NodeCommand::AdminId) = args.command {
+        let key = super::remote::load_or_create_key(home)?;
+        println!("{}", super::remote::id_hex(&key.public()));
+        return Ok(());
+    }
     let found = NodeConfig::find(home, args.config.as_deref())?;
     let (mut config, data_dir) = (found.config, found.data_dir);
     if let Some(NodeCommand::Token) = args.command {

@@ -44,6 +44,49 @@ pub struct NodeConfig {
     pub podman: PodmanSection,
     /// Auto-update policy per app ref (`<did>/<app>`): `off`, `notify` (default) or `auto`.
     pub auto_update: BTreeMap<String, AutoUpdate>,
+    /// The remote admin channel (iroh ALPN `atoll/admin/1`).
+    pub admin: AdminSection,
+}
+
+/// Who may administer the node from another host, over iroh.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminSection {
+    /// iroh endpoint ids (64 hex; `atoll node admin-id` prints a CLI's) that may use the
+    /// node's whole HTTP API, mutating calls included, over the admin channel. Default
+    /// none: the channel refuses everyone.
+    pub iroh_keys: Vec<String>,
+}
+
+impl AdminSection {
+    /// The endpoint ids of `iroh_keys`; an error names the first bad one by its index.
+    pub fn endpoint_ids(&self) -> Result<Vec<iroh::EndpointId>> {
+        self.iroh_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                parse_endpoint_id(k).with_context(|| {
+                    format!(
+                        "admin.iroh_keys[{i}] = {:?} is not an iroh endpoint id \
+                         (64 hex characters, as `atoll node admin-id` prints)",
+                        k.chars().take(80).collect::<String>()
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// An iroh endpoint id from its 64 hex characters.
+pub fn parse_endpoint_id(text: &str) -> Result<iroh::EndpointId> {
+    let mut bytes = [0u8; 32];
+    anyhow::ensure!(
+        text.len() == 64,
+        "{} characters, not 64",
+        text.chars().count()
+    );
+    hex::decode_to_slice(text, &mut bytes).context("not hex")?;
+    iroh::EndpointId::from_bytes(&bytes).context("not an ed25519 public key")
 }
 
 /// Which relays the node uses.
@@ -110,6 +153,7 @@ impl Default for NodeConfig {
             trust: TrustConfig::default(),
             podman: PodmanSection::default(),
             auto_update: BTreeMap::new(),
+            admin: AdminSection::default(),
         }
     }
 }
@@ -214,6 +258,7 @@ impl NodeConfig {
             self.relays.embedded || !self.relays.external.is_empty(),
             "no relays: enable relays.embedded or list relays.external"
         );
+        self.admin.endpoint_ids()?;
         Ok(())
     }
 }
@@ -277,5 +322,25 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("relays.external[0]"));
+    }
+
+    #[test]
+    fn admin_keys_are_checked_naming_the_index() {
+        let good = hex::encode(iroh::SecretKey::generate().public().as_bytes());
+        let c: NodeConfig =
+            toml::from_str(&format!("[admin]\niroh_keys = [\"{good}\"]\n")).unwrap();
+        c.check().unwrap();
+        assert_eq!(c.admin.endpoint_ids().unwrap()[0].as_bytes(), &{
+            let mut b = [0u8; 32];
+            hex::decode_to_slice(&good, &mut b).unwrap();
+            b
+        });
+        for bad in ["abc", &"zz".repeat(32), &format!("{good}00")] {
+            let c: NodeConfig =
+                toml::from_str(&format!("[admin]\niroh_keys = [\"{good}\", \"{bad}\"]\n")).unwrap();
+            let err = format!("{:#}", c.check().unwrap_err());
+            assert!(err.contains("admin.iroh_keys[1]"), "{err}");
+            assert!(err.contains("admin-id"), "{err}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use atoll_registry::Hash;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use iroh::endpoint::presets;
-use iroh::protocol::Router;
+use iroh::protocol::{AcceptError, DynProtocolHandler, ProtocolHandler, Router};
 use iroh::{Endpoint, EndpointId, RelayMode, SecretKey};
 use iroh_blobs::api::blobs::BlobStatus;
 use iroh_blobs::provider::events::{
@@ -76,6 +76,48 @@ enum Serving {
 /// from the store by its next garbage collection.
 type Dropped = Arc<RwLock<HashSet<iroh_blobs::Hash>>>;
 
+/// A protocol the node's endpoint serves besides iroh-blobs, registered by whoever
+/// starts the node (the binary's remote admin channel): discovery only routes its ALPN.
+#[derive(Clone)]
+pub struct ExtraProtocol {
+    /// Its ALPN.
+    pub alpn: Vec<u8>,
+    /// What serves its connections.
+    pub handler: Arc<dyn DynProtocolHandler>,
+}
+
+impl ExtraProtocol {
+    /// Serve `handler` on `alpn`.
+    pub fn new(alpn: &[u8], handler: impl ProtocolHandler) -> Self {
+        Self {
+            alpn: alpn.to_vec(),
+            handler: Arc::new(handler),
+        }
+    }
+}
+
+impl std::fmt::Debug for ExtraProtocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtraProtocol")
+            .field("alpn", &String::from_utf8_lossy(&self.alpn))
+            .finish()
+    }
+}
+
+/// An [`ExtraProtocol`]'s shared handler as the router takes it.
+#[derive(Debug)]
+struct Shared(Arc<dyn DynProtocolHandler>);
+
+impl ProtocolHandler for Shared {
+    async fn accept(&self, connection: iroh::endpoint::Connection) -> Result<(), AcceptError> {
+        self.0.accept(connection).await
+    }
+
+    async fn shutdown(&self) {
+        self.0.shutdown().await;
+    }
+}
+
 /// How often the store deletes dropped blobs, by default.
 pub const DEFAULT_GC_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -101,16 +143,18 @@ impl BlobNode {
         secret: SecretKey,
         serve_all: bool,
     ) -> Result<Self, BlobNodeError> {
-        Self::spawn_with_gc(cfg, dir, secret, serve_all, DEFAULT_GC_INTERVAL).await
+        Self::spawn_with_gc(cfg, dir, secret, serve_all, DEFAULT_GC_INTERVAL, &[]).await
     }
 
-    /// [`Self::spawn`], deleting dropped blobs every `gc_interval`.
+    /// [`Self::spawn`], deleting dropped blobs every `gc_interval`, and serving the
+    /// `extra` protocols on the endpoint too.
     pub async fn spawn_with_gc(
         cfg: &IrohConfig,
         dir: &Path,
         secret: SecretKey,
         serve_all: bool,
         gc_interval: Duration,
+        extra: &[ExtraProtocol],
     ) -> Result<Self, BlobNodeError> {
         let dropped: Dropped = Arc::new(RwLock::new(HashSet::new()));
         let handle: Arc<OnceLock<iroh_blobs::api::Store>> = Arc::new(OnceLock::new());
@@ -152,12 +196,14 @@ impl BlobNode {
         };
         let events = serve_policy(serving.clone(), dropped.clone());
         let protocol = BlobsProtocol::new(&store, Some(events));
-        let router = Router::builder(endpoint.clone())
-            .accept(
-                iroh_blobs::ALPN,
-                Capped::new(protocol, ConnectionLimits::default()),
-            )
-            .spawn();
+        let mut router = Router::builder(endpoint.clone()).accept(
+            iroh_blobs::ALPN,
+            Capped::new(protocol, ConnectionLimits::default()),
+        );
+        for p in extra {
+            router = router.accept(p.alpn.clone(), Shared(p.handler.clone()));
+        }
+        let router = router.spawn();
         tracing::info!(node = %endpoint.id().fmt_short(), addrs = ?endpoint.bound_sockets(), "iroh endpoint up");
         Ok(Self {
             endpoint,
