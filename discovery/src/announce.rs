@@ -53,6 +53,9 @@ pub struct MirrorAnnouncement {
     /// Direct socket addresses of the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addrs: Vec<String>,
+    /// iroh relay server URLs the node is reachable through (omitted when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<String>,
     /// The manifest hash of the entry whose blobs these are (groups the announcement).
     pub manifest: Hash,
     /// Blobs held, complete and verified.
@@ -70,6 +73,11 @@ impl MirrorAnnouncement {
     /// The addresses that parse as socket addresses.
     pub fn socket_addrs(&self) -> Vec<SocketAddr> {
         self.addrs.iter().filter_map(|a| a.parse().ok()).collect()
+    }
+
+    /// The relay URLs that parse as iroh relay URLs.
+    pub fn relay_urls(&self) -> Vec<iroh::RelayUrl> {
+        crate::blobs::relay_urls(&self.relays)
     }
 }
 
@@ -94,6 +102,7 @@ impl Payload for MirrorAnnouncement {
                 max_len: 64,
             });
         }
+        atoll_registry::objects::check_relay_urls("relays", &self.relays)?;
         if self.announced_at_ms > atoll_registry::objects::MAX_SAFE_INTEGER {
             return Err(PayloadProblem::UnsafeInteger {
                 field: Field::named("announced_at_ms"),
