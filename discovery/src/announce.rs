@@ -112,3 +112,38 @@ impl Payload for MirrorAnnouncement {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn announcement(relays: &[&str]) -> MirrorAnnouncement {
+        MirrorAnnouncement {
+            kind: MirrorType,
+            node: atoll_registry::Keypair::from_seed([9; 32]).did(),
+            addrs: vec!["192.0.2.1:7880".into()],
+            relays: relays.iter().map(|r| (*r).to_owned()).collect(),
+            manifest: Hash::of(b"m"),
+            blobs: vec![Hash::of(b"m")],
+            announced_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn relay_urls_are_bounded_http_or_https_and_omitted_when_none() {
+        let good = announcement(&["http://10.0.0.1:3340", "https://relay.example.org"]);
+        good.check().unwrap();
+        assert_eq!(good.relay_urls().len(), 2);
+        let json = serde_json::to_string(&announcement(&[])).unwrap();
+        assert!(!json.contains("relays"), "{json}");
+        let err = announcement(&["https://ok.example", "ws://10.0.0.1"])
+            .check()
+            .unwrap_err();
+        assert!(matches!(err, PayloadProblem::NotRelayUrl { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("relays[1]:"), "{err}");
+        let many = vec!["http://r"; 9];
+        let err = announcement(&many).check().unwrap_err();
+        assert!(err.to_string().starts_with("relays:"), "{err}");
+    }
+}

@@ -327,6 +327,9 @@ fn print_iroh(s: &SyncStatus) {
                         .as_deref()
                         .map_or(String::new(), |e| format!(" ({})", plain(e, 200)))
                 ),
+                None if i.home_relays.is_empty() => {
+                    "not connected (no home relay: unreachable, or not chosen yet)".to_owned()
+                }
                 None => "not the home relay".to_owned(),
             }
         );
