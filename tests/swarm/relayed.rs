@@ -171,3 +171,45 @@ async fn an_origin_reachable_only_through_its_iroh_relay_serves_its_blobs() {
     fetcher_node.stop().await;
     origin.stop().await;
 }
+
+/// A node bound to all interfaces without `advertise` names the interface addresses its
+/// endpoint found (never 0.0.0.0), with its bound port; with `advertise`, exactly those.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unspecified_bind_names_interface_addresses_unless_advertise_is_set() {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let any = IrohConfig {
+        bind: "0.0.0.0:0".parse().unwrap(),
+        ..IrohConfig::default()
+    };
+    let node = BlobNode::spawn(&any, dir.path(), iroh::SecretKey::generate(), true)
+        .await
+        .unwrap();
+    let port = node.bound_sockets()[0].port();
+    eventually("the endpoint finds its interface addresses", || async {
+        !node.addrs().is_empty()
+    })
+    .await;
+    let addrs = node.addrs();
+    assert!(
+        addrs
+            .iter()
+            .all(|a| !a.ip().is_unspecified() && a.port() == port),
+        "{addrs:?} (bound {:?})",
+        node.bound_sockets()
+    );
+    assert!(addrs.len() <= atoll_discovery::MAX_ADDRS);
+    println!("0.0.0.0:{port} names {addrs:?}");
+    node.shutdown().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let advertised = IrohConfig {
+        advertise: vec!["192.0.2.10:7880".parse().unwrap()],
+        ..any
+    };
+    let node = BlobNode::spawn(&advertised, dir.path(), iroh::SecretKey::generate(), true)
+        .await
+        .unwrap();
+    assert_eq!(node.addrs(), advertised.advertise);
+    node.shutdown().await;
+}
