@@ -77,7 +77,7 @@ async fn relay_with(dir: &std::path::Path, events: &[Event]) -> EmbeddedRelay {
         }
     }
     let cfg = EmbeddedRelayConfig {
-        port: 0,
+        bind: "127.0.0.1:0".parse().unwrap(),
         ..EmbeddedRelayConfig::default()
     };
     EmbeddedRelay::start(&cfg, dir).await.unwrap()
@@ -279,7 +279,7 @@ async fn atoll_fetch(bytes: &[u8]) -> f64 {
     use atoll_discovery::blobs::{BlobNode, BlobSource, Fetcher, SourceKind};
     let cfg = atoll_discovery::IrohConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
-        internet: false,
+        ..Default::default()
     };
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();

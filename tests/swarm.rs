@@ -12,6 +12,9 @@
 //! - `limits`: a peer past its share of iroh connections is refused `busy`; others are served.
 //! - `refused`: an alias-bomb manifest from a brand-new key over real iroh is refused once
 //!   and leaves nothing; a bad update gives way to the previous version.
+//! - `relayed`: an origin that advertises only an unreachable address serves its blobs
+//!   through its self-hosted iroh relay (the real `iroh-relay --dev`, a child process;
+//!   `support/iroh_relay.rs` launches it), to a node with no relays of its own.
 //! - `front`: the embedded relay answers bad messages with a NOTICE, caps connections.
 //! - `interop`: a third-party relay in its own process, and an independent BIP-340 check;
 //!   the same relay without validation feeding future-dated, forged and oversized events.
@@ -34,12 +37,16 @@ mod hostile;
 mod https;
 #[path = "swarm/interop.rs"]
 mod interop;
+#[path = "support/iroh_relay.rs"]
+mod iroh_relay;
 #[path = "swarm/limits.rs"]
 mod limits;
 #[path = "swarm/net.rs"]
 mod net;
 #[path = "swarm/refused.rs"]
 mod refused;
+#[path = "swarm/relayed.rs"]
+mod relayed;
 #[path = "swarm/support.rs"]
 mod support;
 #[path = "swarm/unvalidated.rs"]

@@ -50,6 +50,7 @@ fn main() {
                     node_id: Some("ab".repeat(32)),
                     addrs: vec!["127.0.0.1:4433".into()],
                     https: vec![],
+                    relays: vec![],
                 },
                 published_at: 1_700_000_000,
                 expires_at: 4_000_000_000,

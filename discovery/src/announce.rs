@@ -53,6 +53,9 @@ pub struct MirrorAnnouncement {
     /// Direct socket addresses of the node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub addrs: Vec<String>,
+    /// iroh relay server URLs the node is reachable through (omitted when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<String>,
     /// The manifest hash of the entry whose blobs these are (groups the announcement).
     pub manifest: Hash,
     /// Blobs held, complete and verified.
@@ -70,6 +73,11 @@ impl MirrorAnnouncement {
     /// The addresses that parse as socket addresses.
     pub fn socket_addrs(&self) -> Vec<SocketAddr> {
         self.addrs.iter().filter_map(|a| a.parse().ok()).collect()
+    }
+
+    /// The relay URLs that parse as iroh relay URLs.
+    pub fn relay_urls(&self) -> Vec<iroh::RelayUrl> {
+        crate::blobs::relay_urls(&self.relays)
     }
 }
 
@@ -94,6 +102,7 @@ impl Payload for MirrorAnnouncement {
                 max_len: 64,
             });
         }
+        atoll_registry::objects::check_relay_urls("relays", &self.relays)?;
         if self.announced_at_ms > atoll_registry::objects::MAX_SAFE_INTEGER {
             return Err(PayloadProblem::UnsafeInteger {
                 field: Field::named("announced_at_ms"),
@@ -101,5 +110,40 @@ impl Payload for MirrorAnnouncement {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn announcement(relays: &[&str]) -> MirrorAnnouncement {
+        MirrorAnnouncement {
+            kind: MirrorType,
+            node: atoll_registry::Keypair::from_seed([9; 32]).did(),
+            addrs: vec!["192.0.2.1:7880".into()],
+            relays: relays.iter().map(|r| (*r).to_owned()).collect(),
+            manifest: Hash::of(b"m"),
+            blobs: vec![Hash::of(b"m")],
+            announced_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn relay_urls_are_bounded_http_or_https_and_omitted_when_none() {
+        let good = announcement(&["http://10.0.0.1:3340", "https://relay.example.org"]);
+        good.check().unwrap();
+        assert_eq!(good.relay_urls().len(), 2);
+        let json = serde_json::to_string(&announcement(&[])).unwrap();
+        assert!(!json.contains("relays"), "{json}");
+        let err = announcement(&["https://ok.example", "ws://10.0.0.1"])
+            .check()
+            .unwrap_err();
+        assert!(matches!(err, PayloadProblem::NotRelayUrl { .. }), "{err:?}");
+        assert!(err.to_string().starts_with("relays[1]:"), "{err}");
+        let many = vec!["http://r"; 9];
+        let err = announcement(&many).check().unwrap_err();
+        assert!(err.to_string().starts_with("relays:"), "{err}");
     }
 }

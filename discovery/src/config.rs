@@ -1,6 +1,6 @@
 //! Settings of a discovery node, with documented defaults that work offline on 127.0.0.1.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -65,7 +65,7 @@ impl DiscoveryConfig {
             relays,
             iroh: IrohConfig {
                 bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-                internet: false,
+                ..IrohConfig::default()
             },
             prefetch_images: true,
             fetch: FetchLimits {
@@ -86,10 +86,9 @@ impl DiscoveryConfig {
 /// The relay the node runs itself (nostr-relay-builder, LMDB, persistent).
 #[derive(Debug, Clone)]
 pub struct EmbeddedRelayConfig {
-    /// Address to listen on. Default 127.0.0.1.
-    pub addr: IpAddr,
-    /// Port; 0 picks a free one. Default 7879.
-    pub port: u16,
+    /// Socket to listen on; port 0 picks a free one. Default 127.0.0.1:7879 (loopback
+    /// only; `0.0.0.0:7879` serves other hosts too).
+    pub bind: SocketAddr,
     /// Events per minute one connection may publish. Default 6000.
     pub events_per_minute: u32,
 }
@@ -97,8 +96,7 @@ pub struct EmbeddedRelayConfig {
 impl Default for EmbeddedRelayConfig {
     fn default() -> Self {
         Self {
-            addr: IpAddr::V4(Ipv4Addr::LOCALHOST),
-            port: 7879,
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 7879)),
             events_per_minute: 6000,
         }
     }
@@ -110,9 +108,19 @@ pub struct IrohConfig {
     /// Socket to bind. Default 127.0.0.1:7880 (a fixed port, so that the addresses an
     /// entry names stay valid across restarts of the publisher's node).
     pub bind: SocketAddr,
-    /// Use n0's relay servers and DNS/pkarr address lookup (internet use). Default false:
-    /// no relay servers, no address lookup, peers dialled by node id + direct addresses
-    /// learned from signed events.
+    /// The direct addresses (`IP:PORT`) this node names in the entries it signs and the
+    /// mirror announcements it makes, instead of its bound sockets: what other hosts reach
+    /// it at (a public address, a port forward). Default none: the bound sockets (for an
+    /// unspecified bind, the interface addresses the endpoint found).
+    pub advertise: Vec<SocketAddr>,
+    /// Self-hosted iroh relay servers (`http://` or `https://` URLs): the endpoint keeps a
+    /// home relay among them (so nodes that cannot dial it directly reach it through the
+    /// relay and hole punching), and names them in entries and announcements. Used with
+    /// or without `internet`; when set they replace n0's relays. Default none.
+    pub relays: Vec<String>,
+    /// Use n0's relay servers (unless `relays` is set) and DNS/pkarr address lookup
+    /// (internet use). Default false: no address lookup, peers dialled by node id +
+    /// direct addresses + relay URLs learned from signed events.
     pub internet: bool,
 }
 
@@ -120,6 +128,8 @@ impl Default for IrohConfig {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from((Ipv4Addr::LOCALHOST, 7880)),
+            advertise: Vec::new(),
+            relays: Vec::new(),
             internet: false,
         }
     }

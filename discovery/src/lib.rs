@@ -55,7 +55,8 @@ pub mod relay;
 
 pub use config::{DiscoveryConfig, EmbeddedRelayConfig, FetchLimits, IrohConfig};
 pub use node::{
-    AnnounceError, BlobsUnavailable, Discovery, DiscoveryStartError, FetchEntryError, SyncStatus,
+    AnnounceError, BlobsUnavailable, Discovery, DiscoveryStartError, FetchEntryError, IrohStatus,
+    SyncStatus,
 };
 pub use pipeline::Ingested;
 pub use port::{

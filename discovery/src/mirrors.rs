@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use atoll_registry::objects::Entry;
 use atoll_registry::Hash;
-use iroh::EndpointId;
+use iroh::{EndpointId, RelayUrl};
 
 use crate::announce::MirrorAnnouncement;
 use crate::blobs::{BlobSource, SourceKind};
@@ -13,6 +13,7 @@ use crate::blobs::{BlobSource, SourceKind};
 #[derive(Debug, Clone)]
 struct Holder {
     addrs: Vec<SocketAddr>,
+    relays: Vec<RelayUrl>,
     /// First announcement of this blob by this node (oldest mirrors are tried first).
     since: u64,
 }
@@ -39,6 +40,7 @@ impl MirrorBook {
             return Vec::new();
         };
         let addrs = a.socket_addrs();
+        let relays = a.relay_urls();
         for hash in &a.blobs {
             if !self.by_blob.contains_key(hash) {
                 while self.by_blob.len() >= Self::MAX_BLOBS {
@@ -57,9 +59,11 @@ impl MirrorBook {
             }
             let h = holders.entry(node).or_insert(Holder {
                 addrs: Vec::new(),
+                relays: Vec::new(),
                 since: a.announced_at_ms,
             });
             h.addrs = addrs.clone();
+            h.relays = relays.clone();
             h.since = h.since.min(a.announced_at_ms);
         }
         a.blobs.clone()
@@ -90,7 +94,10 @@ impl MirrorBook {
                 .iter()
                 .filter_map(|a| a.parse().ok())
                 .collect();
-            out.push(BlobSource::node(SourceKind::Origin, id, addrs));
+            out.push(
+                BlobSource::node(SourceKind::Origin, id, addrs)
+                    .with_relays(crate::blobs::relay_urls(&entry.origin.relays)),
+            );
         }
         if let Some(holders) = self.by_blob.get(hash) {
             let mut list: Vec<(&EndpointId, &Holder)> = holders
@@ -98,10 +105,10 @@ impl MirrorBook {
                 .filter(|(id, _)| Some(**id) != origin)
                 .collect();
             list.sort_by_key(|(id, h)| (h.since, id.as_bytes().to_owned()));
-            out.extend(
-                list.into_iter()
-                    .map(|(id, h)| BlobSource::node(SourceKind::Mirror, *id, h.addrs.clone())),
-            );
+            out.extend(list.into_iter().map(|(id, h)| {
+                BlobSource::node(SourceKind::Mirror, *id, h.addrs.clone())
+                    .with_relays(h.relays.clone())
+            }));
         }
         if https {
             out.extend(entry.origin.https.iter().map(BlobSource::https));

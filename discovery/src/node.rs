@@ -89,6 +89,10 @@ pub enum BlobsUnavailable {
     Store(BlobNodeError),
 }
 
+fn strings(addrs: Vec<std::net::SocketAddr>) -> Vec<String> {
+    addrs.iter().map(ToString::to_string).collect()
+}
+
 fn tried_text(tried: &[FailedAttempt]) -> String {
     if tried.is_empty() {
         "no source known yet".to_owned()
@@ -102,8 +106,10 @@ fn tried_text(tried: &[FailedAttempt]) -> String {
 pub struct SyncStatus {
     /// The iroh node id (hex).
     pub node_id: String,
-    /// Its direct addresses.
+    /// The direct addresses it names in entries and announcements (= `iroh.advertised`).
     pub blob_addrs: Vec<String>,
+    /// The iroh endpoint: bind, advertised addresses, relays and home-relay state.
+    pub iroh: IrohStatus,
     /// The embedded relay's URL, if it runs.
     pub embedded_relay: Option<String>,
     /// Every relay.
@@ -114,6 +120,22 @@ pub struct SyncStatus {
     pub pipeline: PipelineStatus,
     /// The newest rejections (at most 64).
     pub recent_rejections: Vec<Rejection>,
+}
+
+/// The iroh endpoint as `atoll sync status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct IrohStatus {
+    /// The sockets the endpoint is bound to.
+    pub bound: Vec<String>,
+    /// The direct addresses entries and mirror announcements carry.
+    pub advertised: Vec<String>,
+    /// The configured iroh relay servers (named in entries and announcements).
+    pub relays: Vec<String>,
+    /// The endpoint's home relays, connected or not (empty without relays, or until the
+    /// endpoint picked one).
+    pub home_relays: Vec<crate::blobs::HomeRelay>,
+    /// n0's relays (unless `relays` is set) and address lookup are on.
+    pub internet: bool,
 }
 
 struct Inner {
@@ -273,6 +295,13 @@ impl Discovery {
                 .iter()
                 .map(|a| a.to_string())
                 .collect(),
+            iroh: IrohStatus {
+                bound: strings(self.inner.blobs.bound_sockets()),
+                advertised: strings(self.inner.blobs.addrs()),
+                relays: self.inner.blobs.relay_urls(),
+                home_relays: self.inner.blobs.home_relays(),
+                internet: self.inner.blobs.internet(),
+            },
             embedded_relay: self.embedded_relay_url(),
             relays: self.inner.relays.states(),
             counters: self.counters(),

@@ -160,6 +160,7 @@ pub async fn publish_app(
         node_id: Some(d.node_id()),
         addrs: d.blobs().addrs().iter().map(|a| a.to_string()).collect(),
         https: opts.https.clone(),
+        relays: d.blobs().relay_urls(),
     };
     let signed = bundle::sign_app(
         app_dir,

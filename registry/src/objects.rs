@@ -24,6 +24,10 @@ pub const MAX_ICON_BYTES: u64 = 1024 * 1024;
 pub const MAX_IMAGE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Most artifacts per entry.
 pub const MAX_ARTIFACTS: usize = 32;
+/// Most iroh relay URLs one origin or mirror announcement names.
+pub const MAX_RELAY_URLS: usize = 8;
+/// Longest iroh relay URL.
+pub const MAX_RELAY_URL_LEN: usize = 256;
 
 macro_rules! type_tag {
     ($(#[$doc:meta])* $name:ident = $value:literal) => {
@@ -115,6 +119,10 @@ pub struct Origin {
     /// HTTPS base URLs serving `<base>/<blake3-hex>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub https: Vec<String>,
+    /// iroh relay server URLs (`http://` or `https://`) the origin node is reachable
+    /// through, for nodes that cannot dial it directly (behind NAT).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<String>,
 }
 
 /// Why a version was withdrawn.
@@ -191,6 +199,38 @@ fn check_url_list<'a>(
         }
     }
     Ok(())
+}
+
+/// Is `url` acceptable as an iroh relay URL in a signed payload: `http://` or
+/// `https://`, a non-empty host, at most [`MAX_RELAY_URL_LEN`] characters, no whitespace
+/// or control characters. (Syntax only: the node parses it again before it dials.)
+pub fn is_relay_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+    url.len() <= MAX_RELAY_URL_LEN
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+        && host.is_some_and(|h| !h.is_empty() && !h.starts_with(':') && !h.contains('@'))
+}
+
+/// A list of iroh relay URLs (`field`): at most [`MAX_RELAY_URLS`], each
+/// [`is_relay_url`].
+pub fn check_relay_urls(field: &'static str, urls: &[String]) -> Result<(), PayloadProblem> {
+    if urls.len() > MAX_RELAY_URLS {
+        return Err(PayloadProblem::TooMany {
+            field: Field::named(field),
+            max: MAX_RELAY_URLS,
+            found: urls.len(),
+        });
+    }
+    match urls.iter().position(|u| !is_relay_url(u)) {
+        Some(i) => Err(PayloadProblem::NotRelayUrl {
+            field: Field::at(field, i),
+            max_len: MAX_RELAY_URL_LEN,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Every integer named must be at most 2^53−1.
@@ -299,6 +339,7 @@ impl Payload for Entry {
             }
         }
         check_url_list("origin.https", self.origin.https.iter())?;
+        check_relay_urls("origin.relays", &self.origin.relays)?;
         if let Some(y) = &self.yanked {
             check_len(
                 Field::named("yanked.reason"),

@@ -477,3 +477,47 @@ fn verify_refuses_a_fifo_entry_and_an_oversized_one_before_reading() {
     let err = verify_bundle(&fifo).unwrap_err();
     assert!(matches!(err, BundleError::TooLarge { .. }), "{err}");
 }
+
+#[test]
+fn origin_relays_are_hostile_input_bounded_and_named() {
+    let key = Keypair::from_seed([6; 32]);
+    let check = |relays: Vec<String>| {
+        let mut e = entry(&key, 1);
+        e.origin.relays = relays;
+        Envelope::sign(&e, &key).and_then(|env| env.verify::<Entry>().map(|_| ()))
+    };
+    check(vec![
+        "http://127.0.0.1:3340".into(),
+        "https://relay.example.org/".into(),
+    ])
+    .unwrap();
+    // Omitted when empty: an entry without relays has the bytes it had before the field.
+    let bytes = crate::canonical::to_canonical_bytes(&entry(&key, 1)).unwrap();
+    assert!(!String::from_utf8(bytes).unwrap().contains("relays"));
+    for (bad, field) in [
+        (vec!["ws://127.0.0.1:3340".to_owned()], "origin.relays[0]"),
+        (
+            vec!["http://ok".to_owned(), "https://".to_owned()],
+            "origin.relays[1]",
+        ),
+        (vec!["http://a b".to_owned()], "origin.relays[0]"),
+        (
+            vec![format!("https://{}", "x".repeat(300))],
+            "origin.relays[0]",
+        ),
+        (vec!["http://r".to_owned(); 9], "origin.relays"),
+    ] {
+        let err = check(bad.clone()).unwrap_err();
+        let EnvelopeError::Invalid { problem, .. } = &err else {
+            panic!("{bad:?}: {err}");
+        };
+        assert!(
+            matches!(
+                &**problem,
+                PayloadProblem::NotRelayUrl { .. } | PayloadProblem::TooMany { .. }
+            ),
+            "{bad:?}: {problem:?}"
+        );
+        assert!(err.to_string().contains(field), "{bad:?}: {err}");
+    }
+}

@@ -201,7 +201,18 @@ struct OfflineStatus {
     /// The config file read (`None`: the defaults).
     config: Option<PathBuf>,
     relays: Vec<RelayCursor>,
+    /// The iroh endpoint as configured (its relays' state needs `--live`).
+    iroh: OfflineIroh,
     rejections: Vec<atoll_catalog::AuditRecord>,
+}
+
+#[derive(Serialize)]
+struct OfflineIroh {
+    bind: String,
+    /// `[iroh] advertise` (empty: the bound socket is named).
+    advertise: Vec<String>,
+    relays: Vec<String>,
+    internet: bool,
 }
 
 #[derive(Serialize)]
@@ -231,6 +242,11 @@ fn live_status(home: &Path, args: &StatusArgs) -> Result<()> {
     runtime()?.block_on(async {
         let d = start(home, &args.relays).await?;
         d.relays().wait_synced(Duration::from_secs(15)).await;
+        if !d.blobs().relay_urls().is_empty() {
+            // Say whether the home relay connects, not only that it has not yet.
+            let _ = tokio::time::timeout(Duration::from_secs(10), d.blobs().home_relay_connected())
+                .await;
+        }
         let status = d.status().await;
         d.shutdown().await;
         if args.json {
@@ -243,6 +259,7 @@ fn live_status(home: &Path, args: &StatusArgs) -> Result<()> {
 
 fn print_status(s: &SyncStatus) {
     println!("node {} on {}", s.node_id, s.blob_addrs.join(", "));
+    print_iroh(s);
     for r in &s.relays {
         let mode = serde_json::to_value(r.mode)
             .ok()
@@ -281,6 +298,44 @@ fn print_status(s: &SyncStatus) {
     }
 }
 
+fn print_iroh(s: &SyncStatus) {
+    let i = &s.iroh;
+    println!(
+        "  iroh bound {}  advertised {}{}",
+        i.bound.join(", "),
+        if i.advertised.is_empty() {
+            "(none)".to_owned()
+        } else {
+            i.advertised.join(", ")
+        },
+        if i.internet {
+            "  internet (n0 address lookup)"
+        } else {
+            ""
+        }
+    );
+    for url in &i.relays {
+        let home = i.home_relays.iter().find(|h| &h.url == url);
+        println!(
+            "  iroh relay {}  {}",
+            plain(url, 200),
+            match home {
+                Some(h) if h.connected => "home relay, connected".to_owned(),
+                Some(h) => format!(
+                    "home relay, not connected{}",
+                    h.last_error
+                        .as_deref()
+                        .map_or(String::new(), |e| format!(" ({})", plain(e, 200)))
+                ),
+                None if i.home_relays.is_empty() => {
+                    "not connected (no home relay: unreachable, or not chosen yet)".to_owned()
+                }
+                None => "not the home relay".to_owned(),
+            }
+        );
+    }
+}
+
 fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
     let found = node_config(home, &args.relays)?;
     let data = &found.data_dir;
@@ -299,7 +354,7 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
     let r = &found.config.relays;
     let mut relays = Vec::new();
     if r.embedded {
-        let url = (r.embedded_port != 0).then(|| format!("ws://127.0.0.1:{}", r.embedded_port));
+        let url = r.embedded_url();
         relays.push((url, true));
     }
     relays.extend(r.external.iter().map(|u| (Some(u.clone()), false)));
@@ -323,6 +378,18 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
         node_id,
         config: found.file.clone(),
         relays,
+        iroh: OfflineIroh {
+            bind: found.config.iroh.bind.to_string(),
+            advertise: found
+                .config
+                .iroh
+                .advertise
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            relays: found.config.iroh.relays.clone(),
+            internet: found.config.iroh.internet,
+        },
         rejections: catalog.read_blocking(|c| c.audit_log(20))?,
     };
     if args.json {
@@ -356,6 +423,23 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
             },
             r.cursor
                 .map_or_else(|| "none yet".to_owned(), |c| c.to_string())
+        );
+    }
+    let i = &status.iroh;
+    println!(
+        "  iroh bind {}  advertise {}{}",
+        i.bind,
+        if i.advertise.is_empty() {
+            "(the bound socket)".to_owned()
+        } else {
+            i.advertise.join(", ")
+        },
+        if i.internet { "  internet" } else { "" }
+    );
+    for url in &i.relays {
+        println!(
+            "  iroh relay {}  (connection state: see --live)",
+            plain(url, 200)
         );
     }
     if status.rejections.is_empty() {

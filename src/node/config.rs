@@ -2,7 +2,7 @@
 //! so an empty file (or none) gives a working local node.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -89,14 +89,24 @@ pub fn parse_endpoint_id(text: &str) -> Result<iroh::EndpointId> {
     iroh::EndpointId::from_bytes(&bytes).context("not an ed25519 public key")
 }
 
+/// Default socket of the embedded relay (loopback only).
+pub const DEFAULT_EMBEDDED_BIND: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 7879);
+
 /// Which relays the node uses.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelayConfig {
-    /// Run the embedded relay (LMDB, persistent) on 127.0.0.1. Default true.
+    /// Run the embedded relay (LMDB, persistent). Default true.
     pub embedded: bool,
-    /// Port of the embedded relay; 0 picks a free one. Default 7879.
-    pub embedded_port: u16,
+    /// Socket of the embedded relay (`0.0.0.0:7879` serves other hosts); port 0 picks a
+    /// free one. Default `127.0.0.1:7879`: read it with [`RelayConfig::embedded_bind`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedded_bind: Option<SocketAddr>,
+    /// The old form of `embedded_bind`: `127.0.0.1:<port>`. Still accepted; not together
+    /// with `embedded_bind`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedded_port: Option<u16>,
     /// External relays (`ws://` or `wss://`), used as well as or instead of the embedded one.
     pub external: Vec<String>,
 }
@@ -108,7 +118,17 @@ pub struct IrohSection {
     /// Address to bind. Default `127.0.0.1:7880`: a fixed port, so the addresses this
     /// node's entries name stay valid across restarts.
     pub bind: SocketAddr,
-    /// Use n0's relay servers and DNS/pkarr discovery (for use across the internet).
+    /// The direct addresses (`IP:PORT`) written into the entries this node signs and its
+    /// mirror announcements: what other hosts reach it at. Default none: the bound socket
+    /// (for a `0.0.0.0`/`[::]` bind, the interface addresses the endpoint finds).
+    pub advertise: Vec<SocketAddr>,
+    /// Self-hosted iroh relay servers (`http://` or `https://`), at most
+    /// [`atoll_registry::objects::MAX_RELAY_URLS`]: the node keeps a home relay among
+    /// them and names them in its entries, so nodes that cannot dial it directly (NAT)
+    /// reach it through a relay and hole punching. Default none.
+    pub relays: Vec<String>,
+    /// Use n0's relay servers (unless `relays` is set) and DNS/pkarr discovery (for use
+    /// across the internet).
     pub internet: bool,
     /// Serve blobs this node fetched and announce that it holds them. Default true.
     pub mirror: bool,
@@ -162,9 +182,38 @@ impl Default for RelayConfig {
     fn default() -> Self {
         Self {
             embedded: true,
-            embedded_port: 7879,
+            embedded_bind: None,
+            embedded_port: None,
             external: Vec::new(),
         }
+    }
+}
+
+impl RelayConfig {
+    /// The embedded relay's socket: `embedded_bind`, else `127.0.0.1:<embedded_port>`,
+    /// else [`DEFAULT_EMBEDDED_BIND`].
+    pub fn embedded_bind(&self) -> SocketAddr {
+        match (self.embedded_bind, self.embedded_port) {
+            (Some(bind), _) => bind,
+            (None, Some(port)) => SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            (None, None) => DEFAULT_EMBEDDED_BIND,
+        }
+    }
+
+    /// The URL the node's own clients use for the embedded relay when its port is fixed
+    /// (loopback for an unspecified bind, as the relay itself reports it).
+    pub fn embedded_url(&self) -> Option<String> {
+        let bind = self.embedded_bind();
+        (bind.port() != 0).then(|| {
+            let ip = match bind.ip() {
+                std::net::IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+                std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                }
+                ip => ip,
+            };
+            format!("ws://{}", SocketAddr::new(ip, bind.port()))
+        })
     }
 }
 
@@ -172,6 +221,8 @@ impl Default for IrohSection {
     fn default() -> Self {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 7880)),
+            advertise: Vec::new(),
+            relays: Vec::new(),
             internet: false,
             mirror: true,
         }
@@ -216,12 +267,14 @@ impl NodeConfig {
             .relays
             .embedded
             .then(|| atoll_discovery::EmbeddedRelayConfig {
-                port: self.relays.embedded_port,
+                bind: self.relays.embedded_bind(),
                 ..Default::default()
             });
         d.relays = self.relays.external.clone();
         d.iroh = atoll_discovery::IrohConfig {
             bind: self.iroh.bind,
+            advertise: self.iroh.advertise.clone(),
+            relays: self.iroh.relays.clone(),
             internet: self.iroh.internet,
         };
         d.mirror = self.iroh.mirror;
@@ -258,7 +311,46 @@ impl NodeConfig {
             self.relays.embedded || !self.relays.external.is_empty(),
             "no relays: enable relays.embedded or list relays.external"
         );
+        anyhow::ensure!(
+            self.relays.embedded_bind.is_none() || self.relays.embedded_port.is_none(),
+            "relays.embedded_bind and relays.embedded_port are both set: keep embedded_bind \
+             (embedded_port is its old form, 127.0.0.1:PORT)"
+        );
         self.admin.endpoint_ids()?;
+        self.check_iroh()
+    }
+
+    /// `[iroh]`: advertised addresses a peer can dial, relay URLs an endpoint can use.
+    fn check_iroh(&self) -> Result<()> {
+        let iroh = &self.iroh;
+        anyhow::ensure!(
+            iroh.advertise.len() <= atoll_discovery::MAX_ADDRS,
+            "iroh.advertise: at most {} addresses, found {}",
+            atoll_discovery::MAX_ADDRS,
+            iroh.advertise.len()
+        );
+        for (i, a) in iroh.advertise.iter().enumerate() {
+            anyhow::ensure!(
+                !a.ip().is_unspecified() && !a.ip().is_multicast() && a.port() != 0,
+                "iroh.advertise[{i}] = \"{a}\" is not an address other hosts can dial \
+                 (an unspecified or multicast IP, or port 0): name the IP:PORT they reach \
+                 this node at"
+            );
+        }
+        let max = atoll_registry::objects::MAX_RELAY_URLS;
+        anyhow::ensure!(
+            iroh.relays.len() <= max,
+            "iroh.relays: at most {max} relay URLs, found {}",
+            iroh.relays.len()
+        );
+        for (i, r) in iroh.relays.iter().enumerate() {
+            if let Err(why) = atoll_discovery::blobs::parse_relay_url(r) {
+                anyhow::bail!(
+                    "iroh.relays[{i}] = {:?}: {why}",
+                    r.chars().take(80).collect::<String>()
+                );
+            }
+        }
         Ok(())
     }
 }
@@ -303,7 +395,10 @@ mod tests {
         assert!(f.config.relays.external.is_empty());
         assert_eq!(f.data_dir, Path::new("/elsewhere"));
         let d = f.config.discovery(&f.data_dir);
-        assert_eq!(d.embedded_relay.map(|e| e.port), Some(7879));
+        assert_eq!(
+            d.embedded_relay.map(|e| e.bind.to_string()).as_deref(),
+            Some("127.0.0.1:7879")
+        );
     }
 
     #[test]
@@ -342,5 +437,108 @@ mod tests {
             assert!(err.contains("admin.iroh_keys[1]"), "{err}");
             assert!(err.contains("admin-id"), "{err}");
         }
+    }
+}
+
+#[cfg(test)]
+mod reach_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn parsed(text: &str) -> NodeConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    fn problem(text: &str) -> String {
+        parsed(text).check().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn embedded_bind_replaces_embedded_port_which_still_reads() {
+        let c = parsed("");
+        assert_eq!(c.relays.embedded_bind().to_string(), "127.0.0.1:7879");
+        assert_eq!(
+            c.relays.embedded_url().as_deref(),
+            Some("ws://127.0.0.1:7879")
+        );
+        let c = parsed("[relays]\nembedded_bind = \"0.0.0.0:7979\"\n");
+        c.check().unwrap();
+        assert_eq!(c.relays.embedded_bind().to_string(), "0.0.0.0:7979");
+        // Dialled on loopback by the node itself, as the relay reports it.
+        assert_eq!(
+            c.relays.embedded_url().as_deref(),
+            Some("ws://127.0.0.1:7979")
+        );
+        let d = c.discovery(Path::new("/d"));
+        assert_eq!(d.embedded_relay.unwrap().bind.to_string(), "0.0.0.0:7979");
+        let c = parsed("[relays]\nembedded_port = 7001\n");
+        c.check().unwrap();
+        assert_eq!(c.relays.embedded_bind().to_string(), "127.0.0.1:7001");
+        let c = parsed("[relays]\nembedded_port = 0\n");
+        assert_eq!(c.relays.embedded_url(), None);
+        let err = problem("[relays]\nembedded_port = 7001\nembedded_bind = \"127.0.0.1:7002\"\n");
+        assert!(
+            err.contains("embedded_bind") && err.contains("embedded_port"),
+            "{err}"
+        );
+        let err = toml::from_str::<NodeConfig>("[relays]\nembedded_bind = \"7879\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("embedded_bind"), "{err}");
+    }
+
+    #[test]
+    fn advertise_and_relays_reach_the_discovery_config() {
+        let c = parsed(
+            "[iroh]\nbind = \"0.0.0.0:7880\"\nadvertise = [\"192.0.2.7:7880\", \"[2001:db8::1]:7880\"]\n\
+             relays = [\"http://10.0.0.1:3340\", \"https://relay.example.org\"]\n",
+        );
+        c.check().unwrap();
+        let d = c.discovery(Path::new("/d"));
+        assert_eq!(d.iroh.bind.to_string(), "0.0.0.0:7880");
+        assert_eq!(
+            d.iroh
+                .advertise
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["192.0.2.7:7880", "[2001:db8::1]:7880"]
+        );
+        assert_eq!(
+            d.iroh.relays,
+            ["http://10.0.0.1:3340", "https://relay.example.org"]
+        );
+        assert!(!d.iroh.internet);
+    }
+
+    #[test]
+    fn bad_advertise_and_relay_values_name_key_and_index() {
+        for (text, key) in [
+            (
+                "advertise = [\"192.0.2.1:7880\", \"0.0.0.0:7880\"]",
+                "iroh.advertise[1]",
+            ),
+            ("advertise = [\"[::]:7880\"]", "iroh.advertise[0]"),
+            ("advertise = [\"192.0.2.1:0\"]", "iroh.advertise[0]"),
+            ("relays = [\"ws://10.0.0.1:3340\"]", "iroh.relays[0]"),
+            (
+                "relays = [\"https://ok.example\", \"http://\"]",
+                "iroh.relays[1]",
+            ),
+            ("relays = [\"http://a b\"]", "iroh.relays[0]"),
+            (
+                "relays = [\"http://a\", \"http://b\", \"http://c\", \"http://d\", \
+                 \"http://e\", \"http://f\", \"http://g\", \"http://h\", \"http://i\"]",
+                "iroh.relays:",
+            ),
+        ] {
+            let err = problem(&format!("[iroh]\n{text}\n"));
+            assert!(err.contains(key), "{text}: {err}");
+        }
+        // Not an IP:PORT at all: the schema names the key.
+        let err = toml::from_str::<NodeConfig>("[iroh]\nadvertise = [\"host.example:7880\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("advertise"), "{err}");
     }
 }

@@ -28,6 +28,7 @@ impl NetworkInfo for Swarm {
                     "node_id": s.node_id,
                     "blob_addrs": s.blob_addrs,
                     "embedded_relay": s.embedded_relay,
+                    "iroh": s.iroh,
                 },
                 "relays": s.relays.iter().map(|r| json!({
                     "url": r.url,

@@ -172,6 +172,7 @@ async fn lying_mirror(
         kind: MirrorType,
         node: node_key.did(),
         addrs: addrs.iter().map(|a| a.to_string()).collect(),
+        relays: vec![],
         manifest: hash,
         blobs: vec![hash],
         announced_at_ms: atoll_discovery::now_millis() - 3_600_000,

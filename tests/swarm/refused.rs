@@ -57,6 +57,7 @@ fn entry_naming(
                 .map(|a| a.to_string())
                 .collect(),
             https: vec![],
+            relays: vec![],
         },
         published_at: now,
         expires_at: now + 86_400,

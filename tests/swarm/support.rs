@@ -35,7 +35,7 @@ impl TestRelay {
     pub async fn start() -> Self {
         let dir = TempDir::new().unwrap();
         let cfg = EmbeddedRelayConfig {
-            port: 0,
+            bind: "127.0.0.1:0".parse().unwrap(),
             ..EmbeddedRelayConfig::default()
         };
         let relay = EmbeddedRelay::start(&cfg, dir.path()).await.unwrap();

@@ -72,6 +72,7 @@ pub fn entry(key: &Keypair, app: &str, sequence: u64) -> Entry {
             node_id: Some(ORIGIN_NODE.into()),
             addrs: vec![],
             https: vec![],
+            relays: vec![],
         },
         published_at: 1_700_000_000 + sequence,
         expires_at: FAR,

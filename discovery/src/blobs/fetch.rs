@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use atoll_registry::objects::BlobRef;
 use atoll_registry::Hash;
 use futures_util::StreamExt;
-use iroh::{EndpointAddr, EndpointId};
+use iroh::{EndpointAddr, EndpointId, RelayUrl};
 use iroh_blobs::api::remote::GetProgressItem;
 use iroh_blobs::get::fsm::DecodeError;
 use iroh_blobs::get::GetError;
@@ -58,6 +58,8 @@ pub struct BlobSource {
     pub node: Option<EndpointId>,
     /// Its direct addresses.
     pub addrs: Vec<SocketAddr>,
+    /// The iroh relay servers it is reachable through.
+    pub relays: Vec<RelayUrl>,
     /// The HTTPS base URL.
     pub url: Option<String>,
 }
@@ -69,8 +71,15 @@ impl BlobSource {
             kind,
             node: Some(node),
             addrs,
+            relays: Vec::new(),
             url: None,
         }
+    }
+
+    /// The same source, reachable through these iroh relays as well.
+    pub fn with_relays(mut self, relays: Vec<RelayUrl>) -> Self {
+        self.relays = relays;
+        self
     }
 
     /// An HTTPS base.
@@ -79,6 +88,7 @@ impl BlobSource {
             kind: SourceKind::Https,
             node: None,
             addrs: Vec::new(),
+            relays: Vec::new(),
             url: Some(url.into()),
         }
     }
@@ -366,7 +376,7 @@ impl Fetcher {
                 Some(https) => self.fetch_https(https, url, want).await,
                 None => Err(Attempt::Failed(AttemptFailure::HttpsDisabled)),
             },
-            (_, Some(node), _) => self.fetch_node(want, *node, &source.addrs).await,
+            (_, Some(node), _) => self.fetch_node(want, *node, source).await,
             _ => Err(Attempt::Failed(AttemptFailure::NoAddress)),
         }
     }
@@ -375,11 +385,16 @@ impl Fetcher {
         &self,
         want: &BlobRef,
         node: EndpointId,
-        addrs: &[SocketAddr],
+        source: &BlobSource,
     ) -> Result<u64, Attempt> {
+        // Its direct addresses and relays: iroh tries them together, holds the relayed
+        // path while it punches holes, and moves to a direct one when that works.
         let mut addr = EndpointAddr::new(node);
-        for a in addrs {
+        for a in &source.addrs {
             addr = addr.with_ip_addr(*a);
+        }
+        for r in &source.relays {
+            addr = addr.with_relay_url(r.clone());
         }
         let endpoint = self.node.endpoint();
         let conn = tokio::time::timeout(

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use iroh::endpoint::presets;
 use iroh::protocol::{AcceptError, DynProtocolHandler, ProtocolHandler, Router};
-use iroh::{Endpoint, EndpointId, RelayMode, SecretKey};
+use iroh::{Endpoint, EndpointId, RelayConfig, RelayMap, RelayMode, RelayUrl, SecretKey, Watcher};
 use iroh_blobs::api::blobs::BlobStatus;
 use iroh_blobs::provider::events::{
     AbortReason, EventMask, EventSender, ProviderMessage, RequestMode,
@@ -45,6 +45,14 @@ pub enum BlobNodeError {
         /// Why.
         detail: String,
     },
+    /// A configured iroh relay URL is not one.
+    #[error("iroh relay URL {url:?}: {detail}")]
+    RelayUrl {
+        /// The URL (shortened).
+        url: String,
+        /// Why.
+        detail: String,
+    },
     /// A store operation failed.
     #[error("blob store: {0}")]
     Io(String),
@@ -61,6 +69,43 @@ pub enum BlobNodeError {
         /// The limit.
         max: u64,
     },
+}
+
+/// One home relay of the endpoint and its state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HomeRelay {
+    /// Its URL.
+    pub url: String,
+    /// Connected now.
+    pub connected: bool,
+    /// The last connection error, if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Parse the configured relay URLs, in their order.
+fn parse_relays(urls: &[String]) -> Result<Vec<RelayUrl>, BlobNodeError> {
+    urls.iter()
+        .map(|url| {
+            super::parse_relay_url(url).map_err(|detail| BlobNodeError::RelayUrl {
+                url: url.chars().take(80).collect(),
+                detail,
+            })
+        })
+        .collect()
+}
+
+/// The relay map of `urls`; `None` for none. A plain `http://` relay (a dev or test relay)
+/// has no TLS and so no QUIC address discovery: it is not probed for it; `https://` relays
+/// are, on the default QUIC port.
+fn relay_map(urls: &[RelayUrl]) -> Option<RelayMap> {
+    (!urls.is_empty()).then(|| {
+        urls.iter()
+            .map(|u| match u.scheme() {
+                "https" => RelayConfig::from(u.clone()),
+                _ => RelayConfig::new(u.clone(), None),
+            })
+            .collect()
+    })
 }
 
 /// Which blobs the node serves to others.
@@ -129,6 +174,12 @@ pub struct BlobNode {
     router: Router,
     serving: Serving,
     dropped: Dropped,
+    /// `IrohConfig::advertise`.
+    advertise: Arc<Vec<SocketAddr>>,
+    /// `IrohConfig::relays`, parsed.
+    relays: Arc<Vec<RelayUrl>>,
+    /// `IrohConfig::internet`.
+    internet: bool,
 }
 
 impl BlobNode {
@@ -170,13 +221,25 @@ impl BlobNode {
                 detail: e.to_string(),
             })?;
         let _ = handle.set(std::ops::Deref::deref(&store).clone());
+        let relay_urls = parse_relays(&cfg.relays)?;
+        let relays = relay_map(&relay_urls);
         let builder = if cfg.internet {
             Endpoint::builder(presets::N0)
         } else {
-            Endpoint::builder(presets::Minimal)
-                .relay_mode(RelayMode::Disabled)
-                .clear_address_lookup()
+            Endpoint::builder(presets::Minimal).clear_address_lookup()
         };
+        // Self-hosted relays replace n0's (internet) or none (offline). A node without
+        // relays of its own keeps the relay transport with an empty map: it has no home
+        // relay, but dials the relays that origins and mirrors name.
+        let builder = match (&relays, cfg.internet) {
+            (Some(map), _) => builder.relay_mode(RelayMode::Custom(map.clone())),
+            (None, true) => builder,
+            (None, false) => builder.relay_mode(RelayMode::Custom(RelayMap::empty())),
+        };
+        let builder = cfg
+            .advertise
+            .iter()
+            .fold(builder, |b, a| b.external_addr(*a));
         let bind_err = |detail: String| BlobNodeError::Bind {
             addr: cfg.bind,
             detail,
@@ -204,13 +267,22 @@ impl BlobNode {
             router = router.accept(p.alpn.clone(), Shared(p.handler.clone()));
         }
         let router = router.spawn();
-        tracing::info!(node = %endpoint.id().fmt_short(), addrs = ?endpoint.bound_sockets(), "iroh endpoint up");
+        tracing::info!(
+            node = %endpoint.id().fmt_short(),
+            bound = ?endpoint.bound_sockets(),
+            advertise = ?cfg.advertise,
+            relays = ?cfg.relays,
+            "iroh endpoint up"
+        );
         Ok(Self {
             endpoint,
             store,
             router,
             serving,
             dropped,
+            advertise: Arc::new(cfg.advertise.clone()),
+            relays: Arc::new(relay_urls),
+            internet: cfg.internet,
         })
     }
 
@@ -244,9 +316,71 @@ impl BlobNode {
         hex::encode(self.endpoint.id().as_bytes())
     }
 
-    /// The direct addresses the endpoint is bound to.
+    /// The direct addresses this node names in the entries it signs and in its mirror
+    /// announcements: `IrohConfig::advertise` when set; else the bound sockets; for an
+    /// unspecified bind (`0.0.0.0`, `[::]`) the addresses the endpoint found on its
+    /// interfaces (with that bind's port) instead: at most [`crate::MAX_ADDRS`].
     pub fn addrs(&self) -> Vec<SocketAddr> {
+        if !self.advertise.is_empty() {
+            return self.advertise.to_vec();
+        }
+        let bound = self.endpoint.bound_sockets();
+        let mut out: Vec<SocketAddr> = bound
+            .iter()
+            .copied()
+            .filter(|a| !a.ip().is_unspecified())
+            .collect();
+        if out.len() < bound.len() {
+            let ports: HashSet<u16> = bound.iter().map(SocketAddr::port).collect();
+            out.extend(
+                self.endpoint
+                    .addr()
+                    .ip_addrs()
+                    .copied()
+                    .filter(|a| !a.ip().is_unspecified() && ports.contains(&a.port())),
+            );
+            out.sort();
+            out.dedup();
+        }
+        out.truncate(crate::MAX_ADDRS);
+        out
+    }
+
+    /// The sockets the endpoint is bound to.
+    pub fn bound_sockets(&self) -> Vec<SocketAddr> {
         self.endpoint.bound_sockets()
+    }
+
+    /// The configured iroh relay servers (`IrohConfig::relays`), as entries and mirror
+    /// announcements name them.
+    pub fn relay_urls(&self) -> Vec<String> {
+        self.relays.iter().map(|u| u.to_string()).collect()
+    }
+
+    /// n0's relays (unless relays are configured) and address lookup are on.
+    pub fn internet(&self) -> bool {
+        self.internet
+    }
+
+    /// The endpoint's home relays and whether each is connected now (empty without
+    /// configured relays, and until the endpoint picked one).
+    pub fn home_relays(&self) -> Vec<HomeRelay> {
+        self.endpoint
+            .home_relay_status()
+            .get()
+            .into_iter()
+            .map(|s| HomeRelay {
+                url: s.url().to_string(),
+                connected: s.is_connected(),
+                last_error: s.last_error().map(|e| e.to_string()),
+            })
+            .collect()
+    }
+
+    /// Wait until the endpoint is connected to a home relay (returns at once if it is).
+    /// Never returns without configured relays: bound it with a timeout.
+    pub async fn home_relay_connected(&self) {
+        self.endpoint.online().await;
     }
 
     /// The endpoint.

@@ -265,6 +265,7 @@ pub(crate) async fn announce(ctx: &JobCtx, entry: &Entry, blobs: Vec<Hash>) {
             .iter()
             .map(|a| a.to_string())
             .collect(),
+        relays: ctx.fetcher.node().relay_urls(),
         manifest: entry.manifest.hash,
         blobs,
         announced_at_ms: crate::now_millis(),

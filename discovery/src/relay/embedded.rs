@@ -2,7 +2,7 @@
 //! persistent LMDB database, on 127.0.0.1, behind the node's own front door
 //! ([`super::front`]: connection caps, message size, a `NOTICE` for malformed messages).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 
 use nostr_lmdb::NostrLMDB;
@@ -76,7 +76,7 @@ impl EmbeddedRelay {
             .max_connections(front::MAX_CONNECTIONS)
             .max_filter_limit(MAX_QUERY_EVENTS)
             .default_filter_limit(MAX_QUERY_EVENTS);
-        let addr = SocketAddr::new(cfg.addr, cfg.port);
+        let addr = cfg.bind;
         let listener =
             tokio::net::TcpListener::bind(addr)
                 .await
@@ -94,12 +94,14 @@ impl EmbeddedRelay {
         let relay = LocalRelay::new(builder);
         let cancel = CancellationToken::new();
         tokio::spawn(front::serve(listener, relay.clone(), cancel.clone()));
-        let url = format!("ws://{local}");
+        let url = format!("ws://{}", local_url_addr(local));
         tracing::info!(%url, "embedded relay up");
         Ok(Self { relay, url, cancel })
     }
 
-    /// `ws://127.0.0.1:<port>`.
+    /// The URL this node itself connects to: `ws://<bind>`, with loopback for an
+    /// unspecified bind (`0.0.0.0:7879` → `ws://127.0.0.1:7879`, `[::]` → `[::1]`), so the
+    /// URL (also the key of the relay's sync cursor) stays the same whatever the bind.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -108,5 +110,32 @@ impl EmbeddedRelay {
     pub fn shutdown(&self) {
         self.cancel.cancel();
         self.relay.shutdown();
+    }
+}
+
+/// The address the node dials its own relay at: the bound one, loopback if unspecified.
+fn local_url_addr(local: SocketAddr) -> SocketAddr {
+    match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), local.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), local.port())
+        }
+        _ => local,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_unspecified_bind_is_dialled_on_loopback() {
+        let url = |s: &str| local_url_addr(s.parse().unwrap()).to_string();
+        assert_eq!(url("0.0.0.0:7879"), "127.0.0.1:7879");
+        assert_eq!(url("[::]:7879"), "[::1]:7879");
+        assert_eq!(url("10.1.2.3:7879"), "10.1.2.3:7879");
     }
 }

@@ -157,6 +157,15 @@ pub enum PayloadProblem {
         /// The field.
         field: Field,
     },
+    /// Not an iroh relay URL: `http://` or `https://` with a host, at most `max_len`
+    /// characters, no whitespace.
+    #[error("{field}: not an http:// or https:// relay URL of at most {max_len} characters")]
+    NotRelayUrl {
+        /// The field.
+        field: Field,
+        /// Longest allowed.
+        max_len: usize,
+    },
     /// An endorsement weight outside [−1, 1] (or not a number).
     #[error("weight: {0} is outside [-1, 1]")]
     Weight(f64),
