@@ -57,6 +57,12 @@ pub struct PublishArgs {
     /// An HTTPS base that also serves the blobs as `<base>/<blake3-hex>`; repeat for more.
     #[arg(long, value_name = "URL")]
     pub https: Vec<String>,
+    /// A relay (`ws://` or `wss://`) the signed publisher profile names as this
+    /// publisher's outbox, where nodes that trust it also read; repeat for more (at most
+    /// 8) [default: the relays published to that other hosts can reach, i.e. not
+    /// loopback].
+    #[arg(long = "outbox-relay", value_name = "URL")]
+    pub outbox_relays: Vec<String>,
     #[command(flatten)]
     pub relays: RelayArgs,
     /// Print the result as JSON.
@@ -165,11 +171,13 @@ fn print_published(p: &Published, json: bool) -> Result<()> {
 /// `atoll app publish`.
 pub fn publish(home: &Path, args: PublishArgs) -> Result<()> {
     let key = KeyStore::new(home).load(&args.key)?;
+    let outbox = outbox_list(&args.outbox_relays)?;
     let opts = PublishOptions {
         sequence: args.sequence,
         ttl_secs: Some(args.ttl_days * 24 * 3600),
         https: args.https.clone(),
         publisher_name: None,
+        outbox,
     };
     runtime()?.block_on(async {
         let d = start(home, &args.relays).await?;
@@ -178,6 +186,27 @@ pub fn publish(home: &Path, args: PublishArgs) -> Result<()> {
         let out = out.with_context(|| format!("publishing {}", args.dir.display()))?;
         print_published(&out, args.json)
     })
+}
+
+/// The `--outbox-relay` list, checked as the profile will be (`None`: not given).
+fn outbox_list(urls: &[String]) -> Result<Option<Vec<String>>> {
+    use atoll_registry::relay_url::{check_relay_url, MAX_PROFILE_RELAYS};
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        urls.len() <= MAX_PROFILE_RELAYS,
+        "--outbox-relay: at most {MAX_PROFILE_RELAYS}, {} given",
+        urls.len()
+    );
+    let mut out: Vec<String> = Vec::new();
+    for u in urls {
+        check_relay_url(u).map_err(|e| anyhow::anyhow!("--outbox-relay {}: {e}", plain(u, 100)))?;
+        if !out.contains(u) {
+            out.push(u.clone());
+        }
+    }
+    Ok(Some(out))
 }
 
 /// `atoll app yank`.

@@ -157,6 +157,14 @@ pub enum PayloadProblem {
         /// The field.
         field: Field,
     },
+    /// A relay URL that is not one (see [`crate::relay_url::check_relay_url`]).
+    #[error("{field}: not a relay URL: {problem}")]
+    RelayUrl {
+        /// The field.
+        field: Field,
+        /// What is wrong with it.
+        problem: crate::relay_url::RelayUrlError,
+    },
     /// An endorsement weight outside [−1, 1] (or not a number).
     #[error("weight: {0} is outside [-1, 1]")]
     Weight(f64),
