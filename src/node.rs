@@ -7,6 +7,8 @@ pub mod config;
 mod demo;
 pub mod desired;
 mod local;
+pub mod outbox;
+pub mod relays;
 mod runtime;
 mod swarm;
 pub mod token;
@@ -65,6 +67,13 @@ pub async fn run(
             .context("opening the catalog")??
     };
     let discovery = start_discovery(&opts, catalog.clone()).await?;
+    let relays = relays::NodeRelays::new(
+        discovery.clone(),
+        catalog.clone(),
+        &opts.config.relays.external,
+        opts.config.trust.install_threshold,
+    );
+    let relay_task = tokio::spawn(relays.clone().run());
     let mut blob_dirs = vec![data.join("bundles")];
     let mut demo_publisher = None;
     if opts.demo {
@@ -121,6 +130,7 @@ pub async fn run(
         blob_dirs,
         ops,
         net: Arc::new(swarm::Swarm::new(discovery.clone())),
+        relays,
         install_threshold: opts.config.trust.install_threshold,
         auto_update: Arc::new(opts.config.auto_update.clone()),
     };
@@ -138,6 +148,7 @@ pub async fn run(
     }
     api::server::serve(listener, api::router(state), shutdown).await;
     updater.abort();
+    relay_task.abort();
     if let Some(resume) = resume {
         resume.abort();
     }
@@ -155,7 +166,13 @@ async fn start_discovery(
     opts: &NodeOptions,
     service: atoll_catalog::CatalogService,
 ) -> Result<atoll_discovery::Discovery> {
-    let d = opts.config.discovery(&opts.data_dir);
+    let mut d = opts.config.discovery(&opts.data_dir);
+    // The operator's runtime choices (persisted) on top of the config.
+    let choices = service
+        .read(|c| c.relay_choices())
+        .await
+        .context("reading the relays chosen at runtime")?;
+    relays::startup(&mut d, &choices);
     let port = catalog_port::SwarmCatalog::new(service);
     atoll_discovery::Discovery::start(d, Arc::new(port))
         .await

@@ -79,6 +79,28 @@ impl NodeClient {
     }
 
     pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(reqwest::Method::POST, path, body)
+    }
+
+    /// A `DELETE` with a JSON body (admin token).
+    pub(crate) fn delete(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(reqwest::Method::DELETE, path, body)
+    }
+
+    /// A `GET`, or `None` when no node answers at all (nothing listens).
+    pub(crate) fn get_if_running(&self, path: &str) -> Result<Option<Value>> {
+        match self
+            .http
+            .get(format!("{}/api/v1{path}", self.base))
+            .send()
+        {
+            Ok(resp) => Self::answer(resp).map(Some),
+            Err(e) if e.is_connect() => Ok(None),
+            Err(e) => Err(self.unreachable(e)),
+        }
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> Result<Value> {
         let token = self.token.as_deref().map_err(|e| {
             anyhow::anyhow!(
                 "no admin token ({e}): this command must run with the node's data dir (--home / ATOLL_HOME)"
@@ -86,7 +108,7 @@ impl NodeClient {
         })?;
         let resp = self
             .http
-            .post(format!("{}/api/v1{path}", self.base))
+            .request(method, format!("{}/api/v1{path}", self.base))
             .bearer_auth(token)
             .json(body)
             .send()

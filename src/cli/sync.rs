@@ -107,6 +107,8 @@ pub struct StatusArgs {
 pub enum SyncCommand {
     /// Relays, cursors, counters and the newest rejections.
     Status(StatusArgs),
+    /// Add, remove and list the node's Nostr relays (persisted; at once on a running node).
+    Relay(super::relay::RelayCommandArgs),
 }
 
 /// The node's configuration with the command line's relays on top.
@@ -243,8 +245,9 @@ struct RelayCursor {
 }
 
 /// Run a sync command.
-pub fn run(home: &Path, cmd: SyncCommand) -> Result<()> {
+pub fn run(home: &Path, node: &super::client::NodeAddr, cmd: SyncCommand) -> Result<()> {
     match cmd {
+        SyncCommand::Relay(args) => super::relay::run(home, node, args),
         SyncCommand::Status(args) => {
             let home = crate::home::existing(home)?;
             if args.live {
@@ -278,8 +281,9 @@ fn print_status(s: &SyncStatus) {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         println!(
-            "  relay {}  {}  mode {mode}  cursor {}  events {}  bytes in {}{}",
+            "  relay {}  [{}]  {}  mode {mode}  cursor {}  events {}  bytes in {}{}",
             plain(&r.url, 200),
+            plain(&r.source.to_string(), 400),
             if r.connected { "connected" } else { "offline" },
             r.cursor.map_or("-".into(), |c| c.to_string()),
             r.events,

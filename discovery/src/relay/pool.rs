@@ -175,8 +175,9 @@ pub struct RelayPool {
     cancel: CancellationToken,
 }
 
-/// The normal form of a relay URL (as nostr-sdk names it), or why it is not one.
-fn normal_url(url: &str) -> Result<String, RelayPoolError> {
+/// The normal form of a relay URL (as nostr-sdk names it, so two spellings of one relay
+/// compare equal), or why it is not one.
+pub fn normal_url(url: &str) -> Result<String, RelayPoolError> {
     let relay_err = |detail: String| RelayPoolError::Relay {
         url: url.chars().take(100).collect(),
         detail,
