@@ -145,7 +145,8 @@ impl Catalog {
                 return Ok(false);
             }
             if current.is_none() {
-                let n: i64 = tx.query_row("SELECT count(*) FROM relay_choices", [], |r| r.get(0))?;
+                let n: i64 =
+                    tx.query_row("SELECT count(*) FROM relay_choices", [], |r| r.get(0))?;
                 if n as usize >= MAX_RELAY_CHOICES {
                     return Err(CatalogError::TooManyRelays {
                         max: MAX_RELAY_CHOICES,
@@ -236,7 +237,11 @@ mod tests {
         (dir, c)
     }
 
-    fn profile(key: &Keypair, seq: u64, relays: &[&str]) -> atoll_registry::Verified<PublisherProfile> {
+    fn profile(
+        key: &Keypair,
+        seq: u64,
+        relays: &[&str],
+    ) -> atoll_registry::Verified<PublisherProfile> {
         let p = PublisherProfile {
             kind: PublisherType,
             did: key.did(),
@@ -257,9 +262,15 @@ mod tests {
         let path = dir.path().join("catalog.db");
         {
             let mut c = Catalog::open(&path).unwrap();
-            assert!(c.set_relay_choice("ws://10.0.0.1:7777", RelayChoice::Added, "lab").unwrap());
-            assert!(!c.set_relay_choice("ws://10.0.0.1:7777", RelayChoice::Added, "lab").unwrap());
-            assert!(c.set_relay_choice("wss://cfg.example.org", RelayChoice::Disabled, "").unwrap());
+            assert!(c
+                .set_relay_choice("ws://10.0.0.1:7777", RelayChoice::Added, "lab")
+                .unwrap());
+            assert!(!c
+                .set_relay_choice("ws://10.0.0.1:7777", RelayChoice::Added, "lab")
+                .unwrap());
+            assert!(c
+                .set_relay_choice("wss://cfg.example.org", RelayChoice::Disabled, "")
+                .unwrap());
         }
         let mut c = Catalog::open(&path).unwrap();
         let rows = c.relay_choices().unwrap();
@@ -272,7 +283,9 @@ mod tests {
             Some(RelayChoice::Disabled)
         );
         // Re-enabling a disabled relay flips it in place.
-        assert!(c.set_relay_choice("wss://cfg.example.org", RelayChoice::Added, "").unwrap());
+        assert!(c
+            .set_relay_choice("wss://cfg.example.org", RelayChoice::Added, "")
+            .unwrap());
         assert!(c.clear_relay_choice("wss://cfg.example.org").unwrap());
         assert!(!c.clear_relay_choice("wss://cfg.example.org").unwrap());
         assert_eq!(c.relay_choices().unwrap().len(), 1);
@@ -298,7 +311,10 @@ mod tests {
         let err = c
             .set_relay_choice("ws://one-more.example.org", RelayChoice::Added, "")
             .unwrap_err();
-        assert!(matches!(err, CatalogError::TooManyRelays { max: 64 }), "{err}");
+        assert!(
+            matches!(err, CatalogError::TooManyRelays { max: 64 }),
+            "{err}"
+        );
         // Changing an existing row is still allowed at the cap.
         c.set_relay_choice("ws://r1.example.org", RelayChoice::Disabled, "")
             .unwrap();

@@ -16,7 +16,8 @@ pub use embedded::{
 };
 pub use guard::{Refusal, MAX_RELAY_MESSAGE, MAX_RELAY_TEXT};
 pub use pool::{
-    normal_url, PoolMessage, PublishError, PublishReport, RelayChange, RelayPool, RelayPoolError, MAX_RELAYS,
+    normal_url, PoolMessage, PublishError, PublishReport, RelayChange, RelayPool, RelayPoolError,
+    MAX_RELAYS,
 };
 pub use session::{RelayState, SyncMode};
 pub use source::{OutboxReason, RelaySource};

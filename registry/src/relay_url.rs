@@ -69,8 +69,7 @@ pub fn is_local_relay(url: &str) -> bool {
         .or_else(|| url.strip_prefix("ws://"))
         .unwrap_or(url);
     let host = host_of(rest.split(['/', '?']).next().unwrap_or(""));
-    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost")
-    {
+    if host.eq_ignore_ascii_case("localhost") || host.to_ascii_lowercase().ends_with(".localhost") {
         return true;
     }
     match host.parse::<std::net::IpAddr>() {
@@ -93,10 +92,7 @@ mod tests {
         ] {
             assert_eq!(check_relay_url(ok), Ok(()), "{ok}");
         }
-        assert_eq!(
-            check_relay_url("http://x.org"),
-            Err(RelayUrlError::Scheme)
-        );
+        assert_eq!(check_relay_url("http://x.org"), Err(RelayUrlError::Scheme));
         assert_eq!(check_relay_url("ws://"), Err(RelayUrlError::NoHost));
         assert_eq!(check_relay_url("ws://:80"), Err(RelayUrlError::NoHost));
         assert_eq!(

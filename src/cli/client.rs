@@ -89,11 +89,7 @@ impl NodeClient {
 
     /// A `GET`, or `None` when no node answers at all (nothing listens).
     pub(crate) fn get_if_running(&self, path: &str) -> Result<Option<Value>> {
-        match self
-            .http
-            .get(format!("{}/api/v1{path}", self.base))
-            .send()
-        {
+        match self.http.get(format!("{}/api/v1{path}", self.base)).send() {
             Ok(resp) => Self::answer(resp).map(Some),
             Err(e) if e.is_connect() => Ok(None),
             Err(e) => Err(self.unreachable(e)),

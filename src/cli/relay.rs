@@ -145,7 +145,9 @@ fn offline(home: &Path, config: Option<&Path>, cmd: RelayCommand) -> Result<()> 
                 }
             } else {
                 let u = url.clone();
-                if catalog.write_blocking(move |c| c.set_relay_choice(&u, RelayChoice::Added, ""))? {
+                if catalog
+                    .write_blocking(move |c| c.set_relay_choice(&u, RelayChoice::Added, ""))?
+                {
                     "added"
                 } else {
                     "already added"
@@ -170,7 +172,9 @@ fn offline(home: &Path, config: Option<&Path>, cmd: RelayCommand) -> Result<()> 
                     "removed".to_owned()
                 }
                 None => {
-                    catalog.write_blocking(move |c| c.set_relay_choice(&u, RelayChoice::Disabled, ""))?;
+                    catalog.write_blocking(move |c| {
+                        c.set_relay_choice(&u, RelayChoice::Disabled, "")
+                    })?;
                     "disabled: not used, even if the config or a trusted publisher's outbox names it".to_owned()
                 }
             };
@@ -216,7 +220,9 @@ fn offline(home: &Path, config: Option<&Path>, cmd: RelayCommand) -> Result<()> 
                 }
             }
             for (url, reasons) in outbox::select(&publishers, &skip, threshold) {
-                let source = atoll_discovery::relay::RelaySource::Outbox { publishers: reasons };
+                let source = atoll_discovery::relay::RelaySource::Outbox {
+                    publishers: reasons,
+                };
                 row(&url, "enabled", source.to_string());
             }
             print_list(&json!({ "relays": relays }), json, false)

@@ -83,7 +83,9 @@ mod tests {
     }
 
     fn urls(prefix: &str, n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("wss://{prefix}{i}.example.org")).collect()
+        (0..n)
+            .map(|i| format!("wss://{prefix}{i}.example.org"))
+            .collect()
     }
 
     #[test]

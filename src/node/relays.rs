@@ -137,9 +137,9 @@ fn norm(url: &str) -> String {
 
 fn catalog_error(e: CatalogError) -> RelayOpError {
     match e {
-        CatalogError::RelayUrl { .. } | CatalogError::TooManyRelays { .. } | CatalogError::Note(_) => {
-            RelayOpError::Invalid(e.to_string())
-        }
+        CatalogError::RelayUrl { .. }
+        | CatalogError::TooManyRelays { .. }
+        | CatalogError::Note(_) => RelayOpError::Invalid(e.to_string()),
         other => RelayOpError::Internal(other.into()),
     }
 }
@@ -158,7 +158,12 @@ pub struct NodeRelays {
 impl NodeRelays {
     /// The relays of a started node with configured relays `config` and trust
     /// threshold `threshold` (outbox relays of publishers at or above it are read).
-    pub fn new(d: Discovery, catalog: CatalogService, config: &[String], threshold: f64) -> Arc<Self> {
+    pub fn new(
+        d: Discovery,
+        catalog: CatalogService,
+        config: &[String],
+        threshold: f64,
+    ) -> Arc<Self> {
         Arc::new(Self {
             d,
             catalog,
@@ -265,7 +270,11 @@ impl NodeRelays {
         })
     }
 
-    async fn report(&self, url: String, message: String) -> Result<RelayChangeReport, RelayOpError> {
+    async fn report(
+        &self,
+        url: String,
+        message: String,
+    ) -> Result<RelayChangeReport, RelayOpError> {
         Ok(RelayChangeReport {
             url,
             message,
@@ -279,7 +288,9 @@ impl NodeRelays {
         let serial = self.serial.lock().await;
         if Some(&url) == self.embedded().as_ref() {
             drop(serial);
-            return self.report(url, "already used: it is this node's embedded relay".into()).await;
+            return self
+                .report(url, "already used: it is this node's embedded relay".into())
+                .await;
         }
         let current = {
             let u = url.clone();

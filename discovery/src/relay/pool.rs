@@ -84,7 +84,9 @@ pub enum RelayPoolError {
         max: usize,
     },
     /// The embedded relay is part of the node: it cannot be removed.
-    #[error("{url} is this node's embedded relay; it cannot be removed (set [relays] embedded = false)")]
+    #[error(
+        "{url} is this node's embedded relay; it cannot be removed (set [relays] embedded = false)"
+    )]
     Embedded {
         /// Its URL.
         url: String,
