@@ -119,6 +119,7 @@ fn print_change(report: &Value, json: bool) -> Result<()> {
 
 /// No node runs: read or edit the persisted choices of the data dir.
 fn offline(home: &Path, config: Option<&Path>, cmd: RelayCommand) -> Result<()> {
+    let home = crate::home::existing(home)?;
     let found = NodeConfig::find(home, config)?;
     let configured: Vec<String> = found
         .config
@@ -130,7 +131,6 @@ fn offline(home: &Path, config: Option<&Path>, cmd: RelayCommand) -> Result<()> 
         .context("the configured relays")?;
     let embedded = (found.config.relays.embedded && found.config.relays.embedded_port != 0)
         .then(|| format!("ws://127.0.0.1:{}", found.config.relays.embedded_port));
-    let threshold = found.config.trust.install_threshold;
     let catalog = crate::node::open_catalog(&found.data_dir)?;
     let checked = |url: &str| normal_url(url).map_err(|e| anyhow::anyhow!("{e}"));
     match cmd {
@@ -182,50 +182,94 @@ fn offline(home: &Path, config: Option<&Path>, cmd: RelayCommand) -> Result<()> 
             print_change(&json!({ "url": url, "message": message }), json)
         }
         RelayCommand::List { json } => {
-            let choices = catalog.read_blocking(|c| c.relay_choices())?;
-            let publishers = catalog.read_blocking(move |c| c.outbox_publishers(threshold))?;
-            let disabled: HashSet<String> = choices
+            let mut relays: Vec<Value> = embedded
                 .iter()
-                .filter(|c| c.choice == RelayChoice::Disabled)
-                .map(|c| normal_url(&c.url).unwrap_or_else(|_| c.url.clone()))
+                .map(|u| json!({ "url": u, "state": "enabled", "reason": "embedded" }))
                 .collect();
-            let mut relays: Vec<Value> = Vec::new();
-            let mut row = |url: &str, state: &str, reason: String| {
-                relays.push(json!({ "url": url, "state": state, "reason": reason }));
-            };
-            if let Some(e) = &embedded {
-                row(e, "enabled", "embedded".into());
-            }
-            for u in &configured {
-                if disabled.contains(u) {
-                    row(u, "disabled", "config, disabled by the operator".into());
-                } else {
-                    row(u, "enabled", "config".into());
-                }
-            }
-            let mut skip: HashSet<String> = configured.iter().cloned().collect();
-            skip.extend(disabled.iter().cloned());
-            skip.extend(embedded.clone());
-            for c in &choices {
-                let u = normal_url(&c.url).unwrap_or_else(|_| c.url.clone());
-                match c.choice {
-                    RelayChoice::Added if !configured.contains(&u) => {
-                        skip.insert(u.clone());
-                        row(&u, "enabled", "operator".into());
-                    }
-                    RelayChoice::Disabled if !configured.contains(&u) => {
-                        row(&u, "disabled", "disabled by the operator".into());
-                    }
-                    _ => {}
-                }
-            }
-            for (url, reasons) in outbox::select(&publishers, &skip, threshold) {
-                let source = atoll_discovery::relay::RelaySource::Outbox {
-                    publishers: reasons,
-                };
-                row(&url, "enabled", source.to_string());
-            }
+            relays.extend(
+                persisted(&found, &catalog)?
+                    .into_iter()
+                    .map(|r| json!({ "url": r.url, "state": r.state, "reason": r.reason })),
+            );
             print_list(&json!({ "relays": relays }), json, false)
         }
     }
+}
+
+/// A relay the node uses (or would) by its config and persisted state.
+pub(super) struct PersistedRelay {
+    /// The URL (normalised).
+    pub url: String,
+    /// `enabled` or `disabled`.
+    pub state: &'static str,
+    /// The source in words.
+    pub reason: String,
+}
+
+/// The relays a node on `found`'s data dir uses from its next start, without the
+/// embedded relay: configured (or disabled), added by the operator, and the outbox
+/// relays of trusted publishers, as the running node computes them.
+pub(super) fn persisted(
+    found: &crate::node::config::Found,
+    catalog: &atoll_catalog::CatalogService,
+) -> Result<Vec<PersistedRelay>> {
+    let configured: Vec<String> = found
+        .config
+        .relays
+        .external
+        .iter()
+        .map(|u| normal_url(u).unwrap_or_else(|_| u.clone()))
+        .collect();
+    let threshold = found.config.trust.install_threshold;
+    let choices = catalog.read_blocking(|c| c.relay_choices())?;
+    let publishers = catalog.read_blocking(move |c| c.outbox_publishers(threshold))?;
+    let norm = |u: &str| normal_url(u).unwrap_or_else(|_| u.to_owned());
+    let disabled: HashSet<String> = choices
+        .iter()
+        .filter(|c| c.choice == RelayChoice::Disabled)
+        .map(|c| norm(&c.url))
+        .collect();
+    let mut out = Vec::new();
+    let mut row = |url: &str, state: &'static str, reason: String| {
+        out.push(PersistedRelay {
+            url: url.to_owned(),
+            state,
+            reason,
+        });
+    };
+    for u in &configured {
+        if disabled.contains(u) {
+            row(u, "disabled", "config, disabled by the operator".into());
+        } else {
+            row(u, "enabled", "config".into());
+        }
+    }
+    let mut skip: HashSet<String> = configured.iter().cloned().collect();
+    skip.extend(disabled.iter().cloned());
+    if found.config.relays.embedded && found.config.relays.embedded_port != 0 {
+        skip.insert(format!(
+            "ws://127.0.0.1:{}",
+            found.config.relays.embedded_port
+        ));
+    }
+    for c in &choices {
+        let u = norm(&c.url);
+        match c.choice {
+            RelayChoice::Added if !configured.contains(&u) => {
+                skip.insert(u.clone());
+                row(&u, "enabled", "operator".into());
+            }
+            RelayChoice::Disabled if !configured.contains(&u) => {
+                row(&u, "disabled", "disabled by the operator".into());
+            }
+            _ => {}
+        }
+    }
+    for (url, reasons) in outbox::select(&publishers, &skip, threshold) {
+        let source = atoll_discovery::relay::RelaySource::Outbox {
+            publishers: reasons,
+        };
+        row(&url, "enabled", source.to_string());
+    }
+    Ok(out)
 }

@@ -240,6 +240,10 @@ struct RelayCursor {
     /// The relay's URL; `None` for an embedded relay on a port picked at each start.
     url: Option<String>,
     embedded: bool,
+    /// Why the node uses it: `embedded`, `config`, `operator`, `outbox of <did> (why)`.
+    reason: String,
+    /// `enabled`, or `disabled` by the operator.
+    state: &'static str,
     /// Unix seconds up to which the relay was read, if recorded.
     cursor: Option<u64>,
 }
@@ -333,12 +337,14 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
     let mut relays = Vec::new();
     if r.embedded {
         let url = (r.embedded_port != 0).then(|| format!("ws://127.0.0.1:{}", r.embedded_port));
-        relays.push((url, true));
+        relays.push((url, true, "embedded".to_owned(), "enabled"));
     }
-    relays.extend(r.external.iter().map(|u| (Some(u.clone()), false)));
+    for p in super::relay::persisted(&found, &catalog)? {
+        relays.push((Some(p.url), false, p.reason, p.state));
+    }
     let relays = relays
         .into_iter()
-        .map(|(url, embedded)| {
+        .map(|(url, embedded, reason, state)| {
             let cursor = url.clone().and_then(|u| {
                 catalog
                     .read_blocking(move |c| c.sync_cursor(&u))
@@ -348,6 +354,8 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
             RelayCursor {
                 url,
                 embedded,
+                reason,
+                state,
                 cursor,
             }
         })
@@ -381,9 +389,10 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
             |u| plain(u, 200),
         );
         println!(
-            "  relay {url}{}  cursor {}",
-            if r.embedded && r.url.is_some() {
-                " (embedded)"
+            "  relay {url}  [{}]{}  cursor {}",
+            plain(&r.reason, 400),
+            if r.state == "disabled" {
+                "  disabled"
             } else {
                 ""
             },
@@ -406,6 +415,6 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
                 .map_or(String::new(), |s| format!(" (about {})", plain(s, 120)))
         );
     }
-    println!("(run with --live to connect and report counters and sync modes)");
+    println!("(run with --live to connect and report counters and sync modes; `atoll sync relay list` shows a running node's relays with their state)");
     Ok(())
 }

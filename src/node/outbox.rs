@@ -108,7 +108,7 @@ mod tests {
     fn shared_and_skipped_relays() {
         let shared = "wss://shared.example.org".to_owned();
         let a = publisher(1, true, &[shared.clone(), "wss://cfg.example.org".into()]);
-        let b = publisher(2, false, &[shared.clone()]);
+        let b = publisher(2, false, std::slice::from_ref(&shared));
         let skip = HashSet::from(["wss://cfg.example.org".to_owned()]);
         let sel = select(&[a, b], &skip, 0.5);
         assert_eq!(sel.len(), 1, "{sel:?}");
