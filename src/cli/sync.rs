@@ -7,8 +7,9 @@
 //! or publish through its API.
 //!
 //! All three read the node's configuration as `atoll node` does (`--config`, else
-//! `<home>/atoll.toml`, else the defaults): its relays, embedded relay port and iroh
-//! address, so what they publish names the addresses the node serves from.
+//! `<home>/atoll.toml`, else the defaults): its relays (with the operator's runtime
+//! choices, `atoll sync relay`, on top), embedded relay port and iroh address, so what
+//! they publish names the addresses the node serves from.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -143,10 +144,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn start(home: &Path, relays: &RelayArgs) -> Result<Discovery> {
-    let cfg = config(home, relays)?;
+    let mut cfg = config(home, relays)?;
     let db = cfg.data_dir.join("catalog.db");
     let service = atoll_catalog::CatalogService::open(&db)
         .with_context(|| format!("opening {}", db.display()))?;
+    // The relays the node would use: its runtime choices on top of the config, and every
+    // `--relay` given here whatever they say.
+    let choices = service
+        .read(|c| c.relay_choices())
+        .await
+        .context("reading the relays chosen at runtime")?;
+    crate::node::relays::startup(&mut cfg, &choices);
+    for url in &relays.relays {
+        if !cfg.relays.contains(url) {
+            cfg.relays.push(url.clone());
+        }
+    }
     Discovery::start(cfg, Arc::new(SwarmCatalog::new(service)))
         .await
         .context(
