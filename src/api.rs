@@ -1,7 +1,7 @@
 //! The node's HTTP API (`/api/v1`, axum) and the web UI it serves.
 //!
 //! Reads are open to whoever reaches the listen address (loopback by default); every
-//! POST needs the admin token ([`auth`]). Errors share one JSON shape ([`error`]), also
+//! POST (and DELETE) needs the admin token ([`auth`]). Errors share one JSON shape ([`error`]), also
 //! for rejected query strings, paths and bodies ([`extract`]). Long actions run as jobs
 //! whose progress streams as server-sent events ([`jobs`]). Every request is bounded:
 //! connections, head and idle time by the server ([`server`]), body size, body read time
@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod limits;
 mod network;
 mod ops;
+mod relays;
 pub mod server;
 mod stall;
 mod trust;
@@ -55,6 +56,8 @@ pub struct ApiState {
     pub ops: Arc<dyn AppOps>,
     /// What syncs with the network.
     pub net: Arc<dyn NetworkInfo>,
+    /// The node's Nostr relays (runtime add / remove, outbox).
+    pub relays: Arc<crate::node::relays::NodeRelays>,
     /// Install needs at least this trust score (or an override).
     pub install_threshold: f64,
     /// Auto-update policy per app ref (`off` hides available updates).
@@ -118,6 +121,10 @@ pub fn router(state: ApiState) -> Router {
         .route("/trust/{did}/explain", get(trust::explain))
         .route("/trust/{op}", post(trust::change))
         .route("/network", get(network::network))
+        .route(
+            "/relays",
+            get(relays::list).post(relays::add).delete(relays::remove),
+        )
         .route("/openapi.json", get(openapi))
         .fallback(not_found);
     let routes = Router::new()

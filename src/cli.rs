@@ -7,6 +7,7 @@ mod key;
 mod node;
 mod ops;
 mod output;
+mod relay;
 mod remote;
 mod sync;
 mod trust;
@@ -67,7 +68,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Node(args) => node::run(&home, args),
         Command::Catalog(cmd) => catalog::run(&home, cmd),
         Command::Trust(cmd) => trust::run(&home, cmd),
-        Command::Sync(cmd) => sync::run(&home, cmd),
+        Command::Sync(cmd) => sync::run(&home, &cli.node, cmd),
         Command::Op(cmd) => ops::run(&home, &cli.node, cmd),
     }
 }

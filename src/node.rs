@@ -8,6 +8,8 @@ pub mod config;
 mod demo;
 pub mod desired;
 mod local;
+pub mod outbox;
+pub mod relays;
 mod runtime;
 mod swarm;
 pub mod token;
@@ -67,6 +69,13 @@ pub async fn run(
     };
     let admin = admin::AdminChannel::new(opts.config.admin.endpoint_ids()?);
     let discovery = start_discovery(&opts, catalog.clone(), &admin).await?;
+    let relays = relays::NodeRelays::new(
+        discovery.clone(),
+        catalog.clone(),
+        &opts.config.relays.external,
+        opts.config.trust.install_threshold,
+    );
+    let relay_task = tokio::spawn(relays.clone().run());
     let mut blob_dirs = vec![data.join("bundles")];
     let mut demo_publisher = None;
     if opts.demo {
@@ -123,6 +132,7 @@ pub async fn run(
         blob_dirs,
         ops,
         net: Arc::new(swarm::Swarm::new(discovery.clone())),
+        relays,
         install_threshold: opts.config.trust.install_threshold,
         auto_update: Arc::new(opts.config.auto_update.clone()),
     };
@@ -147,6 +157,7 @@ pub async fn run(
     admin.serve(router.clone());
     api::server::serve(listener, router, shutdown).await;
     updater.abort();
+    relay_task.abort();
     if let Some(resume) = resume {
         resume.abort();
     }
@@ -168,6 +179,12 @@ async fn start_discovery(
 ) -> Result<atoll_discovery::Discovery> {
     let mut d = opts.config.discovery(&opts.data_dir);
     d.protocols.push(admin.protocol());
+    // The operator's runtime choices (persisted) on top of the config.
+    let choices = service
+        .read(|c| c.relay_choices())
+        .await
+        .context("reading the relays chosen at runtime")?;
+    relays::startup(&mut d, &choices);
     let port = catalog_port::SwarmCatalog::new(service);
     atoll_discovery::Discovery::start(d, Arc::new(port))
         .await

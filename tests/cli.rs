@@ -573,3 +573,51 @@ fn a_key_directory_open_to_other_users_is_refused_with_the_fix() {
     fs::set_permissions(&keys, fs::Permissions::from_mode(0o700)).unwrap();
     ok(&atoll(h, &["key", "show", "pub"]));
 }
+
+#[test]
+fn sync_relay_edits_the_persisted_choices_when_no_node_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    fs::write(
+        h.join("atoll.toml"),
+        "[relays]\nexternal = [\"ws://127.0.0.2:9\"]\n",
+    )
+    .unwrap();
+    // Port 1 refuses connections: no node answers there.
+    let relay = |args: &[&str]| {
+        let mut all = vec!["--node", "http://127.0.0.1:1", "sync", "relay"];
+        all.extend_from_slice(args);
+        atoll(h, &all)
+    };
+    let out = ok(&relay(&["add", "ws://127.0.0.3:9"]));
+    assert!(out.contains("added") && out.contains("next start"), "{out}");
+    let out = ok(&relay(&["remove", "ws://127.0.0.2:9"]));
+    assert!(out.contains("disabled"), "{out}");
+    let list = json(&relay(&["list", "--json"]));
+    let rows = list["relays"].as_array().unwrap();
+    let find = |url: &str| rows.iter().find(|r| r["url"] == url).cloned().unwrap();
+    assert_eq!(find("ws://127.0.0.3:9")["reason"], "operator", "{list}");
+    assert_eq!(find("ws://127.0.0.2:9")["state"], "disabled", "{list}");
+    // `sync status` shows the same sources.
+    let status = json(&atoll(h, &["sync", "status", "--json"]));
+    let rows = status["relays"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["url"] == "ws://127.0.0.3:9" && r["reason"] == "operator"),
+        "{status}"
+    );
+    assert!(rows.iter().any(|r| r["reason"] == "embedded"), "{status}");
+    // Bad input: exit 1, naming what is wrong; nothing stored.
+    fails(&relay(&["add", "http://127.0.0.4:9"]), 1, "ws:// or wss://");
+    fails(
+        &relay(&["remove", "ws://127.0.0.1:7879"]),
+        1,
+        "embedded relay",
+    );
+    let out = ok(&relay(&["remove", "ws://127.0.0.3:9"]));
+    assert!(out.contains("removed"), "{out}");
+    let out = ok(&relay(&["add", "ws://127.0.0.2:9"]));
+    assert!(out.contains("re-enabled"), "{out}");
+    let list = json(&relay(&["list", "--json"]));
+    assert_eq!(list["relays"].as_array().unwrap().len(), 2, "{list}");
+}

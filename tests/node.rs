@@ -826,6 +826,77 @@ fn sync_status_reads_the_node_config(node: &Node, relay: &str) {
     );
 }
 
+/// `/api/v1/relays`: the token guards changes, bad URLs are 400 naming the problem, the
+/// embedded relay is 409, an unknown one 404; an unreachable relay added at runtime shows
+/// up at once (never a hang) and goes away when removed.
+fn relays_change_at_runtime(node: &Node, configured: &str) {
+    let delete = |body: &str| {
+        let r = reqwest::blocking::Client::new()
+            .delete(format!("{}/api/v1/relays", node.url))
+            .header("content-type", "application/json")
+            .bearer_auth(&node.token)
+            .body(body.to_owned())
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let t = Some(node.token.as_str());
+    let (_, list) = node.get("/api/v1/relays");
+    let relays = list["relays"].as_array().unwrap().clone();
+    let configured_row = relays.iter().find(|r| r["url"] == configured).unwrap();
+    assert_eq!(configured_row["reason"], "config", "{list}");
+    let embedded = relays
+        .iter()
+        .find(|r| r["source"]["kind"] == "embedded")
+        .unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (s, v) = node.post("/api/v1/relays", None, r#"{"url":"ws://127.0.0.1:1"}"#);
+    assert_eq!(s, 401, "{v}");
+    let (s, v) = node.post("/api/v1/relays", t, r#"{"url":"http://127.0.0.1:1"}"#);
+    assert_eq!(s, 400, "{v}");
+    assert_error_shape(&v, "bad_request");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ws:// or wss://"),
+        "{v}"
+    );
+    let (s, v) = node.post("/api/v1/relays", t, r#"{"link":"ws://127.0.0.1:1"}"#);
+    assert_eq!(s, 400, "{v}");
+    let (s, v) = delete(&json!({ "url": embedded }).to_string());
+    assert_eq!(s, 409, "{v}");
+    let (s, v) = delete(r#"{"url":"ws://127.0.0.1:2"}"#);
+    assert_eq!(s, 404, "{v}");
+    // Port 1 refuses connections: the relay is listed with its source at once.
+    let (s, v) = node.post("/api/v1/relays", t, r#"{"url":"ws://127.0.0.1:1"}"#);
+    assert_eq!(s, 200, "{v}");
+    let (_, list) = node.get("/api/v1/relays");
+    let added = list["relays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["url"] == "ws://127.0.0.1:1")
+        .cloned()
+        .unwrap_or_else(|| panic!("the added relay is listed: {list}"));
+    assert_eq!(added["reason"], "operator", "{list}");
+    assert_ne!(added["state"], "connected", "{list}");
+    let (s, v) = delete(r#"{"url":"ws://127.0.0.1:1"}"#);
+    assert_eq!(s, 200, "{v}");
+    let (_, list) = node.get("/api/v1/relays");
+    assert!(
+        list["relays"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["url"] != "ws://127.0.0.1:1"),
+        "{list}"
+    );
+}
+
 fn assert_error_shape(v: &Value, code: &str) {
     assert_eq!(v["error"]["code"], code, "{v}");
     assert!(
@@ -962,6 +1033,7 @@ fn node_api_browser_and_shutdown() {
     // The CLI on the node's home: no home made by a typo; sync status as the node sees it.
     cli_refuses_a_missing_home(&node, r, did);
     sync_status_reads_the_node_config(&node, &third_relay);
+    relays_change_at_runtime(&node, &third_relay);
 
     // DNS rebinding: a Host that is not this node is refused.
     let resp = reqwest::blocking::Client::new()

@@ -18,6 +18,8 @@
 //! - `front`: the embedded relay answers bad messages with a NOTICE, caps connections.
 //! - `interop`: a third-party relay in its own process, and an independent BIP-340 check;
 //!   the same relay without validation feeding future-dated, forged and oversized events.
+//! - `outbox`: a trusted publisher's outbox relay is read (and dropped when it is
+//!   blocked); relays added and removed at runtime, persisted across a restart.
 //! - `codec`, `https`: the event format and HTTPS origins on their own.
 //! - `decide`: the pipeline's decision for one event (pure), table-driven.
 //!
@@ -43,6 +45,8 @@ mod iroh_relay;
 mod limits;
 #[path = "swarm/net.rs"]
 mod net;
+#[path = "swarm/outbox.rs"]
+mod outbox;
 #[path = "swarm/refused.rs"]
 mod refused;
 #[path = "swarm/relayed.rs"]

@@ -103,6 +103,20 @@ pub enum CatalogError {
     /// A trust decision's note is too long or not one line.
     #[error(transparent)]
     Note(#[from] NoteError),
+    /// A relay URL the operator gave is not one.
+    #[error("relay {url:?}: {problem}")]
+    RelayUrl {
+        /// The URL (clipped to 100 characters).
+        url: String,
+        /// What is wrong with it.
+        problem: atoll_registry::relay_url::RelayUrlError,
+    },
+    /// More relay choices than the catalog keeps.
+    #[error("at most {max} relays may be added or disabled; remove one first")]
+    TooManyRelays {
+        /// [`crate::relays::MAX_RELAY_CHOICES`].
+        max: usize,
+    },
     /// A value could not be encoded canonically (RFC 8785).
     #[error(transparent)]
     Canonical(#[from] atoll_registry::canonical::CanonicalError),

@@ -20,7 +20,8 @@
 //!   [`Catalog::refuse_entry`] (the previous head comes back; the bytes are remembered as
 //!   refused by payload id, in the audit log).
 //! * **Desired state** for the orchestrator ([`Catalog::put_installed`]), **sync cursors**
-//!   (never ahead of the clock), the **blob index** and the **audit log** of refused input
+//!   (never ahead of the clock), **relays** the operator added or disabled at runtime and
+//!   the **outbox** relays of trusted publishers ([`Catalog::outbox_publishers`]), the **blob index** and the **audit log** of refused input
 //!   (one row per input, bounded rows, the newest [`audit::MAX_AUDIT_ROWS`] kept).
 //!
 //! ```
@@ -57,6 +58,7 @@
 //! Modules: [`store`] opening and migrations ([`schema`]), [`ingest`] the rules,
 //! [`objects`] profiles and endorsements, [`manifests`], [`search`], [`trust`], [`query`]
 //! one app's view, [`refuse`] entries refused after the fact, [`desired`] installed apps,
+//! [`relays`] relays chosen at runtime and publishers' outbox relays,
 //! [`blobs`], [`sync`], [`audit`], [`check`].
 //! The design — rules as implemented, the trust formula — is in the crate's README.md.
 #![deny(missing_docs)]
@@ -73,6 +75,7 @@ pub mod objects;
 pub mod provenance;
 pub mod query;
 pub mod refuse;
+pub mod relays;
 pub mod schema;
 pub mod search;
 pub mod service;
@@ -95,6 +98,7 @@ pub use objects::UpdateOutcome;
 pub use provenance::Provenance;
 pub use query::{AppView, EntryRecord, EntryStatus};
 pub use refuse::RefusedEntry;
+pub use relays::{OutboxPublisher, RelayChoice, RelayChoiceRow};
 pub use search::{AppSummary, SearchPage, SearchQuery, Sort};
 pub use service::CatalogService;
 pub use store::Catalog;

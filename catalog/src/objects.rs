@@ -147,6 +147,7 @@ impl Catalog {
                     for k in &profile.iroh_nodes {
                         add.execute(params![id, "iroh", k])?;
                     }
+                    crate::relays::store_publisher_relays(tx, id, &profile.relays)?;
                     search::reindex_publisher(tx, id)?;
                 }
                 other => refuse(tx, other, id, "profile", profile, profile.sequence, provenance, now)?,

@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_search.sql"),
     include_str!("migrations/003_bounded_audit.sql"),
     include_str!("migrations/004_desired_state.sql"),
+    include_str!("migrations/005_relays.sql"),
 ];
 
 /// The schema version this build writes.

@@ -140,7 +140,10 @@ mod tests {
         let err = announcement(&["https://ok.example", "ws://10.0.0.1"])
             .check()
             .unwrap_err();
-        assert!(matches!(err, PayloadProblem::NotRelayUrl { .. }), "{err:?}");
+        assert!(
+            matches!(err, PayloadProblem::NotIrohRelayUrl { .. }),
+            "{err:?}"
+        );
         assert!(err.to_string().starts_with("relays[1]:"), "{err}");
         let many = vec!["http://r"; 9];
         let err = announcement(&many).check().unwrap_err();

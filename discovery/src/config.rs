@@ -14,6 +14,9 @@ pub struct DiscoveryConfig {
     pub embedded_relay: Option<EmbeddedRelayConfig>,
     /// External relays (`ws://` or `wss://`), synced as well as the embedded one.
     pub relays: Vec<String>,
+    /// Relays the operator added at runtime (persisted by the node), started with the
+    /// others and shown as `operator` ([`crate::relay::RelaySource::Operator`]).
+    pub operator_relays: Vec<String>,
     /// Try NIP-77 negentropy reconciliation before falling back to `since`. Default true.
     pub negentropy: bool,
     /// The iroh endpoint.
@@ -45,6 +48,7 @@ impl DiscoveryConfig {
             data_dir: data_dir.into(),
             embedded_relay: Some(EmbeddedRelayConfig::default()),
             relays: Vec::new(),
+            operator_relays: Vec::new(),
             negentropy: true,
             iroh: IrohConfig::default(),
             mirror: true,

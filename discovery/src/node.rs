@@ -21,7 +21,7 @@ use crate::port::CatalogPort;
 use crate::reject::{CounterSnapshot, Counters, Reason, Rejection};
 use crate::relay::{
     EmbeddedRelay, EmbeddedRelayError, PublishError, PublishReport, RelayPool, RelayPoolError,
-    RelayState,
+    RelaySource, RelayState,
 };
 
 /// Why a node could not start.
@@ -177,8 +177,16 @@ impl Discovery {
             Some(e) => Some(EmbeddedRelay::start(e, &cfg.data_dir.join("relay")).await?),
             None => None,
         };
-        let mut urls: Vec<String> = embedded.iter().map(|e| e.url().to_owned()).collect();
-        urls.extend(cfg.relays.iter().cloned());
+        let mut urls: Vec<(String, RelaySource)> = embedded
+            .iter()
+            .map(|e| (e.url().to_owned(), RelaySource::Embedded))
+            .collect();
+        urls.extend(cfg.relays.iter().map(|u| (u.clone(), RelaySource::Config)));
+        urls.extend(
+            cfg.operator_relays
+                .iter()
+                .map(|u| (u.clone(), RelaySource::Operator)),
+        );
         let blobs = BlobNode::spawn_with_gc(
             &cfg.iroh,
             &cfg.data_dir.join("blobs"),

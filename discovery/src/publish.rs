@@ -29,6 +29,10 @@ pub struct PublishOptions {
     pub https: Vec<String>,
     /// Display name for the publisher profile; by default the key name.
     pub publisher_name: Option<String>,
+    /// The relays the signed profile names as the publisher's outbox; by default
+    /// ([`None`]) the relays this node writes to that another host can reach
+    /// ([`default_outbox`]). `Some(vec![])` names none.
+    pub outbox: Option<Vec<String>>,
 }
 
 /// What a publication did.
@@ -117,14 +121,48 @@ pub fn bundle_dir(data_dir: &Path, app: &str) -> PathBuf {
     data_dir.join("bundles").join(app)
 }
 
+/// The relays a profile names by default: those this node writes to that another host
+/// can reach (not loopback, `localhost` or an unspecified address), at most
+/// [`atoll_registry::relay_url::MAX_PROFILE_RELAYS`].
+pub fn default_outbox(d: &Discovery) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (url, source) in d.relays().relays() {
+        if source.writes()
+            && !atoll_registry::relay_url::is_local_relay(&url)
+            && atoll_registry::relay_url::check_relay_url(&url).is_ok()
+            && !out.contains(&url)
+        {
+            out.push(url);
+        }
+    }
+    out.truncate(atoll_registry::relay_url::MAX_PROFILE_RELAYS);
+    out
+}
+
 /// Sign and announce the publisher profile of `key` (binding its Nostr key and this
-/// node's iroh id to the DID).
+/// node's iroh id to the DID), naming the [`default_outbox`] relays.
 pub async fn publish_profile(
     d: &Discovery,
     key: &Keypair,
     name: &str,
 ) -> Result<(Verified<PublisherProfile>, String), PublishAppError> {
+    publish_profile_with(d, key, name, None).await
+}
+
+/// [`publish_profile`] naming `outbox` as the publisher's relays (`None`: the
+/// [`default_outbox`]). A list that breaks the profile's rules (more than 8, not
+/// `ws://`/`wss://`, repeated) is refused before anything is signed.
+pub async fn publish_profile_with(
+    d: &Discovery,
+    key: &Keypair,
+    name: &str,
+    outbox: Option<&[String]>,
+) -> Result<(Verified<PublisherProfile>, String), PublishAppError> {
     let nostr = key.nostr_keys()?;
+    let relays = match outbox {
+        Some(list) => list.to_vec(),
+        None => default_outbox(d),
+    };
     let profile = PublisherProfile {
         kind: PublisherType,
         did: key.did(),
@@ -132,6 +170,7 @@ pub async fn publish_profile(
         links: Default::default(),
         nostr_keys: vec![nostr.public_key().to_hex()],
         iroh_nodes: vec![d.node_id()],
+        relays,
         sequence: now_millis(),
         updated_at: crate::now_secs(),
     };
@@ -269,7 +308,7 @@ async fn announce_entry(
     blobs: Vec<String>,
 ) -> Result<Published, PublishAppError> {
     let name = opts.publisher_name.as_deref().unwrap_or(key_name);
-    let (_, profile_event) = publish_profile(d, key, name).await?;
+    let (_, profile_event) = publish_profile_with(d, key, name, opts.outbox.as_deref()).await?;
     let nostr = key.nostr_keys()?;
     let (report, event) = d.announce(&Object::Entry(entry.clone()), &nostr).await?;
     let entry_event = event.id.to_hex();

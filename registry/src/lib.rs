@@ -15,6 +15,7 @@
 //!     links: Default::default(),
 //!     nostr_keys: vec![],
 //!     iroh_nodes: vec![],
+//!     relays: vec![],
 //!     sequence: 1,
 //!     updated_at: 1_700_000_000,
 //! };
@@ -27,7 +28,7 @@
 //! [`canonical`] RFC 8785, [`envelope`] signing and `Verified<T>`, [`objects`] the signed
 //! payload types, [`bundle`] signed bundles on disk, [`names`] app ids and refs,
 //! [`fsread`] bounded reads of files from outside the process, [`audit`] audit keys and
-//! the bounds every store shares.
+//! the bounds every store shares, [`relay_url`] the one rule for Nostr relay URLs.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -42,6 +43,7 @@ pub mod keys;
 pub mod manifest;
 pub mod names;
 pub mod objects;
+pub mod relay_url;
 
 pub use did::{Did, DidError};
 pub use envelope::{verify_batch, Envelope, EnvelopeError, Payload, Verified};

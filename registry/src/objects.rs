@@ -225,7 +225,7 @@ pub fn check_relay_urls(field: &'static str, urls: &[String]) -> Result<(), Payl
         });
     }
     match urls.iter().position(|u| !is_relay_url(u)) {
-        Some(i) => Err(PayloadProblem::NotRelayUrl {
+        Some(i) => Err(PayloadProblem::NotIrohRelayUrl {
             field: Field::at(field, i),
             max_len: MAX_RELAY_URL_LEN,
         }),
@@ -375,6 +375,11 @@ pub struct PublisherProfile {
     /// iroh node ids (hex) run by this publisher.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub iroh_nodes: Vec<String>,
+    /// The Nostr relays (`ws://` / `wss://`) this publisher writes to (its outbox, in the
+    /// spirit of NIP-65): nodes that trust it read from them too. At most
+    /// [`crate::relay_url::MAX_PROFILE_RELAYS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays: Vec<String>,
     /// Strictly increasing; the highest profile wins.
     pub sequence: u64,
     /// Unix seconds when signed.
@@ -419,8 +424,33 @@ impl Payload for PublisherProfile {
                 }
             }
         }
-        Ok(())
+        check_relays(&self.relays)
     }
+}
+
+/// A profile's outbox relays: bounded count, each a valid relay URL, no repeats.
+fn check_relays(relays: &[String]) -> Result<(), PayloadProblem> {
+    use crate::relay_url::{check_relay_url, MAX_PROFILE_RELAYS};
+    if relays.len() > MAX_PROFILE_RELAYS {
+        return Err(PayloadProblem::TooMany {
+            field: Field::named("relays"),
+            max: MAX_PROFILE_RELAYS,
+            found: relays.len(),
+        });
+    }
+    for (i, url) in relays.iter().enumerate() {
+        check_relay_url(url).map_err(|problem| PayloadProblem::RelayUrl {
+            field: Field::at("relays", i),
+            problem,
+        })?;
+        if relays[..i].contains(url) {
+            return Err(PayloadProblem::Duplicate {
+                field: Field::at("relays", i),
+                value: url.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// An endorsement (`atoll/endorse/v1`): `signer` vouches for (weight > 0) or reports

@@ -514,7 +514,7 @@ fn origin_relays_are_hostile_input_bounded_and_named() {
         assert!(
             matches!(
                 &**problem,
-                PayloadProblem::NotRelayUrl { .. } | PayloadProblem::TooMany { .. }
+                PayloadProblem::NotIrohRelayUrl { .. } | PayloadProblem::TooMany { .. }
             ),
             "{bad:?}: {problem:?}"
         );

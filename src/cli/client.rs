@@ -123,7 +123,27 @@ impl NodeClient {
     }
 
     pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let req = self.http.post(format!("{}/api/v1{path}", self.base));
+        self.send(reqwest::Method::POST, path, body)
+    }
+
+    /// A `DELETE` with a JSON body (admin token).
+    pub(crate) fn delete(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(reqwest::Method::DELETE, path, body)
+    }
+
+    /// A `GET`, or `None` when no node answers at all (nothing listens).
+    pub(crate) fn get_if_running(&self, path: &str) -> Result<Option<Value>> {
+        match self.http.get(format!("{}/api/v1{path}", self.base)).send() {
+            Ok(resp) => Self::answer(resp).map(Some),
+            Err(e) if e.is_connect() => Ok(None),
+            Err(e) => Err(self.unreachable(e)),
+        }
+    }
+
+    fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> Result<Value> {
+        let req = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base));
         let resp = self
             .authorize(req)?
             .json(body)

@@ -7,8 +7,9 @@
 //! or publish through its API.
 //!
 //! All three read the node's configuration as `atoll node` does (`--config`, else
-//! `<home>/atoll.toml`, else the defaults): its relays, embedded relay port and iroh
-//! address, so what they publish names the addresses the node serves from.
+//! `<home>/atoll.toml`, else the defaults): its relays (with the operator's runtime
+//! choices, `atoll sync relay`, on top), embedded relay port and iroh address, so what
+//! they publish names the addresses the node serves from.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -57,6 +58,12 @@ pub struct PublishArgs {
     /// An HTTPS base that also serves the blobs as `<base>/<blake3-hex>`; repeat for more.
     #[arg(long, value_name = "URL")]
     pub https: Vec<String>,
+    /// A relay (`ws://` or `wss://`) the signed publisher profile names as this
+    /// publisher's outbox, where nodes that trust it also read; repeat for more (at most
+    /// 8) [default: the relays published to that other hosts can reach, i.e. not
+    /// loopback].
+    #[arg(long = "outbox-relay", value_name = "URL")]
+    pub outbox_relays: Vec<String>,
     #[command(flatten)]
     pub relays: RelayArgs,
     /// Print the result as JSON.
@@ -101,6 +108,8 @@ pub struct StatusArgs {
 pub enum SyncCommand {
     /// Relays, cursors, counters and the newest rejections.
     Status(StatusArgs),
+    /// Add, remove and list the node's Nostr relays (persisted; at once on a running node).
+    Relay(super::relay::RelayCommandArgs),
 }
 
 /// The node's configuration with the command line's relays on top.
@@ -135,10 +144,22 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 async fn start(home: &Path, relays: &RelayArgs) -> Result<Discovery> {
-    let cfg = config(home, relays)?;
+    let mut cfg = config(home, relays)?;
     let db = cfg.data_dir.join("catalog.db");
     let service = atoll_catalog::CatalogService::open(&db)
         .with_context(|| format!("opening {}", db.display()))?;
+    // The relays the node would use: its runtime choices on top of the config, and every
+    // `--relay` given here whatever they say.
+    let choices = service
+        .read(|c| c.relay_choices())
+        .await
+        .context("reading the relays chosen at runtime")?;
+    crate::node::relays::startup(&mut cfg, &choices);
+    for url in &relays.relays {
+        if !cfg.relays.contains(url) {
+            cfg.relays.push(url.clone());
+        }
+    }
     Discovery::start(cfg, Arc::new(SwarmCatalog::new(service)))
         .await
         .context(
@@ -165,11 +186,13 @@ fn print_published(p: &Published, json: bool) -> Result<()> {
 /// `atoll app publish`.
 pub fn publish(home: &Path, args: PublishArgs) -> Result<()> {
     let key = KeyStore::new(home).load(&args.key)?;
+    let outbox = outbox_list(&args.outbox_relays)?;
     let opts = PublishOptions {
         sequence: args.sequence,
         ttl_secs: Some(args.ttl_days * 24 * 3600),
         https: args.https.clone(),
         publisher_name: None,
+        outbox,
     };
     runtime()?.block_on(async {
         let d = start(home, &args.relays).await?;
@@ -178,6 +201,27 @@ pub fn publish(home: &Path, args: PublishArgs) -> Result<()> {
         let out = out.with_context(|| format!("publishing {}", args.dir.display()))?;
         print_published(&out, args.json)
     })
+}
+
+/// The `--outbox-relay` list, checked as the profile will be (`None`: not given).
+fn outbox_list(urls: &[String]) -> Result<Option<Vec<String>>> {
+    use atoll_registry::relay_url::{check_relay_url, MAX_PROFILE_RELAYS};
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    anyhow::ensure!(
+        urls.len() <= MAX_PROFILE_RELAYS,
+        "--outbox-relay: at most {MAX_PROFILE_RELAYS}, {} given",
+        urls.len()
+    );
+    let mut out: Vec<String> = Vec::new();
+    for u in urls {
+        check_relay_url(u).map_err(|e| anyhow::anyhow!("--outbox-relay {}: {e}", plain(u, 100)))?;
+        if !out.contains(u) {
+            out.push(u.clone());
+        }
+    }
+    Ok(Some(out))
 }
 
 /// `atoll app yank`.
@@ -220,13 +264,18 @@ struct RelayCursor {
     /// The relay's URL; `None` for an embedded relay on a port picked at each start.
     url: Option<String>,
     embedded: bool,
+    /// Why the node uses it: `embedded`, `config`, `operator`, `outbox of <did> (why)`.
+    reason: String,
+    /// `enabled`, or `disabled` by the operator.
+    state: &'static str,
     /// Unix seconds up to which the relay was read, if recorded.
     cursor: Option<u64>,
 }
 
 /// Run a sync command.
-pub fn run(home: &Path, cmd: SyncCommand) -> Result<()> {
+pub fn run(home: &Path, node: &super::client::NodeAddr, cmd: SyncCommand) -> Result<()> {
     match cmd {
+        SyncCommand::Relay(args) => super::relay::run(home, node, args),
         SyncCommand::Status(args) => {
             let home = crate::home::existing(home)?;
             if args.live {
@@ -266,8 +315,9 @@ fn print_status(s: &SyncStatus) {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
         println!(
-            "  relay {}  {}  mode {mode}  cursor {}  events {}  bytes in {}{}",
+            "  relay {}  [{}]  {}  mode {mode}  cursor {}  events {}  bytes in {}{}",
             plain(&r.url, 200),
+            plain(&r.source.to_string(), 400),
             if r.connected { "connected" } else { "offline" },
             r.cursor.map_or("-".into(), |c| c.to_string()),
             r.events,
@@ -355,12 +405,14 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
     let mut relays = Vec::new();
     if r.embedded {
         let url = r.embedded_url();
-        relays.push((url, true));
+        relays.push((url, true, "embedded".to_owned(), "enabled"));
     }
-    relays.extend(r.external.iter().map(|u| (Some(u.clone()), false)));
+    for p in super::relay::persisted(&found, &catalog)? {
+        relays.push((Some(p.url), false, p.reason, p.state));
+    }
     let relays = relays
         .into_iter()
-        .map(|(url, embedded)| {
+        .map(|(url, embedded, reason, state)| {
             let cursor = url.clone().and_then(|u| {
                 catalog
                     .read_blocking(move |c| c.sync_cursor(&u))
@@ -370,6 +422,8 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
             RelayCursor {
                 url,
                 embedded,
+                reason,
+                state,
                 cursor,
             }
         })
@@ -415,9 +469,10 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
             |u| plain(u, 200),
         );
         println!(
-            "  relay {url}{}  cursor {}",
-            if r.embedded && r.url.is_some() {
-                " (embedded)"
+            "  relay {url}  [{}]{}  cursor {}",
+            plain(&r.reason, 400),
+            if r.state == "disabled" {
+                "  disabled"
             } else {
                 ""
             },
@@ -457,6 +512,6 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
                 .map_or(String::new(), |s| format!(" (about {})", plain(s, 120)))
         );
     }
-    println!("(run with --live to connect and report counters and sync modes)");
+    println!("(run with --live to connect and report counters and sync modes; `atoll sync relay list` shows a running node's relays with their state)");
     Ok(())
 }

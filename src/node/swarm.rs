@@ -32,7 +32,10 @@ impl NetworkInfo for Swarm {
                 },
                 "relays": s.relays.iter().map(|r| json!({
                     "url": r.url,
+                    "source": r.source,
+                    "reason": r.source.to_string(),
                     "status": if r.connected { "connected" } else { "disconnected" },
+                    "last_error": r.last_error,
                     "mode": r.mode,
                     "events": r.events,
                     "cursor": r.cursor,

@@ -112,6 +112,15 @@ impl Node {
 
     /// Stop and start again on the same data dir and catalog file.
     pub async fn restart(self, relays: Vec<String>) -> Self {
+        self.restart_with(relays, |_| {}).await
+    }
+
+    /// [`Node::restart`] with `tweak` applied to the configuration.
+    pub async fn restart_with(
+        self,
+        relays: Vec<String>,
+        tweak: impl FnOnce(&mut DiscoveryConfig),
+    ) -> Self {
         let Node {
             name,
             d,
@@ -121,7 +130,8 @@ impl Node {
         d.shutdown().await;
         drop(d);
         drop(catalog);
-        let cfg = DiscoveryConfig::test(dir.path().join("data"), relays);
+        let mut cfg = DiscoveryConfig::test(dir.path().join("data"), relays);
+        tweak(&mut cfg);
         let (d, catalog) = start_discovery(cfg, dir.path()).await;
         Self {
             name,

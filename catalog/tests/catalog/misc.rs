@@ -19,6 +19,7 @@ fn profiles_bind_nostr_keys_and_follow_the_sequence_rules() {
             links: Default::default(),
             nostr_keys: vec!["cd".repeat(32)],
             iroh_nodes: vec![],
+            relays: vec![],
             sequence: seq,
             updated_at: 1,
         };

@@ -63,6 +63,7 @@ fn setup() -> (Store, atoll_registry::Keypair, atoll_registry::Keypair) {
         links: Default::default(),
         nostr_keys: vec!["ab".repeat(32)],
         iroh_nodes: vec![],
+        relays: vec![],
         sequence: 1,
         updated_at: 1,
     };

@@ -1,5 +1,6 @@
 //! The relay pool: one nostr-sdk client (events kept in LMDB, which NIP-77 reconciles
-//! against), one sync session per configured relay, and publishing to all of them.
+//! against), one sync session per relay — relays may be added and removed while it runs —
+//! and publishing to every relay but outbox ones.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::guard::{GuardedTransport, Refusal};
 use super::seen::SeenLog;
 use super::session::{self, RelayState, SharedRelayState};
+use super::source::RelaySource;
 use crate::codec::atoll_filter;
 use crate::config::ReconnectPolicy;
 use crate::port::CatalogPort;
@@ -75,6 +77,23 @@ pub enum RelayPoolError {
         /// Why.
         detail: String,
     },
+    /// The pool runs [`MAX_RELAYS`] relays already.
+    #[error("at most {max} relays may be used at once")]
+    TooMany {
+        /// [`MAX_RELAYS`].
+        max: usize,
+    },
+    /// The embedded relay is part of the node: it cannot be removed.
+    #[error(
+        "{url} is this node's embedded relay; it cannot be removed (set [relays] embedded = false)"
+    )]
+    Embedded {
+        /// Its URL.
+        url: String,
+    },
+    /// A lock was poisoned by a panic elsewhere.
+    #[error("the relay pool is broken (a task panicked)")]
+    Poisoned,
 }
 
 /// Why a publication failed.
@@ -103,23 +122,80 @@ pub struct PublishReport {
     pub failed: Vec<(String, String)>,
 }
 
+/// Most relays one pool runs at once (embedded, configured, operator's and outbox ones).
+pub const MAX_RELAYS: usize = 64;
+
+/// How long removing a relay waits for its session to stop.
+const SESSION_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What [`RelayPool::add`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayChange {
+    /// A new session started (it syncs from the relay's cursor).
+    Added,
+    /// The relay was in the pool already; its source was updated.
+    SourceChanged,
+    /// The relay was in the pool already with that source.
+    Unchanged,
+}
+
+/// One relay's session: its state and how to stop it.
+#[derive(Debug)]
+struct Session {
+    state: SharedRelayState,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// What every session needs to start.
+struct SessionCtx {
+    negentropy: bool,
+    reconnect: ReconnectPolicy,
+    port: Arc<dyn CatalogPort>,
+    tx: mpsc::Sender<PoolMessage>,
+}
+
+impl std::fmt::Debug for SessionCtx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCtx")
+            .field("negentropy", &self.negentropy)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The relay pool handle. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RelayPool {
     client: Client,
     seen: Arc<Mutex<SeenLog>>,
     clock: Arc<Mutex<HashMap<(PublicKey, String), u64>>>,
-    states: Vec<SharedRelayState>,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    sessions: Arc<Mutex<Vec<Session>>>,
+    /// Serialises adds and removes (each awaits the client between its steps).
+    changes: Arc<tokio::sync::Mutex<()>>,
+    ctx: Arc<SessionCtx>,
     cancel: CancellationToken,
 }
 
+/// The normal form of a relay URL (as nostr-sdk names it, so two spellings of one relay
+/// compare equal), or why it is not one.
+pub fn normal_url(url: &str) -> Result<String, RelayPoolError> {
+    let relay_err = |detail: String| RelayPoolError::Relay {
+        url: url.chars().take(100).collect(),
+        detail,
+    };
+    atoll_registry::relay_url::check_relay_url(url).map_err(|e| relay_err(e.to_string()))?;
+    nostr_sdk::RelayUrl::parse(url)
+        .map(|u| u.to_string())
+        .map_err(|e| relay_err(e.to_string()))
+}
+
 impl RelayPool {
-    /// Open the event database in `db_dir`, add `urls` and start one session per relay;
-    /// events go to `tx`.
+    /// Open the event database in `db_dir`, add `relays` (URL and why) and start one
+    /// session per relay; events go to `tx`.
     pub async fn start(
         db_dir: &Path,
-        urls: &[String],
+        relays: &[(String, RelaySource)],
         negentropy: bool,
         reconnect: ReconnectPolicy,
         port: Arc<dyn CatalogPort>,
@@ -140,79 +216,168 @@ impl RelayPool {
             events: true,
             max_events: Some(MEMORY_EVENTS),
         });
-        // The transport bounds every message and refuses (and reports) what is too large
-        // or does not verify; nostr-sdk's own limits would drop events silently.
-        let limits = RelayLimits::disable();
         let client = Client::builder()
             .database(db)
             .websocket_transport(GuardedTransport::new(tx.clone()))
             .opts(ClientOptions::new().autoconnect(false))
             .build();
-        let mut pool = Self {
+        let pool = Self {
             client,
             seen,
             clock: Arc::new(Mutex::new(HashMap::new())),
-            states: Vec::new(),
-            tasks: Arc::new(Mutex::new(Vec::new())),
+            sessions: Arc::new(Mutex::new(Vec::new())),
+            changes: Arc::new(tokio::sync::Mutex::new(())),
+            ctx: Arc::new(SessionCtx {
+                negentropy,
+                reconnect,
+                port,
+                tx,
+            }),
             cancel,
         };
-        for url in urls {
-            let relay_err = |detail: String| RelayPoolError::Relay {
-                url: url.clone(),
-                detail,
-            };
-            let opts = RelayOptions::new()
-                .reconnect(false)
-                .limits(limits.clone())
-                .notification_channel_size(NOTIFICATION_CHANNEL);
-            pool.client
-                .pool()
-                .add_relay(url.as_str(), opts)
-                .await
-                .map_err(|e| relay_err(e.to_string()))?;
-            let relay = pool
-                .client
-                .relay(url.as_str())
-                .await
-                .map_err(|e| relay_err(e.to_string()))?;
-            let url = relay.url().to_string();
-            let state: SharedRelayState = Arc::new(Mutex::new(RelayState::new(&url)));
-            // A cursor ahead of the clock would hide every event of this relay: heal it.
-            let reset = match port.heal_cursor(&url).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(relay = %url, error = %e, "cannot check the relay cursor");
-                    None
-                }
-            };
-            let cursor = port.cursor(&url).await.ok().flatten();
-            if let Ok(mut s) = state.lock() {
-                s.cursor_reset_from = reset;
-                s.cursor = cursor;
-            }
-            pool.states.push(state.clone());
-            let fwd = tokio::spawn(session::forward(
-                relay.notifications(),
-                url.clone(),
-                tx.clone(),
-                state.clone(),
-                pool.cancel.clone(),
-            ));
-            let run = tokio::spawn(session::run(
-                relay,
-                pool.seen.clone(),
-                negentropy,
-                reconnect.clone(),
-                port.clone(),
-                state,
-                pool.cancel.clone(),
-            ));
-            if let Ok(mut t) = pool.tasks.lock() {
-                t.push(fwd);
-                t.push(run);
-            }
+        for (url, source) in relays {
+            pool.add(url, source.clone()).await?;
         }
         Ok(pool)
+    }
+
+    /// Add a relay while the pool runs: a new session connects and catches up from the
+    /// relay's stored cursor. A relay already in the pool keeps its session and takes
+    /// `source`. Refused: a URL that is not a relay URL, more than [`MAX_RELAYS`].
+    pub async fn add(&self, url: &str, source: RelaySource) -> Result<RelayChange, RelayPoolError> {
+        let url = normal_url(url)?;
+        let _serial = self.changes.lock().await;
+        {
+            let sessions = self.sessions.lock().map_err(|_| RelayPoolError::Poisoned)?;
+            for s in sessions.iter() {
+                let Ok(mut st) = s.state.lock() else { continue };
+                if st.url == url {
+                    if st.source == source {
+                        return Ok(RelayChange::Unchanged);
+                    }
+                    if st.source == RelaySource::Embedded {
+                        return Ok(RelayChange::Unchanged);
+                    }
+                    st.source = source;
+                    return Ok(RelayChange::SourceChanged);
+                }
+            }
+            if sessions.len() >= MAX_RELAYS {
+                return Err(RelayPoolError::TooMany { max: MAX_RELAYS });
+            }
+        }
+        let relay_err = |detail: String| RelayPoolError::Relay {
+            url: url.clone(),
+            detail,
+        };
+        // The transport bounds every message and refuses (and reports) what is too large
+        // or does not verify; nostr-sdk's own limits would drop events silently.
+        let opts = RelayOptions::new()
+            .reconnect(false)
+            .write(source.writes())
+            .limits(RelayLimits::disable())
+            .notification_channel_size(NOTIFICATION_CHANNEL);
+        self.client
+            .pool()
+            .add_relay(url.as_str(), opts)
+            .await
+            .map_err(|e| relay_err(e.to_string()))?;
+        let relay = self
+            .client
+            .relay(url.as_str())
+            .await
+            .map_err(|e| relay_err(e.to_string()))?;
+        let state: SharedRelayState = Arc::new(Mutex::new(RelayState::new(&url, source.clone())));
+        let port = &self.ctx.port;
+        // A cursor ahead of the clock would hide every event of this relay: heal it.
+        let reset = match port.heal_cursor(&url).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(relay = %url, error = %e, "cannot check the relay cursor");
+                None
+            }
+        };
+        let cursor = port.cursor(&url).await.ok().flatten();
+        if let Ok(mut s) = state.lock() {
+            s.cursor_reset_from = reset;
+            s.cursor = cursor;
+        }
+        let cancel = self.cancel.child_token();
+        let fwd = tokio::spawn(session::forward(
+            relay.notifications(),
+            url.clone(),
+            self.ctx.tx.clone(),
+            state.clone(),
+            cancel.clone(),
+        ));
+        let run = tokio::spawn(session::run(
+            relay,
+            self.seen.clone(),
+            self.ctx.negentropy,
+            self.ctx.reconnect.clone(),
+            port.clone(),
+            state.clone(),
+            cancel.clone(),
+        ));
+        let session = Session {
+            state,
+            cancel,
+            tasks: vec![fwd, run],
+        };
+        match self.sessions.lock() {
+            Ok(mut s) => s.push(session),
+            Err(_) => {
+                session.cancel.cancel();
+                return Err(RelayPoolError::Poisoned);
+            }
+        }
+        tracing::info!(relay = %url, %source, "relay added");
+        Ok(RelayChange::Added)
+    }
+
+    /// Remove a relay while the pool runs: its session stops and the connection closes;
+    /// its cursor stays stored (a later add resumes from it). Returns whether it was in
+    /// the pool. The embedded relay cannot be removed.
+    pub async fn remove(&self, url: &str) -> Result<bool, RelayPoolError> {
+        let url = normal_url(url)?;
+        let _serial = self.changes.lock().await;
+        let session = {
+            let mut sessions = self.sessions.lock().map_err(|_| RelayPoolError::Poisoned)?;
+            let Some(i) = sessions
+                .iter()
+                .position(|s| s.state.lock().is_ok_and(|s| s.url == url))
+            else {
+                return Ok(false);
+            };
+            if sessions[i]
+                .state
+                .lock()
+                .is_ok_and(|s| s.source == RelaySource::Embedded)
+            {
+                return Err(RelayPoolError::Embedded { url });
+            }
+            sessions.remove(i)
+        };
+        session.cancel.cancel();
+        for t in session.tasks {
+            if tokio::time::timeout(SESSION_STOP_WAIT, t).await.is_err() {
+                tracing::warn!(relay = %url, "relay session did not stop in time");
+            }
+        }
+        if let Err(e) = self.client.force_remove_relay(url.as_str()).await {
+            tracing::debug!(relay = %url, error = %e, "relay already gone from the client");
+        }
+        self.flush_processed();
+        tracing::info!(relay = %url, "relay removed");
+        Ok(true)
+    }
+
+    /// The URL of every relay in the pool and why it is there.
+    pub fn relays(&self) -> Vec<(String, RelaySource)> {
+        self.states()
+            .into_iter()
+            .map(|s| (s.url, s.source))
+            .collect()
     }
 
     /// The `created_at` for a new event of `pubkey` at address `d`: now, but always after
@@ -253,12 +418,17 @@ impl RelayPool {
 
     /// Send an event to every relay; succeeds if at least one accepted it.
     pub async fn publish(&self, event: &Event) -> Result<PublishReport, PublishError> {
-        if self.states.is_empty() {
+        if !self.states().iter().any(|s| s.source.writes()) {
             return Err(PublishError::NoRelay);
         }
         // Sessions connect in the background: give them a moment on a fresh start.
         let deadline = tokio::time::Instant::now() + PUBLISH_CONNECT_WAIT;
-        while !self.states().iter().any(|s| s.connected) && tokio::time::Instant::now() < deadline {
+        while !self
+            .states()
+            .iter()
+            .any(|s| s.connected && s.source.writes())
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let mut report = PublishReport {
@@ -302,15 +472,20 @@ impl RelayPool {
 
     /// Is `url` one of the relays of this pool (and not another source name)?
     pub(crate) fn is_relay(&self, url: &str) -> bool {
-        self.states
-            .iter()
-            .any(|s| s.lock().is_ok_and(|s| s.url == url))
+        self.sessions.lock().is_ok_and(|sessions| {
+            sessions
+                .iter()
+                .any(|s| s.state.lock().is_ok_and(|s| s.url == url))
+        })
     }
 
     /// The pipeline stored a relay's cursor.
     pub(crate) fn cursor_stored(&self, url: &str, since: u64) {
-        for s in &self.states {
-            if let Ok(mut s) = s.lock() {
+        let Ok(sessions) = self.sessions.lock() else {
+            return;
+        };
+        for s in sessions.iter() {
+            if let Ok(mut s) = s.state.lock() {
                 if s.url == url {
                     s.cursor = Some(s.cursor.map_or(since, |c| c.max(since)));
                 }
@@ -320,10 +495,15 @@ impl RelayPool {
 
     /// The state of every relay.
     pub fn states(&self) -> Vec<RelayState> {
-        self.states
-            .iter()
-            .filter_map(|s| s.lock().ok().map(|s| s.clone()))
-            .collect()
+        self.sessions
+            .lock()
+            .map(|sessions| {
+                sessions
+                    .iter()
+                    .filter_map(|s| s.state.lock().ok().map(|s| s.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The pipeline processed this event: it need not be fetched again.
@@ -366,9 +546,9 @@ impl RelayPool {
     pub async fn shutdown(&self) {
         self.cancel.cancel();
         let tasks: Vec<JoinHandle<()>> = self
-            .tasks
+            .sessions
             .lock()
-            .map(|mut t| t.drain(..).collect())
+            .map(|mut s| s.iter_mut().flat_map(|s| s.tasks.drain(..)).collect())
             .unwrap_or_default();
         for t in tasks {
             let _ = t.await;

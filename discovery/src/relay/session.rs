@@ -43,6 +43,8 @@ pub enum SyncMode {
 pub struct RelayState {
     /// The relay URL.
     pub url: String,
+    /// Why the node uses it.
+    pub source: super::RelaySource,
     /// Connected now.
     pub connected: bool,
     /// How it is reconciled.
@@ -68,9 +70,10 @@ pub struct RelayState {
 }
 
 impl RelayState {
-    pub(crate) fn new(url: &str) -> Self {
+    pub(crate) fn new(url: &str, source: super::RelaySource) -> Self {
         Self {
             url: url.to_owned(),
+            source,
             connected: false,
             mode: SyncMode::Unknown,
             cursor: None,

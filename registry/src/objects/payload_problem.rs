@@ -157,14 +157,22 @@ pub enum PayloadProblem {
         /// The field.
         field: Field,
     },
-    /// Not an iroh relay URL: `http://` or `https://` with a host, at most `max_len`
+    /// Not an iroh relay server URL: `http://` or `https://` with a host, at most `max_len`
     /// characters, no whitespace.
     #[error("{field}: not an http:// or https:// relay URL of at most {max_len} characters")]
-    NotRelayUrl {
+    NotIrohRelayUrl {
         /// The field.
         field: Field,
         /// Longest allowed.
         max_len: usize,
+    },
+    /// A Nostr relay URL that is not one (see [`crate::relay_url::check_relay_url`]).
+    #[error("{field}: not a relay URL: {problem}")]
+    RelayUrl {
+        /// The field.
+        field: Field,
+        /// What is wrong with it.
+        problem: crate::relay_url::RelayUrlError,
     },
     /// An endorsement weight outside [−1, 1] (or not a number).
     #[error("weight: {0} is outside [-1, 1]")]
