@@ -60,6 +60,10 @@ if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q installed; then
   apt-get purge -y -qq "$pkg" >/dev/null
 fi
 ! getent passwd "$user" >/dev/null || die "user $user exists before the install (not made by this package?)"
+[ ! -e "$data" ] || die "$data exists before the install (a root node's data, e.g. scripts/demo.sh?): not touching it"
+had_cni=$([ -e /var/lib/cni ] && echo yes || echo no)
+app_src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/apps/hello-static"
+[ -f "$app_src/images/web.oci.tar" ] || die "no $app_src/images/web.oci.tar: run scripts/build-images.sh first"
 
 # --- install -------------------------------------------------------------------------
 echo "check-deb: package $(basename "$deb"): $(du -k "$deb" | cut -f1) KiB, installed size $(dpkg-deb -f "$deb" Installed-Size) KiB"
@@ -171,6 +175,24 @@ mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp
 cd "$wd"
 exec "$@"'
+  # An app to run: a publisher key, hello-static published into the node's data dir (the
+  # node stopped, as `app publish` without --node needs) and its publisher pinned, all as
+  # the service user, with the node's config.
+  app_dir=$(mktemp -d /tmp/atoll-check-deb-app.XXXXXX)
+  cp -r "$app_src/." "$app_dir/"
+  chmod -R a+rX "$app_dir"
+  as_user() { runuser -u "$user" -- env -C / HOME="$data" XDG_RUNTIME_DIR="$rundir" "$@"; }
+  did=$(as_user atoll --home "$data" key new check-deb --json | sed -n 's/.*"did": *"\(did:key:[^"]*\)".*/\1/p')
+  [ -n "$did" ] || die "atoll key new gave no did"
+  as_user atoll --home "$data" app publish "$app_dir" --key check-deb --config /etc/atoll/atoll.toml >/dev/null || die "atoll app publish as $user"
+  # A node does not fetch from itself what it published while stopped: import the bundle
+  # (entry and manifest) into its catalog; the images come from its blob store.
+  as_user atoll --home "$data" catalog import "$data/bundles/hello-static/entry.json" >/dev/null ||
+    die "atoll catalog import of the published bundle"
+  as_user atoll --home "$data" trust pin "$did" >/dev/null || die "atoll trust pin as $user"
+  rm -rf "$app_dir"
+  ok "hello-static published by $did into $data, publisher pinned"
+
   started=$(date +%s.%N)
   unshare --mount --propagation slave -- sh -c "$harden" harden "${svc[WorkingDirectory]}" \
     "${svc[ReadWritePaths]} $rundir" \
@@ -207,6 +229,33 @@ exec "$@"'
   [ "$ping" = OK ] || die "the node's podman API socket $sock does not answer"
   ok "the node's podman API service answers on $sock"
   grep -q . "$node_log" || die "the node logged nothing at ATOLL_LOG=info (the journal would be empty)"
+  # The node sees the hardened file system: / read-only, its data dir writable.
+  root_opts=$(awk '$5 == "/" { print $6 }' "/proc/$node_pid/mountinfo" | tail -n 1)
+  data_opts=$(awk -v d="$data" '$5 == d { print $6 }' "/proc/$node_pid/mountinfo" | tail -n 1)
+  [[ "$root_opts" == ro* && "$data_opts" == rw* ]] || die "hardening not in place: / is '$root_opts', $data is '$data_opts'"
+  ! grep -q "cannot make" "$node_log" || die "emulated ProtectSystem incomplete: $(grep "cannot make" "$node_log" | head -3)"
+
+  # The whole path under that hardening: install (the image from the node's blobs into
+  # _atoll's podman), health-gated start, HTTP on the published port, uninstall --purge.
+  app="$did/hello-static"
+  started=$(date +%s.%N)
+  # Synced from the embedded relay, then its manifest fetched over iroh (from this node).
+  fetched=
+  for _ in $(seq 1 120); do
+    if curl -fsS --max-time 2 "$api/apps/$app" 2>/dev/null | grep -q '"manifest":{'; then fetched=1; break; fi
+    sleep 0.5
+  done
+  [ -n "$fetched" ] || die "the node never fetched the manifest of $app"
+  as_user atoll --home "$data" install "$app" --json >"$node_log.install" 2>&1 ||
+    { cat "$node_log.install" >&2; die "atoll install $app through the node"; }
+  page=$(curl -fsS --max-time 5 http://127.0.0.1:18080/) || die "hello-static does not answer on 127.0.0.1:18080"
+  ok "installed $app in $(secs_since "$started")s; it answers HTTP ($(printf %s "$page" | wc -c) bytes)"
+  atoll-podman ps --format '{{.Names}} {{.Status}}' | grep -q . || die "no container in $user's podman"
+  as_user atoll --home "$data" uninstall "$app" --purge --json >"$node_log.install" 2>&1 ||
+    { cat "$node_log.install" >&2; die "atoll uninstall $app"; }
+  rm -f "$node_log.install"
+  [ -z "$(atoll-podman ps -a --format '{{.Names}}')" ] || die "containers left after uninstall: $(atoll-podman ps -a --format '{{.Names}}')"
+  ok "uninstalled: no container left"
 
   kill -TERM "$node_pid"
   rc=0
@@ -228,5 +277,6 @@ for p in "$data" /run/atoll /etc/atoll "$unit" /usr/bin/atoll /usr/sbin/atoll-po
   /etc/systemd/system/multi-user.target.wants/atoll.service; do
   [ ! -e "$p" ] || die "$p left behind"
 done
+[ "$had_cni" = yes ] || [ ! -e /var/lib/cni ] || die "/var/lib/cni (made by postinst) left behind"
 [ -z "$(ps -o pid= -u "$uid" 2>/dev/null)" ] || die "processes of uid $uid left behind: $(ps -o pid=,comm= -u "$uid")"
 ok "purged: no user, subids, files or processes left"
