@@ -33,6 +33,7 @@ deb=$(realpath "$deb")
 export DEBIAN_FRONTEND=noninteractive
 
 node_pid=
+app_dir=
 node_log=$(mktemp /tmp/atoll-check-deb.XXXXXX.log)
 cleanup() {
   local rc=$?
@@ -49,7 +50,8 @@ cleanup() {
   if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q installed; then
     apt-get purge -y -qq "$pkg" >/dev/null 2>&1 || echo "check-deb: warning: purge after failure failed" >&2
   fi
-  rm -f "$node_log"
+  rm -f "$node_log" "$node_log.install"
+  [ -z "$app_dir" ] || rm -rf "$app_dir"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -191,6 +193,7 @@ exec "$@"'
     die "atoll catalog import of the published bundle"
   as_user atoll --home "$data" trust pin "$did" >/dev/null || die "atoll trust pin as $user"
   rm -rf "$app_dir"
+  app_dir=
   ok "hello-static published by $did into $data, publisher pinned"
 
   started=$(date +%s.%N)
