@@ -15,10 +15,12 @@ pub mod jobs;
 pub mod limits;
 mod network;
 mod ops;
+mod publish;
 pub mod server;
 mod stall;
 mod trust;
 mod ui;
+pub mod upload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,6 +34,7 @@ use axum::Router;
 
 pub use error::{ApiError, ApiResult};
 pub use ops::{Action, ActionRequest, AppOps, BoxFut, LiveApp, NetworkInfo};
+pub use publish::UploadConfig;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -56,6 +59,8 @@ pub struct ApiState {
     pub net: Arc<dyn NetworkInfo>,
     /// Install needs at least this trust score (or an override).
     pub install_threshold: f64,
+    /// Where release uploads go and how large they may be.
+    pub upload: UploadConfig,
     /// Auto-update policy per app ref (`off` hides available updates).
     pub auto_update: Arc<std::collections::BTreeMap<String, crate::node::config::AutoUpdate>>,
 }
@@ -117,6 +122,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/trust/{did}/explain", get(trust::explain))
         .route("/trust/{op}", post(trust::change))
         .route("/network", get(network::network))
+        .route("/node", get(publish::node))
+        .route("/publish", post(publish::release))
+        .route("/publish/event", post(publish::event))
         .route("/openapi.json", get(openapi))
         .fallback(not_found);
     let routes = Router::new()

@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 
 #[path = "node/crash.rs"]
 mod crash;
+#[path = "node/publish.rs"]
+mod publish;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -168,13 +170,25 @@ impl Node {
         tag: Option<&str>,
         failpoint: Option<&str>,
     ) -> Node {
+        Node::start_with(home, apps, external, tag, failpoint, "")
+    }
+
+    /// [`Node::start_in`] with `extra` appended to its atoll.toml.
+    fn start_with(
+        home: Arc<tempfile::TempDir>,
+        apps: Arc<tempfile::TempDir>,
+        external: &[String],
+        tag: Option<&str>,
+        failpoint: Option<&str>,
+        extra: &str,
+    ) -> Node {
         // Every port picked by the OS, so tests never collide with a running node.
         let config = home.path().join("atoll.toml");
         fs::write(
             &config,
             format!(
                 "listen = \"127.0.0.1:0\"\n[relays]\nembedded_port = 0\nexternal = {external:?}\n\
-                 [iroh]\nbind = \"127.0.0.1:0\"\n"
+                 [iroh]\nbind = \"127.0.0.1:0\"\n{extra}"
             ),
         )
         .unwrap();
