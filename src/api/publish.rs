@@ -38,7 +38,9 @@ pub async fn release(State(state): State<ApiState>, req: Request) -> ApiResult<J
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared.filter(|n| *n > max) {
+    // Clearly too large: answered at once. Slightly over: read and counted, so the client
+    // that sent it whole still gets the answer.
+    if let Some(n) = declared.filter(|n| *n > max.saturating_add(upload::DRAIN_SLACK)) {
         return Err(ApiError::too_large(format!(
             "body: {n} bytes declared, more than {max}, the most this node accepts ([api] max_upload_bytes)"
         )));

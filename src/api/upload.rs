@@ -23,6 +23,9 @@ use super::error::{clip, ApiError};
 pub const ENTRY_EVENT: &str = "entry.event.json";
 /// Member holding the publisher profile's signed Nostr event.
 pub const PROFILE_EVENT: &str = "profile.event.json";
+/// Bytes past the bound still read (and dropped) so the client gets its 413; beyond,
+/// the connection is closed.
+pub const DRAIN_SLACK: u64 = 1 << 20;
 /// Time the upload may go without delivering a byte.
 pub const UPLOAD_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -73,23 +76,34 @@ pub async fn receive(body: Body, tmp_root: &Path, max: u64) -> Result<Unpacked, 
         .tempdir_in(tmp_root)
         .map_err(ApiError::internal)?;
     let (tx, rx) = mpsc::channel::<Bytes>(16);
+    // The body is read to its end even after the unpacker stopped (a refused member) or
+    // the bound was passed, so the client gets the answer instead of a reset; past the
+    // bound by more than DRAIN_SLACK the connection is dropped.
     let feed = async move {
         let mut stream = body.into_data_stream();
         let mut total: u64 = 0;
+        let mut outcome = None;
+        let mut tx = Some(tx);
         loop {
             let chunk = match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next()).await {
-                Err(_) => return Fed::Stalled,
-                Ok(None) => return Fed::Done,
-                Ok(Some(Err(e))) => return Fed::Broken(e.to_string()),
+                Err(_) => return outcome.unwrap_or(Fed::Stalled),
+                Ok(None) => return outcome.unwrap_or(Fed::Done),
+                Ok(Some(Err(e))) => return outcome.unwrap_or(Fed::Broken(e.to_string())),
                 Ok(Some(Ok(c))) => c,
             };
             total = total.saturating_add(chunk.len() as u64);
-            if total > max {
+            if total > max.saturating_add(DRAIN_SLACK) {
                 return Fed::TooLarge;
             }
-            if tx.send(chunk).await.is_err() {
-                // The unpacker stopped (an error it reports): read no more.
-                return Fed::Done;
+            if total > max && outcome.is_none() {
+                outcome = Some(Fed::TooLarge);
+                tx = None;
+            }
+            if let Some(t) = &tx {
+                if t.send(chunk).await.is_err() {
+                    // The unpacker stopped (an error it reports): drain the rest.
+                    tx = None;
+                }
             }
         }
     };
