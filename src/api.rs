@@ -15,11 +15,13 @@ pub mod jobs;
 pub mod limits;
 mod network;
 mod ops;
+mod publish;
 mod relays;
 pub mod server;
 mod stall;
 mod trust;
 mod ui;
+pub mod upload;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +36,7 @@ use axum::Router;
 pub use auth::AdminPeer;
 pub use error::{ApiError, ApiResult};
 pub use ops::{Action, ActionRequest, AppOps, BoxFut, LiveApp, NetworkInfo};
+pub use publish::UploadConfig;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -60,6 +63,8 @@ pub struct ApiState {
     pub relays: Arc<crate::node::relays::NodeRelays>,
     /// Install needs at least this trust score (or an override).
     pub install_threshold: f64,
+    /// Where release uploads go and how large they may be.
+    pub upload: UploadConfig,
     /// Auto-update policy per app ref (`off` hides available updates).
     pub auto_update: Arc<std::collections::BTreeMap<String, crate::node::config::AutoUpdate>>,
 }
@@ -125,6 +130,9 @@ pub fn router(state: ApiState) -> Router {
             "/relays",
             get(relays::list).post(relays::add).delete(relays::remove),
         )
+        .route("/node", get(publish::node))
+        .route("/publish", post(publish::release))
+        .route("/publish/event", post(publish::event))
         .route("/openapi.json", get(openapi))
         .fallback(not_found);
     let routes = Router::new()

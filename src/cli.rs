@@ -11,6 +11,7 @@ mod relay;
 mod remote;
 mod sync;
 mod trust;
+mod upload;
 
 use std::path::PathBuf;
 
@@ -64,7 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
     let home = crate::home::resolve(cli.home)?;
     match cli.command {
         Command::Key(cmd) => key::run(&home, cmd),
-        Command::App(cmd) => app::run(&home, cmd),
+        Command::App(cmd) => app::run(&home, &cli.node, cmd),
         Command::Node(args) => node::run(&home, args),
         Command::Catalog(cmd) => catalog::run(&home, cmd),
         Command::Trust(cmd) => trust::run(&home, cmd),

@@ -9,6 +9,7 @@ mod demo;
 pub mod desired;
 mod local;
 pub mod outbox;
+mod publish;
 pub mod relays;
 mod runtime;
 mod swarm;
@@ -61,6 +62,8 @@ pub async fn run(
 ) -> Result<()> {
     let data = opts.data_dir.clone();
     let token = token::load_or_create(&data)?;
+    // Uploads a crash interrupted: never verified, never stored.
+    let _ = std::fs::remove_dir_all(data.join("tmp"));
     let catalog = {
         let data = data.clone();
         tokio::task::spawn_blocking(move || open_catalog(&data))
@@ -123,7 +126,7 @@ pub async fn run(
         opts.config.trust.install_threshold,
     ));
     let state = ApiState {
-        catalog,
+        catalog: catalog.clone(),
         jobs,
         admin_token: Arc::new(token),
         listen: addr,
@@ -131,8 +134,12 @@ pub async fn run(
         demo_publisher,
         blob_dirs,
         ops,
-        net: Arc::new(swarm::Swarm::new(discovery.clone())),
+        net: Arc::new(swarm::Swarm::new(discovery.clone(), catalog.clone())),
         relays,
+        upload: api::UploadConfig {
+            tmp_dir: data.join("tmp"),
+            max_bytes: opts.config.api.max_upload_bytes,
+        },
         install_threshold: opts.config.trust.install_threshold,
         auto_update: Arc::new(opts.config.auto_update.clone()),
     };

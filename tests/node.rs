@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 mod admin;
 #[path = "node/crash.rs"]
 mod crash;
+#[path = "node/publish.rs"]
+mod publish;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

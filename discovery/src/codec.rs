@@ -305,6 +305,25 @@ pub fn is_atoll(event: &Event) -> bool {
     event.kind == KIND && event.tags.hashtags().any(|t| t == TOPIC)
 }
 
+/// A Nostr event, for callers that carry events signed elsewhere.
+pub use nostr_sdk::Event as NostrEvent;
+
+/// The event as JSON (the NIP-01 form relays take).
+pub fn event_json(event: &Event) -> String {
+    event.as_json()
+}
+
+/// Parse an event given as JSON, at most [`MAX_EVENT_BYTES`]; nothing is verified yet.
+pub fn parse_event(json: &str) -> Result<Event, Reason> {
+    if json.len() > MAX_EVENT_BYTES {
+        return Err(Reason::Oversized {
+            size: json.len(),
+            max: MAX_EVENT_BYTES,
+        });
+    }
+    Event::from_json(json).map_err(|e| Reason::Malformed(Malformed::Json(e.to_string())))
+}
+
 /// Parse and check an event given as JSON (size first, then shape).
 pub fn decode_json(json: &str) -> Result<Option<Decoded>, Reason> {
     if json.len() > MAX_EVENT_BYTES {

@@ -1,5 +1,11 @@
 //! Publishing: `atoll app publish` (sign, put the blobs in the node's store, announce the
 //! publisher profile and the entry) and `atoll app yank`.
+//!
+//! The pieces are shared by the offline path (this process runs the node on the data
+//! dir) and a publisher that signs locally and uploads to a running node: [`profile_for`],
+//! [`sign_event`] and [`yank_in_bundle`] sign; [`release`] verifies, stores and announces.
+
+pub mod release;
 
 use std::path::{Path, PathBuf};
 
@@ -15,8 +21,8 @@ use serde::Serialize;
 use crate::blobs::BlobNodeError;
 use crate::codec::Object;
 use crate::node::{AnnounceError, Discovery};
-use crate::pipeline::Ingested;
 use crate::reject::Reason;
+use nostr_sdk::{Event, Keys, Timestamp};
 
 /// Settings of one publication.
 #[derive(Debug, Clone, Default)]
@@ -66,7 +72,7 @@ pub struct Published {
 pub enum PublishAppError {
     /// Signing the app (manifest, blobs) failed.
     #[error(transparent)]
-    Bundle(#[from] BundleError),
+    Bundle(Box<BundleError>),
     /// The key.
     #[error(transparent)]
     Key(#[from] KeyError),
@@ -110,6 +116,18 @@ pub enum PublishAppError {
     /// The node's own pipeline refused the entry.
     #[error("the node refused its own entry: {0}")]
     Refused(Reason),
+    /// The release does not verify (never expected for one this node signed).
+    #[error(transparent)]
+    Release(#[from] release::ReleaseError),
+    /// A blocking task failed.
+    #[error("a publishing task failed: {0}")]
+    Task(String),
+}
+
+impl From<BundleError> for PublishAppError {
+    fn from(e: BundleError) -> Self {
+        Self::Bundle(Box::new(e))
+    }
 }
 
 fn now_millis() -> u64 {
@@ -125,10 +143,21 @@ pub fn bundle_dir(data_dir: &Path, app: &str) -> PathBuf {
 /// can reach (not loopback, `localhost` or an unspecified address), at most
 /// [`atoll_registry::relay_url::MAX_PROFILE_RELAYS`].
 pub fn default_outbox(d: &Discovery) -> Vec<String> {
+    outbox_of(
+        d.relays()
+            .relays()
+            .into_iter()
+            .filter(|(_, source)| source.writes())
+            .map(|(url, _)| url),
+    )
+}
+
+/// The relays of `urls` a profile can name as an outbox (reachable from other hosts,
+/// valid, each once), at most [`atoll_registry::relay_url::MAX_PROFILE_RELAYS`].
+pub fn outbox_of(urls: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for (url, source) in d.relays().relays() {
-        if source.writes()
-            && !atoll_registry::relay_url::is_local_relay(&url)
+    for url in urls {
+        if !atoll_registry::relay_url::is_local_relay(&url)
             && atoll_registry::relay_url::check_relay_url(&url).is_ok()
             && !out.contains(&url)
         {
@@ -137,6 +166,52 @@ pub fn default_outbox(d: &Discovery) -> Vec<String> {
     }
     out.truncate(atoll_registry::relay_url::MAX_PROFILE_RELAYS);
     out
+}
+
+/// The publisher profile of `key`: it binds the key's Nostr key and the iroh node
+/// `iroh_node` (hex) to the DID.
+///
+/// `relays` is the publisher's outbox (NIP-65 style: the relays it writes to). A list that
+/// breaks the profile's rules (more than 8, not `ws://`/`wss://`, repeated) is refused
+/// before anything is signed.
+pub fn profile_for(
+    key: &Keypair,
+    name: &str,
+    iroh_node: String,
+    relays: Vec<String>,
+) -> Result<Verified<PublisherProfile>, PublishAppError> {
+    let nostr = key.nostr_keys()?;
+    let profile = PublisherProfile {
+        kind: PublisherType,
+        did: key.did(),
+        name: name.chars().take(64).collect(),
+        links: Default::default(),
+        nostr_keys: vec![nostr.public_key().to_hex()],
+        iroh_nodes: vec![iroh_node],
+        relays,
+        sequence: now_millis(),
+        updated_at: crate::now_secs(),
+    };
+    Ok(Envelope::sign(&profile, key)?.verify::<PublisherProfile>()?)
+}
+
+/// The Nostr event of `object`, signed with `keys`, dated `created_at`.
+pub fn sign_event(object: &Object, keys: &Keys, created_at: u64) -> Result<Event, PublishAppError> {
+    crate::codec::encode(object, keys, Some(Timestamp::from(created_at)))
+        .map_err(|e| PublishAppError::Announce(AnnounceError::Encode(e)))
+}
+
+/// Sign `object`'s event dated after any earlier one of this node at its address.
+async fn signed_here(
+    d: &Discovery,
+    object: &Object,
+    keys: &Keys,
+) -> Result<Event, PublishAppError> {
+    let at = d
+        .relays()
+        .next_created_at(&keys.public_key(), &object.d_tag().to_string())
+        .await;
+    sign_event(object, keys, at.as_secs())
 }
 
 /// Sign and announce the publisher profile of `key` (binding its Nostr key and this
@@ -150,36 +225,22 @@ pub async fn publish_profile(
 }
 
 /// [`publish_profile`] naming `outbox` as the publisher's relays (`None`: the
-/// [`default_outbox`]). A list that breaks the profile's rules (more than 8, not
-/// `ws://`/`wss://`, repeated) is refused before anything is signed.
+/// [`default_outbox`]).
 pub async fn publish_profile_with(
     d: &Discovery,
     key: &Keypair,
     name: &str,
     outbox: Option<&[String]>,
 ) -> Result<(Verified<PublisherProfile>, String), PublishAppError> {
-    let nostr = key.nostr_keys()?;
     let relays = match outbox {
         Some(list) => list.to_vec(),
         None => default_outbox(d),
     };
-    let profile = PublisherProfile {
-        kind: PublisherType,
-        did: key.did(),
-        name: name.chars().take(64).collect(),
-        links: Default::default(),
-        nostr_keys: vec![nostr.public_key().to_hex()],
-        iroh_nodes: vec![d.node_id()],
-        relays,
-        sequence: now_millis(),
-        updated_at: crate::now_secs(),
-    };
-    let verified = Envelope::sign(&profile, key)?.verify::<PublisherProfile>()?;
-    let (_, event) = d
-        .announce(&Object::Publisher(verified.clone()), &nostr)
-        .await?;
+    let verified = profile_for(key, name, d.node_id(), relays)?;
+    let event = signed_here(d, &Object::Publisher(verified.clone()), &key.nostr_keys()?).await;
+    let event = event?;
     let id = event.id.to_hex();
-    d.ingest_event(event, "local").await;
+    release::announce_signed(d, event).await?;
     Ok((verified, id))
 }
 
@@ -212,31 +273,35 @@ pub async fn publish_app(
             origin,
         },
     )?;
-    let mut blobs = Vec::new();
-    for (expected, path) in &signed.blobs {
-        let actual = d.blobs().add_path(path).await?;
-        if actual != *expected {
-            return Err(PublishAppError::HashMismatch {
-                path: path.clone(),
-                expected: *expected,
-                actual,
-            });
-        }
-        blobs.push(actual.to_hex());
-    }
-    announce_entry(d, key, key_name, opts, signed.entry, out, blobs).await
+    let name = opts.publisher_name.as_deref().unwrap_or(key_name);
+    let nostr = key.nostr_keys()?;
+    let outbox = match &opts.outbox {
+        Some(list) => list.clone(),
+        None => default_outbox(d),
+    };
+    let profile = profile_for(key, name, d.node_id(), outbox)?;
+    let profile_event = signed_here(d, &Object::Publisher(profile), &nostr).await?;
+    let entry_event = signed_here(d, &Object::Entry(signed.entry), &nostr).await?;
+    // The same checks a release uploaded by a publisher gets, then the same store.
+    let node = d.node_id();
+    let dir = out.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        release::check_release(&node, &dir, entry_event, profile_event)
+    })
+    .await
+    .map_err(|e| PublishAppError::Task(e.to_string()))??;
+    release::store_release(d, checked).await
 }
 
-/// Withdraw the app's current version: re-sign its last entry with `yanked` set and a
-/// higher sequence, and announce it.
-pub async fn yank_app(
-    d: &Discovery,
+/// Re-sign the last entry in the bundle dir of `app` under `data_dir` with `yanked` set
+/// and a higher sequence, and write it over `entry.json`. The entry is dated after the
+/// previous one, so relays keep the yank.
+pub fn yank_in_bundle(
     data_dir: &Path,
     app: &AppId,
     key: &Keypair,
-    key_name: &str,
     reason: &str,
-) -> Result<Published, PublishAppError> {
+) -> Result<Verified<Entry>, PublishAppError> {
     let out = bundle_dir(data_dir, app.as_str());
     let path = out.join(ENTRY_FILE);
     let bytes = atoll_registry::fsread::open_regular(&path, MAX_ENVELOPE_BYTES as u64)
@@ -246,7 +311,7 @@ pub async fn yank_app(
                 app: app.to_string(),
                 path: path.clone(),
             },
-            error => PublishAppError::Bundle(BundleError::File {
+            error => PublishAppError::from(BundleError::File {
                 what: atoll_registry::bundle::Part::Entry,
                 error,
             }),
@@ -261,7 +326,7 @@ pub async fn yank_app(
     }
     let mut entry: Entry = previous.payload().clone();
     entry.sequence = now_millis().max(previous.sequence.saturating_add(1));
-    entry.published_at = crate::now_secs().max(entry.published_at);
+    entry.published_at = crate::now_secs().max(entry.published_at.saturating_add(1));
     entry.expires_at = entry.expires_at.max(entry.published_at + 1);
     entry.yanked = Some(Yank {
         reason: reason.chars().take(1024).collect(),
@@ -280,51 +345,40 @@ pub async fn yank_app(
         .and_then(|mut f| std::io::Write::write_all(&mut f, &body))
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|source| {
-            PublishAppError::Bundle(BundleError::Io {
+            PublishAppError::from(BundleError::Io {
                 action: "writing",
                 path: path.clone(),
                 source,
             })
         })?;
-    announce_entry(
-        d,
-        key,
-        key_name,
-        &PublishOptions::default(),
-        verified,
-        out,
-        Vec::new(),
-    )
-    .await
+    Ok(verified)
 }
 
-async fn announce_entry(
+/// Withdraw the app's current version: re-sign its last entry with `yanked` set and a
+/// higher sequence, and announce it.
+pub async fn yank_app(
     d: &Discovery,
+    data_dir: &Path,
+    app: &AppId,
     key: &Keypair,
     key_name: &str,
-    opts: &PublishOptions,
-    entry: Verified<Entry>,
-    bundle: PathBuf,
-    blobs: Vec<String>,
+    reason: &str,
 ) -> Result<Published, PublishAppError> {
-    let name = opts.publisher_name.as_deref().unwrap_or(key_name);
-    let (_, profile_event) = publish_profile_with(d, key, name, opts.outbox.as_deref()).await?;
-    let nostr = key.nostr_keys()?;
-    let (report, event) = d.announce(&Object::Entry(entry.clone()), &nostr).await?;
+    let entry = yank_in_bundle(data_dir, app, key, reason)?;
+    let (_, profile_event) = publish_profile(d, key, key_name).await?;
+    let event = signed_here(d, &Object::Entry(entry.clone()), &key.nostr_keys()?).await?;
     let entry_event = event.id.to_hex();
-    if let Ingested::Rejected(reason) = d.ingest_event(event, "local").await {
-        return Err(PublishAppError::Refused(reason));
-    }
+    let relays = release::announce_signed(d, event).await?;
     Ok(Published {
         app: entry.app_ref().to_string(),
         version: entry.version.to_string(),
         sequence: entry.sequence,
-        yanked: entry.yanked.is_some(),
+        yanked: true,
         entry_event,
         profile_event,
-        relays: report.accepted,
-        blobs,
-        bundle,
+        relays,
+        blobs: Vec::new(),
+        bundle: bundle_dir(data_dir, app.as_str()),
         origin: d.node_id(),
     })
 }

@@ -72,8 +72,15 @@ pub async fn read_limited(body: Body) -> Result<Vec<u8>, ApiError> {
     }
 }
 
+/// The route whose body streams to its handler, bounded there by `[api]
+/// max_upload_bytes` and an idle timeout instead of the limits above (a release upload).
+pub const STREAMED_ROUTE: &str = "/api/v1/publish";
+
 /// Read the body within its limits, then run the handler within its deadline.
 pub async fn bound(req: Request<Body>, next: Next) -> Response {
+    if req.method() == axum::http::Method::POST && req.uri().path() == STREAMED_ROUTE {
+        return next.run(req).await;
+    }
     let (parts, body) = req.into_parts();
     let declared = parts
         .headers

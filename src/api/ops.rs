@@ -117,6 +117,13 @@ pub trait NetworkInfo: Send + Sync {
     fn snapshot(&self) -> BoxFut<'_, Value>;
     /// A verified blob held by this node, if it is at most `max` bytes.
     fn blob(&self, hash: atoll_registry::Hash, max: u64) -> BoxFut<'_, Option<Vec<u8>>>;
+    /// What a publisher needs to sign an origin for this node: node id, advertised iroh
+    /// addresses, iroh relays, Nostr relays.
+    fn node_info(&self) -> BoxFut<'_, Value>;
+    /// Verify an uploaded release, then store, ingest and announce it.
+    fn publish_release(&self, upload: super::upload::Unpacked) -> BoxFut<'_, ApiResult<Value>>;
+    /// Verify one signed Nostr event (JSON), then ingest and announce it.
+    fn publish_event(&self, event: String) -> BoxFut<'_, ApiResult<Value>>;
 }
 
 /// `GET /installed`

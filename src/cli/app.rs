@@ -49,9 +49,12 @@ pub enum AppCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Sign an app, put its blobs in the local store and announce it on the relays.
+    /// Sign an app, put its blobs in the node's store and announce it on the relays: through
+    /// the running node (`--node`, `$ATOLL_NODE`, else the home's node if it runs), else
+    /// offline on the data dir.
     Publish(super::sync::PublishArgs),
-    /// Withdraw the app's current version (signed, announced like a new version).
+    /// Withdraw the app's current version (signed, announced like a new version), through
+    /// the running node when one answers, else offline.
     Yank(super::sync::YankArgs),
 }
 
@@ -72,7 +75,7 @@ struct ValidateOut {
 }
 
 /// Run an app command.
-pub fn run(home: &Path, cmd: AppCommand) -> Result<()> {
+pub fn run(home: &Path, addr: &super::client::NodeAddr, cmd: AppCommand) -> Result<()> {
     match cmd {
         AppCommand::Validate { dir, json } => validate(&dir, json),
         AppCommand::Sign {
@@ -84,8 +87,14 @@ pub fn run(home: &Path, cmd: AppCommand) -> Result<()> {
             json,
         } => sign(home, &dir, &key, out, sequence, ttl_days, json),
         AppCommand::Verify { entry, json } => verify(&entry, json),
-        AppCommand::Publish(args) => super::sync::publish(home, args),
-        AppCommand::Yank(args) => super::sync::yank(home, args),
+        AppCommand::Publish(args) => match super::upload::running_node(home, addr, &args.relays)? {
+            Some((node, info)) => super::upload::publish(home, &node, &info, &args),
+            None => super::sync::publish(home, args),
+        },
+        AppCommand::Yank(args) => match super::upload::running_node(home, addr, &args.relays)? {
+            Some((node, _)) => super::upload::yank(home, &node, &args),
+            None => super::sync::yank(home, args),
+        },
     }
 }
 

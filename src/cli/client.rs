@@ -33,18 +33,51 @@ pub(crate) struct NodeClient {
     tunnel: Option<super::remote::Tunnel>,
 }
 
+/// The node named by `--node`, else by `$ATOLL_NODE`, if any.
+pub(crate) fn given(addr: &NodeAddr) -> Option<String> {
+    addr.node
+        .clone()
+        .or_else(|| std::env::var("ATOLL_NODE").ok().filter(|v| !v.is_empty()))
+}
+
+/// Is `base` a URL the admin token may travel to: `https://`, or `http://` to this
+/// machine (loopback)? Anything else would send the token across a network in clear.
+pub(crate) fn check_transport(base: &str) -> Result<()> {
+    let Some(rest) = base.strip_prefix("http://") else {
+        return Ok(());
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        return Ok(());
+    }
+    bail!(
+        "refusing to send the admin token to {base}: plain http:// to another machine would carry it across the network in clear; \
+         reach a remote node with --node iroh://<endpoint-id>?addr=IP:PORT (the node's admin channel), \
+         or through an SSH tunnel (ssh -L 7878:127.0.0.1:7878 HOST, then --node http://127.0.0.1:7878)"
+    )
+}
+
 impl NodeClient {
     pub(crate) fn new(home: &Path, addr: &NodeAddr) -> Result<Self> {
-        let base = addr
-            .node
-            .clone()
-            .or_else(|| std::env::var("ATOLL_NODE").ok())
-            .unwrap_or_else(|| "http://127.0.0.1:7878".to_owned());
+        let base = given(addr).unwrap_or_else(|| "http://127.0.0.1:7878".to_owned());
+        Self::at(home, &base)
+    }
+
+    /// A client of the node at `base` (`http(s)://…` or `iroh://…`).
+    pub(crate) fn at(home: &Path, base: &str) -> Result<Self> {
         let builder = reqwest::blocking::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(None)
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(target) = super::remote::IrohTarget::parse(&base) {
+        if let Some(target) = super::remote::IrohTarget::parse(base) {
             let tunnel = super::remote::Tunnel::open(home, target?)?;
             let http = builder
                 .unix_socket(tunnel.socket())
@@ -92,6 +125,7 @@ impl NodeClient {
         if self.tunnel.is_some() {
             return Ok(req);
         }
+        check_transport(&self.base)?;
         let token = self.token.as_deref().map_err(|e| {
             anyhow::anyhow!(
                 "no admin token ({e}): this command must run with the node's data dir (--home / ATOLL_HOME), \
@@ -117,6 +151,40 @@ impl NodeClient {
         let resp = self
             .http
             .get(format!("{}/api/v1{path}", self.base))
+            .send()
+            .map_err(|e| self.unreachable(e))?;
+        Self::answer(resp)
+    }
+
+    /// The node's base URL.
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Does a node answer at all (a quick `GET /api/v1/node`)? Its answer if so.
+    pub(crate) fn probe(&self) -> Option<Value> {
+        let resp = self
+            .http
+            .get(format!("{}/api/v1/node", self.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .ok()?;
+        Self::answer(resp).ok()
+    }
+
+    /// POST a body of `content_type` (streamed from `body`, which may be a reader of a
+    /// large file), authorized as [`Self::authorize`] says.
+    pub(crate) fn post_body(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: reqwest::blocking::Body,
+    ) -> Result<Value> {
+        let req = self.http.post(format!("{}/api/v1{path}", self.base));
+        let resp = self
+            .authorize(req)?
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body)
             .send()
             .map_err(|e| self.unreachable(e))?;
         Self::answer(resp)
@@ -196,5 +264,34 @@ impl NodeClient {
             b.finish_and_clear();
         }
         Ok(last)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_transport;
+
+    #[test]
+    fn the_token_goes_only_to_loopback_or_tls() {
+        for ok in [
+            "http://127.0.0.1:7878",
+            "http://localhost:7878/",
+            "http://[::1]:7878",
+            "http://127.0.0.2",
+            "https://node.example.org",
+        ] {
+            assert!(check_transport(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://192.168.1.5:7878",
+            "http://node.example.org",
+            "http://[2001:db8::1]:7878",
+        ] {
+            let e = check_transport(bad)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("iroh://") && e.contains("ssh -L"), "{bad}: {e}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! `<home>/blobs` (served by `atoll node` from then on, on the fixed iroh port), the
 //! events go to the embedded relay's database (`<home>/relay`, served by `atoll node`)
 //! and to every `--relay` given. While `atoll node` runs, it holds those files: stop it,
-//! or publish through its API.
+//! and `app publish` goes through its API instead (`super::upload`).
 //!
 //! All three read the node's configuration as `atoll node` does (`--config`, else
 //! `<home>/atoll.toml`, else the defaults): its relays (with the operator's runtime
@@ -204,7 +204,7 @@ pub fn publish(home: &Path, args: PublishArgs) -> Result<()> {
 }
 
 /// The `--outbox-relay` list, checked as the profile will be (`None`: not given).
-fn outbox_list(urls: &[String]) -> Result<Option<Vec<String>>> {
+pub(super) fn outbox_list(urls: &[String]) -> Result<Option<Vec<String>>> {
     use atoll_registry::relay_url::{check_relay_url, MAX_PROFILE_RELAYS};
     if urls.is_empty() {
         return Ok(None);
@@ -386,11 +386,14 @@ fn print_iroh(s: &SyncStatus) {
     }
 }
 
-fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
-    let found = node_config(home, &args.relays)?;
-    let data = &found.data_dir;
-    let catalog = super::catalog::open_existing(data)?;
-    let node_id = std::fs::read_to_string(data.join(atoll_discovery::identity::NODE_KEY_FILE))
+/// The iroh node id of the home's node (hex), if it ever started.
+pub(super) fn home_node_id(home: &Path, relays: &RelayArgs) -> Option<String> {
+    let found = node_config(home, relays).ok()?;
+    node_id_of(&found.data_dir)
+}
+
+fn node_id_of(data: &Path) -> Option<String> {
+    std::fs::read_to_string(data.join(atoll_discovery::identity::NODE_KEY_FILE))
         .ok()
         .and_then(|seed| {
             let mut bytes = [0u8; 32];
@@ -400,7 +403,14 @@ fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
                     .did()
                     .public_bytes(),
             ))
-        });
+        })
+}
+
+fn offline_status(home: &Path, args: &StatusArgs) -> Result<()> {
+    let found = node_config(home, &args.relays)?;
+    let data = &found.data_dir;
+    let catalog = super::catalog::open_existing(data)?;
+    let node_id = node_id_of(data);
     let r = &found.config.relays;
     let mut relays = Vec::new();
     if r.embedded {

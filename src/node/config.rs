@@ -42,6 +42,8 @@ pub struct NodeConfig {
     pub trust: TrustConfig,
     /// Rootless podman.
     pub podman: PodmanSection,
+    /// HTTP API limits.
+    pub api: ApiSection,
     /// Auto-update policy per app ref (`<did>/<app>`): `off`, `notify` (default) or `auto`.
     pub auto_update: BTreeMap<String, AutoUpdate>,
     /// The remote admin channel (iroh ALPN `atoll/admin/1`).
@@ -151,6 +153,26 @@ pub struct PodmanSection {
     pub user: Option<String>,
 }
 
+/// Default of `[api] max_upload_bytes`: 1 GiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 1 << 30;
+
+/// HTTP API limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Largest release `POST /api/v1/publish` takes (the whole tar stream: entry,
+    /// events and blobs), counted while it streams; larger uploads get 413. Default 1 GiB.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+        }
+    }
+}
+
 /// Auto-update policy of one app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,6 +194,7 @@ impl Default for NodeConfig {
             iroh: IrohSection::default(),
             trust: TrustConfig::default(),
             podman: PodmanSection::default(),
+            api: ApiSection::default(),
             auto_update: BTreeMap::new(),
             admin: AdminSection::default(),
         }
@@ -307,6 +330,10 @@ impl NodeConfig {
                 "relays.external[{i}] = {r:?} is not a ws:// or wss:// URL"
             );
         }
+        anyhow::ensure!(
+            self.api.max_upload_bytes > 0,
+            "api.max_upload_bytes must be above 0"
+        );
         anyhow::ensure!(
             self.relays.embedded || !self.relays.external.is_empty(),
             "no relays: enable relays.embedded or list relays.external"

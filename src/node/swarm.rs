@@ -1,21 +1,24 @@
 //! The swarm behind the API: the network page from the discovery node's status, and
 //! blobs (icons) read from its verified iroh-blobs store.
 
+use atoll_catalog::CatalogService;
 use atoll_discovery::Discovery;
 use atoll_registry::Hash;
 use serde_json::{json, Value};
 
-use crate::api::{BoxFut, NetworkInfo};
+use crate::api::upload::Unpacked;
+use crate::api::{ApiResult, BoxFut, NetworkInfo};
 
 /// The node's discovery (embedded relay, relay pool, iroh endpoint and store, pipeline).
 pub struct Swarm {
     d: Discovery,
+    catalog: CatalogService,
 }
 
 impl Swarm {
-    /// Wrap a started discovery node.
-    pub fn new(d: Discovery) -> Self {
-        Self { d }
+    /// Wrap a started discovery node (and the catalog it stores into).
+    pub fn new(d: Discovery, catalog: CatalogService) -> Self {
+        Self { d, catalog }
     }
 }
 
@@ -58,5 +61,17 @@ impl NetworkInfo for Swarm {
                 .ok()
                 .map(|b| b.to_vec())
         })
+    }
+
+    fn node_info(&self) -> BoxFut<'_, Value> {
+        Box::pin(super::publish::node_info(&self.d))
+    }
+
+    fn publish_release(&self, upload: Unpacked) -> BoxFut<'_, ApiResult<Value>> {
+        Box::pin(super::publish::release(&self.d, upload))
+    }
+
+    fn publish_event(&self, event: String) -> BoxFut<'_, ApiResult<Value>> {
+        Box::pin(super::publish::event(&self.d, &self.catalog, event))
     }
 }
