@@ -19,6 +19,12 @@ use serde_json::{json, Value};
 
 #[path = "node/crash.rs"]
 mod crash;
+#[path = "node/hosts.rs"]
+mod hosts;
+#[path = "node/multihost.rs"]
+mod multihost;
+#[path = "node/netns.rs"]
+mod netns;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
