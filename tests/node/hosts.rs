@@ -418,5 +418,33 @@ impl HostNode {
 impl Drop for HostNode {
     fn drop(&mut self) {
         self.stop();
+        if self.host.is_none() {
+            purge_podman(self.home.path());
+        }
+    }
+}
+
+/// Remove what rootless podman still holds of a root-namespace node (after a failed
+/// test, an app left running would hold its host port for the next run).
+fn purge_podman(home: &Path) {
+    // The node label is derived from the data dir, as `start_orchestrator` does.
+    let id = atoll_registry::Hash::of(home.display().to_string().as_bytes()).to_hex();
+    let label = format!("label=io.atoll.node=atoll-{}", &id[..10]);
+    for (list, remove) in [
+        (&["ps", "-a", "-q"][..], &["rm", "-f", "-t", "0"][..]),
+        (&["network", "ls", "-q"][..], &["network", "rm", "-f"][..]),
+        (&["volume", "ls", "-q"][..], &["volume", "rm", "-f"][..]),
+    ] {
+        let mut args = list.to_vec();
+        args.extend(["--filter", label.as_str()]);
+        let out = super::crash::podman(&args);
+        let ids = String::from_utf8_lossy(&out.stdout).into_owned();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            eprintln!("[multihost] removing podman leftovers {ids:?}");
+            let mut args = remove.to_vec();
+            args.extend(ids);
+            let _ = super::crash::podman(&args);
+        }
     }
 }
