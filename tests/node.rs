@@ -21,6 +21,12 @@ use serde_json::{json, Value};
 mod admin;
 #[path = "node/crash.rs"]
 mod crash;
+#[path = "node/hosts.rs"]
+mod hosts;
+#[path = "node/multihost.rs"]
+mod multihost;
+#[path = "node/netns.rs"]
+mod netns;
 #[path = "node/publish.rs"]
 mod publish;
 

@@ -70,8 +70,9 @@ pub async fn run(
             }
         };
         for app in apps {
-            info!(%app, "auto-update: a newer verified version is available");
             let job = jobs.create();
+            // The job id, so its events can be followed (`GET /api/v1/jobs/{job}/events`).
+            info!(%app, job = job.id(), "auto-update: a newer verified version is available");
             let req = ActionRequest {
                 app: app.to_string(),
                 purge: false,

@@ -134,6 +134,10 @@ pub struct IrohSection {
     pub internet: bool,
     /// Serve blobs this node fetched and announce that it holds them. Default true.
     pub mirror: bool,
+    /// Fetch every entry's image archives while syncing, not only when an app is
+    /// installed: a mirror that serves whole apps while their publisher is offline.
+    /// Default false.
+    pub prefetch_images: bool,
 }
 
 /// Trust policy.
@@ -248,6 +252,7 @@ impl Default for IrohSection {
             relays: Vec::new(),
             internet: false,
             mirror: true,
+            prefetch_images: false,
         }
     }
 }
@@ -301,6 +306,7 @@ impl NodeConfig {
             internet: self.iroh.internet,
         };
         d.mirror = self.iroh.mirror;
+        d.prefetch_images = self.iroh.prefetch_images;
         d
     }
 

@@ -55,7 +55,7 @@ containers:
 }
 
 /// The podman CLI as the rootless user the node uses.
-fn podman(args: &[&str]) -> Output {
+pub(crate) fn podman(args: &[&str]) -> Output {
     let user = std::env::var("ATOLL_PODMAN_USER").unwrap_or_else(|_| "atoll".to_owned());
     let uid = Command::new("id").args(["-u", &user]).output().unwrap();
     let uid = String::from_utf8_lossy(&uid.stdout).trim().to_owned();
