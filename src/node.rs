@@ -6,6 +6,7 @@ pub mod catalog_port;
 pub mod config;
 mod demo;
 pub mod desired;
+mod fetch_report;
 mod local;
 mod runtime;
 mod swarm;

@@ -15,6 +15,8 @@
 //! - `front`: the embedded relay answers bad messages with a NOTICE, caps connections.
 //! - `interop`: a third-party relay in its own process, and an independent BIP-340 check;
 //!   the same relay without validation feeding future-dated, forged and oversized events.
+//! - `progress`: an install's fetch reports bytes of the total, the source and the path; a
+//!   source that stalls is named and left for the next one.
 //! - `codec`, `https`: the event format and HTTPS origins on their own.
 //! - `decide`: the pipeline's decision for one event (pure), table-driven.
 //!
@@ -38,6 +40,8 @@ mod interop;
 mod limits;
 #[path = "swarm/net.rs"]
 mod net;
+#[path = "swarm/progress.rs"]
+mod progress;
 #[path = "swarm/refused.rs"]
 mod refused;
 #[path = "swarm/support.rs"]
