@@ -190,7 +190,7 @@ async fn a_source_that_stalls_is_named_and_left_and_the_next_source_completes_th
     let node = blob_node(&fetch_dir).await;
     let limits = FetchLimits {
         connect_timeout: Duration::from_secs(10),
-        stall_timeout: Duration::from_secs(2),
+        stall_timeout: Duration::from_secs(5),
         ..FetchLimits::default()
     };
     let fetcher = Fetcher::new(node.clone(), None, limits);
@@ -224,7 +224,7 @@ async fn a_source_that_stalls_is_named_and_left_and_the_next_source_completes_th
     assert_eq!(stalled[0].source_kind, Some(SourceKind::Origin));
     assert_eq!(stalled[0].path, Some(FetchPath::Direct));
     let why = stalled[0].detail.as_deref().unwrap_or("");
-    assert!(why.contains("stalled: no bytes for 2 s"), "{why}");
+    assert!(why.contains("stalled: no bytes for 5 s"), "{why}");
     // Then the mirror, from connecting to done, at the total.
     let at = events
         .iter()

@@ -62,7 +62,8 @@ pub struct FetchProgress {
     pub kind: String,
     /// The artifact's path in the app (empty for the manifest).
     pub name: String,
-    /// Verified bytes of the blob held now (never goes down for one blob).
+    /// Bytes of the blob held now (never goes down for one blob): over iroh, verified
+    /// chunk by chunk as they arrive; from HTTPS, received (verified when complete).
     pub fetched: u64,
     /// The blob's signed size.
     pub total: u64,
