@@ -126,6 +126,7 @@ try {
   expect(fetched.every((n, i) => i === 0 || n >= fetched[i - 1]), "image bytes went backwards: " + fetched.join(","));
   const last = image[image.length - 1];
   expect(last && last.fetchState === "done" && last.fetched === last.total, "the image fetch did not end at its total: " + JSON.stringify(last));
+  console.log("install fetch: " + moving.length + " fetching events, e.g. '" + moving[Math.floor(moving.length / 2)].text + "'; last '" + last.text + "'");
 
   step = "installed page shows it running";
   await page.goto(base + "#/installed");
