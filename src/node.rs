@@ -7,6 +7,7 @@ pub mod catalog_port;
 pub mod config;
 mod demo;
 pub mod desired;
+mod fetch_report;
 mod local;
 pub mod outbox;
 mod publish;

@@ -20,6 +20,8 @@
 //!   the same relay without validation feeding future-dated, forged and oversized events.
 //! - `outbox`: a trusted publisher's outbox relay is read (and dropped when it is
 //!   blocked); relays added and removed at runtime, persisted across a restart.
+//! - `progress`: an install's fetch reports bytes of the total, the source and the path; a
+//!   source that stalls is named and left for the next one.
 //! - `codec`, `https`: the event format and HTTPS origins on their own.
 //! - `decide`: the pipeline's decision for one event (pure), table-driven.
 //!
@@ -47,6 +49,8 @@ mod limits;
 mod net;
 #[path = "swarm/outbox.rs"]
 mod outbox;
+#[path = "swarm/progress.rs"]
+mod progress;
 #[path = "swarm/refused.rs"]
 mod refused;
 #[path = "swarm/relayed.rs"]

@@ -150,6 +150,9 @@ pub struct FetchLimits {
     pub min_rate: u64,
     /// Sources tried per blob, at most. Default 8.
     pub max_sources: usize,
+    /// A source that sends no bytes for this long is left for the next one (and tried
+    /// last for a while). Default 20 s.
+    pub stall_timeout: Duration,
     /// How often a blob that no source could deliver is tried again. Default 30 s.
     pub retry_interval: Duration,
 }
@@ -161,6 +164,7 @@ impl Default for FetchLimits {
             base_deadline: Duration::from_secs(30),
             min_rate: 256 * 1024,
             max_sources: 8,
+            stall_timeout: Duration::from_secs(20),
             retry_interval: Duration::from_secs(30),
         }
     }

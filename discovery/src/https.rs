@@ -1,5 +1,6 @@
 //! Optional HTTPS origins: `GET <base>/<blake3-hex>`, streamed to a temporary file while
-//! hashed, bounded by the signed size and a deadline; redirects only within the same host.
+//! hashed, bounded by the signed size, a deadline and a stall timeout (no bytes for that
+//! long ends the fetch); redirects only within the same host.
 //! The bytes count only if their BLAKE3 is the hash the publisher signed.
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,16 @@ pub enum HttpsError {
         expected: Hash,
         /// What the body hashes to.
         actual: Hash,
+    },
+    /// No bytes (or no answer) for the stall timeout.
+    #[error("{url}: stalled: no bytes for {secs} s after {after} bytes")]
+    Stalled {
+        /// The URL.
+        url: String,
+        /// The stall timeout, in seconds.
+        secs: u64,
+        /// Body bytes received before it stalled.
+        after: u64,
     },
     /// Local file error.
     #[error("temporary file {path}: {source}")]
@@ -152,8 +163,23 @@ impl HttpsOrigin {
         want: &BlobRef,
         deadline: Duration,
     ) -> Result<TempBlob, HttpsError> {
+        self.fetch_to_temp_reporting(base, want, deadline, deadline, &|_| {})
+            .await
+    }
+
+    /// [`HttpsOrigin::fetch_to_temp`], telling `on_bytes` the body bytes received so far as
+    /// they arrive, and giving up with [`HttpsError::Stalled`] when the answer or the next
+    /// body bytes do not come within `stall`.
+    pub async fn fetch_to_temp_reporting(
+        &self,
+        base: &str,
+        want: &BlobRef,
+        deadline: Duration,
+        stall: Duration,
+        on_bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<TempBlob, HttpsError> {
         let url = Self::url(base, &want.hash)?;
-        tokio::time::timeout(deadline, self.download(&url, want))
+        tokio::time::timeout(deadline, self.download(&url, want, stall, on_bytes))
             .await
             .unwrap_or_else(|_| {
                 Err(HttpsError::Request {
@@ -163,12 +189,26 @@ impl HttpsOrigin {
             })
     }
 
-    async fn download(&self, url: &str, want: &BlobRef) -> Result<TempBlob, HttpsError> {
+    async fn download(
+        &self,
+        url: &str,
+        want: &BlobRef,
+        stall: Duration,
+        on_bytes: &(dyn Fn(u64) + Sync),
+    ) -> Result<TempBlob, HttpsError> {
         let request_err = |e: reqwest::Error| HttpsError::Request {
             url: url.to_owned(),
             detail: error_chain(&e),
         };
-        let mut resp = self.client.get(url).send().await.map_err(request_err)?;
+        let stalled = |after: u64| HttpsError::Stalled {
+            url: url.to_owned(),
+            secs: stall.as_secs(),
+            after,
+        };
+        let mut resp = tokio::time::timeout(stall, self.client.get(url).send())
+            .await
+            .map_err(|_| stalled(0))?
+            .map_err(request_err)?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(HttpsError::Status {
                 url: url.to_owned(),
@@ -206,7 +246,13 @@ impl HttpsOrigin {
         let mut file = tokio::fs::File::create(&temp.path).await.map_err(io)?;
         let mut hasher = blake3::Hasher::new();
         let mut got: u64 = 0;
-        while let Some(chunk) = resp.chunk().await.map_err(request_err)? {
+        loop {
+            let next = tokio::time::timeout(stall, resp.chunk())
+                .await
+                .map_err(|_| stalled(got))?;
+            let Some(chunk) = next.map_err(request_err)? else {
+                break;
+            };
             got += chunk.len() as u64;
             if got > want.size {
                 return Err(HttpsError::TooLarge {
@@ -217,6 +263,7 @@ impl HttpsOrigin {
             }
             hasher.update(&chunk);
             file.write_all(&chunk).await.map_err(io)?;
+            on_bytes(got);
         }
         file.flush().await.map_err(io)?;
         let actual = Hash::from(hasher.finalize());

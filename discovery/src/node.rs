@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::blobs::{BlobNode, BlobNodeError, FailedAttempt, Fetcher};
+use crate::blobs::{BlobNode, BlobNodeError, FailedAttempt, Fetcher, ProgressSender};
 use crate::codec::{self, EncodeError, Object};
 use crate::config::DiscoveryConfig;
 use crate::https::{HttpsError, HttpsOrigin};
@@ -350,9 +350,22 @@ impl Discovery {
 
     /// Fetch every blob of an entry, image archives included (before an install).
     pub async fn fetch_entry(&self, entry: &Verified<Entry>) -> Result<(), FetchEntryError> {
+        self.fetch_entry_reporting(entry, ProgressSender::none())
+            .await
+    }
+
+    /// [`Discovery::fetch_entry`], reporting each blob's progress to `progress`: held
+    /// locally, or bytes of the total from which source over which path, sources that
+    /// stalled or failed and were left, done (see [`crate::blobs::FetchProgress`]).
+    pub async fn fetch_entry_reporting(
+        &self,
+        entry: &Verified<Entry>,
+        progress: ProgressSender,
+    ) -> Result<(), FetchEntryError> {
         let (reply, rx) = oneshot::channel();
         let cmd = PipelineCommand::FetchEntry {
             entry: Box::new(entry.clone()),
+            progress,
             reply,
         };
         self.inner

@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub(crate) use job::JobCtx;
 use job::{JobInput, JobOutcome};
 
-use crate::blobs::retry_delay;
+use crate::blobs::{retry_delay, ProgressSender};
 use crate::codec::{self, Decoded, Object, ObjectType};
 use crate::config::FetchLimits;
 use crate::mirrors::MirrorBook;
@@ -95,6 +95,7 @@ pub(crate) enum PipelineCommand {
     },
     FetchEntry {
         entry: Box<Verified<Entry>>,
+        progress: ProgressSender,
         reply: oneshot::Sender<Result<(), FetchEntryError>>,
     },
     Status {
@@ -366,8 +367,13 @@ impl Pipeline {
                 let out = self.on_event(&source, &event).await;
                 let _ = reply.send(out);
             }
-            PipelineCommand::FetchEntry { entry, reply } => {
-                let input = self.job_input(*entry, true);
+            PipelineCommand::FetchEntry {
+                entry,
+                progress,
+                reply,
+            } => {
+                let mut input = self.job_input(*entry, true);
+                input.progress = progress;
                 let ctx = self.ctx.clone();
                 tokio::spawn(async move {
                     let (_, outcome) = job::run(ctx, input).await;
@@ -692,6 +698,7 @@ impl Pipeline {
             manifest_sources,
             artifacts,
             images,
+            progress: ProgressSender::none(),
         }
     }
 

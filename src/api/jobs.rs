@@ -1,11 +1,12 @@
 //! Long actions (install, update, …) run as jobs. Each job keeps every progress event it
 //! emitted, so a client that connects late, or reconnects, replays the whole story and
-//! then follows live over server-sent events.
+//! then follows live over server-sent events. A job's percent never goes backwards.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
+use atoll_discovery::blobs::FetchProgress;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -15,9 +16,9 @@ use tokio_stream::{Stream, StreamExt};
 /// One progress event of a job.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobProgress {
-    /// Stage name (`fetch`, `load-image`, `create`, `start`, `health`, …).
+    /// Stage name (`fetch`, `images`, `containers`, `health`, …).
     pub stage: String,
-    /// 0–100.
+    /// 0–100, never lower than the job's previous event.
     pub percent: u8,
     /// What is happening, for people.
     pub message: String,
@@ -26,6 +27,10 @@ pub struct JobProgress {
     /// Set when the job failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// On `fetch` events: one blob's transfer (bytes held of its total, source, path,
+    /// state: held, connecting, fetching, stalled, failed, done).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fetch: Option<FetchProgress>,
 }
 
 struct Job {
@@ -147,10 +152,13 @@ impl JobHandle {
         &self.id
     }
 
-    /// Record and broadcast one event.
-    pub fn emit(&self, p: JobProgress) {
+    /// Record and broadcast one event (its percent raised to the previous event's).
+    pub fn emit(&self, mut p: JobProgress) {
         if let Ok(mut map) = self.jobs.inner.lock() {
             if let Some(job) = map.get_mut(&self.id) {
+                if let Some(last) = job.history.last() {
+                    p.percent = p.percent.max(last.percent);
+                }
                 job.history.push(p.clone());
                 let _ = job.tx.send(p);
             }
@@ -165,6 +173,19 @@ impl JobHandle {
             message: message.into(),
             done: false,
             error: None,
+            fetch: None,
+        });
+    }
+
+    /// A `fetch` step: one blob's transfer.
+    pub fn fetch(&self, percent: u8, message: impl Into<String>, fetch: FetchProgress) {
+        self.emit(JobProgress {
+            stage: "fetch".to_owned(),
+            percent,
+            message: message.into(),
+            done: false,
+            error: None,
+            fetch: Some(fetch),
         });
     }
 
@@ -176,6 +197,7 @@ impl JobHandle {
             message: message.into(),
             done: true,
             error: None,
+            fetch: None,
         });
     }
 
@@ -188,6 +210,7 @@ impl JobHandle {
             message: error.clone(),
             done: true,
             error: Some(error),
+            fetch: None,
         });
     }
 }

@@ -245,6 +245,10 @@ impl NodeClient {
                 continue;
             };
             if let Some(b) = &bar {
+                // A source left (stalled or failed) stays on screen above the bar.
+                if matches!(ev["fetch"]["state"].as_str(), Some("stalled" | "failed")) {
+                    b.println(ev["message"].as_str().unwrap_or(""));
+                }
                 b.set_position(ev["percent"].as_u64().unwrap_or(0));
                 b.set_message(format!(
                     "{}: {}",

@@ -1,19 +1,20 @@
 //! The orchestrator behind the API: actions on apps from the catalog, run on rootless
-//! podman, with the orchestrator's progress forwarded to the API's job. Desired state is
+//! podman, with the blob fetch's progress (bytes, source, path) and the orchestrator's
+//! progress forwarded to the API's job. Desired state is
 //! written once, by the orchestrator, into the catalog file (`super::desired`): what the
 //! marketplace shows as installed is the orchestrator's own record.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use atoll_catalog::CatalogService;
-use atoll_orchestrator::{
-    HealthStatus, InstallRequest, Orchestrator, ProgressSink, Release, Stage,
-};
+use atoll_orchestrator::{HealthStatus, InstallRequest, Orchestrator, ProgressSink, Release};
 use atoll_registry::objects::ArtifactKind;
 use atoll_registry::{AppRef, Entry, Envelope, Hash, Verified};
 
+use super::fetch_report::{self, FETCH_FROM, FETCH_TO};
 use crate::api::jobs::JobHandle;
 use crate::api::{Action, ActionRequest, AppOps, BoxFut, LiveApp};
 
@@ -73,21 +74,27 @@ impl NodeApps {
         Ok((entry, manifest))
     }
 
-    /// Fetch the entry's image blobs (origin first, then mirrors; verified), and lay them
-    /// out under the paths the manifest names for the orchestrator, which checks each
-    /// archive's BLAKE3 against the signed entry again before loading it.
+    /// Fetch the entry's image blobs (origin first, then mirrors; verified), reporting
+    /// bytes, source and path to `job`, and lay them out under the paths the manifest
+    /// names for the orchestrator, which checks each archive's BLAKE3 against the signed
+    /// entry again before loading it. `floor` becomes the job's percent after the fetch.
     async fn release(
         &self,
         entry: &Verified<Entry>,
         manifest: atoll_registry::Manifest,
-        sink: &ProgressSink,
+        job: &JobHandle,
+        floor: &AtomicU8,
     ) -> Result<Release> {
         let dir = self.releases.join(entry.manifest.hash.to_hex());
         if let Some(d) = &self.swarm {
-            sink.emit(Stage::Verify, 5, "fetching the app's blobs (verified)");
-            d.fetch_entry(entry)
-                .await
-                .context("fetching the app's blobs")?;
+            job.step("fetch", FETCH_FROM, "fetching the app's blobs (verified)");
+            let (tx, rx) = atoll_discovery::blobs::ProgressSender::channel();
+            let (fetched, ()) = tokio::join!(
+                d.fetch_entry_reporting(entry, tx),
+                fetch_report::forward(job.clone(), entry, rx)
+            );
+            fetched.context("fetching the app's blobs")?;
+            floor.store(FETCH_TO, Ordering::SeqCst);
         }
         for a in entry
             .artifacts
@@ -131,12 +138,13 @@ impl NodeApps {
         app: &AppRef,
         req: &ActionRequest,
         sink: &ProgressSink,
+        (job, floor): (&JobHandle, &AtomicU8),
     ) -> Result<String> {
         let name = install_name(app);
         match action {
             Action::Install => {
                 let (entry, manifest) = self.head(app).await?;
-                let release = self.release(&entry, manifest, sink).await?;
+                let release = self.release(&entry, manifest, job, floor).await?;
                 let report = self
                     .orch
                     .install(InstallRequest::new(release).name(&name), sink)
@@ -162,7 +170,7 @@ impl NodeApps {
             }
             Action::Update => {
                 let (entry, manifest) = self.head(app).await?;
-                let release = self.release(&entry, manifest, sink).await?;
+                let release = self.release(&entry, manifest, job, floor).await?;
                 let report = self.orch.update(&name, release, sink).await?;
                 Ok(format!("updated from {} to {}", report.from, report.to))
             }
@@ -188,8 +196,11 @@ impl AppOps for NodeApps {
     ) -> BoxFut<'_, ()> {
         Box::pin(async move {
             let (sink, mut events) = ProgressSink::channel();
+            // After a blob fetch the orchestrator's 0-100 fills what is left above it.
+            let floor = Arc::new(AtomicU8::new(0));
             let forward = {
                 let job = job.clone();
+                let floor = floor.clone();
                 tokio::spawn(async move {
                     while let Some(p) = events.recv().await {
                         let stage = serde_json::to_value(p.stage)
@@ -197,11 +208,14 @@ impl AppOps for NodeApps {
                             .and_then(|v| v.as_str().map(str::to_owned))
                             .unwrap_or_else(|| format!("{:?}", p.stage).to_lowercase());
                         // The job's own last event says done; keep the orchestrator's below 100.
-                        job.step(&stage, p.percent.min(99), p.message);
+                        let base = floor.load(Ordering::SeqCst).min(99);
+                        let scaled = u16::from(base)
+                            + u16::from(p.percent.min(100)) * u16::from(99 - base) / 100;
+                        job.step(&stage, scaled.min(99) as u8, p.message);
                     }
                 })
             };
-            let result = self.act(action, &app, &req, &sink).await;
+            let result = self.act(action, &app, &req, &sink, (&job, &floor)).await;
             drop(sink);
             let _ = forward.await;
             match result {

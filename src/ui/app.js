@@ -239,6 +239,15 @@ async function runAction(action, body, area, button) {
       bar.firstChild.style.width = Math.max(0, Math.min(100, p.percent || 0)) + "%";
       msg.textContent = (p.stage ? p.stage + ": " : "") + (p.message || "");
       msg.dataset.stage = p.stage || "";
+      msg.dataset.percent = String(p.percent || 0);
+      if (p.fetch) {
+        // One blob's transfer: bytes held of its total, the source and the path.
+        msg.dataset.fetched = String(p.fetch.fetched);
+        msg.dataset.total = String(p.fetch.total);
+        msg.dataset.fetchState = p.fetch.state || "";
+        msg.dataset.source = p.fetch.source || "";
+        msg.dataset.path = p.fetch.path || "";
+      }
       if (p.done) {
         es.close();
         if (p.error) { bar.classList.add("failed"); msg.textContent = "Failed: " + p.error; }

@@ -1,13 +1,13 @@
 // Browser test of the marketplace in Debian's headless Chromium, driven by playwright-core.
 // Run by tests/node.rs with ATOLL_URL (the node, token in the fragment) and ATOLL_SHOTS (where
-// screenshots go). Exits non-zero with a message on the first failed expectation; a
+// screenshots go). It installs the third party's app through the UI (its image fetched over
+// iroh, the progress in bytes), opens it and uninstalls it. Exits non-zero with a message on the first failed expectation; a
 // screenshot of the page at that moment is kept in ATOLL_SHOTS.
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 
 const url = process.env.ATOLL_URL;
 const shots = process.env.ATOLL_SHOTS || ".";
-const install = process.env.ATOLL_INSTALL === "1";
 const docShot = process.env.ATOLL_DOC_SHOT; // where to write the README screenshot, if set
 if (!url) { console.error("ATOLL_URL is not set"); process.exit(2); }
 
@@ -76,44 +76,92 @@ try {
   expect((await page.locator("[data-testid=publisher-did]").innerText()).startsWith("did:key:z6Mk"), "no publisher DID");
   expect((await page.locator("[data-testid=trust-explanation]").innerText()).includes("pinned"), "no trust explanation");
 
-  if (install) {
-    step = "install with live progress";
-    await page.click("[data-testid=install]");
-    const msg = page.locator("[data-testid=progress-message]");
-    await page.waitForFunction(() => {
+  step = "pin the third-party publisher on the trust page";
+  const base = url.split("#")[0];
+  await page.goto(base + "#/");
+  await page.waitForSelector("[data-testid=app-card]");
+  await searchFor("elsewhere", "Elsewhere Notes");
+  await page.click("[data-testid=app-card]");
+  await page.waitForSelector("[data-testid=publisher-did]");
+  const thirdDid = (await page.locator("[data-testid=publisher-did]").innerText()).trim();
+  expect(thirdDid.startsWith("did:key:z6Mk"), "no third-party DID: " + thirdDid);
+  await page.goto(base + "#/trust");
+  await page.fill("input[aria-label='publisher DID']", thirdDid);
+  await page.click("button:text-is('pin')");
+  await page.waitForFunction((d) => [...document.querySelectorAll("tr")]
+    .some((r) => r.textContent.includes(d) && r.textContent.includes("pinned")), thirdDid, { timeout: 20000 });
+
+  // The third party's image is not on this node: the install fetches it over iroh from
+  // the third party's node (the entry's origin), and the progress says so in bytes.
+  step = "install the third party's app with live fetch progress";
+  await page.goto(base + "#/");
+  await page.waitForSelector("[data-testid=app-card]");
+  await searchFor("elsewhere", "Elsewhere Notes");
+  await page.click("[data-testid=app-card]");
+  await page.waitForSelector("[data-testid=install]");
+  await page.evaluate(() => {
+    window.__progress = [];
+    const area = document.querySelector("[data-testid=progress-area]");
+    new MutationObserver(() => {
       const m = document.querySelector("[data-testid=progress-message]");
-      return m && (m.dataset.state === "done" || m.textContent.startsWith("Failed"));
-    }, null, { timeout: 180000 });
-    expect((await msg.getAttribute("data-state")) === "done", "install did not finish: " + (await msg.innerText()));
+      if (m) window.__progress.push(Object.assign({ text: m.textContent }, m.dataset));
+    }).observe(area, { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  await page.click("[data-testid=install]");
+  const msg = page.locator("[data-testid=progress-message]");
+  await page.waitForFunction(() => {
+    const m = document.querySelector("[data-testid=progress-message]");
+    return m && (m.dataset.state === "done" || m.textContent.startsWith("Failed"));
+  }, null, { timeout: 180000 });
+  expect((await msg.getAttribute("data-state")) === "done", "install did not finish: " + (await msg.innerText()));
+  const seen = await page.evaluate(() => window.__progress);
+  const percents = seen.map((p) => Number(p.percent || 0));
+  expect(percents.every((p, i) => i === 0 || p >= percents[i - 1]), "progress went backwards: " + percents.join(","));
+  const image = seen.filter((p) => p.stage === "fetch" && /image/.test(p.text) && Number(p.total) > 0);
+  const moving = image.filter((p) => p.fetchState === "fetching" && Number(p.fetched) > 0 && Number(p.fetched) <= Number(p.total));
+  expect(moving.length > 0, "no image bytes were shown while fetching: " + JSON.stringify(seen.slice(0, 40)));
+  expect(moving.every((p) => p.source.startsWith("origin ") && p.path === "direct" && / of .* from origin /.test(p.text)),
+    "the fetch did not name its source and path: " + JSON.stringify(moving[0]));
+  const fetched = image.map((p) => Number(p.fetched));
+  expect(fetched.every((n, i) => i === 0 || n >= fetched[i - 1]), "image bytes went backwards: " + fetched.join(","));
+  const last = image[image.length - 1];
+  expect(last && last.fetchState === "done" && last.fetched === last.total, "the image fetch did not end at its total: " + JSON.stringify(last));
+  console.log("install fetch: " + moving.length + " fetching events, e.g. '" + moving[Math.floor(moving.length / 2)].text + "'; last '" + last.text + "'");
 
-    step = "installed page shows it running";
-    await page.goto(url.split("#")[0] + "#/installed");
-    await page.waitForSelector("[data-testid=installed-app]");
-    await page.waitForFunction(() => {
-      const s = document.querySelector("[data-testid=installed-app] [data-testid=state]");
-      return s && s.textContent === "running";
-    }, null, { timeout: 60000 }).catch(() => {});
-    expect((await page.locator("[data-testid=installed-app] [data-testid=state]").first().innerText()) === "running", "state is not running");
+  step = "installed page shows it running";
+  await page.goto(base + "#/installed");
+  await page.waitForSelector("[data-testid=installed-app]");
+  await page.waitForFunction(() => {
+    const s = document.querySelector("[data-testid=installed-app] [data-testid=state]");
+    return s && s.textContent === "running";
+  }, null, { timeout: 60000 }).catch(() => {});
+  expect((await page.locator("[data-testid=installed-app] [data-testid=state]").first().innerText()) === "running", "state is not running");
 
-    step = "open the app's web UI";
-    const href = await page.locator("[data-testid=installed-app] [data-testid=open-app]").first().getAttribute("href");
-    expect(href && href.startsWith("http://127.0.0.1:"), "no web UI link: " + href);
-    const app = await browser.newPage();
-    const res = await app.goto(href);
-    expect(res && res.status() === 200, "the app's web UI did not answer 200");
-    expect((await app.content()).includes("Hello from atoll"), "the app's page is not the hello-static page");
-    await app.close();
+  step = "open the app's web UI";
+  const href = await page.locator("[data-testid=installed-app] [data-testid=open-app]").first().getAttribute("href");
+  expect(href && href.startsWith("http://127.0.0.1:"), "no web UI link: " + href);
+  const app = await browser.newPage();
+  const res = await app.goto(href);
+  expect(res && res.status() === 200, "the app's web UI did not answer 200");
+  expect((await app.content()).includes("Hello from atoll"), "the app's page is not the hello-static page");
+  await app.close();
 
-    step = "uninstall";
-    await page.click("[data-testid=installed-app] [data-testid=uninstall]");
-    await page.waitForFunction(() => {
-      const m = document.querySelector("[data-testid=progress-message]");
-      return m && (m.dataset.state === "done" || m.textContent.startsWith("Failed"));
-    }, null, { timeout: 120000 });
-    expect((await page.locator("[data-testid=progress-message]").getAttribute("data-state")) === "done", "uninstall failed");
-    await page.goto(url.split("#")[0] + "#/installed");
-    await page.waitForSelector("text=Nothing installed yet", { timeout: 20000 });
-  }
+  step = "uninstall";
+  await page.click("[data-testid=installed-app] [data-testid=uninstall]");
+  await page.waitForFunction(() => {
+    const m = document.querySelector("[data-testid=progress-message]");
+    return m && (m.dataset.state === "done" || m.textContent.startsWith("Failed"));
+  }, null, { timeout: 120000 });
+  expect((await page.locator("[data-testid=progress-message]").getAttribute("data-state")) === "done", "uninstall failed");
+  await page.goto(base + "#/installed");
+  await page.waitForSelector("text=Nothing installed yet", { timeout: 20000 });
+
+  step = "unpin the third-party publisher again";
+  await page.goto(base + "#/trust");
+  await page.fill("input[aria-label='publisher DID']", thirdDid);
+  await page.click("button:text-is('unpin')");
+  await page.waitForFunction((d) => ![...document.querySelectorAll("tr")]
+    .some((r) => r.textContent.includes(d) && r.textContent.includes("pinned")), thirdDid, { timeout: 20000 });
 
   expect(dialogs.length === 0, "a dialog was opened: " + dialogs.join(" | "));
   expect(pageErrors.length === 0, "page errors: " + pageErrors.join(" | "));

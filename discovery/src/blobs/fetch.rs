@@ -3,7 +3,9 @@
 //! and the size the signed entry names. Only verified bytes reach the store: iroh-blobs
 //! checks every 1 KiB chunk against the BLAKE3 tree of the hash as it streams, so a source
 //! that flips one bit is cut off at that chunk (what came before it is kept, and the next
-//! source is asked only for what is missing).
+//! source is asked only for what is missing). A source that sends nothing for the stall
+//! timeout is left for the next one. Every step is reported to a [`BlobProgress`]: bytes
+//! held of the total, the source, and for iroh whether the path is direct or relayed.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +22,7 @@ use iroh_blobs::get::GetError;
 use tokio_util::sync::CancellationToken;
 
 use super::node::{BlobNode, BlobNodeError};
+use super::progress::{BlobProgress, FetchPath};
 use super::to_iroh;
 use crate::config::FetchLimits;
 use crate::https::HttpsError;
@@ -90,6 +93,17 @@ impl BlobSource {
             addrs: Vec::new(),
             relays: Vec::new(),
             url: Some(url.into()),
+        }
+    }
+
+    /// How progress events name it: the kind and a short node id (`origin 3fa2b1c0…`),
+    /// or the HTTPS base.
+    pub fn label(&self) -> String {
+        let kind = self.kind.as_str();
+        match (&self.node, &self.url) {
+            (Some(n), _) => format!("{kind} {}…", &hex::encode(n.as_bytes())[..8]),
+            (None, Some(u)) => format!("{kind} {}", u.chars().take(120).collect::<String>()),
+            (None, None) => kind.to_owned(),
         }
     }
 
@@ -213,6 +227,14 @@ pub enum AttemptFailure {
     /// The deadline for the blob's size passed.
     #[error("deadline of {0} s passed")]
     Deadline(u64),
+    /// The source sent no bytes for the stall timeout.
+    #[error("stalled: no bytes for {secs} s after {after} bytes")]
+    Stalled {
+        /// The stall timeout, in seconds.
+        secs: u64,
+        /// Bytes it had sent in this attempt.
+        after: u64,
+    },
     /// The blob transfer failed.
     #[error("{0}")]
     Transfer(#[source] SharedError<GetError>),
@@ -228,6 +250,19 @@ enum Attempt {
     Failed(AttemptFailure),
     Corrupt(String),
     TooLarge(u64),
+}
+
+impl From<AttemptFailure> for Attempt {
+    fn from(f: AttemptFailure) -> Self {
+        Self::Failed(f)
+    }
+}
+
+/// One attempt at one source: the path its bytes took (once connected), and the outcome
+/// (payload bytes moved).
+struct Tried {
+    path: Option<FetchPath>,
+    result: Result<u64, Attempt>,
 }
 
 /// Fetches blobs into a [`BlobNode`]'s store. Cheap to clone.
@@ -266,7 +301,22 @@ impl Fetcher {
         sources: &[BlobSource],
         cancel: &CancellationToken,
     ) -> Result<FetchOutcome, FetchError> {
+        let progress = BlobProgress::silent(want.hash, want.size);
+        self.fetch_reporting(want, sources, cancel, &progress).await
+    }
+
+    /// [`Fetcher::fetch`], reporting every step to `progress`: held locally, connecting to
+    /// a source, bytes held of the total (with the path), a source stalled or failed and
+    /// left, done.
+    pub async fn fetch_reporting(
+        &self,
+        want: &BlobRef,
+        sources: &[BlobSource],
+        cancel: &CancellationToken,
+        progress: &BlobProgress,
+    ) -> Result<FetchOutcome, FetchError> {
         if let Some(outcome) = self.local(want).await? {
+            progress.held_locally();
             return Ok(outcome);
         }
         let mut tried = Vec::new();
@@ -280,51 +330,41 @@ impl Fetcher {
             if source.node == Some(self.node.node_id()) {
                 continue;
             }
-            let attempt = tokio::select! {
+            let local = self.local_bytes(want).await;
+            progress.connecting(source, local);
+            let Tried { path, result } = tokio::select! {
                 _ = cancel.cancelled() => return Err(FetchError::Cancelled),
-                a = self.attempt(want, source) => a,
+                a = self.attempt(want, source, local, progress) => a,
             };
             let name = source.name();
-            match attempt {
+            let failure = match result {
                 Ok(bytes) => {
                     if let Some(mut outcome) = self.local(want).await? {
-                        tracing::debug!(blob = %want.hash, from = %name, bytes, "blob fetched and verified");
+                        tracing::debug!(blob = %want.hash, from = %name, bytes, path = path.map(FetchPath::as_str), "blob fetched and verified");
+                        progress.done(source, path);
                         outcome.source = name;
                         outcome.bytes = bytes;
                         outcome.rejected = rejected;
                         return Ok(outcome);
                     }
-                    tried.push(FailedAttempt {
-                        source: name,
-                        failure: AttemptFailure::Incomplete,
-                    });
+                    AttemptFailure::Incomplete
                 }
                 Err(Attempt::Failed(why)) => {
                     tracing::debug!(blob = %want.hash, from = %name, %why, "source failed");
-                    tried.push(FailedAttempt {
-                        source: name,
-                        failure: why,
-                    });
+                    why
                 }
                 Err(Attempt::Corrupt(detail)) => {
                     tracing::warn!(blob = %want.hash, from = %name, %detail, "source sent bytes that do not match the hash");
-                    tried.push(FailedAttempt {
-                        source: name,
-                        failure: AttemptFailure::Corrupt,
-                    });
                     rejected.push(Reason::BlobCorrupt {
                         hash: want.hash.to_hex(),
                         from: source.rejection_source(),
                         detail,
                     });
+                    AttemptFailure::Corrupt
                 }
                 Err(Attempt::TooLarge(n)) => {
                     // Blame the source, not the entry: a liar can announce any size.
                     tracing::warn!(blob = %want.hash, from = %name, bytes = n, "source sent more than the signed size");
-                    tried.push(FailedAttempt {
-                        source: name,
-                        failure: AttemptFailure::TooLarge,
-                    });
                     rejected.push(Reason::BlobSize {
                         hash: want.hash.to_hex(),
                         problem: BlobSizeProblem::SourceSentMore {
@@ -333,8 +373,18 @@ impl Fetcher {
                             signed: want.size,
                         },
                     });
+                    AttemptFailure::TooLarge
                 }
+            };
+            let stalled = matches!(failure, AttemptFailure::Stalled { .. });
+            if stalled {
+                tracing::info!(blob = %want.hash, from = %name, why = %failure, "source stalled; trying the next one");
             }
+            progress.left(source, path, stalled, &failure.to_string());
+            tried.push(FailedAttempt {
+                source: name,
+                failure,
+            });
         }
         Err(FetchError::Unavailable {
             hash: want.hash,
@@ -370,14 +420,37 @@ impl Fetcher {
         }
     }
 
-    async fn attempt(&self, want: &BlobRef, source: &BlobSource) -> Result<u64, Attempt> {
+    /// Verified bytes of `want` in the local store (a source is asked only for the rest).
+    async fn local_bytes(&self, want: &BlobRef) -> u64 {
+        self.node
+            .store()
+            .remote()
+            .local(to_iroh(&want.hash))
+            .await
+            .map(|l| l.local_bytes())
+            .unwrap_or(0)
+    }
+
+    async fn attempt(
+        &self,
+        want: &BlobRef,
+        source: &BlobSource,
+        local: u64,
+        progress: &BlobProgress,
+    ) -> Tried {
         match (source.kind, &source.node, &source.url) {
-            (SourceKind::Https, _, Some(url)) => match &self.https {
-                Some(https) => self.fetch_https(https, url, want).await,
-                None => Err(Attempt::Failed(AttemptFailure::HttpsDisabled)),
+            (SourceKind::Https, _, Some(url)) => Tried {
+                path: Some(FetchPath::Https),
+                result: match &self.https {
+                    Some(https) => self.fetch_https(https, url, want, source, progress).await,
+                    None => Err(AttemptFailure::HttpsDisabled.into()),
+                },
             },
-            (_, Some(node), _) => self.fetch_node(want, *node, source).await,
-            _ => Err(Attempt::Failed(AttemptFailure::NoAddress)),
+            (_, Some(node), _) => self.fetch_node(want, *node, source, local, progress).await,
+            _ => Tried {
+                path: None,
+                result: Err(AttemptFailure::NoAddress.into()),
+            },
         }
     }
 
@@ -386,7 +459,9 @@ impl Fetcher {
         want: &BlobRef,
         node: EndpointId,
         source: &BlobSource,
-    ) -> Result<u64, Attempt> {
+        local: u64,
+        progress: &BlobProgress,
+    ) -> Tried {
         // Its direct addresses and relays: iroh tries them together, holds the relayed
         // path while it punches holes, and moves to a direct one when that works.
         let mut addr = EndpointAddr::new(node);
@@ -407,15 +482,14 @@ impl Fetcher {
         let conn = match conn {
             Ok(c) => c,
             Err(why) => {
-                if let Ok(mut down) = self.unreachable.lock() {
-                    down.insert(node, Instant::now());
-                }
-                return Err(Attempt::Failed(why));
+                self.mark_unreachable(node, true);
+                return Tried {
+                    path: None,
+                    result: Err(why.into()),
+                };
             }
         };
-        if let Ok(mut down) = self.unreachable.lock() {
-            down.remove(&node);
-        }
+        self.mark_unreachable(node, false);
         let mut stream = self
             .node
             .store()
@@ -424,15 +498,27 @@ impl Fetcher {
             .stream()
             .boxed();
         let deadline = self.limits.deadline(want.size);
+        let stall = self.limits.stall_timeout;
         let result = tokio::time::timeout(deadline, async {
             let mut last = 0;
-            while let Some(item) = stream.next().await {
+            loop {
+                let item = match tokio::time::timeout(stall, stream.next()).await {
+                    Ok(Some(item)) => item,
+                    Ok(None) => break,
+                    Err(_) => {
+                        return Err(Attempt::Failed(AttemptFailure::Stalled {
+                            secs: stall.as_secs(),
+                            after: last,
+                        }))
+                    }
+                };
                 match item {
                     GetProgressItem::Progress(n) => {
                         last = n;
                         if n > want.size {
                             return Err(Attempt::TooLarge(n));
                         }
+                        progress.bytes(source, local.saturating_add(n), || path_of(&conn));
                     }
                     GetProgressItem::Done(stats) => return Ok(stats.payload_bytes_read),
                     GetProgressItem::Error(e) => return Err(classify(e)),
@@ -446,8 +532,24 @@ impl Fetcher {
                 deadline.as_secs(),
             )))
         });
+        if matches!(result, Err(Attempt::Failed(AttemptFailure::Stalled { .. }))) {
+            // Tried last for a while, like a node that could not be reached.
+            self.mark_unreachable(node, true);
+        }
+        let path = path_of(&conn);
         conn.close(0u32.into(), b"done");
-        result
+        Tried { path, result }
+    }
+
+    /// Note that `node` could not (`down`) or could be reached.
+    fn mark_unreachable(&self, node: EndpointId, down: bool) {
+        if let Ok(mut map) = self.unreachable.lock() {
+            if down {
+                map.insert(node, Instant::now());
+            } else {
+                map.remove(&node);
+            }
+        }
     }
 
     async fn fetch_https(
@@ -455,16 +557,23 @@ impl Fetcher {
         https: &HttpsOrigin,
         base: &str,
         want: &BlobRef,
+        source: &BlobSource,
+        progress: &BlobProgress,
     ) -> Result<u64, Attempt> {
         let deadline = self.limits.deadline(want.size);
+        let stall = self.limits.stall_timeout;
+        let on_bytes = |n: u64| progress.bytes(source, n, || Some(FetchPath::Https));
         let file = https
-            .fetch_to_temp(base, want, deadline)
+            .fetch_to_temp_reporting(base, want, deadline, stall, &on_bytes)
             .await
             .map_err(|e| match e {
                 crate::https::HttpsError::Mismatch { actual, .. } => {
                     Attempt::Corrupt(format!("the body hashes to {actual}"))
                 }
                 crate::https::HttpsError::TooLarge { got, .. } => Attempt::TooLarge(got),
+                crate::https::HttpsError::Stalled { secs, after, .. } => {
+                    Attempt::Failed(AttemptFailure::Stalled { secs, after })
+                }
                 other => Attempt::Failed(AttemptFailure::Https(SharedError::new(other))),
             })?;
         let hash = self
@@ -476,6 +585,19 @@ impl Fetcher {
             return Err(Attempt::Corrupt(format!("the body hashes to {hash}")));
         }
         Ok(want.size)
+    }
+}
+
+/// Whether the connection's selected path is a direct IP path or goes through a relay.
+fn path_of(conn: &iroh::endpoint::Connection) -> Option<FetchPath> {
+    let paths = conn.paths();
+    let selected = paths.iter().find(|p| p.is_selected())?;
+    if selected.is_relay() {
+        Some(FetchPath::Relayed)
+    } else if selected.is_ip() {
+        Some(FetchPath::Direct)
+    } else {
+        None
     }
 }
 

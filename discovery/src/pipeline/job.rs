@@ -9,7 +9,7 @@ use atoll_registry::{Entry, Envelope, Hash, Manifest, Verified};
 use tokio_util::sync::CancellationToken;
 
 use crate::announce::{MirrorAnnouncement, MirrorType};
-use crate::blobs::{BlobSource, FetchError, Fetcher};
+use crate::blobs::{BlobSource, FetchError, Fetcher, ProgressSender};
 use crate::codec::{self, Object};
 use crate::identity::NodeKey;
 use crate::node::BlobsUnavailable;
@@ -72,6 +72,8 @@ pub(crate) struct JobInput {
     pub artifacts: Vec<(Artifact, Vec<BlobSource>)>,
     /// Fetch image archives too.
     pub images: bool,
+    /// Where the progress of each blob goes (nowhere for the sync's own jobs).
+    pub progress: ProgressSender,
 }
 
 /// How the job ended.
@@ -137,8 +139,19 @@ async fn reject_source(ctx: &JobCtx, reason: &Reason) {
     ctx.reject(r, reason, false).await;
 }
 
-async fn fetch(ctx: &JobCtx, want: &BlobRef, sources: &[BlobSource]) -> Result<(), Step> {
-    match ctx.fetcher.fetch(want, sources, &ctx.cancel).await {
+async fn fetch(
+    ctx: &JobCtx,
+    want: &BlobRef,
+    sources: &[BlobSource],
+    progress: &ProgressSender,
+    (kind, name): (&str, &str),
+) -> Result<(), Step> {
+    let progress = progress.blob(want.hash, want.size, kind, name);
+    match ctx
+        .fetcher
+        .fetch_reporting(want, sources, &ctx.cancel, &progress)
+        .await
+    {
         Ok(out) => {
             // Named by this entry: if a refused one had named it too, keep it now.
             ctx.fetcher.node().keep(&want.hash);
@@ -190,7 +203,15 @@ async fn run_inner(ctx: &JobCtx, input: &JobInput) -> Result<JobOutcome, Reason>
 
 async fn stages(ctx: &JobCtx, input: &JobInput) -> Result<(), Step> {
     let entry = &input.entry;
-    fetch(ctx, &entry.manifest, &input.manifest_sources).await?;
+    let progress = &input.progress;
+    fetch(
+        ctx,
+        &entry.manifest,
+        &input.manifest_sources,
+        progress,
+        ("manifest", ""),
+    )
+    .await?;
     let bytes = ctx
         .fetcher
         .node()
@@ -210,7 +231,18 @@ async fn stages(ctx: &JobCtx, input: &JobInput) -> Result<(), Step> {
             complete = false;
             continue;
         }
-        fetch(ctx, &artifact.blob, sources).await?;
+        let kind = match artifact.kind {
+            ArtifactKind::Icon => "icon",
+            ArtifactKind::Image => "image",
+        };
+        fetch(
+            ctx,
+            &artifact.blob,
+            sources,
+            progress,
+            (kind, &artifact.path),
+        )
+        .await?;
         held.push(artifact.blob.hash);
     }
     if complete {
