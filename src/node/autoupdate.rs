@@ -1,9 +1,11 @@
 //! Auto-update: apps whose policy is `auto` (config `[auto_update]`) move to the newest
 //! verified version of their publisher by themselves — only when that head is not stale,
 //! not yanked, not equivocated, and its publisher still reaches the trust threshold. The
-//! orchestrator rolls the update back if the new version fails its health checks.
+//! orchestrator rolls the update back if the new version fails its health checks; a
+//! version that failed is not tried again by itself (only a newer head is), so a broken
+//! release is not reinstalled and rolled back every 30 s for months.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,12 +20,13 @@ use crate::api::{Action, ActionRequest, AppOps};
 /// How often installed apps are compared with the catalog.
 pub const INTERVAL: Duration = Duration::from_secs(30);
 
-/// Apps that should be updated now: policy `auto`, a newer installable head.
+/// Apps that should be updated now: policy `auto`, a newer installable head; each with
+/// the head's version.
 pub fn due(
     catalog: &Catalog,
     policy: &BTreeMap<String, AutoUpdate>,
     threshold: f64,
-) -> Vec<AppRef> {
+) -> Vec<(AppRef, String)> {
     // The orchestrator's records (one home for desired state); an update in progress
     // already records the newer version, so it is not started twice.
     let Ok(desired) = catalog.installed_apps() else {
@@ -34,15 +37,13 @@ pub fn due(
         .filter(|d| d.wanted != DesiredRun::Removed)
         .filter_map(|d| d.app.clone().map(|app| (app, d)))
         .filter(|(app, _)| policy.get(&app.to_string()) == Some(&AutoUpdate::Auto))
-        .filter(|(app, d)| {
-            catalog.app(app).ok().flatten().is_some_and(|v| {
-                let s = &v.summary;
-                s.auto_installable()
-                    && s.trust >= threshold
-                    && semver::Version::parse(&s.version).is_ok_and(|head| head > d.version)
-            })
+        .filter_map(|(app, d)| {
+            let head = catalog.app(&app).ok().flatten()?.summary;
+            let newer = head.auto_installable()
+                && head.trust >= threshold
+                && semver::Version::parse(&head.version).is_ok_and(|v| v > d.version);
+            newer.then_some((app, head.version))
         })
-        .map(|(app, _)| app)
         .collect()
 }
 
@@ -58,6 +59,8 @@ pub async fn run(
         return;
     }
     let policy = Arc::new(policy);
+    // The head version each app last failed to update to (rolled back): not retried.
+    let mut failed: HashMap<AppRef, String> = HashMap::new();
     let mut tick = tokio::time::interval(INTERVAL);
     loop {
         tick.tick().await;
@@ -69,7 +72,10 @@ pub async fn run(
                 return;
             }
         };
-        for app in apps {
+        for (app, version) in apps {
+            if failed.get(&app) == Some(&version) {
+                continue;
+            }
             let job = jobs.create();
             // The job id, so its events can be followed (`GET /api/v1/jobs/{job}/events`).
             info!(%app, job = job.id(), "auto-update: a newer verified version is available");
@@ -78,7 +84,16 @@ pub async fn run(
                 purge: false,
                 override_trust: false,
             };
-            ops.run(Action::Update, app, req, job).await;
+            ops.run(Action::Update, app.clone(), req, job).await;
+            let p = policy.clone();
+            let still_due = catalog
+                .read(move |c| Ok(due(c, &p, threshold)))
+                .await
+                .unwrap_or_default();
+            if still_due.iter().any(|(a, v)| *a == app && *v == version) {
+                warn!(%app, %version, "auto-update to this version failed; it is not retried until a newer version is published");
+                failed.insert(app, version);
+            }
         }
     }
 }
@@ -154,7 +169,13 @@ mod tests {
         let notify = BTreeMap::from([(app.to_string(), AutoUpdate::Notify)]);
         assert!(due(&c, &auto, 0.5).is_empty(), "nothing newer yet");
         publish(&mut c, &key, "1.1.0", 2);
-        assert_eq!(due(&c, &auto, 0.5), vec![app.clone()]);
+        assert_eq!(
+            due(&c, &auto, 0.5)
+                .into_iter()
+                .map(|(a, _)| a)
+                .collect::<Vec<_>>(),
+            vec![app.clone()]
+        );
         assert!(due(&c, &notify, 0.5).is_empty(), "notify never updates");
         row.wanted = DesiredRun::Removed;
         c.put_installed(&row).unwrap();

@@ -66,11 +66,19 @@ impl NodeApps {
             .and_then(|e| e.verify::<Entry>())
             .context("stored entry no longer verifies")?;
         let hash = entry.manifest.hash;
-        let manifest = self
-            .catalog
-            .read(move |c| c.manifest(&hash))
-            .await?
-            .with_context(|| format!("the manifest of {app} has not been fetched yet"))?;
+        let mut manifest = self.catalog.read(move |c| c.manifest(&hash)).await?;
+        if manifest.is_none() {
+            // Not fetched yet (e.g. published while the node was stopped, or its origin was
+            // offline at sync time): fetch the entry now, verified like any other.
+            if let Some(d) = &self.swarm {
+                d.fetch_entry(&entry)
+                    .await
+                    .with_context(|| format!("fetching the manifest of {app}"))?;
+                manifest = self.catalog.read(move |c| c.manifest(&hash)).await?;
+            }
+        }
+        let manifest =
+            manifest.with_context(|| format!("the manifest of {app} has not been fetched yet"))?;
         Ok((entry, manifest))
     }
 
