@@ -66,6 +66,7 @@ fn release(
     key: &Keypair,
     node_id: &str,
     event_key: &Keypair,
+    sequence: Option<u64>,
 ) -> (Vec<(String, Vec<u8>)>, String) {
     let out = tempfile::tempdir().unwrap();
     let opts = SignOptions {
@@ -73,6 +74,7 @@ fn release(
             node_id: Some(node_id.to_owned()),
             ..Default::default()
         },
+        sequence,
         ..Default::default()
     };
     let signed = bundle::sign_app(app, key, out.path(), &opts).unwrap();
@@ -243,10 +245,16 @@ fn publish_and_yank_through_a_running_node() {
     // Refusals: each a 4xx saying why, nothing kept.
     let key = Keypair::generate().unwrap();
     let refused = refused_app(src.path());
-    let (good, image) = release(&refused, &key, &node_id, &key);
+    let (good, image) = release(&refused, &key, &node_id, &key, None);
     let other_id = "ab".repeat(32);
-    let (elsewhere, _) = release(&refused, &key, &other_id, &key);
-    let (unbound, _) = release(&refused, &key, &node_id, &Keypair::generate().unwrap());
+    let (elsewhere, _) = release(&refused, &key, &other_id, &key, None);
+    let (unbound, _) = release(
+        &refused,
+        &key,
+        &node_id,
+        &Keypair::generate().unwrap(),
+        None,
+    );
     let mut bad_sig = good.clone();
     let mut entry: Value = serde_json::from_slice(&bad_sig[0].1).unwrap();
     let sig = entry["signatures"][0]["sig"].as_str().unwrap().to_owned();
@@ -305,4 +313,23 @@ fn publish_and_yank_through_a_running_node() {
     assert_eq!(s, 200, "{v}");
     assert!(in_store(node.home.path(), &image));
     wait_for_app(&node, "refused");
+    // Refused only by the pipeline, after its blobs were stored: an older sequence than
+    // the one the node holds. A 409 that says so, and the catalog keeps the newer one.
+    let older_dir = tempfile::tempdir().unwrap();
+    let older = refused_app(older_dir.path());
+    let (stale, _) = release(&older, &key, &node_id, &key, Some(1));
+    let (s, v) = upload(&node, reqwest::blocking::Body::from(tar_of(&stale)));
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("refused")),
+        "{v}"
+    );
+    let (_, apps) = node.get("/api/v1/apps?q=refused");
+    let seq = apps["items"][0]["sequence"].as_u64();
+    assert!(
+        seq.is_some_and(|s| s > 1),
+        "the older release replaced the newer one: {apps}"
+    );
 }

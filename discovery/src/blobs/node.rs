@@ -408,6 +408,12 @@ impl BlobNode {
 
     /// Add a file (streamed, hashed while read); it is served from now on.
     pub async fn add_path(&self, path: &Path) -> Result<Hash, BlobNodeError> {
+        Ok(self.add_path_tagged(path).await?.0)
+    }
+
+    /// [`Self::add_path`], also returning the name of the tag that keeps it, for
+    /// [`Self::untag`] if the publication it belongs to is refused after all.
+    pub async fn add_path_tagged(&self, path: &Path) -> Result<(Hash, Vec<u8>), BlobNodeError> {
         let abs = std::path::absolute(path).map_err(|e| BlobNodeError::Io(e.to_string()))?;
         let tag = self
             .store
@@ -417,7 +423,17 @@ impl BlobNode {
             .map_err(|e| BlobNodeError::Io(e.to_string()))?;
         let hash = Hash::from_bytes(*tag.hash.as_bytes());
         self.serve(&hash);
-        Ok(hash)
+        Ok((hash, tag.name.0.to_vec()))
+    }
+
+    /// Delete a tag [`Self::add_path_tagged`] made: its blob is no longer kept for it.
+    pub async fn untag(&self, name: &[u8]) -> Result<(), BlobNodeError> {
+        self.store
+            .tags()
+            .delete(name)
+            .await
+            .map(|_| ())
+            .map_err(|e| BlobNodeError::Io(e.to_string()))
     }
 
     /// Serve this blob to others even when mirroring is off.

@@ -214,16 +214,23 @@ fn bound(which: Which, key: &PublicKey, profile: &PublisherProfile) -> Result<()
 }
 
 /// Store a checked release: its blobs go into the node's store (tagged, so they are kept
-/// and served as this node's own), then the profile and the entry events are announced
-/// on every relay and run through the node's pipeline.
+/// and served as this node's own), the profile and the entry events run through the
+/// node's pipeline, and only what it accepts is announced on every relay. When the
+/// pipeline refuses the entry (e.g. a sequence below the one it holds), nothing of the
+/// release stays: its tags are deleted and blobs the node did not hold before are
+/// dropped.
 pub async fn store_release(
     d: &Discovery,
     release: CheckedRelease,
 ) -> Result<Published, PublishAppError> {
     let mut blobs = Vec::new();
+    let mut added: Vec<(Hash, Vec<u8>, bool)> = Vec::new();
     for (expected, path) in &release.blobs {
-        let actual = d.blobs().add_path(path).await?;
+        let held = matches!(d.blobs().complete_size(expected).await, Ok(Some(_)));
+        let (actual, tag) = d.blobs().add_path_tagged(path).await?;
+        added.push((actual, tag, held));
         if actual != *expected {
+            forget(d, &added).await;
             return Err(PublishAppError::HashMismatch {
                 path: path.clone(),
                 expected: *expected,
@@ -233,9 +240,15 @@ pub async fn store_release(
         blobs.push(actual.to_hex());
     }
     let profile_event = release.profile_event.id.to_hex();
-    announce_signed(d, release.profile_event).await?;
     let entry_event = release.entry_event.id.to_hex();
-    let relays = announce_signed(d, release.entry_event).await?;
+    for event in [&release.profile_event, &release.entry_event] {
+        if let Ingested::Rejected(reason) = d.ingest_event(event.clone(), "local").await {
+            forget(d, &added).await;
+            return Err(PublishAppError::Refused(reason));
+        }
+    }
+    announce(d, &release.profile_event).await?;
+    let relays = announce(d, &release.entry_event).await?;
     let entry = release.entry;
     Ok(Published {
         app: entry.app_ref().to_string(),
@@ -249,6 +262,31 @@ pub async fn store_release(
         bundle: release.bundle,
         origin: d.node_id(),
     })
+}
+
+/// Undo [`store_release`]'s blob adds: delete their tags, drop the blobs that were new.
+async fn forget(d: &Discovery, added: &[(Hash, Vec<u8>, bool)]) {
+    for (hash, tag, _) in added {
+        if let Err(e) = d.blobs().untag(tag).await {
+            tracing::warn!(%hash, error = %e, "could not delete the tag of a refused release's blob");
+        }
+    }
+    let new: Vec<Hash> = added
+        .iter()
+        .filter(|(_, _, held)| !held)
+        .map(|(h, _, _)| *h)
+        .collect();
+    d.blobs().drop_blobs(&new).await;
+}
+
+/// Send an event the pipeline already accepted to every relay.
+async fn announce(d: &Discovery, event: &Event) -> Result<Vec<String>, PublishAppError> {
+    let report = d
+        .relays()
+        .publish(event)
+        .await
+        .map_err(crate::node::AnnounceError::from)?;
+    Ok(report.accepted)
 }
 
 /// Send an event signed elsewhere to every relay, then run it through this node's
