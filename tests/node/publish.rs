@@ -327,9 +327,16 @@ fn publish_and_yank_through_a_running_node() {
         "{v}"
     );
     let (_, apps) = node.get("/api/v1/apps?q=refused");
-    let seq = apps["items"][0]["sequence"].as_u64();
+    let r = apps["items"][0]["ref"].as_str().unwrap().to_owned();
+    let (_, detail) = node.get(&format!("/api/v1/apps/{r}"));
+    let sequences: Vec<u64> = detail["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["sequence"].as_u64())
+        .collect();
     assert!(
-        seq.is_some_and(|s| s > 1),
-        "the older release replaced the newer one: {apps}"
+        !sequences.is_empty() && !sequences.contains(&1),
+        "the refused older release was stored: {detail}"
     );
 }
