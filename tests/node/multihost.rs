@@ -189,44 +189,65 @@ impl Timed {
                 }
             }
             x.state = f["state"].as_str().unwrap_or("").to_owned();
+            x.bytes = f["total"].as_u64().unwrap_or(x.bytes);
             if x.state == "done" {
                 x.took = Some(*t - x.first);
                 x.source_kind = f["source_kind"].as_str().unwrap_or("").to_owned();
                 x.source_id = f["source_id"].as_str().unwrap_or("").to_owned();
-                x.bytes = f["total"].as_u64().unwrap_or(0);
             }
         }
         out
     }
 
-    /// For the note: the path and time of each image, against the whole job.
-    fn figure(&self, what: &str) -> String {
-        let images: Vec<String> = self
-            .images()
+    /// For the figures table: the hop, the path iroh took, the images, the image
+    /// transfer alone, the whole fetch stage and the whole job.
+    fn row(&self, hop: &str) -> Row {
+        let images = self.images();
+        let mut paths: Vec<String> = Vec::new();
+        for x in &images {
+            let p = if x.paths.is_empty() {
+                format!("none ({})", x.state)
+            } else {
+                x.paths.join(" → ")
+            };
+            if !paths.contains(&p) {
+                paths.push(p);
+            }
+        }
+        let sizes: Vec<String> = images
             .iter()
-            .map(|x| {
-                format!(
-                    "{} {} KiB from {} {}: path {}, {}",
-                    x.name,
-                    x.bytes / 1024,
-                    x.source_kind,
-                    x.source_id.get(..10).unwrap_or(""),
-                    if x.paths.is_empty() {
-                        "-".to_owned()
-                    } else {
-                        x.paths.join(" → ")
-                    },
-                    x.took
-                        .map_or(format!("state {}", x.state), |t| format!("{t:.1?}")),
-                )
+            .map(|x| match x.source_id.get(..8) {
+                Some(id) => format!("{} KiB from {} {id}", x.bytes / 1024, x.source_kind),
+                None => format!("{} KiB held, none fetched", x.bytes / 1024),
             })
             .collect();
-        format!(
-            "{what}: job {:.1?}, blob transfer {:.1?}; {}",
-            self.total,
-            self.transfer(),
-            images.join("; ")
-        )
+        let took: Vec<String> = images
+            .iter()
+            .map(|x| {
+                x.took
+                    .map_or(format!("({})", x.state), |t| format!("{t:.2?}"))
+            })
+            .collect();
+        let dash = |v: Vec<String>, sep: &str| {
+            if v.is_empty() {
+                "-".to_owned()
+            } else {
+                v.join(sep)
+            }
+        };
+        Row([
+            hop.to_owned(),
+            dash(paths, ", "),
+            if sizes.is_empty() {
+                "none fetched (held)".to_owned()
+            } else {
+                sizes.join(", ")
+            },
+            dash(took, " + "),
+            self.transfer()
+                .map_or("-".to_owned(), |t| format!("{t:.2?}")),
+            format!("{:.2?}", self.total),
+        ])
     }
 
     /// Every image came complete from a source of `kind` (and node `id`, if given), over
@@ -251,6 +272,41 @@ impl Timed {
                 self.events
             );
         }
+    }
+}
+
+/// A row of the figures table (see [`print_table`]).
+struct Row([String; 6]);
+
+/// The figures table, columns aligned, every line prefixed for grep.
+fn print_table(rows: &[Row]) {
+    let head = [
+        "hop",
+        "iroh path",
+        "image blobs",
+        "image transfer (each)",
+        "fetch stage",
+        "install job",
+    ];
+    let mut width = head.map(str::len);
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(&r.0) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: [&str; 6]| {
+        let cells: Vec<String> = cells
+            .iter()
+            .zip(width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        eprintln!("[multihost] | {} |", cells.join(" | "));
+    };
+    line(head);
+    let rule: Vec<String> = width.iter().map(|w| "-".repeat(*w)).collect();
+    eprintln!("[multihost] |-{}-|", rule.join("-|-"));
+    for r in rows {
+        line([&r.0[0], &r.0[1], &r.0[2], &r.0[3], &r.0[4], &r.0[5]]);
     }
 }
 
@@ -384,6 +440,24 @@ fn installed_at(hosts: &Hosts, node: &HostNode, app: &str, version: &str) -> Val
     )
 }
 
+/// Run the CLI in the root namespace with `home`; panic unless it succeeds; its stdout.
+fn admin_cli_run(home: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .env_remove("ATOLL_NODE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "atoll {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A node's iroh node id (hex), as it logged it.
 fn node_id(node: &HostNode) -> String {
     let (_, up) = node
@@ -448,13 +522,31 @@ fn scenario(hosts: &Hosts) {
     assert_eq!(answer.ok(), Some(200), "the iroh relay, from pub");
     let through = format!("relays = [\"{}\"]\n", iroh_relay_url());
     let mut figures: Vec<String> = Vec::new();
+    let mut table: Vec<Row> = Vec::new();
+
+    // The operator's CLI, with a home of its own (no admin token): pub's admin allows
+    // its iroh endpoint id on the admin channel.
+    let admin_cli = tempfile::tempdir().unwrap();
+    let admin_id = admin_cli_run(admin_cli.path(), &["node", "admin-id"])
+        .trim()
+        .to_owned();
+    assert_eq!(
+        admin_id.len(),
+        64,
+        "atoll node admin-id printed {admin_id:?}"
+    );
 
     // pub: its key, its node behind the NAT, reachable through the iroh relay on net.
     let mut publisher = HostNode::start(
         hosts,
         "pub",
         Some(Host::Pub),
-        &config("127.0.0.1:7878", &format!("{PUB_IP}:7880"), &through, ""),
+        &config(
+            "127.0.0.1:7878",
+            &format!("{PUB_IP}:7880"),
+            &format!("{through}advertise = [\"{PUB_IP}:7880\"]\n"),
+            &format!("[admin]\niroh_keys = [\"{admin_id}\"]\n"),
+        ),
     );
     let key: Value =
         serde_json::from_str(&publisher.cli(hosts, &["key", "new", "pub", "--json"])).unwrap();
@@ -484,7 +576,7 @@ fn scenario(hosts: &Hosts) {
         &config(
             "127.0.0.1:7878",
             &format!("{MIRROR_IP}:7880"),
-            &format!("{through}prefetch_images = true\n"),
+            &format!("{through}advertise = [\"{MIRROR_IP}:7880\"]\nprefetch_images = true\n"),
             "",
         ),
     );
@@ -522,6 +614,35 @@ fn scenario(hosts: &Hosts) {
         t.elapsed()
     ));
 
+    // The operator's CLI reads pub's sync status over the admin channel, through pub's
+    // NAT (pub's address is unreachable from here: only the iroh relay on net helps).
+    let t = Instant::now();
+    let remote = format!(
+        "iroh://{}?addr={PUB_IP}:7880&relay={}",
+        node_id(&publisher),
+        iroh_relay_url()
+    );
+    let ps: Value = serde_json::from_str(&admin_cli_run(
+        admin_cli.path(),
+        &["--node", &remote, "ps", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(ps, json!([]), "pub's `ps --json` over the admin channel");
+    let took = t.elapsed();
+    // pub's Nostr relays (the CLI's own home names none): the answer is pub's.
+    let relays = admin_cli_run(
+        admin_cli.path(),
+        &["--node", &remote, "sync", "relay", "list", "--json"],
+    );
+    assert!(
+        relays.contains(&nostr_url()),
+        "pub's relays over the admin channel: {relays}"
+    );
+    figures.push(format!(
+        "remote admin: operator CLI → pub's node (behind NAT) `ps --json` over \
+         iroh://…&relay=: {took:.1?} (CLI start to answer)"
+    ));
+
     // 2. The operator pins pub, installs hello-static: its image comes over iroh from
     //    pub, through the NAT.
     operator.cli(hosts, &["trust", "pin", &did]);
@@ -540,7 +661,7 @@ fn scenario(hosts: &Hosts) {
     );
     // Through pub's NAT: a direct path here is a hole punched (pub has no inbound).
     install.assert_images_from("origin", Some(&node_id(&publisher)));
-    figures.push(install.figure("hello-static 1.0.0 install, pub (behind NAT) → operator"));
+    table.push(install.row("hello-static 1.0.0 install: pub (behind NAT) → operator"));
     installed_at(hosts, &operator, &hello_ref, "1.0.0");
     assert!(app_answers(18080).contains("Hello"), "hello-static's page");
     exec_in_app(&operator, &["sh", "-c", "echo kept > /data/marker"]);
@@ -558,7 +679,7 @@ fn scenario(hosts: &Hosts) {
         "auto-update: {:?}",
         update.events
     );
-    figures.push(update.figure("hello-static 1.1.0 auto-update, pub → operator (image unchanged)"));
+    table.push(update.row("hello-static 1.1.0 auto-update: pub → operator"));
     installed_at(hosts, &operator, &hello_ref, "1.1.0");
     assert_eq!(
         exec_in_app(&operator, &["cat", "/data/marker"]).trim(),
@@ -582,6 +703,7 @@ fn scenario(hosts: &Hosts) {
         "the broken 1.2.0: {:?}",
         broken.events
     );
+    table.push(broken.row("hello-static 1.2.0 auto-update (fails health): pub → operator"));
     installed_at(hosts, &operator, &hello_ref, "1.1.0");
     assert_eq!(
         exec_in_app(&operator, &["cat", "/data/marker"]).trim(),
@@ -628,7 +750,7 @@ fn scenario(hosts: &Hosts) {
         install.events
     );
     install.assert_images_from("mirror", Some(&mirror_id));
-    figures.push(install.figure("two-tier 1.0.0 install, mirror → fresh operator (pub offline)"));
+    table.push(install.row("two-tier 1.0.0 install: mirror → fresh operator (pub offline)"));
     installed_at(hosts, &fresh, &two_tier_ref, "1.0.0");
     app_answers(18082);
     let gone = act(hosts, &fresh, "uninstall", &two_tier_ref);
@@ -678,8 +800,9 @@ fn scenario(hosts: &Hosts) {
         );
     }
     operator.stop();
-    eprintln!("[multihost] figures:");
+    eprintln!("[multihost] figures per hop (iroh path as the fetch events named it):");
+    print_table(&table);
     for f in &figures {
-        eprintln!("[multihost]   {f}");
+        eprintln!("[multihost] {f}");
     }
 }
