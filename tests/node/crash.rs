@@ -70,15 +70,15 @@ pub(crate) fn podman(args: &[&str]) -> Output {
 }
 
 /// A node's containers and networks in podman, found by its node label.
-struct Podman {
+pub(crate) struct Podman {
     /// (install name, state) per container.
-    containers: Vec<(String, String)>,
-    networks: Vec<String>,
+    pub(crate) containers: Vec<(String, String)>,
+    pub(crate) networks: Vec<String>,
 }
 
 /// What podman holds of the node whose data dir is `home` (the node id is derived from
 /// the data dir path, as `start_orchestrator` in src/node.rs does).
-fn podman_of(home: &Path) -> Podman {
+pub(crate) fn podman_of(home: &Path) -> Podman {
     let id = atoll_registry::Hash::of(home.display().to_string().as_bytes()).to_hex();
     let label = format!("label=io.atoll.node=atoll-{}", &id[..10]);
     let out = podman(&["ps", "-a", "--filter", &label, "--format", "json"]);

@@ -210,6 +210,33 @@ pub struct Log {
     more: Condvar,
 }
 
+impl Log {
+    /// Wait (bounded) for a line containing every one of `parts`, from line `from` on;
+    /// return its index and the line.
+    pub fn wait_for(&self, from: usize, parts: &[&str], within: Duration) -> (usize, String) {
+        let deadline = Instant::now() + within;
+        let mut lines = self.lines.lock().unwrap();
+        loop {
+            if let Some((i, l)) = lines
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, l)| parts.iter().all(|p| l.contains(p)))
+            {
+                return (i, l.clone());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no log line with {parts:?} in {within:?}");
+            lines = self.more.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    /// How many lines so far.
+    pub fn len(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+}
+
 /// One `atoll node` process on a host, with its own data dir and config file.
 pub struct HostNode {
     /// For logs: `pub`, `mirror`, `operator`, ….
@@ -349,6 +376,12 @@ impl HostNode {
         super::kill_tagged(&self.tag);
     }
 
+    /// Start the node again on the same data dir and config.
+    pub fn restart(&mut self, hosts: &Hosts) {
+        self.stop();
+        self.launch(hosts);
+    }
+
     /// An HTTP request to the node's API, sent from its own host.
     fn request(
         &self,
@@ -388,6 +421,11 @@ impl HostNode {
     /// GET an API path.
     pub fn get(&self, hosts: &Hosts, path: &str) -> (u16, Value) {
         self.request(hosts, "GET", path, None)
+    }
+
+    /// POST a JSON body with the admin token.
+    pub fn post(&self, hosts: &Hosts, path: &str, body: &Value) -> (u16, Value) {
+        self.request(hosts, "POST", path, Some(body.to_string()))
     }
 
     /// Wait (bounded) until `check` accepts the answer to `GET path`; return it.

@@ -43,7 +43,13 @@ pub struct Hosts {
     root_route: bool,
     /// One set of hosts at a time in this process: the names and addresses are fixed.
     _one: std::sync::MutexGuard<'static, ()>,
+    /// And one set on the machine: another test process (another target dir) waits
+    /// here instead of colliding on the addresses. Released after `drop` removed all.
+    _machine: std::fs::File,
 }
+
+/// The machine-wide lock file of [`Hosts`].
+const MACHINE_LOCK: &str = "/tmp/atoll-multihost-netns.lock";
 
 /// Which host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,6 +170,14 @@ impl Hosts {
         );
         static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+        let machine = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(MACHINE_LOCK)
+            .unwrap_or_else(|e| panic!("opening {MACHINE_LOCK}: {e}"));
+        rustix::fs::flock(&machine, rustix::fs::FlockOperation::LockExclusive)
+            .unwrap_or_else(|e| panic!("locking {MACHINE_LOCK}: {e}"));
         sweep_stale();
         let mut h = Hosts {
             prefix: format!("{PREFIX}{}", std::process::id()),
@@ -171,6 +185,7 @@ impl Hosts {
             root_link: None,
             root_route: false,
             _one: one,
+            _machine: machine,
         };
         for host in [Host::Inet, Host::Net, Host::Router, Host::Mirror, Host::Pub] {
             let ns = h.ns(host);
