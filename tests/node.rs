@@ -1118,6 +1118,17 @@ fn node_api_browser_and_shutdown() {
     let (s, v) = node.post("/api/v1/actions/install", t, &install);
     assert_eq!(s, 403, "{v}");
     assert_error_shape(&v, "forbidden");
+    // No override for a blocked publisher: override_trust covers the threshold only.
+    let mut forced: Value = serde_json::from_str(&install).unwrap();
+    forced["override_trust"] = true.into();
+    let (s, v) = node.post("/api/v1/actions/install", t, &forced.to_string());
+    assert_eq!(s, 403, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("blocked")),
+        "{v}"
+    );
     let (_, list) = node.get("/api/v1/trust");
     assert!(list
         .as_array()

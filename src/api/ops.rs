@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use atoll_catalog::TrustDecision;
 use atoll_registry::AppRef;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -226,6 +227,21 @@ pub async fn start_action(
                 .app(&check)
                 .map_err(ApiError::internal)?
                 .ok_or_else(|| ApiError::not_found(format!("no app {check} in this node's catalog")))?;
+            if matches!(action, Action::Install | Action::Update) {
+                // A blocked publisher is never installed or updated: no override applies.
+                let blocked = c
+                    .explain(&check.publisher)
+                    .map_err(ApiError::internal)?
+                    .decision
+                    == Some(TrustDecision::Block);
+                if blocked {
+                    return Err(ApiError::forbidden(format!(
+                        "{check}: its publisher is blocked on this node, so it is never \
+                         installed or updated (override_trust does not apply); unblock the \
+                         publisher first"
+                    )));
+                }
+            }
             if action == Action::Install {
                 let s = &view.summary;
                 if s.yanked {
