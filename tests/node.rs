@@ -728,11 +728,19 @@ fn follow(node: &Node, events: &str) -> Value {
 
 /// Every event of a job, its last one (done) included.
 fn follow_all(node: &Node, events: &str) -> Vec<Value> {
+    let mut all = Vec::new();
+    job_events(&node.url, events, |ev| all.push(ev));
+    all
+}
+
+/// Read the server-sent events of a job at `base` + `events`, handing each to `on`, until
+/// the one that says `done` (a stream that ends before it fails the test).
+fn job_events(base: &str, events: &str, mut on: impl FnMut(Value)) {
     let resp = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(300))
         .build()
         .unwrap()
-        .get(format!("{}{events}", node.url))
+        .get(format!("{base}{events}"))
         .send()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
@@ -740,19 +748,18 @@ fn follow_all(node: &Node, events: &str) -> Vec<Value> {
         .to_str()
         .unwrap()
         .starts_with("text/event-stream"));
-    let mut all = Vec::new();
     for line in BufReader::new(resp).lines() {
         let line = line.unwrap();
         if let Some(data) = line.strip_prefix("data:") {
             let ev: Value = serde_json::from_str(data.trim()).unwrap();
             let done = ev["done"] == true;
-            all.push(ev);
+            on(ev);
             if done {
-                return all;
+                return;
             }
         }
     }
-    panic!("the event stream of {events} ended before the job did");
+    panic!("the event stream of {base}{events} ended before the job did");
 }
 
 /// Install and uninstall an app through the API, following each job's event stream: the

@@ -325,35 +325,15 @@ struct Transfer {
     bytes: u64,
 }
 
-/// Follow a job's server-sent events to the end (the node is in the root namespace).
+/// Follow a job's server-sent events to the end (the node is in the root namespace),
+/// each with the time it arrived since `t0`.
 fn follow_timed(node: &HostNode, events: &str, t0: Instant) -> Timed {
-    let resp = reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(300))
-        .build()
-        .unwrap()
-        .get(format!("{}{events}", node.url))
-        .send()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
     let mut out = Vec::new();
-    for line in std::io::BufRead::lines(std::io::BufReader::new(resp)) {
-        let line = line.unwrap();
-        if let Some(data) = line.strip_prefix("data:") {
-            let ev: Value = serde_json::from_str(data.trim()).unwrap();
-            let done = ev["done"] == true;
-            out.push((t0.elapsed(), ev));
-            if done {
-                return Timed {
-                    events: out,
-                    total: t0.elapsed(),
-                };
-            }
-        }
+    super::job_events(&node.url, events, |ev| out.push((t0.elapsed(), ev)));
+    Timed {
+        events: out,
+        total: t0.elapsed(),
     }
-    panic!(
-        "[{}] the event stream of {events} ended before the job did",
-        node.name
-    );
 }
 
 /// Run an action on the operator's node (uninstall purges) and follow its job.
