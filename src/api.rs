@@ -11,6 +11,7 @@ mod apps;
 mod auth;
 mod error;
 mod extract;
+mod guard;
 pub mod jobs;
 pub mod limits;
 mod network;
@@ -126,6 +127,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/trust/{did}/explain", get(trust::explain))
         .route("/trust/{op}", post(trust::change))
         .route("/network", get(network::network))
+        .route("/audit", get(network::audit))
         .route(
             "/relays",
             get(relays::list).post(relays::add).delete(relays::remove),

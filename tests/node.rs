@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 mod admin;
 #[path = "node/crash.rs"]
 mod crash;
+#[path = "node/guard.rs"]
+mod guard;
 #[path = "node/hosts.rs"]
 mod hosts;
 #[path = "node/multihost.rs"]

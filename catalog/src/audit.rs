@@ -51,6 +51,10 @@ pub enum AuditKind {
     RefusedEntry,
     /// A relay cursor found ahead of the clock and reset.
     CursorReset,
+    /// Not a refused input: the operator overrode an install/update guard
+    /// ([`crate::guard`]); the row says who, which app and version, which guard, and the
+    /// operator's note.
+    Override,
 }
 
 crate::stored::stored_names!(AuditKind, "audit kind", {
@@ -61,6 +65,7 @@ crate::stored::stored_names!(AuditKind, "audit kind", {
     BlobMismatch => "blob-mismatch",
     RefusedEntry => "refused-entry",
     CursorReset => "cursor-reset",
+    Override => "override",
 });
 
 /// A refused input, as reported by the sync pipeline (the catalog itself records
@@ -155,6 +160,48 @@ impl Catalog {
         })
     }
 
+    /// Record that `who` (e.g. `api`, a remote admin key) overrode the `refusal` guard to
+    /// `action` (`install`, `update`) `app` at `version`, with the operator's `note`.
+    /// Every override is a row of its own. Returns the row id.
+    pub fn record_override(
+        &mut self,
+        who: &str,
+        action: &str,
+        app: &atoll_registry::AppRef,
+        version: &str,
+        refusal: crate::guard::Refusal,
+        note: Option<&str>,
+    ) -> Result<i64, CatalogError> {
+        let reason = match note {
+            Some(n) if !n.is_empty() => format!(
+                "{action} {app} {version}: guard {} overridden; note: {n}",
+                refusal.code()
+            ),
+            _ => format!(
+                "{action} {app} {version}: guard {} overridden (no note)",
+                refusal.code()
+            ),
+        };
+        let provenance = Provenance::Local(who.to_owned());
+        let subject = app.to_string();
+        let now = now();
+        self.write(|tx| {
+            record_in(
+                tx,
+                now,
+                Record {
+                    kind: AuditKind::Override,
+                    provenance: &provenance,
+                    key: None,
+                    subject: Some(&subject),
+                    reason: &reason,
+                    payload: None,
+                },
+            )
+            .map(|id| id.unwrap_or_default())
+        })
+    }
+
     /// Rows in the audit log (at most [`MAX_AUDIT_ROWS`]).
     pub fn audit_len(&self) -> Result<u64, CatalogError> {
         Ok(self
@@ -170,11 +217,20 @@ impl Catalog {
 
     /// The newest `limit` audit records, newest first.
     pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditRecord>, CatalogError> {
+        self.audit_log_of(None, limit)
+    }
+
+    /// The newest `limit` audit records of `kind` (every kind if `None`), newest first.
+    pub fn audit_log_of(
+        &self,
+        kind: Option<AuditKind>,
+        limit: u32,
+    ) -> Result<Vec<AuditRecord>, CatalogError> {
         let mut stmt = self.conn.prepare(
             "SELECT id, at, kind, source_kind, source, subject, reason, length(payload)
-             FROM audit ORDER BY id DESC LIMIT ?1",
+             FROM audit WHERE ?2 IS NULL OR kind = ?2 ORDER BY id DESC LIMIT ?1",
         )?;
-        let rows = stmt.query_map([limit], |r| {
+        let rows = stmt.query_map(params![limit, kind.map(AuditKind::as_str)], |r| {
             Ok(AuditRecord {
                 id: r.get(0)?,
                 at: r.get::<_, i64>(1)?.max(0) as u64,

@@ -59,7 +59,8 @@
 //! [`objects`] profiles and endorsements, [`manifests`], [`search`], [`trust`], [`query`]
 //! one app's view, [`refuse`] entries refused after the fact, [`desired`] installed apps,
 //! [`relays`] relays chosen at runtime and publishers' outbox relays,
-//! [`blobs`], [`sync`], [`audit`], [`check`].
+//! [`blobs`], [`sync`], [`audit`] (refused input and guard overrides), [`check`], [`guard`]
+//! the install/update guard every install path asks.
 //! The design — rules as implemented, the trust formula — is in the crate's README.md.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -69,6 +70,7 @@ pub mod blobs;
 pub mod check;
 pub mod desired;
 pub mod error;
+pub mod guard;
 pub mod ingest;
 pub mod manifests;
 pub mod objects;
@@ -92,6 +94,7 @@ pub use desired::{DesiredRun, InstalledRow};
 pub use error::{
     CatalogError, Inconsistency, ManifestRejected, Missing, NoteError, OpenError, Stored,
 };
+pub use guard::{Decision as GuardDecision, GuardFacts, Override, Overrides, Refusal};
 pub use ingest::IngestOutcome;
 pub use manifests::Attached;
 pub use objects::UpdateOutcome;

@@ -50,6 +50,12 @@ pub struct AppOut {
     equivocated: bool,
     demo: bool,
     published_at: u64,
+    /// The install/update guard's refusals of the head, as badges (`stale`, `yanked`,
+    /// `equivocated`, `blocked`, `below-threshold`).
+    badges: Vec<&'static str>,
+    /// What an install or update of the head meets before the click (see
+    /// [`super::guard::guard_json`]).
+    guard: Value,
 }
 
 pub(super) fn trust_json(score: f64, decision: Option<TrustDecision>) -> Value {
@@ -96,7 +102,14 @@ fn app_out(
             .map(|x| x.decision)
             .unwrap_or(None)
     });
+    let facts = atoll_catalog::GuardFacts::of(
+        s,
+        decision == Some(TrustDecision::Block),
+        state.install_threshold,
+    );
     Ok(AppOut {
+        badges: super::guard::badges(&facts),
+        guard: super::guard::guard_json(&facts),
         app_ref: s.app_ref.to_string(),
         app: s.app_ref.app.to_string(),
         publisher: s.app_ref.publisher.to_string(),

@@ -17,6 +17,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// More fields of the `error` object (e.g. a guard's `reasons`).
+    details: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ApiError {
@@ -63,7 +65,17 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: serde_json::Map::new(),
         }
+    }
+
+    /// The same error with one more field in its `error` object (`code` and `message`
+    /// cannot be replaced).
+    pub fn with(mut self, key: &str, value: serde_json::Value) -> Self {
+        if key != "code" && key != "message" {
+            self.details.insert(key.to_owned(), value);
+        }
+        self
     }
 }
 
@@ -140,7 +152,10 @@ pub async fn json_errors(req: Request<Body>, next: Next) -> Response {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut error = self.details;
+        error.insert("code".into(), json!(self.code));
+        error.insert("message".into(), json!(self.message));
+        let body = json!({ "error": error });
         (self.status, Json(body)).into_response()
     }
 }

@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use atoll_catalog::TrustDecision;
+use atoll_catalog::guard::{self, Overrides};
 use atoll_registry::AppRef;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,7 +19,7 @@ use super::error::{clip, ApiError, ApiResult};
 use super::extract::{Json as JsonBody, Path, Query};
 use super::jobs::JobHandle;
 use super::limits::MAX_LOG_TAIL;
-use super::ApiState;
+use super::{AdminPeer, ApiState};
 
 /// A boxed future (the traits below are used as trait objects).
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -65,9 +65,21 @@ pub struct ActionRequest {
     /// Uninstall: delete the app's data too.
     #[serde(default)]
     pub purge: bool,
-    /// Install although the publisher's trust is below the threshold.
+    /// Install or update although the publisher's trust is below the threshold (audited).
     #[serde(default)]
     pub override_trust: bool,
+    /// Install or update although the head is stale, past its `expires_at` (audited).
+    #[serde(default)]
+    pub override_stale: bool,
+    /// The operator's note on an override, kept in the audit log (at most 1024 bytes, no
+    /// control characters).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Set by the guard, never by the client: the head sequence the guard allowed. The job
+    /// refuses to install anything else (a newer head that arrived meanwhile is checked
+    /// again by a new request).
+    #[serde(skip)]
+    pub checked_sequence: Option<u64>,
 }
 
 /// One installed app as it actually runs (the orchestrator's view), for `GET /installed`.
@@ -143,8 +155,13 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
         let r = app_ref.to_string();
         let live = actual.iter().find(|a| a.app.as_ref() == Some(&app_ref));
         let app = app_ref.clone();
-        let summary = state
-            .read_catalog(move |c| c.app(&app).map_err(ApiError::internal))
+        let threshold = state.install_threshold;
+        let (summary, facts) = state
+            .read_catalog(move |c| {
+                let view = c.app(&app).map_err(ApiError::internal)?;
+                let facts = c.guard_facts(&app, threshold).map_err(ApiError::internal)?;
+                Ok((view, facts))
+            })
             .await?;
         let (name, head) = summary
             .map(|v| (v.summary.name.clone(), v.summary.version.clone()))
@@ -167,6 +184,9 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
             "containers": live.map(|l| json!(l.containers)),
             "web_url": state.ops.web_url(&app_ref).await,
             "update_available": update,
+            // The guard on the head an update would move to (see `GET /apps/{did}/{app}`).
+            "badges": facts.as_ref().map(super::guard::badges).unwrap_or_default(),
+            "update_guard": facts.as_ref().map(super::guard::guard_json),
             "auto_update": policy,
         }));
     }
@@ -205,6 +225,7 @@ pub async fn logs(
 pub async fn start_action(
     State(state): State<ApiState>,
     Path(action): Path<String>,
+    peer: Option<axum::Extension<AdminPeer>>,
     body: Result<JsonBody<ActionRequest>, ApiError>,
 ) -> ApiResult<impl IntoResponse> {
     let action = Action::parse(&action).ok_or_else(|| {
@@ -218,44 +239,23 @@ pub async fn start_action(
         .app
         .parse()
         .map_err(|e| ApiError::bad_request(format!("app: {e}")))?;
+    if let Some(note) = &req.note {
+        atoll_catalog::trust::check_note(note).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
     let threshold = state.install_threshold;
     let check = app.clone();
-    let override_trust = req.override_trust;
-    let installed = state
+    let (installed, facts, sequence) = state
         .read_catalog(move |c| {
-            let view = c
-                .app(&check)
+            let view = c.app(&check).map_err(ApiError::internal)?.ok_or_else(|| {
+                ApiError::not_found(format!("no app {check} in this node's catalog"))
+            })?;
+            let facts = c
+                .guard_facts(&check, threshold)
                 .map_err(ApiError::internal)?
-                .ok_or_else(|| ApiError::not_found(format!("no app {check} in this node's catalog")))?;
-            if matches!(action, Action::Install | Action::Update) {
-                // A blocked publisher is never installed or updated: no override applies.
-                let blocked = c
-                    .explain(&check.publisher)
-                    .map_err(ApiError::internal)?
-                    .decision
-                    == Some(TrustDecision::Block);
-                if blocked {
-                    return Err(ApiError::forbidden(format!(
-                        "{check}: its publisher is blocked on this node, so it is never \
-                         installed or updated (override_trust does not apply); unblock the \
-                         publisher first"
-                    )));
-                }
-            }
-            if action == Action::Install {
-                let s = &view.summary;
-                if s.yanked {
-                    return Err(ApiError::conflict(format!("{check} {} is yanked by its publisher", s.version)));
-                }
-                if s.trust < threshold && !override_trust {
-                    return Err(ApiError::forbidden(format!(
-                        "{check}: publisher trust {:.2} is below this node's threshold {threshold:.2}; \
-                         pin the publisher or send override_trust: true",
-                        s.trust
-                    )));
-                }
-            }
-            Ok(view.summary.installed)
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("no app {check} in this node's catalog"))
+                })?;
+            Ok((view.summary.installed, facts, view.summary.sequence))
         })
         .await?;
     match action {
@@ -265,6 +265,43 @@ pub async fn start_action(
         Action::Install => {}
         _ if !installed => return Err(ApiError::conflict(format!("{app} is not installed"))),
         _ => {}
+    }
+    let mut req = req;
+    if matches!(action, Action::Install | Action::Update) {
+        // The one guard of every install and update path (auto-update calls it too).
+        let sent = Overrides {
+            stale: req.override_stale,
+            trust: req.override_trust,
+        };
+        let decision = guard::check(&facts, sent);
+        let name = if action == Action::Install {
+            "install"
+        } else {
+            "update"
+        };
+        if !decision.allowed() {
+            return Err(super::guard::refusal(name, &app, &decision, &facts));
+        }
+        let who = match &peer {
+            Some(axum::Extension(AdminPeer(id))) => format!("remote admin {id}"),
+            None => "api (admin token)".to_owned(),
+        };
+        if !decision.overridden.is_empty() {
+            let (a, version, note) = (app.clone(), facts.version.clone(), req.note.clone());
+            let overridden = decision.overridden.clone();
+            state
+                .write_catalog(move |c| {
+                    for r in overridden {
+                        c.record_override(&who, name, &a, &version, r, note.as_deref())
+                            .map_err(ApiError::internal)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            tracing::warn!(%app, version = %facts.version, overridden = ?decision.overridden, "install/update guard overridden by the operator (audited)");
+        }
+        // The job uses exactly the head that was checked.
+        req.checked_sequence = Some(sequence);
     }
     let job = state.jobs.create();
     let id = job.id().to_owned();

@@ -14,13 +14,15 @@ use super::output;
 /// Operational commands.
 #[derive(Debug, Subcommand)]
 pub enum OpCommand {
-    /// Install an app (`<did>/<app>`) and start it.
+    /// Install an app (`<did>/<app>`) and start it. The node's install/update guard may
+    /// refuse it (stale, yanked, equivocated, blocked, below the trust threshold) and says
+    /// why; only stale and the trust threshold can be overridden, and every override is
+    /// written to the audit log (`atoll sync audit`).
     Install {
         /// App reference `<did>/<app>`.
         app: String,
-        /// Install although the publisher's trust is below the node's threshold.
-        #[arg(long)]
-        override_trust: bool,
+        #[command(flatten)]
+        overrides: Overrides,
         /// Print progress as JSON lines.
         #[arg(long)]
         json: bool,
@@ -49,10 +51,13 @@ pub enum OpCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Update an app to its newest verified version (rolled back if unhealthy).
+    /// Update an app to its newest verified version (rolled back if unhealthy), if the
+    /// install/update guard allows that version (see `install`).
     Update {
         /// App reference `<did>/<app>`.
         app: String,
+        #[command(flatten)]
+        overrides: Overrides,
         /// Print progress as JSON lines.
         #[arg(long)]
         json: bool,
@@ -84,6 +89,34 @@ pub enum OpCommand {
     },
 }
 
+/// The install/update guard's overrides (audited by the node).
+#[derive(Debug, clap::Args)]
+pub struct Overrides {
+    /// Go ahead although the publisher's trust is below the node's threshold.
+    #[arg(long)]
+    override_trust: bool,
+    /// Go ahead although the version is stale (past its signed expiry).
+    #[arg(long)]
+    override_stale: bool,
+    /// Why: kept with the override in the node's audit log.
+    #[arg(long, value_name = "TEXT")]
+    note: Option<String>,
+}
+
+impl Overrides {
+    fn body(&self, app: &str) -> Value {
+        let mut b = json!({
+            "app": app,
+            "override_trust": self.override_trust,
+            "override_stale": self.override_stale,
+        });
+        if let Some(n) = &self.note {
+            b["note"] = n.clone().into();
+        }
+        b
+    }
+}
+
 fn act(c: &NodeClient, action: &str, body: Value, json: bool) -> Result<()> {
     let job = c.post(&format!("/actions/{action}"), &body)?;
     let events = job["events"]
@@ -108,18 +141,17 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
     match cmd {
         OpCommand::Install {
             app,
-            override_trust,
+            overrides,
             json,
-        } => act(
-            &c,
-            "install",
-            json!({"app": app, "override_trust": override_trust}),
-            json,
-        ),
+        } => act(&c, "install", overrides.body(&app), json),
         OpCommand::Start { app, json } => act(&c, "start", json!({"app": app}), json),
         OpCommand::Stop { app, json } => act(&c, "stop", json!({"app": app}), json),
         OpCommand::Restart { app, json } => act(&c, "restart", json!({"app": app}), json),
-        OpCommand::Update { app, json } => act(&c, "update", json!({"app": app}), json),
+        OpCommand::Update {
+            app,
+            overrides,
+            json,
+        } => act(&c, "update", overrides.body(&app), json),
         OpCommand::Uninstall { app, purge, json } => {
             act(&c, "uninstall", json!({"app": app, "purge": purge}), json)
         }

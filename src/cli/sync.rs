@@ -110,6 +110,62 @@ pub enum SyncCommand {
     Status(StatusArgs),
     /// Add, remove and list the node's Nostr relays (persisted; at once on a running node).
     Relay(super::relay::RelayCommandArgs),
+    /// The running node's audit log: refused input and install/update guard overrides
+    /// (who, which app and version, which guard, the note).
+    Audit(AuditArgs),
+}
+
+/// `atoll sync audit`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Only rows of this kind (`override`, `rollback`, `equivocation`, `bad-signature`, ...).
+    #[arg(long, value_parser = parse_kind)]
+    pub kind: Option<atoll_catalog::AuditKind>,
+    /// Newest rows shown (1 to 1000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: u32,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_kind(s: &str) -> Result<atoll_catalog::AuditKind, String> {
+    atoll_catalog::AuditKind::from_stored(s).map_err(|_| {
+        let all: Vec<_> = atoll_catalog::AuditKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        format!("not one of {}", all.join(", "))
+    })
+}
+
+fn audit(home: &Path, node: &super::client::NodeAddr, args: &AuditArgs) -> Result<()> {
+    let c = super::client::NodeClient::new(home, node)?;
+    let mut path = format!("/audit?limit={}", args.limit);
+    if let Some(k) = args.kind {
+        // A known kind name: plain ASCII, nothing to escape in a query string.
+        path.push_str("&kind=");
+        path.push_str(k.as_str());
+    }
+    let rows = c.get(&path)?;
+    if args.json {
+        return output::json(&rows);
+    }
+    let rows = rows.as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        println!("the audit log has no such rows");
+    }
+    for r in rows {
+        println!(
+            "{:<6} {:<12} {:<14} {:<28} {}",
+            r["id"],
+            r["at"],
+            r["kind"].as_str().unwrap_or("?"),
+            r["source"].as_str().unwrap_or("-"),
+            r["reason"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
 }
 
 /// The node's configuration with the command line's relays on top.
@@ -276,6 +332,7 @@ struct RelayCursor {
 pub fn run(home: &Path, node: &super::client::NodeAddr, cmd: SyncCommand) -> Result<()> {
     match cmd {
         SyncCommand::Relay(args) => super::relay::run(home, node, args),
+        SyncCommand::Audit(args) => audit(home, node, &args),
         SyncCommand::Status(args) => {
             let home = crate::home::existing(home)?;
             if args.live {

@@ -1,6 +1,7 @@
 //! Auto-update: apps whose policy is `auto` (config `[auto_update]`) move to the newest
-//! verified version of their publisher by themselves — only when that head is not stale,
-//! not yanked, not equivocated, and its publisher still reaches the trust threshold. The
+//! verified version of their publisher by themselves — only when the install/update guard
+//! ([`atoll_catalog::guard`]) allows that head with no override: not stale, not yanked,
+//! not equivocated, its publisher not blocked and still at the trust threshold. The
 //! orchestrator rolls the update back if the new version fails its health checks; a
 //! version that failed is not tried again by itself (only a newer head is), so a broken
 //! release is not reinstalled and rolled back every 30 s for months.
@@ -9,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use atoll_catalog::guard::{self, Overrides};
 use atoll_catalog::{Catalog, CatalogService, DesiredRun};
 use atoll_registry::AppRef;
 use tracing::{info, warn};
@@ -20,13 +22,13 @@ use crate::api::{Action, ActionRequest, AppOps};
 /// How often installed apps are compared with the catalog.
 pub const INTERVAL: Duration = Duration::from_secs(30);
 
-/// Apps that should be updated now: policy `auto`, a newer installable head; each with
-/// the head's version.
+/// Apps that should be updated now: policy `auto`, a newer head the guard allows without
+/// overrides; each with the head's version and sequence.
 pub fn due(
     catalog: &Catalog,
     policy: &BTreeMap<String, AutoUpdate>,
     threshold: f64,
-) -> Vec<(AppRef, String)> {
+) -> Vec<(AppRef, String, u64)> {
     // The orchestrator's records (one home for desired state); an update in progress
     // already records the newer version, so it is not started twice.
     let Ok(desired) = catalog.installed_apps() else {
@@ -39,10 +41,11 @@ pub fn due(
         .filter(|(app, _)| policy.get(&app.to_string()) == Some(&AutoUpdate::Auto))
         .filter_map(|(app, d)| {
             let head = catalog.app(&app).ok().flatten()?.summary;
-            let newer = head.auto_installable()
-                && head.trust >= threshold
+            let facts = catalog.guard_facts(&app, threshold).ok().flatten()?;
+            // Auto-update never overrides a guard.
+            let newer = guard::check(&facts, Overrides::NONE).allowed()
                 && semver::Version::parse(&head.version).is_ok_and(|v| v > d.version);
-            newer.then_some((app, head.version))
+            newer.then_some((app, head.version, head.sequence))
         })
         .collect()
 }
@@ -72,7 +75,7 @@ pub async fn run(
                 return;
             }
         };
-        for (app, version) in apps {
+        for (app, version, sequence) in apps {
             if failed.get(&app) == Some(&version) {
                 continue;
             }
@@ -83,6 +86,9 @@ pub async fn run(
                 app: app.to_string(),
                 purge: false,
                 override_trust: false,
+                override_stale: false,
+                note: None,
+                checked_sequence: Some(sequence),
             };
             ops.run(Action::Update, app.clone(), req, job).await;
             let p = policy.clone();
@@ -90,7 +96,7 @@ pub async fn run(
                 .read(move |c| Ok(due(c, &p, threshold)))
                 .await
                 .unwrap_or_default();
-            if still_due.iter().any(|(a, v)| *a == app && *v == version) {
+            if still_due.iter().any(|(a, v, _)| *a == app && *v == version) {
                 warn!(%app, %version, "auto-update to this version failed; it is not retried until a newer version is published");
                 failed.insert(app, version);
             }
@@ -115,6 +121,17 @@ mod tests {
     }
 
     fn publish(c: &mut Catalog, key: &Keypair, version: &str, seq: u64) -> Entry {
+        publish_with(c, key, version, seq, 4_000_000_000, None)
+    }
+
+    fn publish_with(
+        c: &mut Catalog,
+        key: &Keypair,
+        version: &str,
+        seq: u64,
+        expires_at: u64,
+        yanked: Option<&str>,
+    ) -> Entry {
         let m = manifest(version);
         let bytes = m.canonical_bytes().unwrap();
         let entry = Entry {
@@ -130,8 +147,8 @@ mod tests {
             artifacts: vec![],
             origin: Origin::default(),
             published_at: 1_700_000_000,
-            expires_at: 4_000_000_000,
-            yanked: None,
+            expires_at,
+            yanked: yanked.map(|r| atoll_registry::objects::Yank { reason: r.into() }),
         };
         let v = Envelope::sign(&entry, key)
             .unwrap()
@@ -172,7 +189,7 @@ mod tests {
         assert_eq!(
             due(&c, &auto, 0.5)
                 .into_iter()
-                .map(|(a, _)| a)
+                .map(|(a, _, _)| a)
                 .collect::<Vec<_>>(),
             vec![app.clone()]
         );
@@ -190,6 +207,64 @@ mod tests {
         assert!(
             due(&c, &auto, 0.5).is_empty(),
             "an untrusted publisher is not followed"
+        );
+    }
+
+    /// Auto-update applies no head the install/update guard refuses, and never overrides.
+    #[test]
+    fn no_refused_head_is_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Catalog::open(dir.path().join("catalog.db")).unwrap();
+        let key = Keypair::from_seed([6; 32]);
+        let v1 = publish(&mut c, &key, "1.0.0", 1);
+        let app = AppRef {
+            publisher: key.did(),
+            app: "tiny".parse().unwrap(),
+        };
+        c.put_installed(&InstalledRow {
+            name: "tiny-1".into(),
+            app: Some(app.clone()),
+            version: v1.version.clone(),
+            manifest_hash: v1.manifest.hash,
+            wanted: DesiredRun::Running,
+            stopped_by_user: false,
+            record: "{}".into(),
+            updated_at: 1,
+        })
+        .unwrap();
+        c.pin(&key.did(), "test").unwrap();
+        c.recompute_trust().unwrap();
+        let auto = BTreeMap::from([(app.to_string(), AutoUpdate::Auto)]);
+        let due_versions = |c: &Catalog| -> Vec<String> {
+            due(c, &auto, 0.5).into_iter().map(|(_, v, _)| v).collect()
+        };
+        // Stale: past its expiry.
+        publish_with(&mut c, &key, "1.1.0", 2, 1_700_000_100, None);
+        assert!(due_versions(&c).is_empty(), "a stale head is not applied");
+        // Fresh again: due, with the sequence the job must find.
+        publish(&mut c, &key, "1.2.0", 3);
+        assert_eq!(due(&c, &auto, 0.5), vec![(app.clone(), "1.2.0".into(), 3)]);
+        // Blocked: never, whatever its trust was.
+        c.block(&key.did(), "test").unwrap();
+        c.recompute_trust().unwrap();
+        assert!(
+            due_versions(&c).is_empty(),
+            "a blocked publisher is not followed"
+        );
+        c.unblock(&key.did()).unwrap();
+        c.pin(&key.did(), "test").unwrap();
+        c.recompute_trust().unwrap();
+        assert_eq!(due_versions(&c), vec!["1.2.0"]);
+        // Yanked.
+        publish_with(&mut c, &key, "1.2.0", 4, 4_000_000_000, Some("broken"));
+        assert!(due_versions(&c).is_empty(), "a yanked head is not applied");
+        // Equivocated: two different entries with one sequence.
+        publish(&mut c, &key, "1.3.0", 5);
+        assert_eq!(due_versions(&c), vec!["1.3.0"]);
+        publish(&mut c, &key, "1.3.1", 5);
+        assert!(
+            due_versions(&c).is_empty(),
+            "an equivocated app is not updated by itself"
         );
     }
 }

@@ -152,6 +152,7 @@ impl NodeApps {
         match action {
             Action::Install => {
                 let (entry, manifest) = self.head(app).await?;
+                checked(&entry, req)?;
                 let release = self.release(&entry, manifest, job, floor).await?;
                 let report = self
                     .orch
@@ -178,6 +179,7 @@ impl NodeApps {
             }
             Action::Update => {
                 let (entry, manifest) = self.head(app).await?;
+                checked(&entry, req)?;
                 let release = self.release(&entry, manifest, job, floor).await?;
                 let report = self.orch.update(&name, release, sink).await?;
                 Ok(format!("updated from {} to {}", report.from, report.to))
@@ -191,6 +193,24 @@ impl NodeApps {
                 })
             }
         }
+    }
+}
+
+/// Install or update only the head the guard checked: a head that arrived after the check
+/// (newer, or yanking the one checked) is refused here and needs a new request.
+fn checked(entry: &Verified<Entry>, req: &ActionRequest) -> Result<()> {
+    match req.checked_sequence {
+        Some(seq) if seq != entry.sequence => anyhow::bail!(
+            "the app's head changed (sequence {seq} was checked, {} is current) after the \
+             install/update guard allowed it: nothing was changed; try again to have the new \
+             head checked",
+            entry.sequence
+        ),
+        Some(_) => Ok(()),
+        None => anyhow::bail!(
+            "internal: this install/update did not pass the install/update guard; nothing \
+             was changed"
+        ),
     }
 }
 

@@ -8,7 +8,7 @@ const view = () => document.getElementById("view");
 // --- DOM helper: h("div.card", {attrs}, children...) -----------------------------------
 const SAFE_ATTRS = new Set(["class", "href", "src", "alt", "title", "type", "name", "value",
   "placeholder", "id", "role", "aria-label", "data-testid", "target", "rel", "min", "max",
-  "step", "for", "disabled", "selected", "checked", "hidden"]);
+  "step", "for", "disabled", "selected", "checked", "hidden", "data-badge", "data-reason"]);
 function h(tag, attrs, ...kids) {
   const [name, ...classes] = tag.split(".");
   const el = document.createElement(name);
@@ -142,9 +142,55 @@ function appCard(a) {
       h("div.desc", {}, a.description),
       h("div.badges", {}, trustBadge(a.trust), h("span.badge", {}, "v" + a.version),
         a.installed ? h("span.badge.info", {}, "installed") : null,
-        a.stale ? h("span.badge.warn", {}, "stale") : null,
-        a.yanked ? h("span.badge.bad", {}, "yanked") : null,
+        guardBadges(a.badges),
         a.demo ? h("span.badge", { "data-testid": "demo-badge" }, "demo") : null)));
+}
+
+// --- the install/update guard: badges before the click, refusals, audited overrides ----
+// Badge name → [style, what it means]. "blocked" is shown by the trust badge.
+const GUARD_BADGES = {
+  stale: ["warn", "past its signed expiry: the publisher's feed may be frozen; installed only with an override"],
+  yanked: ["bad", "withdrawn by its publisher: never installed"],
+  equivocated: ["bad", "its publisher signed two different entries with one sequence: never installed"],
+  "below-threshold": ["warn", "its publisher's trust is below this node's threshold; installed only with an override"],
+  "retired-key": ["bad", "signed by a key its publisher retired: never installed"],
+};
+function guardBadges(badges) {
+  return (badges || []).filter((b) => b !== "blocked").map((b) => {
+    const [cls, title] = Object.prototype.hasOwnProperty.call(GUARD_BADGES, b) ? GUARD_BADGES[b] : ["warn", b];
+    return h("span.badge." + cls, { title, "data-testid": "badge", "data-badge": b }, b);
+  });
+}
+const OVERRIDE_FIELDS = new Set(["override_stale", "override_trust"]);
+// The install or update button as the node's guard allows it: a plain button; a disabled
+// one with the reasons when something cannot be overridden; or "… anyway" opening an
+// explicit confirmation with a note (kept in the node's audit log with the override).
+function guardedAction(action, label, ref, guard, progress) {
+  const body = { app: ref };
+  const go = (b) => (ev) => runAction(action, b, progress, ev.target);
+  if (!guard || guard.allowed) return h("button", { "data-testid": action, onclick: go(body) }, label);
+  const reasons = () => h("ul.guard-reasons", { "data-testid": "guard-reasons" },
+    (guard.reasons || []).map((r) => h("li", { "data-reason": r.reason }, r.message)));
+  if (!guard.overridable) {
+    return h("div.guard", { "data-testid": action + "-guard" },
+      h("button", { "data-testid": action, disabled: true, title: (guard.reasons || []).map((r) => r.message).join("; ") }, label),
+      h("p.error", { "data-testid": "guard-refused" }, "This node refuses to " + action + " this version:"), reasons());
+  }
+  const note = h("input", { placeholder: "Why (kept in the audit log)", "aria-label": "override note", "data-testid": "override-note" });
+  const confirmBtn = h("button.danger", { "data-testid": "confirm-override", onclick: (ev) => {
+    const b = Object.assign({}, body);
+    for (const o of guard.overrides || []) if (OVERRIDE_FIELDS.has(o)) b[o] = true;
+    if (note.value.trim()) b.note = note.value.trim();
+    dialog.hidden = true;
+    return go(b)(ev);
+  } }, label + " anyway");
+  const dialog = h("div.card.confirm", { hidden: true, role: "dialog", "data-testid": "override-dialog" },
+    h("strong", {}, "This node's guard refuses to " + action + " this version:"), reasons(),
+    h("p", {}, "Only these reasons can be overridden. Going ahead is written to the node's audit log, with your note."),
+    note, " ", confirmBtn, " ", h("button.secondary", { onclick: () => { dialog.hidden = true; } }, "Cancel"));
+  return h("div.guard", { "data-testid": action + "-guard" },
+    h("button.secondary", { "data-testid": action, onclick: () => { dialog.hidden = false; note.focus(); } }, label + " anyway…"),
+    h("p.muted", {}, (guard.reasons || []).map((r) => r.reason).join(", ") + ": needs an explicit override"), dialog);
 }
 
 // --- app page -------------------------------------------------------------------------
@@ -159,8 +205,7 @@ async function showApp(ref) {
     actions.append(h("a", { href: "#/installed" }, "Installed: manage it on the Installed page"));
     if (a.web_url) actions.append(h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open app"));
   } else {
-    actions.append(h("button", { "data-testid": "install", disabled: a.yanked,
-      onclick: (ev) => runAction("install", { app: a.ref }, progress, ev.target) }, "Install"));
+    actions.append(guardedAction("install", "Install", a.ref, a.guard, progress));
   }
   const perms = a.permissions || {};
   const permRows = [
@@ -177,7 +222,7 @@ async function showApp(ref) {
         h("div.muted", {}, "version " + a.version + " · " + (a.categories || []).join(", ")),
         h("div.badges", {}, trustBadge(a.trust),
           a.signature && a.signature.valid ? h("span.badge.ok", {}, "signature verified") : h("span.badge.bad", {}, "signature not verified"),
-          a.stale ? h("span.badge.warn", { title: "past its expiry; not auto-installed" }, "stale") : null,
+          guardBadges(a.badges),
           a.demo ? h("span.badge", {}, "demo app") : null))),
     actions, progress,
     h("div.cols", {},
@@ -278,11 +323,12 @@ async function showInstalled() {
     v.append(h("section.card", { "data-testid": "installed-app" },
       h("h2", {}, a.name, " ", h("span.badge" + (a.state === "running" ? ".ok" : ".warn"), { "data-testid": "state" }, a.state),
         " ", a.health ? h("span.badge" + (a.health === "healthy" ? ".ok" : ".warn"), {}, a.health) : null,
-        a.update_available ? h("span.badge.info", {}, "update " + a.update_available + " available") : null),
+        a.update_available ? h("span.badge.info", {}, "update " + a.update_available + " available") : null,
+        a.update_available ? guardBadges(a.badges) : null),
       h("p.muted", {}, "version " + a.version + (a.wanted ? " · wanted " + a.wanted : "")),
       a.web_url ? h("p", {}, h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open " + a.web_url)) : null,
       h("div.toolbar", {}, a.wanted === "stopped" ? act("start") : act("stop"), act("restart"),
-        a.update_available ? act("update") : null, act("uninstall"),
+        a.update_available ? guardedAction("update", "update", a.ref, a.update_guard, progress) : null, act("uninstall"),
         h("button.secondary", { onclick: async () => {
           logs.hidden = !logs.hidden;
           if (!logs.hidden) { try { const l = await api("/installed/" + refPath(a.ref) + "/logs?tail=200"); logs.textContent = l.lines.join("\n"); } catch (e) { logs.textContent = e.message; } }

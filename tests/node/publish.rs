@@ -102,7 +102,7 @@ fn release(
     (members, image)
 }
 
-fn tar_of(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+pub(super) fn tar_of(members: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, bytes) in members {
         let mut h = tar::Header::new_gnu();
@@ -114,7 +114,7 @@ fn tar_of(members: &[(String, Vec<u8>)]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn upload(node: &Node, body: reqwest::blocking::Body) -> (u16, Value) {
+pub(super) fn upload(node: &Node, body: reqwest::blocking::Body) -> (u16, Value) {
     let r = reqwest::blocking::Client::new()
         .post(format!("{}/api/v1/publish", node.url))
         .bearer_auth(&node.token)
