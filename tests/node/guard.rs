@@ -40,9 +40,27 @@ struct Publisher<'a> {
     node: &'a Node,
     node_id: String,
     key: Keypair,
+    /// The last `created_at` used: each event of a replaceable kind gets a later second
+    /// than the one before (a relay keeps one event per second and address).
+    clock: std::cell::Cell<u64>,
 }
 
-impl Publisher<'_> {
+impl<'a> Publisher<'a> {
+    fn new(node: &'a Node, node_id: &str, seed: u8) -> Self {
+        Publisher {
+            node,
+            node_id: node_id.to_owned(),
+            key: Keypair::from_seed([seed; 32]),
+            clock: std::cell::Cell::new(0),
+        }
+    }
+
+    fn tick(&self) -> u64 {
+        let t = atoll_discovery::now_secs().max(self.clock.get() + 1);
+        self.clock.set(t);
+        t
+    }
+
     fn did(&self) -> String {
         self.key.did().to_string()
     }
@@ -53,7 +71,7 @@ impl Publisher<'_> {
         let p = sign::sign_event(
             &Object::Publisher(profile),
             &self.key.nostr_keys().unwrap(),
-            atoll_discovery::now_secs(),
+            self.tick(),
         )
         .unwrap();
         codec::event_json(&p)
@@ -90,7 +108,7 @@ impl Publisher<'_> {
         let e = sign::sign_event(
             &Object::Entry(signed.entry.clone()),
             &self.key.nostr_keys().unwrap(),
-            atoll_discovery::now_secs(),
+            self.tick(),
         )
         .unwrap();
         members.push((
@@ -122,7 +140,7 @@ impl Publisher<'_> {
         let ev = sign::sign_event(
             &Object::Entry(v),
             &self.key.nostr_keys().unwrap(),
-            atoll_discovery::now_secs(),
+            self.tick(),
         )
         .unwrap();
         let (s, v) = self.node.post(
@@ -211,16 +229,8 @@ fn install_and_update_guards_with_audited_overrides() {
     );
     let (_, info) = node.get("/api/v1/node");
     let node_id = info["node_id"].as_str().unwrap().to_owned();
-    let pinned = Publisher {
-        node: &node,
-        node_id: node_id.clone(),
-        key: Keypair::from_seed([71; 32]),
-    };
-    let other = Publisher {
-        node: &node,
-        node_id,
-        key: Keypair::from_seed([72; 32]),
-    };
+    let pinned = Publisher::new(&node, &node_id, 71);
+    let other = Publisher::new(&node, &node_id, 72);
     let src = tempfile::tempdir().unwrap();
     let now = atoll_discovery::now_secs();
     let t = Some(node.token.as_str());
