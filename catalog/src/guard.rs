@@ -164,6 +164,12 @@ pub fn refusals(f: &GuardFacts) -> Vec<Refusal> {
     .collect()
 }
 
+/// The badges of a head, as the UI shows them before the click: the code of every
+/// refusal that applies (informational badges, such as a key rotation, go here too).
+pub fn badges(f: &GuardFacts) -> Vec<&'static str> {
+    refusals(f).into_iter().map(Refusal::code).collect()
+}
+
 /// The overrides an operator sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Overrides {

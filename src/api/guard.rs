@@ -2,15 +2,15 @@
 //! click (`badges` and `guard` on every app), as the refusal of an install or update
 //! (403 with every reason), and as audit rows for the overrides used.
 
-use atoll_catalog::guard::{self, Decision, GuardFacts, Overrides, Refusal};
+use atoll_catalog::guard::{self, Decision, GuardFacts, Overrides};
 use atoll_registry::AppRef;
 use serde_json::{json, Value};
 
 use super::error::ApiError;
 
-/// The badges of an app's head: the code of every refusal that applies to it.
+/// The badges of an app's head ([`guard::badges`]).
 pub(super) fn badges(f: &GuardFacts) -> Vec<&'static str> {
-    guard::refusals(f).into_iter().map(Refusal::code).collect()
+    guard::badges(f)
 }
 
 fn reasons_json(d: &Decision, f: &GuardFacts) -> Value {

@@ -2,9 +2,12 @@
 // Run by tests/node/guard.rs with ATOLL_URL (the node, token in the fragment), ATOLL_SHOTS,
 // GUARD_YANKED (ref of a yanked app), GUARD_EQUIVOCATED (ref of an equivocated app) and
 // GUARD_OVERRIDABLE (ref of a stale app of a publisher below the trust threshold).
-// Badges show before the click, a refusal that cannot be overridden disables Install and
-// says why, an overridable one asks for an explicit confirmation with a note, then
-// installs. Exits non-zero on the first failed expectation, with a screenshot.
+// GUARD_PHASE=install (default): badges show before the click, a refusal that cannot be
+// overridden disables Install and says why, an overridable one asks for an explicit
+// confirmation with a note, then installs. GUARD_PHASE=update (the installed app's head
+// is stale now): the Installed page shows the badge and "update anyway…", whose
+// confirmation lists the reason and can be cancelled. Exits non-zero on the first failed
+// expectation, with a screenshot.
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 
@@ -13,6 +16,7 @@ const shots = process.env.ATOLL_SHOTS || ".";
 const yanked = process.env.GUARD_YANKED;
 const equivocated = process.env.GUARD_EQUIVOCATED;
 const overridable = process.env.GUARD_OVERRIDABLE;
+const phase = process.env.GUARD_PHASE || "install";
 if (!url || !yanked || !equivocated || !overridable) {
   console.error("ATOLL_URL, GUARD_YANKED, GUARD_EQUIVOCATED and GUARD_OVERRIDABLE must be set");
   process.exit(2);
@@ -34,7 +38,32 @@ let step = "start";
 function expect(cond, what) { if (!cond) throw new Error(step + ": " + what); }
 const badgesOf = (loc) => loc.locator("[data-testid=badge]").evaluateAll((els) => els.map((e) => e.dataset.badge));
 
+async function updatePhase() {
+  step = "the installed app's stale update is badged and needs an override";
+  await page.goto(base + "#/installed");
+  const card = page.locator("[data-testid=installed-app]", { hasText: "Guard Overridable" });
+  await card.waitFor({ timeout: 20000 });
+  expect((await badgesOf(card)).includes("stale"), "no stale badge on the Installed page");
+  const update = card.locator("[data-testid=update]");
+  expect((await update.innerText()).includes("anyway"), "the update button does not say anyway: " + (await update.innerText()));
+  await update.click();
+  const dialog = card.locator("[data-testid=override-dialog]");
+  expect(await dialog.isVisible(), "no confirmation after the click");
+  const reasons = await dialog.locator("[data-reason]").evaluateAll((els) => els.map((e) => e.dataset.reason));
+  expect(reasons.join(",") === "stale", "the confirmation lists " + reasons);
+  await dialog.locator("button:text-is('Cancel')").click();
+  expect(!(await dialog.isVisible()), "Cancel did not close the confirmation");
+  expect(await page.locator("[data-testid=progress-message]").count() === 0, "Cancel started an update");
+}
+
 try {
+  if (phase === "update") {
+    await updatePhase();
+    expect(pageErrors.length === 0, "page errors: " + pageErrors.join(" | "));
+    console.log("guard browser test (update) passed");
+    await browser.close();
+    process.exit(0);
+  }
   step = "badges on the marketplace cards";
   await page.goto(url);
   await page.waitForSelector("[data-testid=app-card]", { timeout: 20000 });

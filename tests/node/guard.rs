@@ -353,19 +353,23 @@ fn install_and_update_guards_with_audited_overrides() {
 
     // The UI: badges, a disabled Install with the reason, the override confirmation.
     let shots = repo().join("test-artifacts");
-    let browser = Command::new("node")
-        .arg(repo().join("tests/browser/guards.mjs"))
-        .env(
-            "ATOLL_URL",
-            format!("{}/ui/#token={}", node.url, node.token),
-        )
-        .env("ATOLL_SHOTS", &shots)
-        .env("GUARD_YANKED", &yanked)
-        .env("GUARD_EQUIVOCATED", &equivocal)
-        .env("GUARD_OVERRIDABLE", &guarded)
-        .current_dir(repo().join("tests/browser"))
-        .status()
-        .expect("running node (Node.js) for the browser test: run .ci/run to install it");
+    let browse = |phase: &str| {
+        Command::new("node")
+            .arg(repo().join("tests/browser/guards.mjs"))
+            .env(
+                "ATOLL_URL",
+                format!("{}/ui/#token={}", node.url, node.token),
+            )
+            .env("ATOLL_SHOTS", &shots)
+            .env("GUARD_YANKED", &yanked)
+            .env("GUARD_EQUIVOCATED", &equivocal)
+            .env("GUARD_OVERRIDABLE", &guarded)
+            .env("GUARD_PHASE", phase)
+            .current_dir(repo().join("tests/browser"))
+            .status()
+            .expect("running node (Node.js) for the browser test: run .ci/run to install it")
+    };
+    let browser = browse("install");
     let cleanup = |node: &Node| {
         let (s, job) = act(node, "uninstall", json!({ "app": guarded, "purge": true }));
         if s == 202 {
@@ -452,6 +456,15 @@ fn install_and_update_guards_with_audited_overrides() {
     assert_eq!(
         (r, o),
         (vec!["stale".to_owned()], json!(["override_stale"]))
+    );
+    let browser = browse("update");
+    if !browser.success() {
+        cleanup(&node);
+    }
+    assert!(
+        browser.success(),
+        "guard browser test (update) failed; screenshots in {}",
+        shots.display()
     );
     let out = node.cli(&["--node", &node.url, "update", &guarded]);
     assert!(!out.status.success());
