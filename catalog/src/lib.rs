@@ -72,6 +72,7 @@ pub mod desired;
 pub mod error;
 pub mod guard;
 pub mod ingest;
+pub mod lookalike;
 pub mod manifests;
 pub mod objects;
 pub mod provenance;
@@ -96,8 +97,9 @@ pub use error::{
 };
 pub use guard::{Decision as GuardDecision, GuardFacts, Override, Overrides, Refusal};
 pub use ingest::IngestOutcome;
+pub use lookalike::SameAppId;
 pub use manifests::Attached;
-pub use objects::UpdateOutcome;
+pub use objects::{UpdateOutcome, MAX_ENDORSEMENTS_PER_SIGNER};
 pub use provenance::Provenance;
 pub use query::{AppView, EntryRecord, EntryStatus};
 pub use refuse::RefusedEntry;
@@ -107,4 +109,7 @@ pub use service::CatalogService;
 pub use store::Catalog;
 pub use stored::UnknownName;
 pub use sync::CursorRecord;
-pub use trust::{PenaltyKind, TrustDecision, TrustExplanation, TrustParams, TrustRow, TrustStats};
+pub use trust::{
+    EndorsementRow, Endorsements, PenaltyKind, TrustDecision, TrustExplanation, TrustParams,
+    TrustRow, TrustStats,
+};

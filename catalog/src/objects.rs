@@ -34,7 +34,19 @@ pub enum UpdateOutcome {
     },
     /// Same sequence, different content: kept the stored one, penalised the signer.
     Equivocation,
+    /// An endorsement of a new subject from a signer that already has
+    /// [`MAX_ENDORSEMENTS_PER_SIGNER`] stored: refused, recorded in the audit log.
+    OverLimit {
+        /// The cap.
+        max: u32,
+    },
 }
+
+/// Most subjects one signer's endorsements and reports are stored for. A signer's newer
+/// endorsement of a subject it already has replaces the old one (one row per signer and
+/// subject), so re-signing thousands of sequences adds nothing; only new subjects past
+/// the cap are refused. This bounds what one DID can add to every trust recompute.
+pub const MAX_ENDORSEMENTS_PER_SIGNER: u32 = 1000;
 
 /// The stored (sequence, payload id) against an incoming one.
 fn decide(
@@ -73,6 +85,10 @@ fn refuse<T>(
         UpdateOutcome::Rollback { current } => (
             AuditKind::Rollback,
             format!("{what}: sequence {sequence} is lower than the stored {current}"),
+        ),
+        UpdateOutcome::OverLimit { max } => (
+            AuditKind::Invalid,
+            format!("{what}: the signer already has {max} subjects stored, the most one signer may have"),
         ),
         UpdateOutcome::Equivocation => {
             let detail = format!("signed two different {what}s with sequence {sequence}");
@@ -212,7 +228,17 @@ fn ingest_endorsement_in(
         .prepare_cached("SELECT sequence, payload_id FROM endorsements WHERE signer_id = ?1 AND subject_id = ?2")?
         .query_row([signer, subject], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let outcome = decide(stored, e.sequence, &e.payload_id())?;
+    let mut outcome = decide(stored, e.sequence, &e.payload_id())?;
+    if outcome == UpdateOutcome::New {
+        let given: u32 = tx
+            .prepare_cached("SELECT count(*) FROM endorsements WHERE signer_id = ?1")?
+            .query_row([signer], |r| r.get(0))?;
+        if given >= MAX_ENDORSEMENTS_PER_SIGNER {
+            outcome = UpdateOutcome::OverLimit {
+                max: MAX_ENDORSEMENTS_PER_SIGNER,
+            };
+        }
+    }
     match outcome {
         UpdateOutcome::New | UpdateOutcome::Newer { .. } => {
             tx.prepare_cached(

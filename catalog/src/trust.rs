@@ -4,12 +4,14 @@
 //! from.
 
 pub mod compute;
+mod endorsements;
 mod explain;
 
 use atoll_registry::Did;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+pub use endorsements::{EndorsementRow, Endorsements};
 pub use explain::{PathStep, PenaltyNote, ReportNote, TrustExplanation};
 
 use crate::error::{CatalogError, NoteError, Stored};
@@ -100,7 +102,8 @@ impl PenaltyKind {
 pub struct TrustStats {
     /// DIDs known.
     pub dids: usize,
-    /// Endorsements and reports read.
+    /// Endorsements and reports counted: those signed by DIDs reachable from an anchor
+    /// (see [`reachable_edges`]).
     pub endorsements: usize,
     /// DIDs with a score above 0.
     pub trusted: usize,
@@ -193,16 +196,7 @@ impl Catalog {
             let max_id: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM publishers", [], |r| r.get(0))?;
             let n = usize::try_from(max_id).unwrap_or(0) + 1;
             let index = |id: i64| u32::try_from(id).ok().filter(|&i| (i as usize) < n);
-            let mut edges = Vec::new();
-            {
-                let mut stmt = tx.prepare("SELECT signer_id, subject_id, weight FROM endorsements")?;
-                let mut rows = stmt.query([])?;
-                while let Some(r) = rows.next()? {
-                    if let (Some(u), Some(v)) = (index(r.get(0)?), index(r.get(1)?)) {
-                        edges.push((u, v, r.get::<_, f64>(2)?));
-                    }
-                }
-            }
+            let edges = reachable_edges(tx, n)?;
             let endorsements = edges.len();
             let graph = Graph::from_edges(n, edges);
             let mut decisions = vec![Decision::None; n];
@@ -335,6 +329,56 @@ impl Catalog {
         }
         Ok(out)
     }
+}
+
+/// The endorsements and reports that can change a score: those whose signer is reachable
+/// from an anchor over positive endorsements from non-blocked signers. Anything else is
+/// signed by a DID with score 0, whose endorsements give nothing and whose reports weigh
+/// nothing (a report is weighed by its signer's standing), so leaving it out gives the
+/// same scores, and a flood of endorsements among fresh DIDs nobody trusts costs a
+/// recompute nothing. Found by a breadth-first walk over the primary key (signer,
+/// subject); each signer has at most [`crate::MAX_ENDORSEMENTS_PER_SIGNER`] rows.
+fn reachable_edges(tx: &Connection, n: usize) -> Result<Vec<(u32, u32, f64)>, CatalogError> {
+    let index = |id: i64| u32::try_from(id).ok().filter(|&i| (i as usize) < n);
+    let mut blocked = vec![false; n];
+    let mut seen = vec![false; n];
+    let mut queue = std::collections::VecDeque::new();
+    for row in tx
+        .prepare("SELECT publisher_id, decision FROM anchors")?
+        .query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, TrustDecision>(1)?))
+        })?
+    {
+        let (id, d) = row?;
+        if let Some(i) = index(id) {
+            match d {
+                TrustDecision::Pin => {
+                    seen[i as usize] = true;
+                    queue.push_back(i);
+                }
+                TrustDecision::Block => blocked[i as usize] = true,
+            }
+        }
+    }
+    let mut edges = Vec::new();
+    let mut stmt =
+        tx.prepare_cached("SELECT subject_id, weight FROM endorsements WHERE signer_id = ?1")?;
+    while let Some(u) = queue.pop_front() {
+        if blocked[u as usize] {
+            continue;
+        }
+        let mut rows = stmt.query([i64::from(u)])?;
+        while let Some(r) = rows.next()? {
+            let Some(v) = index(r.get(0)?) else { continue };
+            let w: f64 = r.get(1)?;
+            edges.push((u, v, w));
+            if w > 0.0 && !seen[v as usize] {
+                seen[v as usize] = true;
+                queue.push_back(v);
+            }
+        }
+    }
+    Ok(edges)
 }
 
 /// Record a penalty once per incident. A new incident lowers the stored score at once (the

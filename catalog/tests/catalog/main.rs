@@ -11,3 +11,4 @@ mod robustness;
 mod search;
 mod service;
 mod trust;
+mod trust_live;
