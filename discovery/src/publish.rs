@@ -5,6 +5,7 @@
 //! dir) and a publisher that signs locally and uploads to a running node: [`profile_for`],
 //! [`sign_event`] and [`yank_in_bundle`] sign; [`release`] verifies, stores and announces.
 
+pub mod endorse;
 pub mod release;
 
 use std::path::{Path, PathBuf};

@@ -135,6 +135,15 @@ impl Reason {
         }
     }
 
+    /// Is this refusal of a correctly signed entry provably its signer's doing? True for a
+    /// manifest that fails the policy or disagrees with the entry: the entry signs the
+    /// manifest's BLAKE3 hash, so the bytes checked are exactly the ones the DID signed,
+    /// whoever served them. False for everything else, above all a bad signature (anyone
+    /// can claim a DID) and blob bytes that do not match (the source lied, not the signer).
+    pub fn provable_by_signer(&self) -> bool {
+        matches!(self, Self::ManifestPolicy(_) | Self::ManifestMismatch(_))
+    }
+
     /// The kind of audit record it makes.
     pub fn category(&self) -> AuditCategory {
         match self {
@@ -247,6 +256,10 @@ pub struct Rejection {
     /// the audit log records one row per key. `None` records every time.
     #[serde(skip)]
     pub key: Option<atoll_registry::Hash>,
+    /// The DID whose own doing the input provably is ([`Reason::provable_by_signer`]): the
+    /// catalog records a `forged` penalty against it. Never set for a bad signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attributed_to: Option<atoll_registry::Did>,
 }
 
 impl Rejection {
@@ -261,6 +274,7 @@ impl Rejection {
             subject: None,
             at: crate::now_secs(),
             key: None,
+            attributed_to: None,
         }
     }
 
@@ -280,6 +294,7 @@ impl PartialEq for Rejection {
             && self.source == other.source
             && self.subject == other.subject
             && self.key == other.key
+            && self.attributed_to == other.attributed_to
     }
 }
 

@@ -106,6 +106,9 @@ async fn refuse(ctx: &JobCtx, entry: &Verified<Entry>, reason: Reason) -> JobOut
         atoll_registry::audit::refused_entry_key(&entry.payload_id()),
     );
     r.subject = Some(entry.app_ref().to_string());
+    if reason.provable_by_signer() {
+        r.attributed_to = Some(entry.publisher);
+    }
     match ctx.port.refuse_entry(entry, &r).await {
         Ok(done) => {
             ctx.note(r, &reason, done.recorded);
