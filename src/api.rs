@@ -9,6 +9,7 @@
 
 mod apps;
 mod auth;
+mod endorse;
 mod error;
 mod extract;
 mod guard;
@@ -23,6 +24,7 @@ mod stall;
 mod trust;
 mod ui;
 pub mod upload;
+pub mod warnings;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -125,6 +127,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/jobs/{job}/events", get(ops::job_events))
         .route("/trust", get(trust::list))
         .route("/trust/{did}/explain", get(trust::explain))
+        .route("/trust/{did}/endorsements", get(endorse::of))
+        .route("/trust/keys", get(endorse::keys))
+        .route("/trust/endorse", post(endorse::endorse))
         .route("/trust/{op}", post(trust::change))
         .route("/network", get(network::network))
         .route("/audit", get(network::audit))

@@ -3,6 +3,7 @@
 mod app;
 mod catalog;
 mod client;
+mod endorse;
 mod key;
 mod node;
 mod ops;
@@ -12,6 +13,7 @@ mod remote;
 mod sync;
 mod trust;
 mod upload;
+mod warnings;
 
 use std::path::PathBuf;
 
@@ -68,7 +70,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::App(cmd) => app::run(&home, &cli.node, cmd),
         Command::Node(args) => node::run(&home, args),
         Command::Catalog(cmd) => catalog::run(&home, cmd),
-        Command::Trust(cmd) => trust::run(&home, cmd),
+        Command::Trust(cmd) => trust::run(&home, &cli.node, cmd),
         Command::Sync(cmd) => sync::run(&home, &cli.node, cmd),
         Command::Op(cmd) => ops::run(&home, &cli.node, cmd),
     }

@@ -7,6 +7,7 @@ pub mod catalog_port;
 pub mod config;
 mod demo;
 pub mod desired;
+pub mod endorse;
 mod fetch_report;
 mod local;
 pub mod outbox;
@@ -15,6 +16,7 @@ pub mod relays;
 mod runtime;
 mod swarm;
 pub mod token;
+pub mod trust_recompute;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -72,7 +74,9 @@ pub async fn run(
             .context("opening the catalog")??
     };
     let admin = admin::AdminChannel::new(opts.config.admin.endpoint_ids()?);
-    let discovery = start_discovery(&opts, catalog.clone(), &admin).await?;
+    let recompute = trust_recompute::TrustRecompute::new();
+    let recompute_task = tokio::spawn(recompute.clone().run(catalog.clone()));
+    let discovery = start_discovery(&opts, catalog.clone(), &admin, recompute.clone()).await?;
     let relays = relays::NodeRelays::new(
         discovery.clone(),
         catalog.clone(),
@@ -135,7 +139,10 @@ pub async fn run(
         demo_publisher,
         blob_dirs,
         ops,
-        net: Arc::new(swarm::Swarm::new(discovery.clone(), catalog.clone())),
+        net: Arc::new(
+            swarm::Swarm::new(discovery.clone(), catalog.clone())
+                .with_keys(atoll_registry::KeyStore::new(&data)),
+        ),
         relays,
         upload: api::UploadConfig {
             tmp_dir: data.join("tmp"),
@@ -166,6 +173,7 @@ pub async fn run(
     api::server::serve(listener, router, shutdown).await;
     updater.abort();
     relay_task.abort();
+    recompute_task.abort();
     if let Some(resume) = resume {
         resume.abort();
     }
@@ -184,6 +192,7 @@ async fn start_discovery(
     opts: &NodeOptions,
     service: atoll_catalog::CatalogService,
     admin: &admin::AdminChannel,
+    recompute: trust_recompute::TrustRecompute,
 ) -> Result<atoll_discovery::Discovery> {
     let mut d = opts.config.discovery(&opts.data_dir);
     d.protocols.push(admin.protocol());
@@ -193,7 +202,7 @@ async fn start_discovery(
         .await
         .context("reading the relays chosen at runtime")?;
     relays::startup(&mut d, &choices);
-    let port = catalog_port::SwarmCatalog::new(service);
+    let port = catalog_port::SwarmCatalog::new(service).with_recompute(recompute);
     atoll_discovery::Discovery::start(d, Arc::new(port))
         .await
         .context("starting sync (embedded relay, iroh endpoint)")

@@ -31,6 +31,8 @@ mod multihost;
 mod netns;
 #[path = "node/publish.rs"]
 mod publish;
+#[path = "node/trust.rs"]
+mod trust;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -325,6 +325,7 @@ pub async fn detail(
             v["links"] = json!(manifest.as_ref().map(|m| m.links.clone()).unwrap_or_default());
             v["manifest"] = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
             v["trust_explanation"] = super::trust::explanation_json(&explanation);
+            v["warnings"] = json!(super::warnings::install_warnings(c, &app_ref).map_err(ApiError::internal)?);
             Ok(v)
         })
         .await?;

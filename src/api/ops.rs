@@ -137,6 +137,16 @@ pub trait NetworkInfo: Send + Sync {
     fn publish_release(&self, upload: super::upload::Unpacked) -> BoxFut<'_, ApiResult<Value>>;
     /// Verify one signed Nostr event (JSON), then ingest and announce it.
     fn publish_event(&self, event: String) -> BoxFut<'_, ApiResult<Value>>;
+    /// The keys this node can sign endorsements with (name, did). None by default.
+    fn signing_keys(&self) -> BoxFut<'_, Value> {
+        Box::pin(async { Value::Array(Vec::new()) })
+    }
+    /// Sign an endorsement or report with one of [`NetworkInfo::signing_keys`] and
+    /// announce it. Not offered by default.
+    fn endorse(&self, req: crate::node::endorse::EndorseRequest) -> BoxFut<'_, ApiResult<Value>> {
+        let _ = req;
+        Box::pin(async { Err(ApiError::not_found("this node signs no endorsements")) })
+    }
 }
 
 /// `GET /installed`

@@ -143,7 +143,10 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             app,
             overrides,
             json,
-        } => act(&c, "install", overrides.body(&app), json),
+        } => {
+            super::warnings::print(&c, &app);
+            act(&c, "install", overrides.body(&app), json)
+        }
         OpCommand::Start { app, json } => act(&c, "start", json!({"app": app}), json),
         OpCommand::Stop { app, json } => act(&c, "stop", json!({"app": app}), json),
         OpCommand::Restart { app, json } => act(&c, "restart", json!({"app": app}), json),
@@ -151,7 +154,10 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             app,
             overrides,
             json,
-        } => act(&c, "update", overrides.body(&app), json),
+        } => {
+            super::warnings::print(&c, &app);
+            act(&c, "update", overrides.body(&app), json)
+        }
         OpCommand::Uninstall { app, purge, json } => {
             act(&c, "uninstall", json!({"app": app, "purge": purge}), json)
         }

@@ -192,14 +192,14 @@ fn config(home: &Path, relays: &RelayArgs) -> Result<DiscoveryConfig> {
     Ok(found.config.discovery(&found.data_dir))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")
 }
 
-async fn start(home: &Path, relays: &RelayArgs) -> Result<Discovery> {
+pub(crate) async fn start(home: &Path, relays: &RelayArgs) -> Result<Discovery> {
     let mut cfg = config(home, relays)?;
     let db = cfg.data_dir.join("catalog.db");
     let service = atoll_catalog::CatalogService::open(&db)

@@ -1,5 +1,6 @@
-//! `atoll trust pin|unpin|block|unblock|list|explain`: the operator's trust anchors and
-//! why each publisher has its score. Every change recomputes the scores.
+//! `atoll trust pin|unpin|block|unblock|list|explain|endorsements`: the operator's trust
+//! anchors and why each publisher has its score. Every change recomputes the scores.
+//! `trust endorse|report` sign endorsements ([`super::endorse`]).
 
 use std::path::Path;
 
@@ -69,6 +70,22 @@ pub enum TrustCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Who endorses whom: the endorsements and reports a publisher gave and received.
+    Endorsements {
+        /// The publisher's did:key.
+        did: Did,
+        /// Most rows per side.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Vouch for a publisher: sign an endorsement with your key and publish it (through
+    /// the running node, else offline). `--weight 0` withdraws an earlier one.
+    Endorse(super::endorse::EndorseArgs),
+    /// Report a publisher: a negative endorsement (`--weight` is its positive strength).
+    Report(super::endorse::EndorseArgs),
 }
 
 /// One trust decision, run on the catalog's writer: whether it changed anything.
@@ -84,17 +101,13 @@ struct ChangeOut {
 }
 
 /// Run a trust command.
-pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
+pub fn run(home: &Path, addr: &super::client::NodeAddr, cmd: TrustCommand) -> Result<()> {
     if let TrustCommand::Pin { note, .. } | TrustCommand::Block { note, .. } = &cmd {
         // Before opening anything, as the catalog would refuse it anyway.
         atoll_catalog::trust::check_note(note)?;
     }
     // Reading needs a catalog already; a decision needs at least an existing home (a
     // mistyped --home must not become a new home holding one pin).
-    let cat = match &cmd {
-        TrustCommand::List { .. } | TrustCommand::Explain { .. } => catalog::open_existing(home)?,
-        _ => catalog::open(crate::home::existing(home)?)?,
-    };
     let (did, action, json, change): (Did, _, _, Change) = match cmd {
         TrustCommand::Pin { did, note, json } => (
             did,
@@ -112,7 +125,13 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
         TrustCommand::Unblock { did, json } => {
             (did, "unblocked", json, Box::new(|c, d| c.unblock(d)))
         }
+        TrustCommand::Endorse(args) => return super::endorse::run(home, addr, args, false),
+        TrustCommand::Report(args) => return super::endorse::run(home, addr, args, true),
+        TrustCommand::Endorsements { did, limit, json } => {
+            return endorsements(home, &did, limit, json)
+        }
         TrustCommand::List { limit, json } => {
+            let cat = catalog::open_existing(home)?;
             let rows = cat.read_blocking(move |c| c.trust_list(limit))?;
             if json {
                 return output::json(&rows);
@@ -137,6 +156,7 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
             return Ok(());
         }
         TrustCommand::Explain { did, json } => {
+            let cat = catalog::open_existing(home)?;
             let ex = cat.read_blocking(move |c| c.explain(&did))?;
             if json {
                 return output::json(&ex);
@@ -145,6 +165,7 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
             return Ok(());
         }
     };
+    let cat = catalog::open(crate::home::existing(home)?)?;
     let of = did;
     let (changed, stats, score) = cat.write_blocking(move |c| {
         let changed = change(c, &of)?;
@@ -173,5 +194,39 @@ pub fn run(home: &Path, cmd: TrustCommand) -> Result<()> {
         "scores recomputed: {} of {} publishers trusted from {} anchors",
         stats.trusted, stats.dids, stats.anchors
     );
+    Ok(())
+}
+
+/// `trust endorsements DID`: given and received, newest first.
+fn endorsements(home: &Path, did: &Did, limit: u32, json: bool) -> Result<()> {
+    let cat = catalog::open_existing(home)?;
+    let of = *did;
+    let e = cat.read_blocking(move |c| c.endorsements_of(&of, limit))?;
+    if json {
+        return output::json(&e);
+    }
+    let who = |d: &Did, n: &Option<String>| match n {
+        Some(n) => format!("{} ({})", output::plain(n, 64), d.short()),
+        None => d.short(),
+    };
+    println!("{did}");
+    println!("  received ({}):", e.received.len());
+    for r in &e.received {
+        println!(
+            "    {:+.2}  from {}  {}",
+            r.weight,
+            who(&r.signer, &r.signer_name),
+            output::plain(&r.reason, 200)
+        );
+    }
+    println!("  given ({}):", e.given.len());
+    for r in &e.given {
+        println!(
+            "    {:+.2}  to {}  {}",
+            r.weight,
+            who(&r.subject, &r.subject_name),
+            output::plain(&r.reason, 200)
+        );
+    }
     Ok(())
 }

@@ -18,12 +18,29 @@ use atoll_registry::{Entry, Envelope, Hash, Manifest, Verified};
 #[derive(Debug, Clone)]
 pub struct SwarmCatalog {
     service: CatalogService,
+    recompute: Option<super::trust_recompute::TrustRecompute>,
 }
 
 impl SwarmCatalog {
     /// The port over `service`.
     pub fn new(service: CatalogService) -> Self {
-        Self { service }
+        Self {
+            service,
+            recompute: None,
+        }
+    }
+
+    /// Poke `recompute` whenever trust's inputs change: a new endorsement or report, an
+    /// equivocation, a forged-input penalty.
+    pub fn with_recompute(mut self, recompute: super::trust_recompute::TrustRecompute) -> Self {
+        self.recompute = Some(recompute);
+        self
+    }
+
+    fn trust_changed(&self) {
+        if let Some(r) = &self.recompute {
+            r.poke();
+        }
     }
 
     /// The service underneath.
@@ -124,9 +141,10 @@ fn verdict(outcome: IngestOutcome, id: &Hash) -> EntryVerdict {
 fn fresh(outcome: UpdateOutcome) -> bool {
     match outcome {
         UpdateOutcome::New | UpdateOutcome::Newer { .. } => true,
-        UpdateOutcome::Duplicate | UpdateOutcome::Rollback { .. } | UpdateOutcome::Equivocation => {
-            false
-        }
+        UpdateOutcome::Duplicate
+        | UpdateOutcome::Rollback { .. }
+        | UpdateOutcome::Equivocation
+        | UpdateOutcome::OverLimit { .. } => false,
     }
 }
 
@@ -140,6 +158,9 @@ impl CatalogPort for SwarmCatalog {
             let id = entry.payload_id();
             let (entry, prov) = (entry.clone(), provenance(source));
             let outcome = self.write(move |c| c.ingest(&entry, &prov)).await?;
+            if matches!(outcome, IngestOutcome::Equivocation { .. }) {
+                self.trust_changed();
+            }
             Ok(verdict(outcome, &id))
         })
     }
@@ -159,12 +180,20 @@ impl CatalogPort for SwarmCatalog {
                     batch[start..end].iter().map(|(e, _)| e.clone()).collect();
                 let ids: Vec<Hash> = entries.iter().map(|e| e.payload_id()).collect();
                 match self.write(move |c| c.ingest_batch(&entries, &prov)).await {
-                    Ok(outcomes) => out.extend(
-                        outcomes
-                            .into_iter()
-                            .zip(&ids)
-                            .map(|(o, id)| Ok(verdict(o, id))),
-                    ),
+                    Ok(outcomes) => {
+                        if outcomes
+                            .iter()
+                            .any(|o| matches!(o, IngestOutcome::Equivocation { .. }))
+                        {
+                            self.trust_changed();
+                        }
+                        out.extend(
+                            outcomes
+                                .into_iter()
+                                .zip(&ids)
+                                .map(|(o, id)| Ok(verdict(o, id))),
+                        );
+                    }
                     Err(e) => {
                         // Every entry of the run failed for the same reason.
                         let e: std::sync::Arc<PortError> = std::sync::Arc::new(e);
@@ -189,9 +218,14 @@ impl CatalogPort for SwarmCatalog {
                 }
                 Object::Endorsement(e) => {
                     let e = e.clone();
-                    Ok(fresh(
-                        self.write(move |c| c.ingest_endorsement(&e, &prov)).await?,
-                    ))
+                    let outcome = self.write(move |c| c.ingest_endorsement(&e, &prov)).await?;
+                    if fresh(outcome) || outcome == UpdateOutcome::Equivocation {
+                        self.trust_changed();
+                    }
+                    if let UpdateOutcome::OverLimit { max } = outcome {
+                        tracing::warn!(max, "endorsement refused: its signer has the most subjects one signer may have");
+                    }
+                    Ok(fresh(outcome))
                 }
                 Object::Mirror(m) => {
                     let holder = m.node_id_hex();
@@ -238,11 +272,12 @@ impl CatalogPort for SwarmCatalog {
     fn record_rejection<'a>(&'a self, r: &'a Rejection) -> PortFuture<'a, bool> {
         Box::pin(async move {
             let prov = rejection_provenance(&r.source);
-            let (kind, key, subject, reason) = (
+            let (kind, key, subject, reason, attributed_to) = (
                 audit_kind(r.category),
                 r.key,
                 r.subject.clone(),
                 audit_reason(r),
+                r.attributed_to,
             );
             let row = self
                 .write(move |c| {
@@ -253,10 +288,13 @@ impl CatalogPort for SwarmCatalog {
                         subject,
                         reason,
                         payload: None,
-                        attributed_to: None,
+                        attributed_to,
                     })
                 })
                 .await?;
+            if row.is_some() && attributed_to.is_some() {
+                self.trust_changed();
+            }
             Ok(row.is_some())
         })
     }
@@ -270,16 +308,33 @@ impl CatalogPort for SwarmCatalog {
             let prov = rejection_provenance(&r.source);
             let reason = audit_reason(r);
             let entry = entry.clone();
-            let (done, new_head) = self
+            let forged = r.attributed_to;
+            let (done, new_head, penalized) = self
                 .write(move |c| {
                     let done = c.refuse_entry(&entry, &prov, &reason)?;
+                    // The entry verified under its DID and names this manifest by hash: the
+                    // DID signed the bytes that failed (`Reason::provable_by_signer`).
+                    let penalized = match forged {
+                        Some(did) => c.penalize_forged(
+                            &did,
+                            &format!("entry {}", entry.payload_id().to_hex()),
+                            &format!(
+                                "signed {} whose manifest was refused: {reason}",
+                                entry.app_ref()
+                            ),
+                        )?,
+                        None => false,
+                    };
                     let head = match &done.new_head {
                         Some(id) => c.entry_envelope(id)?,
                         None => None,
                     };
-                    Ok((done, head))
+                    Ok((done, head, penalized))
                 })
                 .await?;
+            if penalized {
+                self.trust_changed();
+            }
             // The restored head was verified when it was stored; check its bytes again anyway.
             let new_head = new_head.and_then(|bytes| {
                 Envelope::from_slice(&bytes)

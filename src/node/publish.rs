@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use crate::api::upload::{Unpacked, ENTRY_EVENT, PROFILE_EVENT};
 use crate::api::{ApiError, ApiResult};
 
-fn refused(e: PublishAppError) -> ApiError {
+pub(crate) fn refused(e: PublishAppError) -> ApiError {
     match e {
         PublishAppError::Refused(reason) => {
             ApiError::conflict(format!("the node's pipeline refused it: {reason}"))

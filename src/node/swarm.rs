@@ -13,12 +13,23 @@ use crate::api::{ApiResult, BoxFut, NetworkInfo};
 pub struct Swarm {
     d: Discovery,
     catalog: CatalogService,
+    keys: Option<atoll_registry::KeyStore>,
 }
 
 impl Swarm {
     /// Wrap a started discovery node (and the catalog it stores into).
     pub fn new(d: Discovery, catalog: CatalogService) -> Self {
-        Self { d, catalog }
+        Self {
+            d,
+            catalog,
+            keys: None,
+        }
+    }
+
+    /// Sign endorsements for the API with the keys in `keys` ([`super::endorse`]).
+    pub fn with_keys(mut self, keys: atoll_registry::KeyStore) -> Self {
+        self.keys = Some(keys);
+        self
     }
 }
 
@@ -73,5 +84,25 @@ impl NetworkInfo for Swarm {
 
     fn publish_event(&self, event: String) -> BoxFut<'_, ApiResult<Value>> {
         Box::pin(super::publish::event(&self.d, &self.catalog, event))
+    }
+
+    fn signing_keys(&self) -> BoxFut<'_, Value> {
+        Box::pin(async move {
+            match &self.keys {
+                Some(k) => super::endorse::signing_keys(k),
+                None => json!([]),
+            }
+        })
+    }
+
+    fn endorse(&self, req: super::endorse::EndorseRequest) -> BoxFut<'_, ApiResult<Value>> {
+        Box::pin(async move {
+            match &self.keys {
+                Some(k) => super::endorse::endorse(&self.d, &self.catalog, k, req).await,
+                None => Err(crate::api::ApiError::not_found(
+                    "this node signs no endorsements",
+                )),
+            }
+        })
     }
 }

@@ -160,6 +160,20 @@ async fn hostile_inputs_are_rejected_with_their_reason_and_the_node_keeps_going(
     }
     // The forged entry did not move the head, nor did the replay or the twin.
     assert_eq!(observer.head(&app).await.map(|h| h.0), Some(v2.sequence));
+    // A bad signature claiming the publisher's DID is no proof against it: no forged
+    // penalty (the twin it did sign is an equivocation penalty).
+    let did = publisher.key.did();
+    let ex = observer
+        .catalog
+        .read(move |c| c.explain(&did))
+        .await
+        .unwrap();
+    assert!(
+        ex.penalties
+            .iter()
+            .all(|p| p.kind != atoll_catalog::PenaltyKind::Forged),
+        "{ex}"
+    );
 
     // And the node still works.
     let v3 = publisher

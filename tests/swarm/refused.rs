@@ -176,6 +176,23 @@ async fn an_alias_bomb_manifest_is_refused_once_and_leaves_nothing_behind() {
     )
     .await;
     assert_eq!(observer.audit_rows_about(&kappa.to_string()).await, 1);
+    // The entry verified under the publisher's DID and signs the bad manifest's hash: the
+    // publisher did it, and gets the forged-input penalty (the stranger above, whom the
+    // node holds nothing else of, got none: no row names it).
+    let did = good.key.did();
+    let ex = observer
+        .catalog
+        .read(move |c| c.explain(&did))
+        .await
+        .unwrap();
+    let forged: Vec<_> = ex
+        .penalties
+        .iter()
+        .filter(|p| p.kind == atoll_catalog::PenaltyKind::Forged)
+        .collect();
+    assert_eq!(forged.len(), 1, "{ex}");
+    assert!(forged[0].detail.contains("manifest was refused"), "{ex}");
+    assert!(ex.to_string().contains("forged"), "{ex}");
 
     // After a restart the refused entries are neither fetched nor recorded again.
     let audit = observer.audit_len().await;
