@@ -76,6 +76,9 @@ pub async fn run(
     let admin = admin::AdminChannel::new(opts.config.admin.endpoint_ids()?);
     let recompute = trust_recompute::TrustRecompute::new();
     let recompute_task = tokio::spawn(recompute.clone().run(catalog.clone()));
+    // Endorsements taken while the node was stopped (offline `trust endorse`, `catalog
+    // import`) count from the start.
+    recompute.poke();
     let discovery = start_discovery(&opts, catalog.clone(), &admin, recompute.clone()).await?;
     let relays = relays::NodeRelays::new(
         discovery.clone(),

@@ -621,3 +621,121 @@ fn sync_relay_edits_the_persisted_choices_when_no_node_runs() {
     let list = json(&relay(&["list", "--json"]));
     assert_eq!(list["relays"].as_array().unwrap().len(), 2, "{list}");
 }
+
+#[test]
+fn trust_endorse_and_report_offline_with_clear_refusals() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // Every port picked by the OS: no node runs here, so the CLI publishes offline.
+    fs::write(
+        h.join("atoll.toml"),
+        "listen = \"127.0.0.1:0\"\n[relays]\nembedded_port = 0\n[iroh]\nbind = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let did = |name: &str| {
+        json(&atoll(h, &["key", "new", name, "--json"]))["did"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (alice, bob) = (did("alice"), did("bob"));
+    ok(&atoll(h, &["trust", "pin", &alice]));
+    let out = ok(&atoll(
+        h,
+        &[
+            "trust",
+            "endorse",
+            &bob,
+            "--weight",
+            "0.5",
+            "--reason",
+            "<b>kind</b>",
+            "--key",
+            "alice",
+        ],
+    ));
+    assert!(
+        out.contains("alice endorsed") && out.contains("weight 0.50"),
+        "{out}"
+    );
+    let x = json(&atoll(h, &["trust", "explain", &bob, "--json"]));
+    assert!(
+        (x["score"].as_f64().unwrap() - 0.5 * 0.85).abs() < 1e-9,
+        "{x}"
+    );
+    let out = ok(&atoll(
+        h,
+        &[
+            "trust", "report", &bob, "--weight", "0.4", "--key", "alice", "--reason", "spam",
+        ],
+    ));
+    assert!(out.contains("alice reported"), "{out}");
+    let out = ok(&atoll(h, &["trust", "endorsements", &bob]));
+    assert!(
+        out.contains("received (1)") && out.contains("-0.40  from alice") && out.contains("spam"),
+        "{out}"
+    );
+    let e = json(&atoll(h, &["trust", "endorsements", &alice, "--json"]));
+    assert_eq!(e["given"][0]["reason"], "spam", "{e}");
+    // Bad input: exit 1 naming what is wrong, nothing signed.
+    fails(
+        &atoll(
+            h,
+            &["trust", "report", &bob, "--weight", "2", "--key", "alice"],
+        ),
+        1,
+        "from 0 to 1",
+    );
+    fails(
+        &atoll(
+            h,
+            &[
+                "trust", "report", &bob, "--weight", "-0.5", "--key", "alice",
+            ],
+        ),
+        1,
+        "from 0 to 1",
+    );
+    fails(
+        &atoll(
+            h,
+            &["trust", "report", &bob, "--weight", "0", "--key", "alice"],
+        ),
+        1,
+        "above 0",
+    );
+    fails(
+        &atoll(
+            h,
+            &[
+                "trust", "endorse", &bob, "--weight", "NaN", "--key", "alice",
+            ],
+        ),
+        1,
+        "from 0 to 1",
+    );
+    fails(
+        &atoll(h, &["trust", "endorse", &alice, "--key", "alice"]),
+        1,
+        "nobody can endorse themselves",
+    );
+    fails(
+        &atoll(h, &["trust", "endorse", &bob, "--key", "nobody"]),
+        1,
+        "no key named",
+    );
+    let long = "x".repeat(1025);
+    fails(
+        &atoll(
+            h,
+            &[
+                "trust", "endorse", &bob, "--reason", &long, "--key", "alice",
+            ],
+        ),
+        1,
+        "reason",
+    );
+    let e = json(&atoll(h, &["trust", "endorsements", &bob, "--json"]));
+    assert_eq!(e["received"].as_array().unwrap().len(), 1, "{e}");
+    assert_eq!(e["received"][0]["weight"], -0.4, "{e}");
+}

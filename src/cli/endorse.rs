@@ -183,10 +183,18 @@ fn offline(
     let after = super::catalog::open(crate::home::existing(home)?)?
         .read_blocking(move |c| c.endorsement_sequence(&signer, &subject))?;
     let signed = sign(key, args, weight, after)?;
-    super::sync::runtime()?.block_on(async {
+    let out = super::sync::runtime()?.block_on(async {
         let d = super::sync::start(home, &args.relays).await?;
+        // Caught up first, so that the event is dated after the one it replaces at the
+        // same relay address (an endorsement of the same subject a moment ago).
+        d.relays()
+            .wait_synced(std::time::Duration::from_secs(10))
+            .await;
         let out = publish_endorsement(&d, key, &args.key, &signed, true).await;
         d.shutdown().await;
         out.context("publishing the endorsement")
-    })
+    })?;
+    // The home's catalog took it: its scores follow now, as a running node's would.
+    super::catalog::open(home)?.write_blocking(|c| c.recompute_trust())?;
+    Ok(out)
 }
