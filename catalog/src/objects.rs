@@ -11,7 +11,7 @@ use crate::ingest::decode_hash;
 use crate::provenance::Provenance;
 use crate::search;
 use crate::signed::envelope_bytes;
-use crate::store::{now, publisher_id, to_i64, Catalog};
+use crate::store::{find_publisher, now, publisher_id, to_i64, Catalog};
 use crate::trust::{self, PenaltyKind};
 
 /// What happened to a profile or endorsement.
@@ -223,11 +223,14 @@ fn ingest_endorsement_in(
     now: u64,
 ) -> Result<UpdateOutcome, CatalogError> {
     let signer = publisher_id(tx, &e.signer, now)?;
-    let subject = publisher_id(tx, &e.subject, now)?;
-    let stored = tx
-        .prepare_cached("SELECT sequence, payload_id FROM endorsements WHERE signer_id = ?1 AND subject_id = ?2")?
-        .query_row([signer, subject], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+    // The subject's row is made only for an endorsement that is stored.
+    let stored = match find_publisher(tx, &e.subject)? {
+        Some(subject) => tx
+            .prepare_cached("SELECT sequence, payload_id FROM endorsements WHERE signer_id = ?1 AND subject_id = ?2")?
+            .query_row([signer, subject], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?,
+        None => None,
+    };
     let mut outcome = decide(stored, e.sequence, &e.payload_id())?;
     if outcome == UpdateOutcome::New {
         let given: u32 = tx
@@ -241,6 +244,7 @@ fn ingest_endorsement_in(
     }
     match outcome {
         UpdateOutcome::New | UpdateOutcome::Newer { .. } => {
+            let subject = publisher_id(tx, &e.subject, now)?;
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO endorsements
                      (signer_id, subject_id, weight, reason, sequence, created_at, payload_id, envelope)

@@ -72,6 +72,7 @@ fn one_signer_is_capped_at_a_number_of_subjects_and_re_signing_adds_no_rows() {
     let out = s.cat.ingest_endorsements(&batch, &relay).unwrap();
     assert!(out.iter().all(|o| *o == UpdateOutcome::New));
     let over = endorse(&flooder, &nth(MAX_ENDORSEMENTS_PER_SIGNER), -1.0, 1);
+    let publishers = s.cat.check().unwrap().publishers;
     assert_eq!(
         s.cat.ingest_endorsement(&over, &relay).unwrap(),
         UpdateOutcome::OverLimit {
@@ -83,6 +84,11 @@ fn one_signer_is_capped_at_a_number_of_subjects_and_re_signing_adds_no_rows() {
         log[0].reason.contains("the most one signer may have"),
         "recorded with its reason: {:?}",
         log[0]
+    );
+    assert_eq!(
+        s.cat.check().unwrap().publishers,
+        publishers,
+        "no row for the refused subject"
     );
     // The same one again is recorded once.
     s.cat.ingest_endorsement(&over, &relay).unwrap();
