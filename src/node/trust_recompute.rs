@@ -49,7 +49,7 @@ impl TrustRecompute {
         self.inner.wake.notify_one();
     }
 
-    /// Changes seen so far (for the network page).
+    /// Changes seen so far (logs and tests).
     pub fn pokes(&self) -> u64 {
         self.inner.pokes.load(Ordering::Relaxed)
     }
