@@ -10,6 +10,7 @@ mod ops;
 mod output;
 mod relay;
 mod remote;
+mod rotate;
 mod sync;
 mod trust;
 mod upload;
@@ -66,7 +67,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<()> {
     let home = crate::home::resolve(cli.home)?;
     match cli.command {
-        Command::Key(cmd) => key::run(&home, cmd),
+        Command::Key(cmd) => key::run(&home, &cli.node, cmd),
         Command::App(cmd) => app::run(&home, &cli.node, cmd),
         Command::Node(args) => node::run(&home, args),
         Command::Catalog(cmd) => catalog::run(&home, cmd),

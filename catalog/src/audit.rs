@@ -55,6 +55,12 @@ pub enum AuditKind {
     /// ([`crate::guard`]); the row says who, which app and version, which guard, and the
     /// operator's note.
     Override,
+    /// A key rotation refused (commitment mismatch, gap, fork, reused key).
+    RotationRefused,
+    /// An object signed by a key the identity's key state does not allow (a retired key
+    /// after its last legitimate sequence, a key that is not the identity's), or a
+    /// profile that tried to change the key commitment.
+    KeyRefused,
 }
 
 crate::stored::stored_names!(AuditKind, "audit kind", {
@@ -66,6 +72,8 @@ crate::stored::stored_names!(AuditKind, "audit kind", {
     RefusedEntry => "refused-entry",
     CursorReset => "cursor-reset",
     Override => "override",
+    RotationRefused => "rotation-refused",
+    KeyRefused => "key-refused",
 });
 
 /// A refused input, as reported by the sync pipeline (the catalog itself records

@@ -18,7 +18,7 @@ pub struct CheckReport {
 /// Each query returns a count of rows that break an invariant, and what it means.
 const INVARIANTS: &[(&str, &str)] = &[
     (
-        "SELECT count(*) FROM apps a WHERE EXISTS (SELECT 1 FROM entries e WHERE e.app_id = a.id)
+        "SELECT count(*) FROM apps a WHERE EXISTS (SELECT 1 FROM entries e WHERE e.app_id = a.id AND e.void IS NULL)
            AND (a.head_entry_id IS NULL OR NOT EXISTS (
                 SELECT 1 FROM entries e WHERE e.id = a.head_entry_id AND e.app_id = a.id AND e.status = 'head'))",
         "apps whose head pointer does not name one of their own entries marked head",
@@ -30,12 +30,12 @@ const INVARIANTS: &[(&str, &str)] = &[
     (
         "SELECT count(*) FROM apps a JOIN entries h ON h.id = a.head_entry_id
          WHERE EXISTS (SELECT 1 FROM entries e WHERE e.app_id = a.id AND e.status != 'conflict'
-                       AND e.sequence > h.sequence)",
+                       AND e.void IS NULL AND e.sequence > h.sequence)",
         "apps whose head is not the highest sequence",
     ),
     (
         "SELECT count(*) FROM (SELECT app_id, sequence FROM entries WHERE status != 'conflict'
-                               GROUP BY app_id, sequence HAVING count(*) > 1)",
+                               AND void IS NULL GROUP BY app_id, sequence HAVING count(*) > 1)",
         "two non-conflicting entries with one sequence",
     ),
     (

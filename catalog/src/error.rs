@@ -218,6 +218,9 @@ pub enum Stored {
     /// An attached manifest's body.
     #[error("the stored manifest {0}")]
     Manifest(Hash),
+    /// A rotation's stored `last` or `voided` (JSON).
+    #[error("a stored key rotation")]
+    Rotation,
     /// A field of the desired state of an installed app.
     #[error("installed app {app:?}: {field}")]
     Installed {

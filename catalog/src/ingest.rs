@@ -10,12 +10,18 @@
 //! | an entry with that (lower) sequence       | different payload                    | `Equivocation`: evidence kept, head unchanged |
 //! | head with a higher sequence               | a sequence never seen                | `Rollback`: rejected, recorded in the audit log (once per payload) |
 //! | nothing: the payload was refused for its manifest | any                          | `Refused`: nothing stored ([`Catalog::refuse_entry`]) |
+//! | any                                       | signed by a key the key state refuses | `KeyRefused`: nothing stored, audited ([`crate::rotation`]) |
 //!
 //! Rule 1 (only the publisher's signature counts) is the type `Verified<Entry>`: the
-//! registry checked that the entry's `publisher` signed it.
+//! registry checked that the entry's `publisher`, or one other key, signed it
+//! ([`Verified::signer`]); that key must be the publisher's current key, or a retired one
+//! within what its successor's rotation names ([`atoll_registry::KeyState::may_sign`]).
+//! Void entries (signed by a retired key beyond that) are never a head and do not count
+//! for the sequence rules.
 
 use std::collections::HashMap;
 
+use atoll_registry::rotation::Signed;
 use atoll_registry::{Did, Entry, Hash, Verified};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -24,9 +30,10 @@ use crate::audit::{self, AuditKind};
 use crate::blobs::BlobKind;
 use crate::error::CatalogError;
 use crate::provenance::Provenance;
+use crate::rotation;
 use crate::search;
 use crate::signed::envelope_bytes;
-use crate::store::{now, publisher_id, to_i64, Catalog};
+use crate::store::{find_publisher, now, publisher_id, to_i64, Catalog};
 use crate::trust;
 
 /// What [`Catalog::ingest`] did with an entry.
@@ -92,6 +99,15 @@ pub enum IngestOutcome {
         /// Its sequence.
         sequence: u64,
     },
+    /// Signed by a key the publisher's key state does not allow (a retired key after its
+    /// last legitimate sequence, or not a key of the publisher): nothing stored, recorded
+    /// in the audit log.
+    KeyRefused {
+        /// Its sequence.
+        sequence: u64,
+        /// Why.
+        refusal: atoll_registry::rotation::SignerRefusal,
+    },
 }
 
 impl IngestOutcome {
@@ -104,7 +120,7 @@ impl IngestOutcome {
     }
 
     /// Short name: `new`, `newer`, `duplicate`, `rollback`, `equivocation`, `stale`,
-    /// `yanked`, `refused`.
+    /// `yanked`, `refused`, `key-refused`.
     pub fn name(&self) -> &'static str {
         match self {
             Self::New { .. } => "new",
@@ -115,6 +131,7 @@ impl IngestOutcome {
             Self::Stale { .. } => "stale",
             Self::Yanked { .. } => "yanked",
             Self::Refused { .. } => "refused",
+            Self::KeyRefused { .. } => "key-refused",
         }
     }
 }
@@ -255,6 +272,23 @@ pub(crate) fn ingest_in(
         return Ok(IngestOutcome::Refused { sequence });
     }
 
+    // The signing key against the publisher's key state (a rotated key, a retired one).
+    let signer = *entry.signer();
+    let known = if signer == entry.publisher {
+        Some(ctx.publisher(tx, &entry.publisher)?)
+    } else {
+        find_publisher(tx, &entry.publisher)?
+    };
+    let what = Signed::Entry(&entry.app, sequence);
+    let allowed = match known {
+        Some(id) => rotation::signer_allowed(tx, id, &entry.publisher, &signer, what)?,
+        None => atoll_registry::KeyState::new(entry.publisher).may_sign(&signer, what),
+    };
+    if let Err(refusal) = allowed {
+        let subject = entry.app_ref().to_string();
+        rotation::refuse_signer(tx, &subject, entry, &refusal, &provenance, now)?;
+        return Ok(IngestOutcome::KeyRefused { sequence, refusal });
+    }
     let publisher = ctx.publisher(tx, &entry.publisher)?;
     let (app_id, fresh) = app_id(tx, publisher, entry, now)?;
     let head = if fresh { None } else { head_of(tx, app_id)? };
@@ -296,7 +330,8 @@ pub(crate) fn ingest_in(
             let earlier = tx
                 .prepare_cached(
                     "SELECT id, sequence, payload_id, from_origin FROM entries
-                     WHERE app_id = ?1 AND sequence = ?2 AND status != 'conflict' LIMIT 1",
+                     WHERE app_id = ?1 AND sequence = ?2 AND status != 'conflict' AND void IS NULL
+                     LIMIT 1",
                 )?
                 .query_row(params![app_id, to_i64(sequence)], stored_row)
                 .optional()?;
@@ -437,8 +472,8 @@ fn insert_entry(
     let bytes = envelope_bytes(entry)?;
     tx.prepare_cached(
         "INSERT INTO entries (app_id, sequence, version, payload_id, manifest_hash, manifest_size,
-             published_at, expires_at, yanked, status, from_origin, envelope, first_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+             published_at, expires_at, yanked, status, from_origin, envelope, first_seen, signer)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?
     .execute(params![
         app_id,
@@ -454,6 +489,7 @@ fn insert_entry(
         from_origin,
         bytes,
         to_i64(now),
+        rotation::signer_column(&entry.publisher, entry.signer()),
     ])?;
     let id = tx.last_insert_rowid();
     let mut blob = tx.prepare_cached(

@@ -58,7 +58,8 @@
 //! Modules: [`store`] opening and migrations ([`schema`]), [`ingest`] the rules,
 //! [`objects`] profiles and endorsements, [`manifests`], [`search`], [`trust`], [`query`]
 //! one app's view, [`refuse`] entries refused after the fact, [`desired`] installed apps,
-//! [`relays`] relays chosen at runtime and publishers' outbox relays,
+//! [`relays`] relays chosen at runtime and publishers' outbox relays, [`rotation`] key
+//! state (rotations, void objects of retired keys),
 //! [`blobs`], [`sync`], [`audit`] (refused input and guard overrides), [`check`], [`guard`]
 //! the install/update guard every install path asks.
 //! The design — rules as implemented, the trust formula — is in the crate's README.md.
@@ -79,6 +80,7 @@ pub mod provenance;
 pub mod query;
 pub mod refuse;
 pub mod relays;
+pub mod rotation;
 pub mod schema;
 pub mod search;
 pub mod service;
@@ -104,6 +106,7 @@ pub use provenance::Provenance;
 pub use query::{AppView, EntryRecord, EntryStatus};
 pub use refuse::RefusedEntry;
 pub use relays::{OutboxPublisher, RelayChoice, RelayChoiceRow};
+pub use rotation::{KeyHistory, RotationOutcome, RotationRecord, Voided};
 pub use search::{AppSummary, SearchPage, SearchQuery, Sort};
 pub use service::CatalogService;
 pub use store::Catalog;

@@ -1,6 +1,7 @@
 //! Publisher profiles and endorsements: signed objects where the highest sequence per
 //! authority (and subject) wins, with the same rollback and equivocation rules as entries.
 
+use atoll_registry::rotation::Signed;
 use atoll_registry::{Endorsement, PublisherProfile, Verified};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -9,6 +10,7 @@ use crate::audit::{self, AuditKind};
 use crate::error::{CatalogError, Stored};
 use crate::ingest::decode_hash;
 use crate::provenance::Provenance;
+use crate::rotation;
 use crate::search;
 use crate::signed::envelope_bytes;
 use crate::store::{find_publisher, now, publisher_id, to_i64, Catalog};
@@ -40,6 +42,10 @@ pub enum UpdateOutcome {
         /// The cap.
         max: u32,
     },
+    /// Refused for its signing key (a retired key after its last legitimate sequence, a
+    /// key that is not the identity's) or, for a profile, because it changes the key
+    /// commitment outside a rotation: recorded in the audit log.
+    KeyRefused,
 }
 
 /// Most subjects one signer's endorsements and reports are stored for. A signer's newer
@@ -131,6 +137,33 @@ impl Catalog {
         let now = now();
         self.write(|tx| {
             let id = publisher_id(tx, &profile.did, now)?;
+            let signer = *profile.signer();
+            let allowed = rotation::signer_allowed(
+                tx,
+                id,
+                &profile.did,
+                &signer,
+                Signed::Profile(profile.sequence),
+            )?;
+            if let Err(refusal) = allowed {
+                rotation::refuse_signer(tx, "profile", profile, &refusal, provenance, now)?;
+                return Ok(UpdateOutcome::KeyRefused);
+            }
+            // A retired key's (older, legitimate) profile does not set the commitment.
+            let current = rotation::signer_allowed(tx, id, &profile.did, &signer, Signed::Other)?;
+            if current.is_ok()
+                && !rotation::check_profile_commitment(
+                    tx,
+                    id,
+                    &profile.did,
+                    profile.next_key.as_deref(),
+                    profile,
+                    provenance,
+                    now,
+                )?
+            {
+                return Ok(UpdateOutcome::KeyRefused);
+            }
             let stored = tx
                 .query_row(
                     "SELECT profile_sequence, profile_payload_id FROM publishers
@@ -144,13 +177,14 @@ impl Catalog {
                 UpdateOutcome::New | UpdateOutcome::Newer { .. } => {
                     tx.execute(
                         "UPDATE publishers SET name = ?2, profile_sequence = ?3, profile_payload_id = ?4,
-                             profile_envelope = ?5 WHERE id = ?1",
+                             profile_envelope = ?5, profile_signer = ?6 WHERE id = ?1",
                         params![
                             id,
                             profile.name,
                             to_i64(profile.sequence),
                             profile.payload_id().as_bytes(),
-                            envelope_bytes(profile)?
+                            envelope_bytes(profile)?,
+                            rotation::signer_column(&profile.did, &signer),
                         ],
                     )?;
                     tx.execute("DELETE FROM publisher_keys WHERE publisher_id = ?1", [id])?;
@@ -223,6 +257,17 @@ fn ingest_endorsement_in(
     now: u64,
 ) -> Result<UpdateOutcome, CatalogError> {
     let signer = publisher_id(tx, &e.signer, now)?;
+    let allowed = rotation::signer_allowed(
+        tx,
+        signer,
+        &e.signer,
+        e.signer(),
+        Signed::Endorsement(&e.subject, e.sequence),
+    )?;
+    if let Err(refusal) = allowed {
+        rotation::refuse_signer(tx, "endorsement", e, &refusal, provenance, now)?;
+        return Ok(UpdateOutcome::KeyRefused);
+    }
     // The subject's row is made only for an endorsement that is stored.
     let stored = match find_publisher(tx, &e.subject)? {
         Some(subject) => tx

@@ -52,6 +52,13 @@ pub struct EntryRecord {
     pub from_origin: bool,
     /// Every place it was seen.
     pub sources: Vec<Provenance>,
+    /// The key that signed it when not the publisher's own DID (a rotated key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
+    /// Set when the entry is void: signed by a retired key after its last legitimate
+    /// sequence (never a head, kept as evidence). Says why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub void: Option<String>,
 }
 
 /// An app with its history.
@@ -66,6 +73,8 @@ pub struct AppView {
     pub manifest_attached: bool,
     /// Every entry seen, highest sequence first.
     pub entries: Vec<EntryRecord>,
+    /// The publisher's key rotations accepted (0: its first key still signs).
+    pub key_rotations: u64,
 }
 
 impl Catalog {
@@ -135,7 +144,7 @@ impl Catalog {
         let mut entries = Vec::new();
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, sequence, version, status, payload_id, manifest_hash, published_at, expires_at,
-                    yanked, from_origin
+                    yanked, from_origin, signer, void
              FROM entries WHERE app_id = ?1 ORDER BY sequence DESC, id DESC",
         )?;
         let mut sources = self
@@ -153,6 +162,8 @@ impl Catalog {
                 r.get::<_, i64>(7)?,
                 r.get::<_, Option<String>>(8)?,
                 r.get::<_, bool>(9)?,
+                r.get::<_, Option<String>>(10)?,
+                r.get::<_, Option<String>>(11)?,
             ))
         })?;
         for row in rows {
@@ -167,6 +178,8 @@ impl Catalog {
                 expires_at,
                 yanked,
                 from_origin,
+                signer,
+                void,
             ) = row?;
             let srcs = sources
                 .query_map([eid], |r| {
@@ -185,13 +198,20 @@ impl Catalog {
                 yanked,
                 from_origin,
                 sources: srcs,
+                signer,
+                void,
             });
         }
+        let key_rotations: i64 = self.conn.prepare_cached(
+            "SELECT count(*) FROM key_rotations WHERE publisher_id = (SELECT publisher_id FROM apps WHERE id = ?1)",
+        )?
+        .query_row([id], |r| r.get(0))?;
         Ok(Some(AppView {
             summary,
             manifest: decode_hash(manifest)?,
             manifest_attached,
             entries,
+            key_rotations: key_rotations.max(0) as u64,
         }))
     }
 

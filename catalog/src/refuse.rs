@@ -130,7 +130,7 @@ fn refuse_in(
         // lost an equivocation counts only if nothing else has that sequence).
         let next: Option<(i64, Vec<u8>)> = tx
             .prepare_cached(
-                "SELECT id, payload_id FROM entries WHERE app_id = ?1
+                "SELECT id, payload_id FROM entries WHERE app_id = ?1 AND void IS NULL
                  ORDER BY sequence DESC, status = 'conflict', from_origin DESC, id LIMIT 1",
             )?
             .query_row([app_id], |r| Ok((r.get(0)?, r.get(1)?)))

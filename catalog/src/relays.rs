@@ -247,6 +247,7 @@ mod tests {
             did: key.did(),
             name: format!("p{seq}"),
             links: Default::default(),
+            next_key: None,
             nostr_keys: vec![],
             iroh_nodes: vec![],
             relays: relays.iter().map(|s| s.to_string()).collect(),

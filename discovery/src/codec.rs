@@ -10,15 +10,22 @@
 //! | `v` | semver version (entries) | filter by version |
 //! | `alt` | a sentence for people (NIP-31) | other Nostr clients |
 //!
-//! `<rest>` is the app id (entries), the subject DID (endorsements), the list name (lists)
-//! or the manifest hash (mirror announcements); publisher profiles have none.
+//! `<rest>` is the app id (entries), the subject DID (endorsements), the list name (lists),
+//! the manifest hash (mirror announcements) or the rotation's index n (rotations, so that
+//! relays keep every rotation: addressable events replace per Nostr key + `d`);
+//! publisher profiles have none. A rotation's `<did>` is the identity's, and its event is
+//! carried by the Nostr key of the key it reveals.
+//!
+//! Entries, profiles, endorsements and lists may be signed by a rotated key of their
+//! authority's identity ([`atoll_registry::Envelope::verify_rotated`]); the catalog checks
+//! that key against the identity's key state.
 //!
 //! [`decode`] runs the first stages of the pipeline on an event from anywhere: size,
 //! Nostr id and signature, shape, envelope, DID signature and namespace.
 
 use std::fmt;
 
-use atoll_registry::objects::CuratedList;
+use atoll_registry::objects::{CuratedList, Rotation};
 use atoll_registry::{
     Did, Endorsement, Entry, Envelope, EnvelopeError, PublisherProfile, Verified,
 };
@@ -51,6 +58,8 @@ pub enum ObjectType {
     List,
     /// `atoll/mirror/v1`
     Mirror,
+    /// `atoll/rotation/v1`
+    Rotation,
 }
 
 impl ObjectType {
@@ -62,6 +71,7 @@ impl ObjectType {
             Self::Endorse => "endorse",
             Self::List => "list",
             Self::Mirror => "mirror",
+            Self::Rotation => "rotation",
         }
     }
 
@@ -73,6 +83,7 @@ impl ObjectType {
             Self::Endorse => atoll_registry::objects::EndorseType::VALUE,
             Self::List => atoll_registry::objects::ListType::VALUE,
             Self::Mirror => crate::announce::MIRROR_TYPE,
+            Self::Rotation => atoll_registry::objects::RotationType::VALUE,
         }
     }
 
@@ -83,6 +94,7 @@ impl ObjectType {
             "endorse" => Self::Endorse,
             "list" => Self::List,
             "mirror" => Self::Mirror,
+            "rotation" => Self::Rotation,
             _ => return None,
         })
     }
@@ -158,6 +170,8 @@ pub enum Object {
     List(Verified<CuratedList>),
     /// A mirror announcement.
     Mirror(Verified<MirrorAnnouncement>),
+    /// A key rotation.
+    Rotation(Verified<Rotation>),
 }
 
 impl Object {
@@ -169,6 +183,7 @@ impl Object {
             Self::Endorsement(_) => ObjectType::Endorse,
             Self::List(_) => ObjectType::List,
             Self::Mirror(_) => ObjectType::Mirror,
+            Self::Rotation(_) => ObjectType::Rotation,
         }
     }
 
@@ -180,6 +195,7 @@ impl Object {
             Self::Endorsement(e) => (e.signer, Some(e.subject.to_string())),
             Self::List(l) => (l.signer, Some(l.name.to_string())),
             Self::Mirror(m) => (m.node, Some(m.manifest.to_hex())),
+            Self::Rotation(r) => (r.did, Some(r.index.to_string())),
         };
         DTag {
             kind: self.kind(),
@@ -196,6 +212,7 @@ impl Object {
             Self::Endorsement(v) => v.envelope(),
             Self::List(v) => v.envelope(),
             Self::Mirror(v) => v.envelope(),
+            Self::Rotation(v) => v.envelope(),
         }
     }
 
@@ -212,6 +229,10 @@ impl Object {
             Self::Endorsement(e) => format!("atoll endorsement of {} by {}", e.subject, e.signer),
             Self::List(l) => format!("atoll curated list: {}", l.title),
             Self::Mirror(m) => format!("atoll mirror: node holds {} blob(s)", m.blobs.len()),
+            Self::Rotation(r) => format!(
+                "atoll key rotation {} of {}: new key {}",
+                r.index, r.did, r.key
+            ),
         }
     }
 }
@@ -377,11 +398,16 @@ pub fn decode_checked(event: &Event) -> Result<Option<Decoded>, Reason> {
         }));
     }
     let object = match d.kind {
-        ObjectType::Entry => Object::Entry(envelope.verify().map_err(envelope_reason)?),
-        ObjectType::Publisher => Object::Publisher(envelope.verify().map_err(envelope_reason)?),
-        ObjectType::Endorse => Object::Endorsement(envelope.verify().map_err(envelope_reason)?),
-        ObjectType::List => Object::List(envelope.verify().map_err(envelope_reason)?),
+        ObjectType::Entry => Object::Entry(envelope.verify_rotated().map_err(envelope_reason)?),
+        ObjectType::Publisher => {
+            Object::Publisher(envelope.verify_rotated().map_err(envelope_reason)?)
+        }
+        ObjectType::Endorse => {
+            Object::Endorsement(envelope.verify_rotated().map_err(envelope_reason)?)
+        }
+        ObjectType::List => Object::List(envelope.verify_rotated().map_err(envelope_reason)?),
         ObjectType::Mirror => Object::Mirror(envelope.verify().map_err(envelope_reason)?),
+        ObjectType::Rotation => Object::Rotation(envelope.verify().map_err(envelope_reason)?),
     };
     let expected = object.d_tag();
     if expected != d {

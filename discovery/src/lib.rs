@@ -60,9 +60,12 @@ pub use node::{
 };
 pub use pipeline::Ingested;
 pub use port::{
-    BatchFuture, CatalogPort, EntryRefusal, EntryVerdict, OriginName, PortError, PortFuture, Source,
+    BatchFuture, CatalogPort, EntryRefusal, EntryVerdict, OriginName, PortError, PortFuture,
+    RotationVerdict, Source,
 };
-pub use reject::{AuditCategory, CounterSnapshot, Reason, Rejection, RejectionSource};
+pub use reject::{
+    AuditCategory, CounterSnapshot, Reason, Rejection, RejectionSource, SigningKeyProblem,
+};
 
 /// Most direct addresses an announcement may carry.
 pub const MAX_ADDRS: usize = 16;

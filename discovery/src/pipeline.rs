@@ -13,7 +13,7 @@ mod origin;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use atoll_registry::{Did, Entry, Hash, Verified};
+use atoll_registry::{Did, Entry, Hash, Rotation, Verified};
 use nostr_sdk::{Event, EventId, PublicKey};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -28,7 +28,7 @@ use crate::codec::{self, Decoded, Object, ObjectType};
 use crate::config::FetchLimits;
 use crate::mirrors::MirrorBook;
 use crate::node::FetchEntryError;
-use crate::port::{EntryVerdict, PortError, Source, MAX_CURSOR_SKEW_SECS};
+use crate::port::{EntryVerdict, PortError, RotationVerdict, Source, MAX_CURSOR_SKEW_SECS};
 use crate::reject::{Reason, Rejection, RejectionSource};
 use crate::relay::guard::Refusal;
 use crate::relay::PoolMessage;
@@ -42,6 +42,8 @@ pub const MAX_JOBS: usize = 4;
 const INITIAL_SYNC_GRACE: Duration = Duration::from_secs(10);
 /// Entries remembered while their carrying key is not (yet) bound to their publisher.
 const MAX_UNBOUND: usize = 4096;
+/// Rotations held because they arrived before their predecessor (a gap), at most.
+const MAX_GAPPED: usize = 1024;
 /// Event ids remembered for deduplication before the set is cleared.
 const SEEN_CAPACITY: usize = 200_000;
 /// Sources that are not relays (no cursor): replays of the local event database, and
@@ -159,6 +161,9 @@ pub(crate) struct Pipeline {
     /// publisher's profile arrives later and binds it, they are re-ingested as the origin's.
     unbound: HashMap<PublicKey, Vec<Verified<Entry>>>,
     unbound_len: usize,
+    /// Rotations refused as a gap, by (identity, index): tried again when the rotation
+    /// before them is accepted.
+    gapped: HashMap<(Did, u64), (String, EventId, Verified<Rotation>)>,
     /// Event ids processed in this run, and whether they were accepted (stored, or a
     /// duplicate of a stored object): only accepted events move a relay's cursor.
     seen: HashMap<EventId, bool>,
@@ -187,6 +192,7 @@ impl Pipeline {
             bound: HashMap::new(),
             unbound: HashMap::new(),
             unbound_len: 0,
+            gapped: HashMap::new(),
             seen: HashMap::new(),
             refused: HashSet::new(),
             cursors: HashMap::new(),
@@ -613,8 +619,91 @@ impl Pipeline {
                 }
                 out
             }
+            Object::Rotation(r) => self.on_rotation(relay, d.event_id, r).await,
             other => self.store_object(&other, relay).await,
         }
+    }
+
+    /// A key rotation, then any held rotations it makes applicable (n+1, n+2, ...).
+    async fn on_rotation(
+        &mut self,
+        relay: &str,
+        event_id: EventId,
+        rotation: Verified<Rotation>,
+    ) -> Ingested {
+        let did = rotation.did;
+        let mut index = rotation.index;
+        let first = self.apply_rotation(relay, event_id, rotation).await;
+        let mut accepted = matches!(first, Ingested::Stored(_));
+        while accepted {
+            let Some((relay, event_id, next)) = self.gapped.remove(&(did, index + 1)) else {
+                break;
+            };
+            index += 1;
+            tracing::info!(%did, index, "a held key rotation applies now");
+            accepted = matches!(
+                self.apply_rotation(&relay, event_id, next).await,
+                Ingested::Stored(_)
+            );
+        }
+        first
+    }
+
+    async fn apply_rotation(
+        &mut self,
+        relay: &str,
+        event_id: EventId,
+        rotation: Verified<Rotation>,
+    ) -> Ingested {
+        let source = Source::Relay(relay.to_owned());
+        let verdict = self.ctx.port.ingest_rotation(&rotation, &source).await;
+        let decision = match verdict {
+            Err(e) => {
+                tracing::warn!(error = %e, "catalog did not take a key rotation");
+                EventDecision::Defer
+            }
+            Ok(RotationVerdict::Duplicate) => EventDecision::Skip,
+            Ok(RotationVerdict::Accepted { voided, new_heads }) => {
+                for id in &voided {
+                    self.pending.remove(id);
+                }
+                for entry in new_heads {
+                    self.queue_blobs(entry, "queued (head restored by a key rotation)");
+                }
+                // The profile binding may have been voided with the retired key.
+                self.bound.remove(&rotation.did);
+                EventDecision::Record
+            }
+            Ok(RotationVerdict::Refused(refusal)) => {
+                let gap = refusal.is_gap();
+                let reason = Reason::Rotation(refusal);
+                let mut r = Rejection::new(&reason, self.delivered_by(relay));
+                r.event_id = Some(event_id.to_hex());
+                r.subject = Some(Object::Rotation(rotation.clone()).d_tag().to_string());
+                self.execute(
+                    EventDecision::Refuse {
+                        reason: reason.clone(),
+                        rejection: Box::new(r),
+                        in_catalog: true,
+                    },
+                    ObjectType::Rotation,
+                )
+                .await;
+                if gap {
+                    // Not remembered as processed: held, and applied once the missing
+                    // rotation arrives (or on the next delivery or replay).
+                    if self.gapped.len() < MAX_GAPPED {
+                        self.gapped.insert(
+                            (rotation.did, rotation.index),
+                            (relay.to_owned(), event_id, rotation),
+                        );
+                    }
+                    return Ingested::Deferred;
+                }
+                return Ingested::Rejected(reason);
+            }
+        };
+        self.execute(decision, ObjectType::Rotation).await
     }
 
     /// Ingest the queued entries in one catalog batch and act on each verdict. Returns the

@@ -8,7 +8,8 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use atoll_registry::{Entry, Hash, Manifest, Verified};
+use atoll_registry::rotation::RotationRefusal;
+use atoll_registry::{Entry, Hash, Manifest, Rotation, Verified};
 
 pub use atoll_registry::audit::MAX_CURSOR_SKEW_SECS;
 
@@ -73,6 +74,23 @@ pub enum EntryVerdict {
     EquivocationWon,
 }
 
+/// What the catalog decided about a key rotation.
+#[derive(Debug, Clone)]
+pub enum RotationVerdict {
+    /// Accepted: its key is the identity's current key now.
+    Accepted {
+        /// Payload ids of the entries it voided (their blob jobs are dropped).
+        voided: Vec<Hash>,
+        /// Entries that are an app's head again (their blobs are fetched if needed).
+        new_heads: Vec<Verified<Entry>>,
+    },
+    /// The same rotation again.
+    Duplicate,
+    /// Refused, and recorded by the catalog. A gap is tried again when the missing
+    /// rotation arrives.
+    Refused(RotationRefusal),
+}
+
 /// What [`CatalogPort::refuse_entry`] did.
 #[derive(Debug, Clone, Default)]
 pub struct EntryRefusal {
@@ -121,6 +139,14 @@ pub trait CatalogPort: Send + Sync + 'static {
     /// Store another verified object (profile, endorsement, list, mirror announcement).
     /// Returns whether it was new. Implementations may ignore types they do not keep.
     fn ingest_object<'a>(&'a self, object: &'a Object, source: &'a Source) -> PortFuture<'a, bool>;
+
+    /// Accept or refuse a verified key rotation (voiding what the retired key signed
+    /// beyond the rotation's `last`).
+    fn ingest_rotation<'a>(
+        &'a self,
+        rotation: &'a Verified<Rotation>,
+        source: &'a Source,
+    ) -> PortFuture<'a, RotationVerdict>;
 
     /// A manifest blob was fetched, verified and passed the policy.
     fn attach_manifest<'a>(&'a self, manifest: &'a Manifest) -> PortFuture<'a, ()>;

@@ -7,6 +7,7 @@
 
 pub mod endorse;
 pub mod release;
+pub mod rotate;
 
 use std::path::{Path, PathBuf};
 
@@ -170,7 +171,7 @@ pub fn outbox_of(urls: impl IntoIterator<Item = String>) -> Vec<String> {
 }
 
 /// The publisher profile of `key`: it binds the key's Nostr key and the iroh node
-/// `iroh_node` (hex) to the DID.
+/// `iroh_node` (hex) to the DID, and commits to the identity's next key.
 ///
 /// `relays` is the publisher's outbox (NIP-65 style: the relays it writes to). A list that
 /// breaks the profile's rules (more than 8, not `ws://`/`wss://`, repeated) is refused
@@ -187,13 +188,14 @@ pub fn profile_for(
         did: key.did(),
         name: name.chars().take(64).collect(),
         links: Default::default(),
+        next_key: Some(key.next_key_commitment()),
         nostr_keys: vec![nostr.public_key().to_hex()],
         iroh_nodes: vec![iroh_node],
         relays,
         sequence: now_millis(),
         updated_at: crate::now_secs(),
     };
-    Ok(Envelope::sign(&profile, key)?.verify::<PublisherProfile>()?)
+    Ok(Envelope::sign(&profile, key)?.verify_rotated::<PublisherProfile>()?)
 }
 
 /// The Nostr event of `object`, signed with `keys`, dated `created_at`.
@@ -317,7 +319,7 @@ pub fn yank_in_bundle(
                 error,
             }),
         })?;
-    let previous = Envelope::from_slice(&bytes)?.verify::<Entry>()?;
+    let previous = Envelope::from_slice(&bytes)?.verify_rotated::<Entry>()?;
     if previous.publisher != key.did() {
         return Err(PublishAppError::NotOwner {
             app: app.to_string(),
@@ -333,7 +335,7 @@ pub fn yank_in_bundle(
         reason: reason.chars().take(1024).collect(),
     });
     let envelope = Envelope::sign(&entry, key)?;
-    let verified = envelope.verify::<Entry>()?;
+    let verified = envelope.verify_rotated::<Entry>()?;
     let mut body = envelope.to_canonical_bytes()?;
     body.push(b'\n');
     // Written beside and renamed over: a link at `path` is replaced, never written through.

@@ -8,6 +8,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use atoll_registry::audit::{MAX_REASON_CHARS, MAX_SOURCE_CHARS};
+use atoll_registry::rotation::{RotationRefusal, SignerRefusal};
 use atoll_registry::{EnvelopeError, ManifestError};
 use serde::Serialize;
 
@@ -95,6 +96,27 @@ pub enum Reason {
     /// The manifest and the entry disagree (app id, version, artifacts).
     #[error("manifest does not match its entry: {0}")]
     ManifestMismatch(#[source] ManifestMismatch),
+    /// A key rotation refused by the identity's key state (commitment mismatch, gap,
+    /// fork, reused key).
+    #[error("key rotation refused: {0}")]
+    Rotation(#[source] RotationRefusal),
+    /// Signed by a key the identity's key state does not allow (a retired key after its
+    /// last legitimate sequence, a key that is not the identity's), or a profile that
+    /// changes the key commitment outside a rotation.
+    #[error("signing key refused: {0}")]
+    SigningKey(#[source] SigningKeyProblem),
+}
+
+/// Why a signing key was refused ([`Reason::SigningKey`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningKeyProblem {
+    /// The key state refuses the signer.
+    #[error(transparent)]
+    Signer(SignerRefusal),
+    /// A profile tried to change the commitment to the next key.
+    #[error("the commitment to the next key can only change through a rotation")]
+    Commitment,
 }
 
 /// What kind of audit record a [`Reason`] makes (the catalog maps it to its own kinds).
@@ -132,6 +154,8 @@ impl Reason {
             Self::BlobSize { .. } => "blob-size",
             Self::ManifestPolicy(_) => "manifest-policy",
             Self::ManifestMismatch(_) => "manifest-mismatch",
+            Self::Rotation(r) => r.code(),
+            Self::SigningKey(_) => "signing-key",
         }
     }
 
@@ -156,7 +180,9 @@ impl Reason {
             | Self::Malformed(_)
             | Self::Namespace(_)
             | Self::Envelope(_)
-            | Self::Expired { .. } => AuditCategory::Invalid,
+            | Self::Expired { .. }
+            | Self::Rotation(_)
+            | Self::SigningKey(_) => AuditCategory::Invalid,
         }
     }
 

@@ -350,7 +350,10 @@ fn read_in_bundle(path: &Path, what: &Part, max: u64) -> Result<Vec<u8>, BundleE
 
 fn previous_sequence(entry_path: &Path, entry: &Entry) -> Option<u64> {
     let bytes = read_in_bundle(entry_path, &Part::Entry, MAX_ENVELOPE_BYTES as u64).ok()?;
-    let prev = Envelope::from_slice(&bytes).ok()?.verify::<Entry>().ok()?;
+    let prev = Envelope::from_slice(&bytes)
+        .ok()?
+        .verify_rotated::<Entry>()
+        .ok()?;
     (prev.publisher == entry.publisher && prev.app == entry.app).then_some(prev.sequence)
 }
 
@@ -479,7 +482,7 @@ pub fn sign_app(
         source,
     })?;
     let verified = envelope
-        .verify::<Entry>()
+        .verify_rotated::<Entry>()
         .map_err(|source| BundleError::Envelope {
             path: entry_path.clone(),
             source,
@@ -565,7 +568,7 @@ pub fn verify_bundle(entry_path: &Path) -> Result<VerifiedBundle, BundleError> {
         source,
     };
     let entry = Envelope::from_slice(&bytes)
-        .and_then(|e| e.verify::<Entry>())
+        .and_then(|e| e.verify_rotated::<Entry>())
         .map_err(envelope_err)?;
     // The manifest blob is read once, bounded, and the very bytes that were hashed are
     // parsed (a file swapped meanwhile cannot slip in).

@@ -131,9 +131,17 @@ pub struct Verified<T> {
     payload: T,
     envelope: Envelope,
     canonical: Vec<u8>,
+    signer: Did,
 }
 
 impl<T> Verified<T> {
+    /// The key whose signature gives the payload its authority: the authority DID itself,
+    /// or (only from [`Envelope::verify_rotated`]) another key that the identity's key
+    /// state must vouch for.
+    pub fn signer(&self) -> &Did {
+        &self.signer
+    }
+
     /// The verified payload.
     pub fn payload(&self) -> &T {
         &self.payload
@@ -169,12 +177,15 @@ impl<T> Deref for Verified<T> {
 }
 
 impl Envelope {
-    /// Sign a payload with the key of its authority.
+    /// Sign a payload with the key of its authority: the authority is the key's identity
+    /// (signed by the identity's current key, which is k0 until a rotation) or the current
+    /// key itself (a rotation).
     pub fn sign<T: Payload>(payload: &T, key: &Keypair) -> Result<Self, EnvelopeError> {
-        if key.did() != *payload.authority() {
+        let authority = *payload.authority();
+        if key.did() != authority && key.key_did() != authority {
             return Err(EnvelopeError::WrongKey {
                 key: Box::new(key.did()),
-                authority: Box::new(*payload.authority()),
+                authority: Box::new(authority),
             });
         }
         let value = serde_json::to_value(payload).map_err(EnvelopeError::Malformed)?;
@@ -183,7 +194,7 @@ impl Envelope {
         Ok(Self {
             payload: value,
             signatures: vec![SignatureEntry {
-                did: key.did(),
+                did: key.key_did(),
                 sig: URL_SAFE_NO_PAD.encode(sig.to_bytes()),
             }],
         })
@@ -207,9 +218,22 @@ impl Envelope {
         self.payload.get("type").and_then(|t| t.as_str())
     }
 
-    /// Check everything about this envelope as a `T` and return the verified payload.
+    /// Check everything about this envelope as a `T` and return the verified payload. The
+    /// payload's authority DID must have signed it.
     pub fn verify<T: Payload>(&self) -> Result<Verified<T>, EnvelopeError> {
-        let pre = self.precheck::<T>()?;
+        self.verify_as::<T>(false)
+    }
+
+    /// [`Envelope::verify`], except that the authority's signature may be replaced by the
+    /// one signature of another key: a rotated key of the authority's identity. The
+    /// [`Verified::signer`] names that key, and whoever accepts the object must check it
+    /// against the identity's key state (the catalog does, for every object it stores).
+    pub fn verify_rotated<T: Payload>(&self) -> Result<Verified<T>, EnvelopeError> {
+        self.verify_as::<T>(true)
+    }
+
+    fn verify_as<T: Payload>(&self, rotated: bool) -> Result<Verified<T>, EnvelopeError> {
+        let pre = self.precheck::<T>(rotated)?;
         for (i, key, sig) in &pre.sigs {
             key.verify_strict(&pre.canonical, sig).map_err(|_| {
                 EnvelopeError::BadSignature(*i, Box::new(Did::from_verifying_key(*key)))
@@ -220,7 +244,7 @@ impl Envelope {
 
     /// Everything but the signature arithmetic: type, schema, normal form, semantics,
     /// signature encoding and presence of the authority's signature.
-    fn precheck<T: Payload>(&self) -> Result<Prechecked<T>, EnvelopeError> {
+    fn precheck<T: Payload>(&self, rotated: bool) -> Result<Prechecked<T>, EnvelopeError> {
         let found = self.payload_type();
         if found != Some(T::TYPE) {
             return Err(EnvelopeError::WrongType {
@@ -262,13 +286,18 @@ impl Envelope {
             sigs.push((i, *entry.did.verifying_key(), Signature::from_bytes(&raw)));
         }
         let authority = *payload.authority();
-        if !self.signatures.iter().any(|e| e.did == authority) {
+        let signer = if self.signatures.iter().any(|e| e.did == authority) {
+            authority
+        } else if rotated && self.signatures.len() == 1 {
+            self.signatures[0].did
+        } else {
             return Err(EnvelopeError::MissingAuthority(Box::new(authority)));
-        }
+        };
         Ok(Prechecked {
             payload,
             canonical,
             sigs,
+            signer,
         })
     }
 }
@@ -277,6 +306,7 @@ struct Prechecked<T> {
     payload: T,
     canonical: Vec<u8>,
     sigs: Vec<(usize, VerifyingKey, Signature)>,
+    signer: Did,
 }
 
 impl<T> Prechecked<T> {
@@ -285,6 +315,7 @@ impl<T> Prechecked<T> {
             payload: self.payload,
             envelope: envelope.clone(),
             canonical: self.canonical,
+            signer: self.signer,
         }
     }
 }
@@ -294,7 +325,7 @@ impl<T> Prechecked<T> {
 /// alone so that one bad signature rejects only its own envelope.
 pub fn verify_batch<T: Payload>(envelopes: &[Envelope]) -> Vec<Result<Verified<T>, EnvelopeError>> {
     let mut pre: Vec<Result<Prechecked<T>, EnvelopeError>> =
-        envelopes.iter().map(|e| e.precheck::<T>()).collect();
+        envelopes.iter().map(|e| e.precheck::<T>(false)).collect();
     let mut messages: Vec<&[u8]> = Vec::new();
     let mut signatures = Vec::new();
     let mut keys = Vec::new();

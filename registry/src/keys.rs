@@ -1,5 +1,11 @@
 //! Publisher keys: an ed25519 seed that names a did:key and, derived from the same seed,
-//! the Nostr transport key. Key files live in `<home>/keys/<name>.key`, mode 0600, in a
+//! the Nostr transport key.
+//!
+//! Rotation (docs/design.md, "Key rotation"): the seed in a key file is the *root secret*.
+//! It is key k0, whose DID names the identity forever; key k_i (i ≥ 1) is derived from
+//! the root ([`derive_seed`]), so one secret restores every key. The file records the
+//! current index (no index: 0). The Nostr key follows the current key; the iroh key stays
+//! derived from the root so a publisher's node id never changes. Key files live in `<home>/keys/<name>.key`, mode 0600, in a
 //! directory of mode 0700. A key file or key directory that other users can reach is
 //! refused, and so is a key file that is a symbolic link, not a regular file, or larger
 //! than [`MAX_KEY_FILE_BYTES`] (read through [`crate::fsread`]).
@@ -23,8 +29,23 @@ pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 const NOSTR_CONTEXT: &str = "atoll 2026-11 nostr transport key from ed25519 seed v1";
 /// Domain-separation context for deriving the iroh node key from the ed25519 seed.
 const IROH_CONTEXT: &str = "atoll 2026-11 iroh node key from ed25519 seed v1";
+/// Domain-separation context for deriving rotation key k_i (i ≥ 1) from the root seed.
+const ROTATION_CONTEXT: &str = "atoll 2026-12 rotation key v1";
 /// Type tag of a key file.
 const KEY_FILE_TYPE: &str = "atoll/key/v1";
+
+/// The seed of key `index` of the identity whose root secret (k0's seed) is `root`:
+/// `root` itself for index 0, else `BLAKE3-derive_key("atoll 2026-12 rotation key v1",
+/// root ‖ index as 8 bytes big-endian)`.
+pub fn derive_seed(root: &[u8; 32], index: u64) -> [u8; 32] {
+    if index == 0 {
+        return *root;
+    }
+    let mut h = blake3::Hasher::new_derive_key(ROTATION_CONTEXT);
+    h.update(root);
+    h.update(&index.to_be_bytes());
+    *h.finalize().as_bytes()
+}
 
 /// What went wrong with a key or the key store.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +109,18 @@ pub enum KeyError {
         #[source]
         problem: KeyFileProblem,
     },
+    /// The key file's rotation index changed while a rotation was being prepared.
+    #[error(
+        "key {name:?} is at index {found}, expected {expected}: another rotation ran meanwhile"
+    )]
+    IndexMoved {
+        /// Key name.
+        name: String,
+        /// The index the rotation started from.
+        expected: u64,
+        /// The index in the file now.
+        found: u64,
+    },
     /// The operating system's random source failed.
     #[error("no randomness available from the operating system: {0}")]
     Random(#[source] getrandom::Error),
@@ -129,9 +162,16 @@ pub enum KeyFileProblem {
     },
 }
 
-/// An ed25519 signing key: the secret behind a publisher's did:key.
+/// An ed25519 signing key: the secret behind a publisher's did:key, at a rotation index.
+///
+/// [`Keypair::did`] is the identity (k0's DID, forever); [`Keypair::key_did`] is the key
+/// that signs now (k_index). They are the same until the first rotation.
 pub struct Keypair {
+    /// The current key, k_index.
     signing: SigningKey,
+    /// The root secret's key, k0 (the identity).
+    root: SigningKey,
+    index: u64,
 }
 
 impl Keypair {
@@ -144,14 +184,42 @@ impl Keypair {
 
     /// The key of a 32-byte seed (deterministic; used by tests and key files).
     pub fn from_seed(seed: [u8; 32]) -> Self {
+        Self::from_root(seed, 0)
+    }
+
+    /// Key `index` of the identity whose root secret is `root` (see [`derive_seed`]).
+    pub fn from_root(root: [u8; 32], index: u64) -> Self {
         Self {
-            signing: SigningKey::from_bytes(&seed),
+            signing: SigningKey::from_bytes(&derive_seed(&root, index)),
+            root: SigningKey::from_bytes(&root),
+            index,
         }
     }
 
-    /// The publisher identity of this key.
+    /// The publisher identity: the DID of k0, whatever the rotation index.
     pub fn did(&self) -> Did {
+        Did::from_verifying_key(self.root.verifying_key())
+    }
+
+    /// The DID of the key that signs now (k_index; the identity's DID at index 0).
+    pub fn key_did(&self) -> Did {
         Did::from_verifying_key(self.signing.verifying_key())
+    }
+
+    /// The rotation index of the current key.
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The same identity at the next rotation index (k_{index+1} current).
+    pub fn next(&self) -> Self {
+        Self::from_root(self.root.to_bytes(), self.index.saturating_add(1))
+    }
+
+    /// The commitment to the next key (k_{index+1}) that this key's profiles and
+    /// rotations carry as `next_key`.
+    pub fn next_key_commitment(&self) -> String {
+        crate::rotation::key_commitment(&self.next().key_did())
     }
 
     /// Sign raw bytes (callers sign canonical bytes only; see [`crate::envelope`]).
@@ -173,19 +241,27 @@ impl Keypair {
     }
 
     /// Secret bytes for this publisher's iroh node key, derived with its own context so the
-    /// node id is not the DID key (key separation).
+    /// node id is not the DID key (key separation). Derived from the root, so it survives
+    /// rotations.
     pub fn iroh_secret_bytes(&self) -> [u8; 32] {
-        blake3::derive_key(IROH_CONTEXT, self.signing.as_bytes())
+        blake3::derive_key(IROH_CONTEXT, self.root.as_bytes())
     }
 
+    /// The root secret (k0's seed): what a key file and a backup hold.
     fn seed(&self) -> [u8; 32] {
-        self.signing.to_bytes()
+        self.root.to_bytes()
     }
 }
 
 impl fmt::Debug for Keypair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Keypair({}, secret redacted)", self.did())
+        write!(
+            f,
+            "Keypair({}, key {} at index {}, secret redacted)",
+            self.did(),
+            self.key_did(),
+            self.index
+        )
     }
 }
 
@@ -198,6 +274,13 @@ struct KeyFile {
     name: String,
     did: Did,
     seed: String,
+    /// The current rotation index (absent in files written before rotation: 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    index: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Public facts about a stored key (never the secret).
@@ -205,9 +288,13 @@ struct KeyFile {
 pub struct KeyInfo {
     /// Key name.
     pub name: String,
-    /// The did:key.
+    /// The did:key of the identity (k0, forever).
     pub did: Did,
-    /// Nostr public key, hex (x-only, BIP-340).
+    /// The did:key that signs now (k_index).
+    pub key_did: Did,
+    /// The current rotation index (0 before the first rotation).
+    pub index: u64,
+    /// Nostr public key (of the current key), hex (x-only, BIP-340).
     pub nostr_pubkey: String,
     /// Nostr public key, NIP-19 `npub`.
     pub npub: String,
@@ -255,48 +342,74 @@ impl KeyStore {
     /// Store a given key under a new name (file created 0600, never overwritten).
     pub fn insert(&self, name: &str, key: &Keypair) -> Result<KeyInfo, KeyError> {
         let path = self.path_of(name)?;
-        let io = |action| {
-            let path = path.clone();
+        self.ensure_dir()?;
+        let body = file_body(name, key, &path)?;
+        write_new(&path, &body).map_err(|e| match e {
+            KeyError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                KeyError::Exists {
+                    name: name.to_owned(),
+                    path: path.clone(),
+                }
+            }
+            other => other,
+        })?;
+        info(name, key, path)
+    }
+
+    /// Make key `index + 1` current in the key file of `name`, atomically (a new file
+    /// 0600 written beside it and renamed over it). Refuses when the file's index is no
+    /// longer `expected` (another rotation ran meanwhile). Returns the key now current.
+    pub fn advance(&self, name: &str, expected: u64) -> Result<Keypair, KeyError> {
+        let key = self.load(name)?;
+        if key.index() != expected {
+            return Err(KeyError::IndexMoved {
+                name: name.to_owned(),
+                expected,
+                found: key.index(),
+            });
+        }
+        let next = key.next();
+        let path = self.path_of(name)?;
+        let tmp = self.dir.join(format!(".{name}.key.rotate"));
+        let io = |action: &'static str, path: &Path| {
+            let path = path.to_owned();
             move |source| KeyError::Io {
                 action,
                 path,
                 source,
             }
         };
-        self.ensure_dir()?;
-        let file = KeyFile {
-            kind: KEY_FILE_TYPE.to_owned(),
-            name: name.to_owned(),
-            did: key.did(),
-            seed: hex::encode(key.seed()),
-        };
-        let mut body = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Malformed {
-            path: path.clone(),
-            problem: KeyFileProblem::Json(e),
-        })?;
-        body.push(b'\n');
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|source| {
-                if source.kind() == std::io::ErrorKind::AlreadyExists {
-                    KeyError::Exists {
-                        name: name.to_owned(),
-                        path: path.clone(),
-                    }
-                } else {
-                    KeyError::Io {
-                        action: "creating key file",
-                        path: path.clone(),
-                        source,
-                    }
+        let _ = fs::remove_file(&tmp);
+        write_new(&tmp, &file_body(name, &next, &path)?)?;
+        fs::rename(&tmp, &path).map_err(io("replacing key file", &path))?;
+        if let Ok(dir) = fs::File::open(&self.dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(next)
+    }
+
+    /// Write the one secret of key `name` (root seed and current index: every derived key
+    /// comes back from it) to `out`, mode 0600. Never overwrites a file.
+    pub fn export(&self, name: &str, out: &Path) -> Result<KeyInfo, KeyError> {
+        let key = self.load(name)?;
+        write_new(out, &file_body(name, &key, out)?).map_err(|e| match e {
+            KeyError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                KeyError::Exists {
+                    name: name.to_owned(),
+                    path: out.to_owned(),
                 }
-            })?;
-        f.write_all(&body).map_err(io("writing key file"))?;
-        f.sync_all().map_err(io("syncing key file"))?;
-        info(name, key, path)
+            }
+            other => other,
+        })?;
+        info(name, &key, out.to_owned())
+    }
+
+    /// Store the backup `file` (written by [`KeyStore::export`]) as key `name`. Refuses a
+    /// backup other users can read, and never overwrites a key.
+    pub fn import(&self, name: &str, file: &Path) -> Result<KeyInfo, KeyError> {
+        self.path_of(name)?;
+        let key = load_file(file, name)?;
+        self.insert(name, &key)
     }
 
     /// Create the key directory (mode 0700) if it does not exist, else check it.
@@ -392,12 +505,51 @@ impl KeyStore {
     }
 }
 
+/// The key file of `key` under `name`, as bytes.
+fn file_body(name: &str, key: &Keypair, path: &Path) -> Result<Vec<u8>, KeyError> {
+    let file = KeyFile {
+        kind: KEY_FILE_TYPE.to_owned(),
+        name: name.to_owned(),
+        did: key.did(),
+        seed: hex::encode(key.seed()),
+        index: key.index(),
+    };
+    let mut body = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Malformed {
+        path: path.to_owned(),
+        problem: KeyFileProblem::Json(e),
+    })?;
+    body.push(b'\n');
+    Ok(body)
+}
+
+/// Create `path` (mode 0600, never over an existing file) holding `body`, synced.
+fn write_new(path: &Path, body: &[u8]) -> Result<(), KeyError> {
+    let io = |action: &'static str| {
+        let path = path.to_owned();
+        move |source| KeyError::Io {
+            action,
+            path,
+            source,
+        }
+    };
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io("creating key file"))?;
+    f.write_all(body).map_err(io("writing key file"))?;
+    f.sync_all().map_err(io("syncing key file"))
+}
+
 fn info(name: &str, key: &Keypair, path: PathBuf) -> Result<KeyInfo, KeyError> {
     let nostr = key.nostr_keys()?.public_key();
     let npub = nostr::nips::nip19::ToBech32::to_bech32(&nostr).map_err(|_| KeyError::Derivation)?;
     Ok(KeyInfo {
         name: name.to_owned(),
         did: key.did(),
+        key_did: key.key_did(),
+        index: key.index(),
         nostr_pubkey: nostr.to_hex(),
         npub,
         path,
@@ -436,7 +588,7 @@ fn load_file(path: &Path, name: &str) -> Result<Keypair, KeyError> {
     let mut seed = [0u8; 32];
     hex::decode_to_slice(file.seed.trim(), &mut seed)
         .map_err(|_| malformed(KeyFileProblem::Seed))?;
-    let key = Keypair::from_seed(seed);
+    let key = Keypair::from_root(seed, file.index);
     if key.did() != file.did {
         return Err(malformed(KeyFileProblem::WrongDid {
             seed: Box::new(key.did()),

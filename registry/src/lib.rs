@@ -13,6 +13,7 @@
 //!     did: key.did(),
 //!     name: "Example".into(),
 //!     links: Default::default(),
+//!     next_key: None,
 //!     nostr_keys: vec![],
 //!     iroh_nodes: vec![],
 //!     relays: vec![],
@@ -28,7 +29,7 @@
 //! [`canonical`] RFC 8785, [`envelope`] signing and `Verified<T>`, [`objects`] the signed
 //! payload types, [`bundle`] signed bundles on disk, [`names`] app ids and refs,
 //! [`fsread`] bounded reads of files from outside the process, [`audit`] audit keys and
-//! the bounds every store shares, [`relay_url`] the one rule for Nostr relay URLs.
+//! the bounds every store shares, [`relay_url`] the one rule for Nostr relay URLs, [`rotation`] key rotation rules.
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -44,6 +45,7 @@ pub mod manifest;
 pub mod names;
 pub mod objects;
 pub mod relay_url;
+pub mod rotation;
 
 pub use did::{Did, DidError};
 pub use envelope::{verify_batch, Envelope, EnvelopeError, Payload, Verified};
@@ -51,7 +53,8 @@ pub use hash::Hash;
 pub use keys::{KeyError, KeyInfo, KeyStore, Keypair};
 pub use manifest::{Manifest, ManifestError};
 pub use names::{AppId, AppRef};
-pub use objects::{Endorsement, Entry, PublisherProfile};
+pub use objects::{Endorsement, Entry, PublisherProfile, Rotation};
+pub use rotation::{key_commitment, KeyState};
 
 #[cfg(test)]
 mod tests;

@@ -73,6 +73,10 @@ type_tag!(
     ListType = "atoll/list/v1"
 );
 
+mod rotation;
+
+pub use rotation::{LastSigned, Rotation, RotationType, MAX_LAST_ITEMS};
+
 /// A blob named by hash, with its exact size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -380,6 +384,11 @@ pub struct PublisherProfile {
     /// [`crate::relay_url::MAX_PROFILE_RELAYS`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relays: Vec<String>,
+    /// The commitment to the identity's next key ([`crate::rotation::key_commitment`]
+    /// of k_{n+1}, where k_n signs this profile): only a rotation revealing that key can
+    /// change the identity's key. Every profile atoll signs carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_key: Option<String>,
     /// Strictly increasing; the highest profile wins.
     pub sequence: u64,
     /// Unix seconds when signed.
@@ -424,8 +433,26 @@ impl Payload for PublisherProfile {
                 }
             }
         }
+        if let Some(c) = &self.next_key {
+            check_commitment("next_key", c)?;
+        }
         check_relays(&self.relays)
     }
+}
+
+/// A key commitment: 64 lowercase hex characters.
+fn check_commitment(field: &'static str, value: &str) -> Result<(), PayloadProblem> {
+    if value.len() != 64
+        || !value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Err(PayloadProblem::NotHex64 {
+            field: Field::named(field),
+            lowercase: true,
+        });
+    }
+    Ok(())
 }
 
 /// A profile's outbox relays: bounded count, each a valid relay URL, no repeats.

@@ -129,6 +129,7 @@ mod tests {
             did: key.did(),
             name: "p".into(),
             links: Default::default(),
+            next_key: None,
             nostr_keys: vec![],
             iroh_nodes: vec![],
             relays,

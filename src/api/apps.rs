@@ -298,7 +298,7 @@ pub async fn detail(
             let entry = head
                 .as_deref()
                 .and_then(|b| atoll_registry::Envelope::from_slice(b).ok())
-                .and_then(|e| e.verify::<atoll_registry::Entry>().ok());
+                .and_then(|e| e.verify_rotated::<atoll_registry::Entry>().ok());
             let mirrors = c
                 .blob(&view.manifest)
                 .map_err(ApiError::internal)?

@@ -111,9 +111,9 @@ pub async fn explain(
     let did = parse_did(&did)?;
     state
         .read_catalog(move |c| {
-            Ok(Json(explanation_json(
-                &c.explain(&did).map_err(catalog_err)?,
-            )))
+            let mut v = explanation_json(&c.explain(&did).map_err(catalog_err)?);
+            v["key_history"] = json!(c.key_history(&did).map_err(catalog_err)?);
+            Ok(Json(v))
         })
         .await
 }

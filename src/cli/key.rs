@@ -1,6 +1,6 @@
-//! `atoll key new|list|show`.
+//! `atoll key new|list|show|rotate|export|import`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use atoll_registry::KeyStore;
@@ -25,7 +25,8 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show a key's DID and the Nostr public key derived from the same seed.
+    /// Show a key's identity DID, its current key DID and rotation index, and the Nostr
+    /// public key derived from the current key.
     Show {
         /// Key name.
         name: String,
@@ -33,10 +34,37 @@ pub enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make the identity's next key current: sign a rotation with it (revealing it and
+    /// committing to the one after) and a new profile, publish both (through the running
+    /// node when one answers, else offline), then advance the key file.
+    Rotate(super::rotate::RotateArgs),
+    /// Write the key's one secret (root seed and current index: it restores every derived
+    /// key) to a new file, mode 0600. Never overwrites.
+    Export {
+        /// Key name.
+        name: String,
+        /// The backup file to create.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a key from a backup written by `atoll key export` (refused if other users
+    /// can read the file; never overwrites a key).
+    Import {
+        /// Key name to store it under.
+        name: String,
+        /// The backup file.
+        file: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Run a key command.
-pub fn run(home: &Path, cmd: KeyCommand) -> Result<()> {
+pub fn run(home: &Path, addr: &super::client::NodeAddr, cmd: KeyCommand) -> Result<()> {
     let store = KeyStore::new(home);
     match cmd {
         KeyCommand::New { name, json } => {
@@ -84,9 +112,40 @@ pub fn run(home: &Path, cmd: KeyCommand) -> Result<()> {
             }
             println!("name:         {}", info.name);
             println!("did:          {}", info.did);
+            println!("key:          {} (index {})", info.key_did, info.index);
             println!("nostr pubkey: {}", info.nostr_pubkey);
             println!("npub:         {}", info.npub);
             println!("file:         {}", info.path.display());
+            Ok(())
+        }
+        KeyCommand::Rotate(args) => super::rotate::run(home, addr, &args),
+        KeyCommand::Export { name, out, json } => {
+            let info = store
+                .export(&name, &out)
+                .with_context(|| format!("exporting key {name:?}"))?;
+            if json {
+                return output::json(&info);
+            }
+            println!(
+                "exported key {:?} to {} (mode 0600)",
+                info.name,
+                out.display()
+            );
+            println!("  did:   {}", info.did);
+            println!("  index: {}", info.index);
+            println!("  it restores every key of this identity: keep it offline");
+            Ok(())
+        }
+        KeyCommand::Import { name, file, json } => {
+            let info = store
+                .import(&name, &file)
+                .with_context(|| format!("importing {}", file.display()))?;
+            if json {
+                return output::json(&info);
+            }
+            println!("imported key {:?}", info.name);
+            println!("  did:   {}", info.did);
+            println!("  key:   {} (index {})", info.key_did, info.index);
             Ok(())
         }
     }

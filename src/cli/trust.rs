@@ -157,11 +157,17 @@ pub fn run(home: &Path, addr: &super::client::NodeAddr, cmd: TrustCommand) -> Re
         }
         TrustCommand::Explain { did, json } => {
             let cat = catalog::open_existing(home)?;
-            let ex = cat.read_blocking(move |c| c.explain(&did))?;
+            let (ex, keys) =
+                cat.read_blocking(move |c| Ok((c.explain(&did)?, c.key_history(&did)?)))?;
             if json {
-                return output::json(&ex);
+                let mut v = serde_json::to_value(&ex)?;
+                v["key_history"] = serde_json::to_value(&keys)?;
+                return output::json(&v);
             }
             print!("{ex}");
+            if let Some(h) = &keys {
+                super::rotate::print_history(h);
+            }
             return Ok(());
         }
     };

@@ -152,7 +152,7 @@ mod tests {
         };
         let v = Envelope::sign(&entry, key)
             .unwrap()
-            .verify::<Entry>()
+            .verify_rotated::<Entry>()
             .unwrap();
         c.ingest(&v, &Provenance::Local("test".into())).unwrap();
         c.attach_manifest(&m).unwrap();

@@ -5,14 +5,15 @@
 //! worker threads).
 
 use atoll_catalog::{
-    AuditKind, Catalog, CatalogError, CatalogService, IngestOutcome, Provenance, UpdateOutcome,
+    AuditKind, Catalog, CatalogError, CatalogService, IngestOutcome, Provenance, RotationOutcome,
+    UpdateOutcome,
 };
 use atoll_discovery::codec::Object;
 use atoll_discovery::{
     AuditCategory, BatchFuture, CatalogPort, EntryRefusal, EntryVerdict, OriginName, PortError,
-    PortFuture, Reason, Rejection, RejectionSource, Source,
+    PortFuture, Reason, Rejection, RejectionSource, RotationVerdict, SigningKeyProblem, Source,
 };
-use atoll_registry::{Entry, Envelope, Hash, Manifest, Verified};
+use atoll_registry::{Entry, Envelope, Hash, Manifest, Rotation, Verified};
 
 /// The port over the node's one catalog service (no connection of its own).
 #[derive(Debug, Clone)]
@@ -127,6 +128,9 @@ fn verdict(outcome: IngestOutcome, id: &Hash) -> EntryVerdict {
             stored: current,
             got: sequence,
         }),
+        IngestOutcome::KeyRefused { refusal, .. } => {
+            EntryVerdict::Refused(Reason::SigningKey(SigningKeyProblem::Signer(refusal)))
+        }
         IngestOutcome::Equivocation { sequence, kept, .. } => {
             if kept == *id {
                 EntryVerdict::EquivocationWon
@@ -144,7 +148,8 @@ fn fresh(outcome: UpdateOutcome) -> bool {
         UpdateOutcome::Duplicate
         | UpdateOutcome::Rollback { .. }
         | UpdateOutcome::Equivocation
-        | UpdateOutcome::OverLimit { .. } => false,
+        | UpdateOutcome::OverLimit { .. }
+        | UpdateOutcome::KeyRefused => false,
     }
 }
 
@@ -240,9 +245,52 @@ impl CatalogPort for SwarmCatalog {
                     .await?;
                     Ok(true)
                 }
-                // Entries go through `ingest_entry`; curated lists are not kept (yet).
-                Object::Entry(_) | Object::List(_) => Ok(false),
+                // Entries go through `ingest_entry`, rotations through `ingest_rotation`;
+                // curated lists are not kept (yet).
+                Object::Entry(_) | Object::List(_) | Object::Rotation(_) => Ok(false),
             }
+        })
+    }
+
+    fn ingest_rotation<'a>(
+        &'a self,
+        rotation: &'a Verified<Rotation>,
+        source: &'a Source,
+    ) -> PortFuture<'a, RotationVerdict> {
+        Box::pin(async move {
+            let (rotation, prov) = (rotation.clone(), provenance(source));
+            let (outcome, heads) = self
+                .write(move |c| {
+                    let outcome = c.ingest_rotation(&rotation, &prov)?;
+                    let mut heads = Vec::new();
+                    if let RotationOutcome::Accepted { new_heads, .. } = &outcome {
+                        for id in new_heads {
+                            heads.extend(c.entry_envelope(id)?);
+                        }
+                    }
+                    Ok((outcome, heads))
+                })
+                .await?;
+            Ok(match outcome {
+                RotationOutcome::Accepted { voided, .. } => RotationVerdict::Accepted {
+                    voided: voided
+                        .iter()
+                        .filter(|v| v.kind == "entry")
+                        .filter_map(|v| v.payload_id.parse().ok())
+                        .collect(),
+                    // Verified when stored; checked again anyway.
+                    new_heads: heads
+                        .iter()
+                        .filter_map(|b| {
+                            Envelope::from_slice(b)
+                                .and_then(|e| e.verify_rotated::<Entry>())
+                                .ok()
+                        })
+                        .collect(),
+                },
+                RotationOutcome::Duplicate => RotationVerdict::Duplicate,
+                RotationOutcome::Refused { refusal } => RotationVerdict::Refused(refusal),
+            })
         })
     }
 
@@ -338,7 +386,7 @@ impl CatalogPort for SwarmCatalog {
             // The restored head was verified when it was stored; check its bytes again anyway.
             let new_head = new_head.and_then(|bytes| {
                 Envelope::from_slice(&bytes)
-                    .and_then(|e| e.verify::<Entry>())
+                    .and_then(|e| e.verify_rotated::<Entry>())
                     .map_err(|e| tracing::warn!(error = %e, "a stored entry does not verify"))
                     .ok()
             });

@@ -74,7 +74,7 @@ pub async fn release(d: &Discovery, up: Unpacked) -> ApiResult<Value> {
 }
 
 /// Verify one signed event (an entry such as a yank, a publisher profile, an
-/// endorsement), then ingest and announce it.
+/// endorsement, a key rotation), then ingest and announce it.
 pub async fn event(d: &Discovery, catalog: &CatalogService, text: String) -> ApiResult<Value> {
     let bad = |m: String| ApiError::bad_request(m);
     let event = codec::parse_event(&text).map_err(|r| bad(format!("body: {r}")))?;
@@ -102,9 +102,12 @@ pub async fn event(d: &Discovery, catalog: &CatalogService, text: String) -> Api
             Some(e.publisher)
         }
         Object::Endorsement(e) => Some(e.signer),
+        // A rotation proves itself (signed by the key it reveals, carried by that key's
+        // Nostr key); the pipeline checks it against the identity's key state.
+        Object::Rotation(_) => None,
         other => {
             return Err(bad(format!(
-                "event: carries a {}; this route takes entries (a yank), publisher profiles and endorsements",
+                "event: carries a {}; this route takes entries (a yank), publisher profiles, endorsements and key rotations",
                 other.kind().as_str()
             )))
         }

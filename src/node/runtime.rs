@@ -63,7 +63,7 @@ impl NodeApps {
             .await?
             .with_context(|| format!("{app} is not in the catalog"))?;
         let entry = Envelope::from_slice(&bytes)
-            .and_then(|e| e.verify::<Entry>())
+            .and_then(|e| e.verify_rotated::<Entry>())
             .context("stored entry no longer verifies")?;
         let hash = entry.manifest.hash;
         let mut manifest = self.catalog.read(move |c| c.manifest(&hash)).await?;

@@ -8,6 +8,7 @@ mod migrate;
 mod misc;
 mod refusals;
 mod robustness;
+mod rotation;
 mod search;
 mod service;
 mod trust;

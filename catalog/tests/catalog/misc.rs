@@ -17,6 +17,7 @@ fn profiles_bind_nostr_keys_and_follow_the_sequence_rules() {
             did: k.did(),
             name: name.into(),
             links: Default::default(),
+            next_key: None,
             nostr_keys: vec!["cd".repeat(32)],
             iroh_nodes: vec![],
             relays: vec![],

@@ -61,6 +61,7 @@ fn setup() -> (Store, atoll_registry::Keypair, atoll_registry::Keypair) {
         did: bob.did(),
         name: "Bobworks".into(),
         links: Default::default(),
+        next_key: None,
         nostr_keys: vec!["ab".repeat(32)],
         iroh_nodes: vec![],
         relays: vec![],

@@ -180,6 +180,9 @@ pub enum PayloadProblem {
     /// A publisher endorsing itself.
     #[error("subject: a publisher cannot endorse itself")]
     SelfEndorsement,
+    /// A rotation that reveals the identity's own first key (k0).
+    #[error("key: a rotation cannot reveal the identity's own first key (k0)")]
+    KeyIsIdentity,
 }
 
 fn length_rule(min: usize, max: usize, unit: &str) -> String {
