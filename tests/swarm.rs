@@ -15,6 +15,8 @@
 //! - `relayed`: an origin that advertises only an unreachable address serves its blobs
 //!   through its self-hosted iroh relay (the real `iroh-relay --dev`, a child process;
 //!   `support/iroh_relay.rs` launches it), to a node with no relays of its own.
+//! - `rotation`: a key rotation after a theft voids the thief's fast-forward to 2^53−1 and
+//!   the app updates normally; a thief's rotation, a gap and a fork are refused.
 //! - `front`: the embedded relay answers bad messages with a NOTICE, caps connections.
 //! - `interop`: a third-party relay in its own process, and an independent BIP-340 check;
 //!   the same relay without validation feeding future-dated, forged and oversized events.
@@ -55,6 +57,8 @@ mod progress;
 mod refused;
 #[path = "swarm/relayed.rs"]
 mod relayed;
+#[path = "swarm/rotation.rs"]
+mod rotation;
 #[path = "swarm/support.rs"]
 mod support;
 #[path = "swarm/unvalidated.rs"]
