@@ -19,6 +19,7 @@ mod network;
 mod ops;
 mod publish;
 mod relays;
+mod rotation;
 pub mod server;
 mod stall;
 mod trust;

@@ -739,3 +739,56 @@ fn trust_endorse_and_report_offline_with_clear_refusals() {
     assert_eq!(e["received"].as_array().unwrap().len(), 1, "{e}");
     assert_eq!(e["received"][0]["weight"], -0.4, "{e}");
 }
+
+#[test]
+fn key_export_then_import_restores_the_same_identity_and_refuses_unsafe_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let made = json(&atoll(&a, &["key", "new", "pub", "--json"]));
+    assert_eq!(made["index"], 0, "{made}");
+    assert_eq!(made["did"], made["key_did"], "{made}");
+    let backup = dir.path().join("pub.backup");
+    let out = ok(&atoll(
+        &a,
+        &["key", "export", "pub", "--out", backup.to_str().unwrap()],
+    ));
+    assert!(out.contains("exported"), "{out}");
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Never overwrites: the backup stays as it was.
+    let before = std::fs::read(&backup).unwrap();
+    fails(
+        &atoll(
+            &a,
+            &["key", "export", "pub", "--out", backup.to_str().unwrap()],
+        ),
+        1,
+        "never overwritten",
+    );
+    assert_eq!(std::fs::read(&backup).unwrap(), before);
+    // Restored in another home: the same DIDs and Nostr key.
+    let restored = json(&atoll(
+        &b,
+        &["key", "import", "pub", backup.to_str().unwrap(), "--json"],
+    ));
+    let shown = json(&atoll(&b, &["key", "show", "pub", "--json"]));
+    for field in ["did", "key_did", "index", "nostr_pubkey"] {
+        assert_eq!(restored[field], made[field], "{field}: {restored}");
+        assert_eq!(shown[field], made[field], "{field}: {shown}");
+    }
+    // Importing over an existing key is refused.
+    fails(
+        &atoll(&b, &["key", "import", "pub", backup.to_str().unwrap()]),
+        1,
+        "already exists",
+    );
+    // A backup other users can read is refused, with the fix.
+    std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o644)).unwrap();
+    fails(
+        &atoll(&b, &["key", "import", "other", backup.to_str().unwrap()]),
+        1,
+        "chmod 600",
+    );
+    assert!(!b.join("keys/other.key").exists());
+}

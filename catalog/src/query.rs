@@ -225,6 +225,17 @@ impl Catalog {
             .optional()?)
     }
 
+    /// Why a stored entry is void (signed by a retired key after its last legitimate
+    /// sequence), by payload id; `None` if it is valid or unknown.
+    pub fn void_reason(&self, payload_id: &Hash) -> Result<Option<String>, CatalogError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT void FROM entries WHERE payload_id = ?1")?
+            .query_row([payload_id.as_bytes()], |r| r.get(0))
+            .optional()?
+            .flatten())
+    }
+
     /// The signed envelope bytes of an app's head entry.
     pub fn head_envelope(&self, app: &AppRef) -> Result<Option<Vec<u8>>, CatalogError> {
         Ok(self

@@ -306,6 +306,11 @@ pub(crate) fn check_profile_commitment(
     }
 }
 
+/// (entry id, app id, app, sequence, payload id, status) of an entry to check.
+type EntryRow = (i64, i64, String, i64, Vec<u8>, String);
+/// (subject id, subject DID, sequence, payload id, envelope) of an endorsement to check.
+type EndorsementRow = (i64, String, i64, Vec<u8>, Vec<u8>);
+
 fn ingest_rotation_in(
     tx: &Connection,
     rotation: &Verified<Rotation>,
@@ -356,7 +361,7 @@ fn ingest_rotation_in(
     let mut voided = Vec::new();
 
     // Entries.
-    let rows: Vec<(i64, i64, String, i64, Vec<u8>, String)> = tx
+    let rows: Vec<EntryRow> = tx
         .prepare_cached(
             "SELECT e.id, e.app_id, a.app, e.sequence, e.payload_id, e.status
              FROM entries e JOIN apps a ON a.id = e.app_id
@@ -434,7 +439,7 @@ fn ingest_rotation_in(
     }
 
     // Endorsements (the signer is read from the stored envelope).
-    let rows: Vec<(i64, String, i64, Vec<u8>, Vec<u8>)> = tx
+    let rows: Vec<EndorsementRow> = tx
         .prepare_cached(
             "SELECT e.subject_id, p.did, e.sequence, e.payload_id, e.envelope
              FROM endorsements e JOIN publishers p ON p.id = e.subject_id WHERE e.signer_id = ?1",

@@ -745,4 +745,41 @@ mod tests {
         assert_ne!(a.iroh_secret_bytes(), [1; 32]);
         assert!(!format!("{a:?}").contains("0101"));
     }
+
+    #[test]
+    fn rotation_advances_the_file_and_old_files_without_index_still_load() {
+        let home = tempfile::tempdir().unwrap();
+        let store = KeyStore::new(home.path());
+        let info = store.create("rot").unwrap();
+        // A file written before rotation existed: no index field.
+        let text = fs::read_to_string(&info.path).unwrap();
+        assert!(!text.contains("index"), "{text}");
+        let k0 = store.load("rot").unwrap();
+        assert_eq!((k0.index(), k0.key_did()), (0, info.did));
+        let k1 = store.advance("rot", 0).unwrap();
+        assert_eq!(k1.index(), 1);
+        assert_eq!(k1.did(), info.did);
+        assert_ne!(k1.key_did(), info.did);
+        let mode = fs::metadata(&info.path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let again = store.load("rot").unwrap();
+        assert_eq!((again.index(), again.key_did()), (1, k1.key_did()));
+        // A second rotation prepared from index 0 is refused: the file moved on.
+        assert!(matches!(
+            store.advance("rot", 0),
+            Err(KeyError::IndexMoved { found: 1, .. })
+        ));
+        // Export keeps the index; import restores the same keys.
+        let backup = home.path().join("backup");
+        store.export("rot", &backup).unwrap();
+        let restored = store.import("back", &backup).unwrap();
+        assert_eq!(
+            (restored.did, restored.key_did, restored.index),
+            (info.did, k1.key_did(), 1)
+        );
+        assert!(matches!(
+            store.export("rot", &backup),
+            Err(KeyError::Exists { .. })
+        ));
+    }
 }

@@ -326,6 +326,7 @@ pub async fn detail(
             v["manifest"] = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
             v["trust_explanation"] = super::trust::explanation_json(&explanation);
             v["warnings"] = json!(super::warnings::install_warnings(c, &app_ref).map_err(ApiError::internal)?);
+            super::rotation::add_key_state(&mut v, c, &app_ref, &view)?;
             Ok(v)
         })
         .await?;

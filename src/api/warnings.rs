@@ -24,6 +24,18 @@ pub enum InstallWarning {
         /// This node has the other one installed.
         installed: bool,
     },
+    /// The publisher's key rotated (or a profile tried to change its key commitment):
+    /// check the key history before installing or updating.
+    KeyRotated {
+        /// In words, for the UI and the CLI.
+        message: String,
+        /// The publisher's current key index.
+        index: u64,
+        /// Versions of this publisher voided by its rotations (signed by a retired key).
+        voided: usize,
+        /// The identity is flagged as possibly compromised.
+        flagged: bool,
+    },
 }
 
 impl InstallWarning {
@@ -55,8 +67,55 @@ pub fn install_warnings(
     c: &Catalog,
     app: &AppRef,
 ) -> Result<Vec<InstallWarning>, atoll_catalog::CatalogError> {
-    Ok(c.same_app_id(app)?
+    let mut out: Vec<InstallWarning> = c
+        .same_app_id(app)?
         .iter()
         .map(|o| InstallWarning::same_app_id(app, o))
-        .collect())
+        .collect();
+    if let Some(h) = c.key_history(&app.publisher)? {
+        if let Some(w) = InstallWarning::key_rotated(&h) {
+            out.push(w);
+        }
+    }
+    Ok(out)
+}
+
+impl InstallWarning {
+    /// The key-rotation warning of a key history, if the key rotated or is flagged.
+    fn key_rotated(h: &atoll_catalog::KeyHistory) -> Option<Self> {
+        let last = h.rotations.last();
+        if last.is_none() && h.flagged.is_none() {
+            return None;
+        }
+        let voided: usize = h
+            .rotations
+            .iter()
+            .map(|r| r.voided.iter().filter(|v| v.kind == "entry").count())
+            .sum();
+        let mut message = String::new();
+        if let Some(r) = last {
+            message.push_str(&format!(
+                "the publisher's key rotated (now key {}, rotation signed at unix time {})",
+                h.index, r.created_at
+            ));
+            if voided > 0 {
+                message.push_str(&format!(
+                    "; {voided} version(s) signed by a retired key are void"
+                ));
+            }
+        }
+        if let Some(flag) = &h.flagged {
+            if !message.is_empty() {
+                message.push_str("; ");
+            }
+            message.push_str(&format!("possible key compromise: {flag}"));
+        }
+        message.push_str(": check the key history before installing or updating");
+        Some(Self::KeyRotated {
+            message,
+            index: h.index,
+            voided,
+            flagged: h.flagged.is_some(),
+        })
+    }
 }

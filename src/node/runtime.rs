@@ -65,6 +65,14 @@ impl NodeApps {
         let entry = Envelope::from_slice(&bytes)
             .and_then(|e| e.verify_rotated::<Entry>())
             .context("stored entry no longer verifies")?;
+        // Defense in depth: a void entry is never a head, and never installed.
+        let id = entry.payload_id();
+        if let Some(why) = self.catalog.read(move |c| c.void_reason(&id)).await? {
+            anyhow::bail!(
+                "refusing {app} sequence {}: signed by a retired key ({why})",
+                entry.sequence
+            );
+        }
         let hash = entry.manifest.hash;
         let mut manifest = self.catalog.read(move |c| c.manifest(&hash)).await?;
         if manifest.is_none() {

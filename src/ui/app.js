@@ -193,6 +193,29 @@ function guardedAction(action, label, ref, guard, progress) {
     h("p.muted", {}, (guard.reasons || []).map((r) => r.reason).join(", ") + ": needs an explicit override"), dialog);
 }
 
+// --- key rotation (the publisher's key history; void versions) -------------------------
+function rotatedBadge(a) {
+  const k = a.key_history;
+  if (!a.rotated || !k) return null;
+  return h("span.badge.warn", { "data-testid": "rotated-badge",
+    title: "the publisher's key rotated " + k.index + " time(s); now signed by " + k.current_key }, "rotated");
+}
+
+function versionState(x) {
+  if (x.void) return h("td", { "data-testid": "void-version", title: x.void }, "void: " + x.void);
+  return h("td", {}, x.yanked ? "yanked" : x.stale ? "stale" : "ok");
+}
+
+function keyHistory(k) {
+  if (!k) return null;
+  return h("div", { "data-testid": "key-history" }, h("h3", {}, "Keys"),
+    h("p.mono", {}, "index " + k.index + ": " + k.current_key),
+    (k.rotations || []).length === 0 ? h("p.muted", {}, "Never rotated; the next key is committed.") :
+      h("ul", {}, k.rotations.map((r) => h("li", {}, "rotation " + r.index + " (" + when(r.created_at) + "): " + r.key,
+        (r.voided || []).length ? h("ul", {}, r.voided.map((v) => h("li", {},
+          "void " + v.kind + (v.subject ? " " + v.subject : "") + " #" + v.sequence + ": " + v.reason))) : null))));
+}
+
 // --- app page -------------------------------------------------------------------------
 async function showApp(ref) {
   setNav("market");
@@ -223,6 +246,7 @@ async function showApp(ref) {
         h("div.badges", {}, trustBadge(a.trust),
           a.signature && a.signature.valid ? h("span.badge.ok", {}, "signature verified") : h("span.badge.bad", {}, "signature not verified"),
           guardBadges(a.badges),
+          rotatedBadge(a),
           a.demo ? h("span.badge", {}, "demo app") : null))),
     installWarnings(a), actions, progress,
     h("div.cols", {},
@@ -235,13 +259,14 @@ async function showApp(ref) {
         h("section.card", {}, h("h2", {}, "Versions"),
           h("table", {}, h("tr", {}, h("th", {}, "version"), h("th", {}, "sequence"), h("th", {}, "published"), h("th", {}, "state")),
             (a.versions || []).map((x) => h("tr", {}, h("td", {}, x.version), h("td.mono", {}, x.sequence),
-              h("td", {}, when(x.published_at)), h("td", {}, x.yanked ? "yanked" : x.stale ? "stale" : "ok")))))),
+              h("td", {}, when(x.published_at)), versionState(x)))))),
       h("div", {},
         h("section.card", {}, h("h2", {}, "Publisher"),
           a.publisher_name ? h("p", {}, a.publisher_name) : null,
           h("p.mono", { "data-testid": "publisher-did" }, a.publisher),
           h("p", {}, h("a", { href: "#/explain/" + enc(a.publisher), "data-testid": "publisher-endorsements" }, "Who endorses this publisher; endorse or report it")),
-          h("h3", {}, "Why this trust score"), explanation(a.trust_explanation)),
+          h("h3", {}, "Why this trust score"), explanation(a.trust_explanation),
+          keyHistory(a.key_history)),
         h("section.card", {}, h("h2", {}, "Signature and sources"),
           h("p", {}, a.signature && a.signature.valid ? "Signed by the publisher's DID; checked by this node." : "Not verified."),
           h("p.mono", {}, "manifest " + (a.manifest_hash || "")),
