@@ -792,3 +792,37 @@ fn key_export_then_import_restores_the_same_identity_and_refuses_unsafe_files() 
     );
     assert!(!b.join("keys/other.key").exists());
 }
+
+#[test]
+fn key_rotate_offline_signs_and_announces_the_rotation_then_advances_the_key_file() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path();
+    // Every port picked by the OS; no node runs (nothing answers on the listen address).
+    fs::write(
+        h.join("atoll.toml"),
+        "listen = \"127.0.0.1:1\"\n[relays]\nembedded_bind = \"127.0.0.1:0\"\n[iroh]\nbind = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let made = json(&atoll(h, &["key", "new", "pub", "--json"]));
+    fails(
+        &atoll(h, &["key", "rotate", "pub", "--last", "not an app=1"]),
+        1,
+        "--last",
+    );
+    let shown = json(&atoll(h, &["key", "show", "pub", "--json"]));
+    assert_eq!(shown["index"], 0, "a refused rotation leaves the key file: {shown}");
+    let out = json(&atoll(
+        h,
+        &["key", "rotate", "pub", "--last", "hello=5", "--json"],
+    ));
+    assert_eq!(out["index"], 1, "{out}");
+    assert_eq!(out["did"], made["did"], "{out}");
+    assert_eq!(out["last"]["entries"]["hello"], 5, "{out}");
+    assert!(!out["relays"].as_array().unwrap().is_empty(), "{out}");
+    let shown = json(&atoll(h, &["key", "show", "pub", "--json"]));
+    assert_eq!(shown["index"], 1, "{shown}");
+    assert_eq!(shown["did"], made["did"]);
+    assert_eq!(shown["key_did"], out["key"], "{shown}");
+    assert_ne!(shown["key_did"], made["did"]);
+    assert_ne!(shown["nostr_pubkey"], made["nostr_pubkey"]);
+}
