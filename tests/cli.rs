@@ -810,7 +810,10 @@ fn key_rotate_offline_signs_and_announces_the_rotation_then_advances_the_key_fil
         "--last",
     );
     let shown = json(&atoll(h, &["key", "show", "pub", "--json"]));
-    assert_eq!(shown["index"], 0, "a refused rotation leaves the key file: {shown}");
+    assert_eq!(
+        shown["index"], 0,
+        "a refused rotation leaves the key file: {shown}"
+    );
     let out = json(&atoll(
         h,
         &["key", "rotate", "pub", "--last", "hello=5", "--json"],

@@ -242,6 +242,43 @@ fn publish_and_yank_through_a_running_node() {
     }
     assert!(yanked, "the yank never reached the catalog");
 
+    // The key rotates while the node runs: the rotation and the new key's profile go
+    // through POST /publish/event; both nodes accept it and keep every version (all
+    // signed by the old key within the rotation's `last`).
+    let out = node.cli(&["--node", &node.url, "key", "rotate", "pub", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rotation: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rotation["index"], 1, "{rotation}");
+    assert!(
+        rotation["last"]["entries"]["uploaded"].is_u64(),
+        "{rotation}"
+    );
+    for n in [&node, &other] {
+        let mut seen = Value::Null;
+        for _ in 0..300 {
+            let (_, d) = n.get(&format!("/api/v1/apps/{r}"));
+            if d["rotated"] == true {
+                seen = d;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(seen["key_history"]["index"], 1, "{seen}");
+        assert_eq!(
+            seen["key_history"]["current_key"], rotation["key"],
+            "{seen}"
+        );
+        let versions = seen["versions"].as_array().unwrap();
+        assert!(versions.iter().all(|v| v["void"].is_null()), "{seen}");
+    }
+    let shown = node.cli(&["key", "show", "pub", "--json"]);
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["index"], 1, "{shown}");
+
     // Refusals: each a 4xx saying why, nothing kept.
     let key = Keypair::generate().unwrap();
     let refused = refused_app(src.path());
