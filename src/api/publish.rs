@@ -1,6 +1,7 @@
 //! Publishing to the running node: `GET /node` (what a publisher needs to sign an origin
 //! for this node), `POST /publish` (a signed release, streamed: [`super::upload`]) and
-//! `POST /publish/event` (one signed Nostr event: a yank, a profile, an endorsement).
+//! `POST /publish/event` (one signed Nostr event: a yank, a profile, an endorsement, a key
+//! rotation).
 //! The publisher signs on its own machine; the node verifies everything before it
 //! stores anything ([`atoll_discovery::publish::release`]), then serves the blobs as the
 //! origin and announces on all its relays.
