@@ -143,8 +143,11 @@ pub struct GuardFacts {
     pub trust: f64,
     /// This node's install threshold.
     pub threshold: f64,
-    /// The head is signed by a retired key (filled in by key rotation).
+    /// The head is signed by a retired key beyond its rotation's `last` (a void entry:
+    /// never a head by construction, refused here again in depth).
     pub retired_key: bool,
+    /// The publisher's key rotated (informational: the "rotated" badge).
+    pub rotated: bool,
 }
 
 /// Every refusal that applies to `f`, in a fixed order. A blocked publisher is not also
@@ -167,7 +170,11 @@ pub fn refusals(f: &GuardFacts) -> Vec<Refusal> {
 /// The badges of a head, as the UI shows them before the click: the code of every
 /// refusal that applies (informational badges, such as a key rotation, go here too).
 pub fn badges(f: &GuardFacts) -> Vec<&'static str> {
-    refusals(f).into_iter().map(Refusal::code).collect()
+    let mut out: Vec<&'static str> = refusals(f).into_iter().map(Refusal::code).collect();
+    if f.rotated {
+        out.push("rotated");
+    }
+    out
 }
 
 /// The overrides an operator sent.
@@ -252,7 +259,7 @@ impl Catalog {
             return Ok(None);
         };
         let blocked = self.explain(&app.publisher)?.decision == Some(TrustDecision::Block);
-        Ok(Some(GuardFacts::of(&view.summary, blocked, threshold)))
+        Ok(Some(GuardFacts::of_view(&view, blocked, threshold)))
     }
 }
 
@@ -270,7 +277,20 @@ impl GuardFacts {
             trust: s.trust,
             threshold,
             retired_key: false,
+            rotated: false,
         }
+    }
+
+    /// [`GuardFacts::of`] an app's view, with what key rotation knows: whether its head
+    /// is void (signed by a retired key) and whether its publisher's key rotated.
+    pub fn of_view(view: &crate::AppView, blocked: bool, threshold: f64) -> Self {
+        let mut f = Self::of(&view.summary, blocked, threshold);
+        f.retired_key = view
+            .entries
+            .iter()
+            .any(|e| e.status == crate::EntryStatus::Head && e.void.is_some());
+        f.rotated = view.key_rotations > 0;
+        f
     }
 }
 
@@ -289,6 +309,7 @@ mod tests {
             trust: 0.9,
             threshold: 0.5,
             retired_key: false,
+            rotated: false,
         }
     }
 

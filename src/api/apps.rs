@@ -102,11 +102,11 @@ fn app_out(
             .map(|x| x.decision)
             .unwrap_or(None)
     });
-    let facts = atoll_catalog::GuardFacts::of(
-        s,
-        decision == Some(TrustDecision::Block),
-        state.install_threshold,
-    );
+    let blocked = decision == Some(TrustDecision::Block);
+    let facts = match &view {
+        Some(v) => atoll_catalog::GuardFacts::of_view(v, blocked, state.install_threshold),
+        None => atoll_catalog::GuardFacts::of(s, blocked, state.install_threshold),
+    };
     Ok(AppOut {
         badges: super::guard::badges(&facts),
         guard: super::guard::guard_json(&facts),

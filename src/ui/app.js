@@ -154,6 +154,7 @@ const GUARD_BADGES = {
   equivocated: ["bad", "its publisher signed two different entries with one sequence: never installed"],
   "below-threshold": ["warn", "its publisher's trust is below this node's threshold; installed only with an override"],
   "retired-key": ["bad", "signed by a key its publisher retired: never installed"],
+  rotated: ["warn", "its publisher's key rotated: see the key history before installing or updating"],
 };
 function guardBadges(badges) {
   return (badges || []).filter((b) => b !== "blocked").map((b) => {
@@ -194,13 +195,6 @@ function guardedAction(action, label, ref, guard, progress) {
 }
 
 // --- key rotation (the publisher's key history; void versions) -------------------------
-function rotatedBadge(a) {
-  const k = a.key_history;
-  if (!a.rotated || !k) return null;
-  return h("span.badge.warn", { "data-testid": "rotated-badge",
-    title: "the publisher's key rotated " + k.index + " time(s); now signed by " + k.current_key }, "rotated");
-}
-
 function versionState(x) {
   if (x.void) return h("td", { "data-testid": "void-version", title: x.void }, "void: " + x.void);
   return h("td", {}, x.yanked ? "yanked" : x.stale ? "stale" : "ok");
@@ -246,7 +240,6 @@ async function showApp(ref) {
         h("div.badges", {}, trustBadge(a.trust),
           a.signature && a.signature.valid ? h("span.badge.ok", {}, "signature verified") : h("span.badge.bad", {}, "signature not verified"),
           guardBadges(a.badges),
-          rotatedBadge(a),
           a.demo ? h("span.badge", {}, "demo app") : null))),
     installWarnings(a), actions, progress,
     h("div.cols", {},

@@ -268,6 +268,12 @@ fn publish_and_yank_through_a_running_node() {
             std::thread::sleep(Duration::from_millis(100));
         }
         assert_eq!(seen["key_history"]["index"], 1, "{seen}");
+        assert!(
+            seen["badges"]
+                .as_array()
+                .is_some_and(|b| b.iter().any(|b| b == "rotated")),
+            "{seen}"
+        );
         assert_eq!(
             seen["key_history"]["current_key"], rotation["key"],
             "{seen}"
