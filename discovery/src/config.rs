@@ -28,6 +28,10 @@ pub struct DiscoveryConfig {
     pub prefetch_images: bool,
     /// Accept HTTPS origins named by entries. Default true.
     pub https_origins: bool,
+    /// The roots HTTPS origins are checked against; `None` (the default, and what the
+    /// node always uses) is the Mozilla root store. Only `atoll conformance` sets it, to
+    /// trust the certificate of its own hostile HTTPS origin in its throwaway node.
+    pub https_roots: Option<rustls::RootCertStore>,
     /// Limits and deadlines of blob fetches.
     pub fetch: FetchLimits,
     /// How relay sessions wait before reconnecting.
@@ -54,6 +58,7 @@ impl DiscoveryConfig {
             mirror: true,
             prefetch_images: false,
             https_origins: true,
+            https_roots: None,
             fetch: FetchLimits::default(),
             reconnect: ReconnectPolicy::default(),
             blob_gc_interval: crate::blobs::DEFAULT_GC_INTERVAL,

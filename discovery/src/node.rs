@@ -196,10 +196,13 @@ impl Discovery {
             &cfg.protocols,
         )
         .await?;
-        let https = if cfg.https_origins {
-            Some(HttpsOrigin::new(cfg.data_dir.join("tmp"))?)
-        } else {
-            None
+        let https = match (cfg.https_origins, &cfg.https_roots) {
+            (false, _) => None,
+            (true, None) => Some(HttpsOrigin::new(cfg.data_dir.join("tmp"))?),
+            (true, Some(roots)) => Some(HttpsOrigin::with_roots(
+                cfg.data_dir.join("tmp"),
+                roots.clone(),
+            )?),
         };
         let (tx, rx) = mpsc::channel(4096);
         let relays = RelayPool::start(
