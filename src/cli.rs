@@ -3,6 +3,7 @@
 mod app;
 mod catalog;
 mod client;
+mod conformance;
 mod endorse;
 mod key;
 mod node;
@@ -58,6 +59,8 @@ pub enum Command {
     /// Swarm sync: relays, cursors, counters, rejections.
     #[command(subcommand)]
     Sync(sync::SyncCommand),
+    /// Run the attack suite on a throwaway node with hostile peers; exit 1 on any FAIL.
+    Conformance(conformance::ConformanceArgs),
     /// Operate apps on the running node (install, start, stop, …).
     #[command(flatten)]
     Op(ops::OpCommand),
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Catalog(cmd) => catalog::run(&home, cmd),
         Command::Trust(cmd) => trust::run(&home, &cli.node, cmd),
         Command::Sync(cmd) => sync::run(&home, &cli.node, cmd),
+        Command::Conformance(args) => conformance::run(args),
         Command::Op(cmd) => ops::run(&home, &cli.node, cmd),
     }
 }

@@ -4,5 +4,6 @@
 
 pub mod api;
 pub mod cli;
+pub mod conformance;
 pub mod home;
 pub mod node;

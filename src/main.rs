@@ -10,11 +10,13 @@ fn main() -> ExitCode {
     let args = cli::Cli::parse();
     // At debug, nostr-sdk's relay pool logs every message it receives whole (up to 1 MiB
     // from a stranger's relay): keep it at info even with --verbose.
+    // The attack suite makes its throwaway node warn on purpose: its table is the output.
+    let quiet = matches!(args.command, cli::Command::Conformance(_));
     let filter = tracing_subscriber::EnvFilter::try_from_env("ATOLL_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if args.verbose {
-            "debug,nostr_relay_pool=info,nostr_sdk=info"
-        } else {
-            "warn"
+        tracing_subscriber::EnvFilter::new(match (args.verbose, quiet) {
+            (true, _) => "debug,nostr_relay_pool=info,nostr_sdk=info",
+            (false, true) => "off",
+            (false, false) => "warn",
         })
     });
     tracing_subscriber::fmt()

@@ -14,7 +14,7 @@ pub mod outbox;
 mod publish;
 pub mod relays;
 mod runtime;
-mod swarm;
+pub(crate) mod swarm;
 pub mod token;
 pub mod trust_recompute;
 
