@@ -7,6 +7,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[path = "cli/conformance.rs"]
+mod conformance;
+
 const SAMPLES: [&str; 3] = ["hello-static", "notebook", "two-tier"];
 
 fn repo() -> PathBuf {
