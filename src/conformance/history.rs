@@ -48,10 +48,16 @@ pub fn equivocation(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
         lab.serve(&event_of(&Object::Entry(twin.clone()), &carrier())?);
         let mut obs = Observation::default();
         lab.refused(&base, "equivocation").await;
-        let view = lab.view(&v1.app).await;
+        let flagged = lab
+            .wait(|| async {
+                lab.view(&v1.app)
+                    .await
+                    .is_some_and(|v| v.summary.equivocated && !v.summary.auto_installable())
+            })
+            .await;
         obs.fact(
             "the app is flagged equivocated, so never installed or updated by itself",
-            view.is_some_and(|v| v.summary.equivocated && !v.summary.auto_installable()),
+            flagged,
         );
         obs.keeping("the other twin, as evidence");
         let allowed = vec![format!("entry {}", twin.payload_id().to_hex())];
