@@ -21,7 +21,7 @@ pub fn oversized_event(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
         let mut obs = Observation::default();
         lab.refused(&base, "oversized").await;
         let after = still_syncs(lab, &mut obs).await?;
-        lab.finish(&base, &mut obs, &rows_of(&after), &[])?;
+        lab.finish(&base, &mut obs, &rows_of(&after), &[]).await?;
         Ok(obs)
     })
 }
@@ -41,7 +41,7 @@ pub fn malformed_event(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
         lab.refused(&base, "malformed").await;
         lab.refused(&base, "nostr-signature").await;
         let after = still_syncs(lab, &mut obs).await?;
-        lab.finish(&base, &mut obs, &rows_of(&after), &[])?;
+        lab.finish(&base, &mut obs, &rows_of(&after), &[]).await?;
         Ok(obs)
     })
 }

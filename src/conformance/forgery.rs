@@ -53,7 +53,7 @@ pub fn arbitrary_installation(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             "the head stays at the publisher's 1.0.0",
             lab.head(&v1.app).await == Some(v1.entry.payload_id()),
         );
-        lab.finish(&base, &mut obs, &[], &[])?;
+        lab.finish(&base, &mut obs, &[], &[]).await?;
         Ok(obs)
     })
 }
@@ -97,7 +97,7 @@ pub fn wrong_software(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             format!("the API refuses to install it ({status}) before any runtime is touched"),
             status == 404 && !lab.api.reached_runtime(),
         );
-        lab.finish(&base, &mut obs, &[], &[])?;
+        lab.finish(&base, &mut obs, &[], &[]).await?;
         Ok(obs)
     })
 }
@@ -155,7 +155,7 @@ pub fn replay_other_publisher(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
         });
         let profile = vec![format!("publisher {}", other.did())];
         obs.keeping("the carrier's own valid profile");
-        lab.finish(&base, &mut obs, &legit, &profile)?;
+        lab.finish(&base, &mut obs, &legit, &profile).await?;
         Ok(obs)
     })
 }

@@ -30,7 +30,7 @@ pub fn rollback(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             "the head stays at 2.0.0",
             lab.head(&v2.app).await == Some(v2.entry.payload_id()),
         );
-        lab.finish(&base, &mut obs, &[], &[])?;
+        lab.finish(&base, &mut obs, &[], &[]).await?;
         Ok(obs)
     })
 }
@@ -61,7 +61,7 @@ pub fn equivocation(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
         );
         obs.keeping("the other twin, as evidence");
         let allowed = vec![format!("entry {}", twin.payload_id().to_hex())];
-        lab.finish(&base, &mut obs, &[], &allowed)?;
+        lab.finish(&base, &mut obs, &[], &allowed).await?;
         Ok(obs)
     })
 }
@@ -112,7 +112,7 @@ pub fn indefinite_freeze(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             .into_iter()
             .filter(|r| !r.starts_with("manifest "))
             .collect();
-        lab.finish(&base, &mut obs, &[], &allowed)?;
+        lab.finish(&base, &mut obs, &[], &allowed).await?;
         Ok(obs)
     })
 }

@@ -255,16 +255,22 @@ impl Lab {
         anyhow::bail!("blob {hash} of {id} {version} is in no bundle")
     }
 
-    /// Wait until the node under attack has `release` as head, manifest attached.
+    /// Wait until the node under attack has `release` as head, manifest attached, and
+    /// holds all its blobs.
     pub async fn synced(&self, release: &Release) -> bool {
         let want = release.entry.payload_id();
         self.wait(|| async {
-            self.view(&release.app).await.is_some_and(|v| {
+            let head = self.view(&release.app).await.is_some_and(|v| {
                 v.manifest_attached
                     && v.entries.iter().any(|e| {
                         e.payload_id == want && e.status == atoll_catalog::EntryStatus::Head
                     })
-            })
+            });
+            let mut all = head;
+            for (hash, _) in &release.blobs {
+                all = all && self.holds(hash).await;
+            }
+            all
         })
         .await
     }
@@ -346,13 +352,17 @@ impl Lab {
     /// through); rows in `by_design` are the attack's and stay on purpose (a genuine entry
     /// kept stale or as evidence), shown as kept; anything else is a leftover. Labels as
     /// [`Lab::stored`] makes them.
-    pub fn finish(
+    pub async fn finish(
         &self,
         base: &Baseline,
         obs: &mut Observation,
         legit: &[String],
         by_design: &[String],
     ) -> Result<()> {
+        // A download still running (an image after its manifest) streams to a temporary
+        // file that goes when it ends; one still there after the bound is a leftover.
+        self.wait(|| async { self.temp_files().is_ok_and(|n| n == 0) })
+            .await;
         obs.refused = base.since(&self.victim.d.counters());
         let added = self.stored()?.added_since(&base.stored, legit);
         let (kept, leftovers): (Vec<String>, Vec<String>) =

@@ -99,7 +99,7 @@ pub fn extraneous_dependencies(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             .into_iter()
             .filter(|r| !r.starts_with("manifest "))
             .collect();
-        lab.finish(&base, &mut obs, &[], &allowed)?;
+        lab.finish(&base, &mut obs, &[], &allowed).await?;
         Ok(obs)
     })
 }
@@ -144,7 +144,7 @@ pub fn mix_and_match(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             .wait(|| async { lab.head(&v2.app).await == Some(v2.entry.payload_id()) })
             .await;
         obs.fact("the head stays at the signed 2.0.0", back);
-        lab.finish(&base, &mut obs, &[], &[])?;
+        lab.finish(&base, &mut obs, &[], &[]).await?;
         Ok(obs)
     })
 }
@@ -191,7 +191,7 @@ pub fn malicious_mirrors(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             lab.synced(&v2).await,
         );
         liar.shutdown().await;
-        lab.finish(&base, &mut obs, &rows_of(&v2), &[])?;
+        lab.finish(&base, &mut obs, &rows_of(&v2), &[]).await?;
         Ok(obs)
     })
 }

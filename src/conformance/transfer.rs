@@ -47,7 +47,7 @@ pub fn endless_data(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             .into_iter()
             .filter(|r| !r.starts_with("manifest "))
             .collect();
-        lab.finish(&base, &mut obs, &[], &allowed)?;
+        lab.finish(&base, &mut obs, &[], &allowed).await?;
         Ok(obs)
     })
 }
@@ -90,7 +90,7 @@ pub fn slow_retrieval(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             synced,
         );
         staller.shutdown().await;
-        lab.finish(&base, &mut obs, &rows_of(&rel), &[])?;
+        lab.finish(&base, &mut obs, &rows_of(&rel), &[]).await?;
         Ok(obs)
     })
 }
