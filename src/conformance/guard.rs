@@ -112,8 +112,8 @@ impl Api {
     }
 
     /// `POST /api/v1/actions/install` for `app` (trust override on: only the other checks
-    /// count); the status code and the error message.
-    pub async fn install(&self, app: &AppRef) -> Result<(u16, String)> {
+    /// count); the status code and the guard's refusal codes (`error.reasons`).
+    pub async fn install(&self, app: &AppRef) -> Result<(u16, Vec<String>)> {
         let resp = reqwest::Client::new()
             .post(format!("http://{}/api/v1/actions/install", self.addr))
             .bearer_auth(&self.token)
@@ -123,8 +123,15 @@ impl Api {
             .context("calling the throwaway API")?;
         let status = resp.status().as_u16();
         let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        let message = body["error"]["message"].as_str().unwrap_or("").to_owned();
-        Ok((status, message))
+        let reasons = body["error"]["reasons"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .filter_map(|x| x["reason"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((status, reasons))
     }
 
     /// Did any action reach the app operations (the container runtime)?

@@ -59,6 +59,7 @@ pub fn equivocation(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             "the app is flagged equivocated, so never installed or updated by itself",
             flagged,
         );
+        refused_install(lab, &mut obs, &v1.app, "equivocated").await?;
         obs.keeping("the other twin, as evidence");
         let allowed = vec![format!("entry {}", twin.payload_id().to_hex())];
         lab.finish(&base, &mut obs, &[], &allowed).await?;
@@ -103,6 +104,7 @@ pub fn indefinite_freeze(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             view.as_ref()
                 .is_none_or(|v| v.summary.stale && !v.summary.auto_installable()),
         );
+        refused_install(lab, &mut obs, &old.app, "stale").await?;
         obs.fact(
             "its blobs are never fetched",
             !lab.holds(&old.entry.manifest.hash).await,
@@ -115,4 +117,22 @@ pub fn indefinite_freeze(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
         lab.finish(&base, &mut obs, &[], &allowed).await?;
         Ok(obs)
     })
+}
+
+/// The API's install guard refuses `app` with `reason` before any runtime is touched.
+async fn refused_install(
+    lab: &Lab,
+    obs: &mut Observation,
+    app: &atoll_registry::AppRef,
+    reason: &str,
+) -> Result<()> {
+    let (status, reasons) = lab.api.install(app).await?;
+    obs.fact(
+        format!(
+            "the API refuses to install it ({status}: {}) before any runtime is touched",
+            reasons.join(", ")
+        ),
+        status == 403 && reasons.iter().any(|r| r == reason) && !lab.api.reached_runtime(),
+    );
+    Ok(())
 }
