@@ -87,10 +87,10 @@ pub fn attacks() -> Vec<Attack> {
         },
         Attack {
             id: "malicious-mirrors",
-            name: "a relay that withholds the update and serves a doctored one, a junk mirror for its blobs",
+            name: "a relay that withholds the update and serves a doctored one; a mirror that answers with junk",
             list: "tuf",
-            expected: "the doctored entry refused as did-signature; the update arrives from the origin",
-            refusals: &["did-signature"],
+            expected: "did-signature for the doctored entry, blob-corrupt for the junk; the update still arrives",
+            refusals: &["did-signature", "blob-corrupt"],
             run: tamper::malicious_mirrors,
         },
         Attack {

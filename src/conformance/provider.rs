@@ -5,6 +5,8 @@
 //! BLAKE3 the publisher signed, and it is left after the stall timeout.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use atoll_discovery::identity::NodeKey;
 use iroh::endpoint::presets;
@@ -29,10 +31,11 @@ pub struct ProviderError(String);
 pub struct HostileProvider {
     key: NodeKey,
     router: Router,
+    asked: Arc<AtomicUsize>,
 }
 
 #[derive(Debug, Clone)]
-struct Handler(Mode);
+struct Handler(Mode, Arc<AtomicUsize>);
 
 impl ProtocolHandler for Handler {
     async fn accept(&self, conn: iroh::endpoint::Connection) -> Result<(), AcceptError> {
@@ -40,6 +43,7 @@ impl ProtocolHandler for Handler {
             let Ok((mut send, mut recv)) = conn.accept_bi().await else {
                 return Ok(());
             };
+            self.1.fetch_add(1, Ordering::SeqCst);
             let mut buf = [0u8; 1024];
             let _ = recv.read(&mut buf).await;
             match self.0 {
@@ -73,10 +77,11 @@ impl HostileProvider {
             .bind()
             .await
             .map_err(|e| ProviderError(e.to_string()))?;
+        let asked = Arc::new(AtomicUsize::new(0));
         let router = Router::builder(endpoint)
-            .accept(iroh_blobs::ALPN, Handler(mode))
+            .accept(iroh_blobs::ALPN, Handler(mode, asked.clone()))
             .spawn();
-        Ok(Self { key, router })
+        Ok(Self { key, router, asked })
     }
 
     /// Its node key (signs the mirror announcements that name it).
@@ -97,6 +102,11 @@ impl HostileProvider {
             .iter()
             .map(ToString::to_string)
             .collect()
+    }
+
+    /// How many blob requests it was sent.
+    pub fn asked(&self) -> usize {
+        self.asked.load(Ordering::SeqCst)
     }
 
     /// Close the endpoint.

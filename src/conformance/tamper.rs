@@ -151,31 +151,36 @@ pub fn mix_and_match(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
 
 /// The update is withheld by one relay (it serves only the old entry and a doctored
 /// update) and a mirror that answers with junk is announced for its blobs; the honest
-/// relay and the origin still deliver it.
+/// relay and the origin still deliver it. Then a release whose origin is down: the junk
+/// mirror is asked, left, and the next source (an HTTPS base) delivers.
 pub fn malicious_mirrors(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
     Box::pin(async move {
         let id = lab.app_id("mir");
         let v1 = lab.publish(&id, "1.0.0").await?;
         ensure!(lab.synced(&v1).await, "the node never synced {id} 1.0.0");
         let liar = HostileProvider::start(Mode::Junk).await?;
+        let down = HostileProvider::start(Mode::Stall).await?;
+        let down_origin = Some((down.node_id(), down.addrs()));
+        down.shutdown().await;
+        let id2 = lab.app_id("mir");
+        let rel = lab.sign(
+            &lab.key,
+            &id2,
+            "1.0.0",
+            SignOptions {
+                origin: origin(down_origin, vec![lab.origin.base().to_owned()]),
+                ..SignOptions::default()
+            },
+        )?;
+        for (hash, _) in &rel.blobs {
+            let bytes = lab.blob_bytes(&id2, "1.0.0", hash)?;
+            lab.origin.set(hash, Behaviour::Serve(Arc::new(bytes)));
+        }
         let base = lab.begin()?;
         let keys = carrier();
         lab.serve(&event_of(&Object::Entry(v1.entry.clone()), &keys)?);
         let v2 = lab.publish(&id, "2.0.0").await?;
-        let announcement = MirrorAnnouncement {
-            kind: MirrorType,
-            node: liar.key().did(),
-            addrs: liar.addrs(),
-            relays: Vec::new(),
-            manifest: v2.entry.manifest.hash,
-            blobs: v2.blobs.iter().map(|(h, _)| *h).collect(),
-            announced_at_ms: now_ms(),
-        };
-        let signed = Envelope::sign(&announcement, liar.key().keypair())?.verify()?;
-        lab.serve(&event_of(
-            &Object::Mirror(signed),
-            &liar.key().nostr_keys()?,
-        )?);
+        lab.serve(&mirror_event(&liar, &v2)?);
         let mut doctored = v2.entry.payload().clone();
         doctored.version = "2.0.1".parse()?;
         doctored.sequence = now_ms();
@@ -190,8 +195,42 @@ pub fn malicious_mirrors(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             "the update 2.0.0 arrives from the origin, verified",
             lab.synced(&v2).await,
         );
+        lab.serve(&mirror_event(&liar, &rel)?);
+        lab.serve(&event_of(&Object::Entry(rel.entry.clone()), &keys)?);
+        let synced = lab.synced(&rel).await;
+        obs.fact(
+            format!(
+                "with the origin down, the junk mirror is asked ({} requests), left, and the \
+                 HTTPS base delivers",
+                liar.asked()
+            ),
+            synced && liar.asked() > 0,
+        );
         liar.shutdown().await;
-        lab.finish(&base, &mut obs, &rows_of(&v2), &[]).await?;
+        for (hash, _) in &rel.blobs {
+            lab.origin.forget(hash);
+        }
+        let mut legit = rows_of(&v2);
+        legit.extend(rows_of(&rel));
+        lab.finish(&base, &mut obs, &legit, &[]).await?;
         Ok(obs)
     })
+}
+
+/// A mirror announcement by `mirror` for every blob of `release`.
+fn mirror_event(
+    mirror: &HostileProvider,
+    release: &super::lab::Release,
+) -> Result<nostr_sdk::Event> {
+    let announcement = MirrorAnnouncement {
+        kind: MirrorType,
+        node: mirror.key().did(),
+        addrs: mirror.addrs(),
+        relays: Vec::new(),
+        manifest: release.entry.manifest.hash,
+        blobs: release.blobs.iter().map(|(h, _)| *h).collect(),
+        announced_at_ms: now_ms(),
+    };
+    let signed = Envelope::sign(&announcement, mirror.key().keypair())?.verify()?;
+    event_of(&Object::Mirror(signed), &mirror.key().nostr_keys()?)
 }
