@@ -7,8 +7,8 @@
 //! [`verdict::judge`]: the refusals the node recorded, facts checked afterwards, and
 //! nothing of the attack left stored (but the bounded audit record of the refusal).
 //!
-//! One file per attack family: [`forgery`], [`tamper`], [`history`], [`transfer`],
-//! [`events`]; the throwaway node is [`lab`] (its HTTP API: [`guard`]), its hostile peers [`relay`], [`provider`],
+//! One file per attack family: [`forgery`], [`tamper`], [`history`], [`rotation`],
+//! [`transfer`], [`events`]; the throwaway node is [`lab`] (its HTTP API: [`guard`]), its hostile peers [`relay`], [`provider`],
 //! [`origin`]. `docs/security.md` ("Threat model") maps each attack to its defence.
 
 pub mod events;
@@ -19,6 +19,7 @@ pub mod lab;
 pub mod origin;
 pub mod provider;
 pub mod relay;
+pub mod rotation;
 pub mod tamper;
 pub mod transfer;
 pub mod verdict;
@@ -78,12 +79,28 @@ pub fn attacks() -> Vec<Attack> {
             run: tamper::extraneous_dependencies,
         },
         Attack {
+            id: "fast-forward",
+            name: "a thief with the current key signs sequence 2^53-1 to freeze the app",
+            list: "tuf",
+            expected: "voided by the publisher's rotation; the head falls back and updates go on",
+            refusals: &[],
+            run: rotation::fast_forward,
+        },
+        Attack {
             id: "indefinite-freeze",
             name: "a relay that serves only an old entry, whose validity ran out",
             list: "tuf",
             expected: "recorded as expired; shown stale, never fetched; install refused (stale)",
             refusals: &["expired"],
             run: history::indefinite_freeze,
+        },
+        Attack {
+            id: "key-compromise",
+            name: "a thief with the current key rotates to its own key and signs on",
+            list: "tuf",
+            expected: "its rotation refused as rotation-mismatch, the retired key's entries as signing-key; recovered by rotation",
+            refusals: &["rotation-mismatch", "signing-key"],
+            run: rotation::key_compromise,
         },
         Attack {
             id: "malicious-mirrors",

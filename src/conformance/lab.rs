@@ -209,12 +209,17 @@ impl Lab {
     /// The honest publisher publishes `id` at `version` (its node is the origin; the
     /// honest relay carries it).
     pub async fn publish(&self, id: &str, version: &str) -> Result<Release> {
+        self.publish_as(&self.key, id, version).await
+    }
+
+    /// [`Lab::publish`] by another identity (or another key of one), from the same node.
+    pub async fn publish_as(&self, key: &Keypair, id: &str, version: &str) -> Result<Release> {
         let dir = self.make_app(id, version)?;
         let published = publish::publish_app(
             &self.publisher.d,
             &self.publisher.data,
             &dir,
-            &self.key,
+            key,
             "conformance",
             &Default::default(),
         )
@@ -222,7 +227,8 @@ impl Lab {
         .with_context(|| format!("publishing {id} {version}"))?;
         let bytes = std::fs::read(published.bundle.join(bundle::ENTRY_FILE))
             .context("reading the published entry")?;
-        let entry = Envelope::from_slice(&bytes)?.verify::<Entry>()?;
+        // Signed by the identity's current key, which may be a rotated one.
+        let entry = Envelope::from_slice(&bytes)?.verify_rotated::<Entry>()?;
         Ok(release_of(entry))
     }
 
@@ -482,9 +488,9 @@ pub fn raw_event(keys: &Keys, d: &str, content: &str) -> Result<Event> {
         .sign_with_keys(keys)?)
 }
 
-/// `entry` signed by `key` (its publisher).
+/// `entry` signed by `key` (its publisher's current key, or any key of it).
 pub fn sign_entry(entry: &Entry, key: &Keypair) -> Result<Verified<Entry>> {
-    Ok(Envelope::sign(entry, key)?.verify::<Entry>()?)
+    Ok(Envelope::sign(entry, key)?.verify_rotated::<Entry>()?)
 }
 
 /// Unix milliseconds now (a fresh sequence).

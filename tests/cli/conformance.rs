@@ -5,11 +5,13 @@
 use std::process::Command;
 
 /// Every attack the suite must run: removing one from the suite fails this test.
-const ATTACKS: [&str; 13] = [
+const ATTACKS: [&str; 15] = [
     "arbitrary-installation",
     "endless-data",
     "extraneous-dependencies",
+    "fast-forward",
     "indefinite-freeze",
+    "key-compromise",
     "malicious-mirrors",
     "mix-and-match",
     "rollback",
