@@ -93,7 +93,8 @@ pub fn fast_forward(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             &mut obs,
             &rows_of(&v2),
             &[format!("entry {}", evil.to_hex())],
-        )?;
+        )
+        .await?;
         Ok(obs)
     })
 }
@@ -176,7 +177,8 @@ pub fn key_compromise(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             &mut obs,
             &rows_of(&v3),
             &[format!("entry {}", evil.to_hex())],
-        )?;
+        )
+        .await?;
         Ok(obs)
     })
 }
