@@ -6,3 +6,6 @@ pub mod api;
 pub mod cli;
 pub mod home;
 pub mod node;
+
+#[cfg(test)]
+mod fuzz;
