@@ -87,16 +87,21 @@ pub enum YamlProblem {
     },
 }
 
-/// The number of the last line of `text` as YAML counts lines (`\n`, `\r\n` and a lone
-/// `\r` break them; an empty line after a final break counts).
-fn last_line(text: &str) -> usize {
+/// The number of the last line of `text` as YAML parsers count lines: `\n`, `\r\n` and a
+/// lone `\r` break them, and NEL, LS and PS too for libyaml (YAML 1.1, under serde_yaml);
+/// an empty line after a final break counts.
+pub(crate) fn last_line(text: &str) -> usize {
     let b = text.as_bytes();
     let breaks = b
         .iter()
         .enumerate()
         .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')))
         .count();
-    breaks + 1
+    let unicode = text
+        .chars()
+        .filter(|c| matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}'))
+        .count();
+    breaks + unicode + 1
 }
 
 fn alias(text: &str, mark: &Marker) -> Problem {
