@@ -176,20 +176,9 @@ pub fn check_yaml(text: &str) -> Result<(), TestCaseError> {
     }
 }
 
-/// The last line a YAML parser can name: one more than the line breaks (`\n`, `\r\n`,
-/// a lone `\r`, and NEL, LS, PS, which YAML 1.1 counts too), for the end of the input.
+/// The last line a YAML parser can name (the guard's count).
 fn last_line(text: &str) -> usize {
-    let lone_cr = text
-        .as_bytes()
-        .windows(2)
-        .filter(|w| w[0] == b'\r' && w[1] != b'\n')
-        .count()
-        + usize::from(text.ends_with('\r'));
-    let others = text
-        .chars()
-        .filter(|c| matches!(c, '\n' | '\u{85}' | '\u{2028}' | '\u{2029}'))
-        .count();
-    lone_cr + others + 1
+    crate::manifest::yaml_last_line(text)
 }
 
 /// Does YAML read this JSON text as JSON does? Not when it holds raw DEL, C1 controls or

@@ -78,3 +78,35 @@ fn a_yaml_error_at_the_end_of_a_text_without_a_final_break_names_its_last_line()
     };
     assert_eq!(problem.line, Some(2), "{problem}");
 }
+
+/// Found by `fuzz_manifest_yaml_field_edits`: a memory limit above 2^53 was accepted, and
+/// its blob (a JSON number, written as a double by RFC 8785) read back as another limit
+/// (…860 became …861). Memory is now at most 1Ti.
+#[test]
+fn a_memory_limit_above_1ti_is_refused() {
+    let yaml = "id: x\nname: X\nversion: 1.0.0\ndescription: d\ncontainers:\n  - name: web\n    image:\n      archive: images/web.oci.tar\n    memory: 40716031195728860\n";
+    let err = manifest::parse(yaml, Path::new("m.yml")).unwrap_err();
+    let problems = err.problems();
+    assert_eq!(problems.len(), 1, "{err}");
+    assert_eq!(problems[0].field, "containers[0].memory");
+    assert_eq!(problems[0].line, Some(9));
+    assert!(manifest::parse(
+        &yaml.replace("40716031195728860", "1Ti"),
+        Path::new("m.yml")
+    )
+    .is_ok());
+}
+
+/// Found by `fuzz_manifest_yaml_text_mutations`: with a NEL (U+0085, a line break to
+/// libyaml under serde_yaml, not to the guard) and a text cut without a final break,
+/// serde_yaml named line 7 of a 6-line text. Its line is now clamped too.
+#[test]
+fn a_serde_yaml_error_at_the_end_names_the_last_line() {
+    let text =
+        "id: notebook\nname: Notebook\nversion: 1.0.0\ndescription: >-\n  \u{85}A visitor log";
+    let err = manifest::parse(text, Path::new("m.yml")).unwrap_err();
+    let ManifestError::Schema { problem, .. } = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(problem.line, Some(6), "{problem}");
+}
