@@ -3,7 +3,8 @@
 //! in process, over a real catalog (SQLite file) and a real discovery node (embedded
 //! relay, iroh endpoint, pipeline) on OS-chosen ports; apps are not run (no runtime).
 //!
-//! Cases: the bodies of `POST /actions/{action}`, `POST /trust/{op}`, `POST|DELETE
+//! Cases: the bodies of `POST /actions/{action}`, `POST /trust/{op}`, `POST
+//! /trust/endorse`, `POST|DELETE
 //! /relays`, `POST /publish/event` (signed events, edited or broken) and `POST /publish`
 //! (release tar streams, broken), and read paths with odd segments and query strings;
 //! valid bodies edited field by field (wrong types, unknown fields, huge numbers, deep
@@ -90,6 +91,9 @@ impl TestApi {
             })
             .await
             .unwrap();
+        // The key `POST /trust/endorse` signs with.
+        let keys = atoll_registry::KeyStore::new(dir.path());
+        keys.insert("fuzz", objects::publisher()).unwrap();
         let port = crate::node::catalog_port::SwarmCatalog::new(catalog.clone());
         let discovery = Discovery::start(cfg, Arc::new(port)).await.unwrap();
         let relays =
@@ -103,7 +107,7 @@ impl TestApi {
             demo_publisher: None,
             blob_dirs: Arc::new(vec![]),
             ops: Arc::new(crate::node::NoRuntime::new("fuzzing".into())),
-            net: Arc::new(crate::node::Swarm::new(discovery.clone(), catalog)),
+            net: Arc::new(crate::node::Swarm::new(discovery.clone(), catalog).with_keys(keys)),
             relays,
             install_threshold: 0.5,
             upload: UploadConfig {
@@ -171,6 +175,7 @@ fn code_for(status: StatusCode) -> &'static str {
         413 => "payload_too_large",
         414 => "uri_too_long",
         415 => "unsupported_media_type",
+        502 | 503 => "unavailable",
         _ => "bad_request",
     }
 }
@@ -181,8 +186,16 @@ fn check(
     (status, ct, body): &(StatusCode, Option<String>, Vec<u8>),
 ) -> Result<(), TestCaseError> {
     let text = String::from_utf8_lossy(body);
+    // One 5xx is the relays' answer, not the node's: a verified event that every relay
+    // refused (`/publish/event` answers 502 "announcing: no relay accepted the event").
+    // The fuzzing meets it when an event is sent again after a newer one of its address
+    // was announced (the embedded relay keeps the newer one, and says "error: unknown").
+    let relays_refused = *status == StatusCode::BAD_GATEWAY
+        && r.uri == "/api/v1/publish/event"
+        && text.contains("\"code\":\"unavailable\"")
+        && text.contains("announcing: no relay accepted the event");
     prop_assert!(
-        !status.is_server_error(),
+        !status.is_server_error() || relays_refused,
         "{} {} answered {}: {}",
         r.method,
         r.uri,
@@ -190,7 +203,7 @@ fn check(
         text
     );
     let json: Option<Value> = serde_json::from_slice(body).ok();
-    if status.is_client_error() {
+    if status.is_client_error() || relays_refused {
         prop_assert!(
             ct.as_deref()
                 .is_some_and(|c| c.starts_with("application/json")),
@@ -347,6 +360,18 @@ fn trust_requests() -> impl Strategy<Value = Req> {
         "/api/v1/trust/",
         seeds,
     )
+}
+
+fn endorse_requests() -> impl Strategy<Value = Req> {
+    let other = objects::other().did().to_string();
+    let seeds = vec![
+        json!({"key": "fuzz", "did": other, "weight": 0.5, "reason": "good apps"}),
+        json!({"key": "fuzz", "did": other, "weight": -1.0}),
+        json!({"key": "fuzz", "did": other, "weight": 0}),
+        json!({"key": "fuzz", "did": did(), "weight": 0.5}),
+        json!({"key": "nope", "did": other, "weight": 0.5}),
+    ];
+    post(vec!["endorse"], "/api/v1/trust/", seeds)
 }
 
 fn relay_requests() -> impl Strategy<Value = Req> {
@@ -517,6 +542,8 @@ fn fuzz_api_bodies_through_the_router() {
     let api = rt.block_on(TestApi::start());
     run(&rt, &api, ("POST /actions", CASES, true), action_requests());
     run(&rt, &api, ("POST /trust", CASES, true), trust_requests());
+    let endorse = endorse_requests();
+    run(&rt, &api, ("POST /trust/endorse", CASES, true), endorse);
     run(
         &rt,
         &api,
