@@ -64,6 +64,13 @@ const FIELDS: &[&str] = &[
     "kind",
     "tags",
     "content",
+    "index",
+    "key",
+    "next_key",
+    "last",
+    "entries",
+    "profile",
+    "endorsements",
 ];
 
 /// The Nostr transport key of every case.
@@ -94,6 +101,7 @@ fn payload_id(o: &Object) -> Hash {
         Object::Endorsement(v) => v.payload_id(),
         Object::List(v) => v.payload_id(),
         Object::Mirror(v) => v.payload_id(),
+        Object::Rotation(v) => v.payload_id(),
     }
 }
 

@@ -8,7 +8,8 @@ use std::sync::LazyLock;
 use atoll_discovery::announce::{MirrorAnnouncement, MirrorType};
 use atoll_discovery::codec::Object;
 use atoll_registry::objects::{
-    Artifact, ArtifactKind, BlobRef, CuratedList, Endorsement, Entry, Origin, PublisherProfile,
+    Artifact, ArtifactKind, BlobRef, CuratedList, Endorsement, Entry, LastSigned, Origin,
+    PublisherProfile, Rotation,
 };
 use atoll_registry::{Envelope, Hash, Keypair, Payload, Verified};
 
@@ -79,6 +80,7 @@ pub fn profile() -> PublisherProfile {
         nostr_keys: vec![nostr],
         iroh_nodes: vec![],
         relays: vec![],
+        next_key: Some(atoll_registry::key_commitment(&other().did())),
         sequence: 1,
         updated_at: 1_700_000_000,
     }
@@ -112,12 +114,27 @@ pub fn seeds() -> Vec<Object> {
         blobs: vec![Hash::of(b"manifest"), Hash::of(b"icon")],
         announced_at_ms: 1_700_000_000_000,
     };
+    // Key k1 (the publisher's key, which signs every seed) of identity `other`.
+    let rotation = Rotation {
+        kind: Default::default(),
+        did: other().did(),
+        index: 1,
+        key: publisher().did(),
+        next_key: atoll_registry::key_commitment(&Keypair::from_seed([23; 32]).did()),
+        last: LastSigned {
+            entries: BTreeMap::from([("hello".parse().expect("an app id"), 2)]),
+            profile: Some(1),
+            endorsements: BTreeMap::new(),
+        },
+        created_at: 1_700_000_000,
+    };
     vec![
         Object::Entry(verified(&entry(Some(hex::encode([7u8; 32])), 3))),
         Object::Publisher(verified(&profile())),
         Object::Endorsement(verified(&endorsement)),
         Object::List(verified(&list)),
         Object::Mirror(verified(&mirror)),
+        Object::Rotation(verified(&rotation)),
     ]
 }
 

@@ -1,5 +1,5 @@
 //! Signed envelopes from anywhere: [`Envelope::from_slice`], then [`Envelope::verify`] as
-//! every payload type, and [`verify_batch`].
+//! every payload type (entry, profile, endorsement, list, rotation), and [`verify_batch`].
 //!
 //! Cases start from valid signed envelopes of every payload type, edit the payload's
 //! fields (arbitrary values, huge numbers, deep nesting, fields dropped or added), sign
@@ -26,8 +26,8 @@ use super::kit::{self, Mutation};
 use crate::canonical::to_canonical_bytes;
 use crate::envelope::{SignatureEntry, MAX_ENVELOPE_BYTES};
 use crate::objects::{
-    Artifact, ArtifactKind, BlobRef, CuratedList, Endorsement, Entry, Origin, PublisherProfile,
-    Yank,
+    Artifact, ArtifactKind, BlobRef, CuratedList, Endorsement, Entry, LastSigned, Origin,
+    PublisherProfile, Rotation, Yank,
 };
 use crate::{verify_batch, Did, Envelope, EnvelopeError, Hash, Keypair, Payload};
 
@@ -74,6 +74,13 @@ pub const FIELDS: &[&str] = &[
     "payload",
     "signatures",
     "sig",
+    "index",
+    "key",
+    "next_key",
+    "last",
+    "entries",
+    "profile",
+    "endorsements",
 ];
 
 /// The keys cases sign with: the authority of every seed, two others, and nine more
@@ -150,6 +157,7 @@ pub fn seed_payloads() -> Vec<Value> {
         nostr_keys: vec![hex(4)],
         iroh_nodes: vec![hex(5)],
         relays: vec!["wss://relay.example.org".into()],
+        next_key: Some(crate::key_commitment(&keys()[2].did())),
         sequence: 3,
         updated_at: 1_700_000_000,
     };
@@ -170,6 +178,20 @@ pub fn seed_payloads() -> Vec<Value> {
         apps: vec![entry.app_ref()],
         sequence: 1,
     };
+    // Key k1 (`a`, the signer of every seed) of identity `b`, committing to k2.
+    let rotation = Rotation {
+        kind: Default::default(),
+        did: b.did(),
+        index: 1,
+        key: a.did(),
+        next_key: crate::key_commitment(&keys()[2].did()),
+        last: LastSigned {
+            entries: BTreeMap::from([("hello".parse().expect("an app id"), 7)]),
+            profile: Some(3),
+            endorsements: BTreeMap::from([(a.did(), 2)]),
+        },
+        created_at: 1_700_000_000,
+    };
     let value = |v: Result<Value, serde_json::Error>| v.expect("a payload is JSON");
     vec![
         value(serde_json::to_value(&entry)),
@@ -177,6 +199,7 @@ pub fn seed_payloads() -> Vec<Value> {
         value(serde_json::to_value(&profile)),
         value(serde_json::to_value(&endorsement)),
         value(serde_json::to_value(&list)),
+        value(serde_json::to_value(&rotation)),
     ]
 }
 
@@ -371,6 +394,7 @@ pub fn check(case: &Case) -> Result<(), TestCaseError> {
         check_as::<PublisherProfile>(&envelope, &case.signed)?.is_some(),
         check_as::<Endorsement>(&envelope, &case.signed)?.is_some(),
         check_as::<CuratedList>(&envelope, &case.signed)?.is_some(),
+        check_as::<Rotation>(&envelope, &case.signed)?.is_some(),
     ];
     prop_assert!(accepted.iter().filter(|a| **a).count() <= 1);
     // The batch verifier agrees with the single one, next to a valid entry (whose
@@ -381,6 +405,7 @@ pub fn check(case: &Case) -> Result<(), TestCaseError> {
         Some(PublisherProfile::TYPE) => batch_agrees::<PublisherProfile>(&pair, false)?,
         Some(Endorsement::TYPE) => batch_agrees::<Endorsement>(&pair, false)?,
         Some(CuratedList::TYPE) => batch_agrees::<CuratedList>(&pair, false)?,
+        Some(Rotation::TYPE) => batch_agrees::<Rotation>(&pair, false)?,
         _ => {}
     }
     Ok(())
@@ -458,6 +483,7 @@ fn every_seed_verifies_as_its_own_type() {
             env.verify::<PublisherProfile>().is_ok(),
             env.verify::<Endorsement>().is_ok(),
             env.verify::<CuratedList>().is_ok(),
+            env.verify::<Rotation>().is_ok(),
         ];
         assert_eq!(ok.iter().filter(|a| **a).count(), 1, "{p}");
         assert!(case.signed.contains(&(keys[0].did(), kit::Bytes(c))));
