@@ -7,3 +7,6 @@ pub mod cli;
 pub mod conformance;
 pub mod home;
 pub mod node;
+
+#[cfg(test)]
+mod fuzz;

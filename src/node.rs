@@ -28,6 +28,9 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiState, AppOps};
 pub use config::NodeConfig;
+/// The API fuzzing (`crate::fuzz::api`) runs the real router over these.
+#[cfg(test)]
+pub(crate) use {local::NoRuntime, swarm::Swarm};
 
 /// How to run the node.
 #[derive(Debug, Clone)]

@@ -57,4 +57,6 @@ pub use objects::{Endorsement, Entry, PublisherProfile, Rotation};
 pub use rotation::{key_commitment, KeyState};
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

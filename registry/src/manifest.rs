@@ -11,6 +11,8 @@ mod schema;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+#[cfg(test)]
+pub(crate) use guard::last_line as yaml_last_line;
 pub use guard::{YamlProblem, MAX_DEPTH as MAX_YAML_DEPTH};
 pub use locate::line_of;
 pub use policy::Violation;
@@ -193,9 +195,10 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
         let field = e.path().to_string();
         let field = if field == "." { String::new() } else { field };
         let inner = e.into_inner();
+        // libyaml's mark at the end of the input can be a line past the last one.
         let line = inner
             .location()
-            .map(|l| l.line())
+            .map(|l| l.line().min(guard::last_line(text)))
             .or_else(|| line_of(text, &field));
         // serde_yaml prefixes its own "at line X column Y"; keep the message plain.
         let message = inner.to_string();

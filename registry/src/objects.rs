@@ -558,6 +558,9 @@ impl Payload for CuratedList {
             0,
             128,
             "characters",
-        )
+        )?;
+        // As every other payload's integers: above 2^53 the canonical bytes (RFC 8785
+        // writes numbers as doubles) would sign another sequence than the payload has.
+        check_safe(&[("sequence", self.sequence)])
     }
 }

@@ -176,6 +176,9 @@ pub fn image_id(path: &Path) -> Result<String, ImageError> {
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;

@@ -28,10 +28,14 @@ pub(super) fn check(text: &str) -> Result<(), Problem> {
             // An alias of an anchor defined nowhere is still an alias.
             Err(e) if e.info().contains("unknown anchor") => return Err(alias(text, e.marker())),
             Err(e) => {
-                return Err(problem(
+                let mut p = problem(
                     Some(e.marker()),
                     YamlProblem::Invalid(e.info().chars().take(256).collect()),
-                ))
+                );
+                // At the end of the input the scanner's mark can be a line past the last
+                // one (found by the fuzzing, registry/src/fuzz/regressions.rs).
+                p.line = p.line.map(|l| l.min(last_line(text)));
+                return Err(p);
             }
         };
         match event {
@@ -81,6 +85,23 @@ pub enum YamlProblem {
         /// The limit.
         max: usize,
     },
+}
+
+/// The number of the last line of `text` as YAML parsers count lines: `\n`, `\r\n` and a
+/// lone `\r` break them, and NEL, LS and PS too for libyaml (YAML 1.1, under serde_yaml);
+/// an empty line after a final break counts.
+pub(crate) fn last_line(text: &str) -> usize {
+    let b = text.as_bytes();
+    let breaks = b
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| c == b'\n' || (c == b'\r' && b.get(i + 1) != Some(&b'\n')))
+        .count();
+    let unicode = text
+        .chars()
+        .filter(|c| matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}'))
+        .count();
+    breaks + unicode + 1
 }
 
 fn alias(text: &str, mark: &Marker) -> Problem {

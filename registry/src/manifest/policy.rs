@@ -53,6 +53,8 @@ pub mod limits {
     pub const DEPENDENCIES: usize = 32;
     /// Longest stop grace.
     pub const STOP_GRACE_MS: u64 = 10 * 60 * 1000;
+    /// Largest memory limit of a container (1 TiB).
+    pub const MEMORY: u64 = 1 << 40;
 }
 
 /// One broken rule.
@@ -440,7 +442,9 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
         }
     }
     if let Some(mem) = ct.memory {
-        if mem.0 < 4 << 20 {
+        // Bounded above too: the blob writes it as a JSON number, and one above 2^53
+        // would not survive canonical JSON (found by the manifest fuzzing).
+        if mem.0 < 4 << 20 || mem.0 > limits::MEMORY {
             c.fail(format!("{at}.memory"), Rule::Memory);
         }
     }

@@ -161,8 +161,8 @@ pub enum Rule {
     /// A user that is not `uid[:gid]` or a name.
     #[error("{0:?} is not uid[:gid] or a user name")]
     User(String),
-    /// A memory limit below 4 MiB.
-    #[error("must be at least 4Mi")]
+    /// A memory limit below 4 MiB or above 1 TiB.
+    #[error("must be at least 4Mi and at most 1Ti")]
     Memory,
     /// A CPU limit of 0 or above 64.
     #[error("must be more than 0 and at most 64")]
