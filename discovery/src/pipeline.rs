@@ -84,6 +84,10 @@ pub enum Ingested {
     Stored(ObjectType),
     /// Refused, with why.
     Rejected(Reason),
+    /// Refused for now, with why: it depends on an object not yet here (a key rotation
+    /// whose predecessor is missing). Held, not remembered as processed, and applied
+    /// when what it waits for arrives.
+    Held(Reason),
     /// The catalog failed (storage, not input): it will be processed again on a replay.
     Deferred,
 }
@@ -443,7 +447,7 @@ impl Pipeline {
             };
             match result {
                 // Not processed: a replay brings it again.
-                Ingested::Deferred => {
+                Ingested::Deferred | Ingested::Held(_) => {
                     self.seen.remove(&event.id);
                 }
                 Ingested::Duplicate => {}
@@ -476,7 +480,7 @@ impl Pipeline {
             let forget = event.tags.identifier().is_some_and(|d| {
                 d.starts_with("atoll:mirror:") || d.starts_with("atoll:publisher:")
             });
-            if *own_id && !forget && !matches!(result, Ingested::Deferred) {
+            if *own_id && !forget && !matches!(result, Ingested::Deferred | Ingested::Held(_)) {
                 self.ctx.relays.record_processed(event.id, event.created_at);
             }
         }
@@ -698,7 +702,7 @@ impl Pipeline {
                             (relay.to_owned(), event_id, rotation),
                         );
                     }
-                    return Ingested::Deferred;
+                    return Ingested::Held(reason);
                 }
                 return Ingested::Rejected(reason);
             }

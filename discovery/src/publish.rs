@@ -115,9 +115,13 @@ pub enum PublishAppError {
     /// Announcing failed.
     #[error(transparent)]
     Announce(#[from] AnnounceError),
-    /// The node's own pipeline refused the entry.
-    #[error("the node refused its own entry: {0}")]
+    /// The node's own pipeline refused the object.
+    #[error("the node's pipeline refused it: {0}")]
     Refused(Reason),
+    /// The node's catalog could not store it now (storage, not input); nothing was
+    /// announced, so publishing again later is safe.
+    #[error("the node's catalog could not store it now (nothing was announced); try again")]
+    Deferred,
     /// The release does not verify (never expected for one this node signed).
     #[error(transparent)]
     Release(#[from] release::ReleaseError),

@@ -20,6 +20,11 @@ pub(crate) fn refused(e: PublishAppError) -> ApiError {
             ApiError::conflict(format!("the node's pipeline refused it: {reason}"))
         }
         PublishAppError::Release(e) => ApiError::bad_request(e.to_string()),
+        e @ PublishAppError::Deferred => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        ),
         PublishAppError::Announce(e) => ApiError::new(
             StatusCode::BAD_GATEWAY,
             "unavailable",

@@ -191,10 +191,16 @@ async fn a_rotation_after_a_theft_voids_the_fast_forward_and_the_app_updates_nor
 
     // A gap: P's rotation 3 arrives before rotation 2; it applies once 2 is in.
     let k2 = k1.next();
+    // P's own node refuses it as a gap too and so never announces it: send it to the
+    // relays past the pipeline.
     let r3 = rotate::sign_rotation(&k2, LastSigned::default(), now + 2).unwrap();
-    release::announce_signed(&p.node.d, r3.event.clone())
-        .await
-        .unwrap();
+    let own = release::announce_signed(&p.node.d, r3.event.clone()).await;
+    assert!(
+        matches!(&own, Err(publish::PublishAppError::Refused(_))),
+        "{own:?}"
+    );
+    let sent = p.node.d.relays().publish(&r3.event).await.unwrap();
+    assert!(!sent.accepted.is_empty(), "{sent:?}");
     eventually("B refuses rotation 3 as a gap", || async {
         b.audit_codes().await.iter().any(|c| c == "rotation-gap")
     })

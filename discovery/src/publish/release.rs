@@ -242,10 +242,13 @@ pub async fn store_release(
     let profile_event = release.profile_event.id.to_hex();
     let entry_event = release.entry_event.id.to_hex();
     for event in [&release.profile_event, &release.entry_event] {
-        if let Ingested::Rejected(reason) = d.ingest_event(event.clone(), "local").await {
-            forget(d, &added).await;
-            return Err(PublishAppError::Refused(reason));
-        }
+        let refusal = match d.ingest_event(event.clone(), "local").await {
+            Ingested::Rejected(reason) | Ingested::Held(reason) => PublishAppError::Refused(reason),
+            Ingested::Deferred => PublishAppError::Deferred,
+            Ingested::Ignored | Ingested::Duplicate | Ingested::Stored(_) => continue,
+        };
+        forget(d, &added).await;
+        return Err(refusal);
     }
     announce(d, &release.profile_event).await?;
     let relays = announce(d, &release.entry_event).await?;
@@ -289,16 +292,16 @@ async fn announce(d: &Discovery, event: &Event) -> Result<Vec<String>, PublishAp
     Ok(report.accepted)
 }
 
-/// Send an event signed elsewhere to every relay, then run it through this node's
-/// pipeline. Returns the relays that accepted it; a refusal by the pipeline is an error.
+/// Run an event signed elsewhere through this node's pipeline, then send it to every
+/// relay: what the pipeline refuses (or cannot store now) is never announced, as for a
+/// release. Returns the relays that accepted it.
 pub async fn announce_signed(d: &Discovery, event: Event) -> Result<Vec<String>, PublishAppError> {
-    let report = d
-        .relays()
-        .publish(&event)
-        .await
-        .map_err(crate::node::AnnounceError::from)?;
-    if let Ingested::Rejected(reason) = d.ingest_event(event, "local").await {
-        return Err(PublishAppError::Refused(reason));
+    match d.ingest_event(event.clone(), "local").await {
+        Ingested::Rejected(reason) | Ingested::Held(reason) => {
+            return Err(PublishAppError::Refused(reason))
+        }
+        Ingested::Deferred => return Err(PublishAppError::Deferred),
+        Ingested::Ignored | Ingested::Duplicate | Ingested::Stored(_) => {}
     }
-    Ok(report.accepted)
+    announce(d, &event).await
 }
