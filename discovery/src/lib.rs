@@ -60,8 +60,8 @@ pub use node::{
 };
 pub use pipeline::Ingested;
 pub use port::{
-    BatchFuture, CatalogPort, EntryRefusal, EntryVerdict, OriginName, PortError, PortFuture,
-    RotationVerdict, Source,
+    BatchFuture, CatalogPort, EntryRefusal, EntryVerdict, ObjectVerdict, OriginName, PortError,
+    PortFuture, RotationVerdict, Source,
 };
 pub use reject::{
     AuditCategory, CounterSnapshot, Reason, Rejection, RejectionSource, SigningKeyProblem,

@@ -28,7 +28,9 @@ use crate::codec::{self, Decoded, Object, ObjectType};
 use crate::config::FetchLimits;
 use crate::mirrors::MirrorBook;
 use crate::node::FetchEntryError;
-use crate::port::{EntryVerdict, PortError, RotationVerdict, Source, MAX_CURSOR_SKEW_SECS};
+use crate::port::{
+    EntryVerdict, ObjectVerdict, PortError, RotationVerdict, Source, MAX_CURSOR_SKEW_SECS,
+};
 use crate::reject::{Reason, Rejection, RejectionSource};
 use crate::relay::guard::Refusal;
 use crate::relay::PoolMessage;
@@ -608,17 +610,20 @@ impl Pipeline {
                 Ingested::Stored(kind)
             }
             Object::Publisher(p) => {
+                let (out, verdict) = self
+                    .store_verdict(&Object::Publisher(p.clone()), relay)
+                    .await;
+                // Its Nostr keys are bound only once the catalog took the profile (stored
+                // now, or the very one it holds): a refused one (a changed key commitment,
+                // a retired signer, an older sequence) binds nothing.
+                let accepted =
+                    matches!(verdict, Some(ObjectVerdict::Stored | ObjectVerdict::Known));
                 let newer = self
                     .bound
                     .get(&p.did)
                     .is_none_or(|(seq, _)| p.sequence > *seq);
-                if newer {
+                if accepted && newer {
                     self.bound.insert(p.did, (p.sequence, p.nostr_keys.clone()));
-                }
-                let out = self
-                    .store_object(&Object::Publisher(p.clone()), relay)
-                    .await;
-                if newer {
                     self.upgrade_to_origin(relay, &p.did, &p.nostr_keys).await;
                 }
                 out
@@ -760,6 +765,15 @@ impl Pipeline {
     }
 
     async fn store_object(&self, object: &Object, relay: &str) -> Ingested {
+        self.store_verdict(object, relay).await.0
+    }
+
+    /// Store an object; also the catalog's verdict (none if the catalog failed).
+    async fn store_verdict(
+        &self,
+        object: &Object,
+        relay: &str,
+    ) -> (Ingested, Option<ObjectVerdict>) {
         let stored = self
             .ctx
             .port
@@ -768,8 +782,10 @@ impl Pipeline {
         if let Err(e) = &stored {
             tracing::warn!(error = %e, "catalog did not take an object");
         }
-        self.execute(decide::object_stored(&stored), object.kind())
-            .await
+        let out = self
+            .execute(decide::object_stored(&stored), object.kind())
+            .await;
+        (out, stored.ok())
     }
 
     fn job_input(&self, entry: Verified<Entry>, images: bool) -> JobInput {

@@ -115,6 +115,18 @@ pub enum PortError {
     Stopped,
 }
 
+/// What the catalog did with a verified object other than an entry or a rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectVerdict {
+    /// New, or newer than the one it held: stored.
+    Stored,
+    /// The very object it holds (a re-delivery), or a type it does not keep.
+    Known,
+    /// Refused by its rules (an older sequence, an equivocation, a refused signing key, a
+    /// changed key commitment, over a cap): recorded in its audit log, nothing kept.
+    Refused,
+}
+
 /// What the pipeline asks of the catalog.
 pub trait CatalogPort: Send + Sync + 'static {
     /// Apply the origin-wins rules to a verified entry.
@@ -137,8 +149,13 @@ pub trait CatalogPort: Send + Sync + 'static {
     }
 
     /// Store another verified object (profile, endorsement, list, mirror announcement).
-    /// Returns whether it was new. Implementations may ignore types they do not keep.
-    fn ingest_object<'a>(&'a self, object: &'a Object, source: &'a Source) -> PortFuture<'a, bool>;
+    /// Returns what the catalog did with it. Implementations may ignore types they do not
+    /// keep ([`ObjectVerdict::Known`]).
+    fn ingest_object<'a>(
+        &'a self,
+        object: &'a Object,
+        source: &'a Source,
+    ) -> PortFuture<'a, ObjectVerdict>;
 
     /// Accept or refuse a verified key rotation (voiding what the retired key signed
     /// beyond the rotation's `last`).

@@ -10,8 +10,9 @@ use atoll_catalog::{
 };
 use atoll_discovery::codec::Object;
 use atoll_discovery::{
-    AuditCategory, BatchFuture, CatalogPort, EntryRefusal, EntryVerdict, OriginName, PortError,
-    PortFuture, Reason, Rejection, RejectionSource, RotationVerdict, SigningKeyProblem, Source,
+    AuditCategory, BatchFuture, CatalogPort, EntryRefusal, EntryVerdict, ObjectVerdict, OriginName,
+    PortError, PortFuture, Reason, Rejection, RejectionSource, RotationVerdict, SigningKeyProblem,
+    Source,
 };
 use atoll_registry::{Entry, Envelope, Hash, Manifest, Rotation, Verified};
 
@@ -141,6 +142,18 @@ fn verdict(outcome: IngestOutcome, id: &Hash) -> EntryVerdict {
     }
 }
 
+/// What the catalog did with a profile or endorsement, as the pipeline sees it.
+fn object_verdict(outcome: UpdateOutcome) -> ObjectVerdict {
+    match outcome {
+        UpdateOutcome::New | UpdateOutcome::Newer { .. } => ObjectVerdict::Stored,
+        UpdateOutcome::Duplicate => ObjectVerdict::Known,
+        UpdateOutcome::Rollback { .. }
+        | UpdateOutcome::Equivocation
+        | UpdateOutcome::OverLimit { .. }
+        | UpdateOutcome::KeyRefused => ObjectVerdict::Refused,
+    }
+}
+
 /// Was a profile or endorsement new to the catalog?
 fn fresh(outcome: UpdateOutcome) -> bool {
     match outcome {
@@ -211,13 +224,17 @@ impl CatalogPort for SwarmCatalog {
         })
     }
 
-    fn ingest_object<'a>(&'a self, object: &'a Object, source: &'a Source) -> PortFuture<'a, bool> {
+    fn ingest_object<'a>(
+        &'a self,
+        object: &'a Object,
+        source: &'a Source,
+    ) -> PortFuture<'a, ObjectVerdict> {
         Box::pin(async move {
             let prov = provenance(source);
             match object {
                 Object::Publisher(p) => {
                     let p = p.clone();
-                    Ok(fresh(
+                    Ok(object_verdict(
                         self.write(move |c| c.ingest_profile(&p, &prov)).await?,
                     ))
                 }
@@ -230,7 +247,7 @@ impl CatalogPort for SwarmCatalog {
                     if let UpdateOutcome::OverLimit { max } = outcome {
                         tracing::warn!(max, "endorsement refused: its signer has the most subjects one signer may have");
                     }
-                    Ok(fresh(outcome))
+                    Ok(object_verdict(outcome))
                 }
                 Object::Mirror(m) => {
                     let holder = m.node_id_hex();
@@ -243,11 +260,13 @@ impl CatalogPort for SwarmCatalog {
                         Ok(())
                     })
                     .await?;
-                    Ok(true)
+                    Ok(ObjectVerdict::Stored)
                 }
                 // Entries go through `ingest_entry`, rotations through `ingest_rotation`;
                 // curated lists are not kept (yet).
-                Object::Entry(_) | Object::List(_) | Object::Rotation(_) => Ok(false),
+                Object::Entry(_) | Object::List(_) | Object::Rotation(_) => {
+                    Ok(ObjectVerdict::Known)
+                }
             }
         })
     }

@@ -8,7 +8,9 @@ use atoll_discovery::reject::{
     BlobSizeProblem, DTagProblem, Malformed, ManifestMismatch, NamespaceMismatch, SharedError,
 };
 use atoll_discovery::relay::guard::event_key;
-use atoll_discovery::{AuditCategory, EntryVerdict, PortError, Reason, Rejection, RejectionSource};
+use atoll_discovery::{
+    AuditCategory, EntryVerdict, ObjectVerdict, PortError, Reason, Rejection, RejectionSource,
+};
 use atoll_registry::{audit, Did, Envelope, Manifest};
 use nostr_sdk::EventId;
 
@@ -381,8 +383,18 @@ fn every_catalog_verdict_maps_to_one_action() {
 
 #[test]
 fn other_objects_are_stored_or_skipped() {
-    assert_eq!(decide::object_stored(&Ok(true)), EventDecision::Record);
-    assert_eq!(decide::object_stored(&Ok(false)), EventDecision::Skip);
+    assert_eq!(
+        decide::object_stored(&Ok(ObjectVerdict::Stored)),
+        EventDecision::Record
+    );
+    assert_eq!(
+        decide::object_stored(&Ok(ObjectVerdict::Known)),
+        EventDecision::Skip
+    );
+    assert_eq!(
+        decide::object_stored(&Ok(ObjectVerdict::Refused)),
+        EventDecision::Skip
+    );
     assert_eq!(
         decide::object_stored(&Err(storage_failure())),
         EventDecision::Skip

@@ -259,6 +259,106 @@ async fn a_rotation_after_a_theft_voids_the_fast_forward_and_the_app_updates_nor
     p.node.stop().await;
 }
 
+/// A profile the catalog refuses (signed by the current key k0, but changing the key
+/// commitment: a thief's) binds none of its Nostr keys: an entry the thief's Nostr key
+/// then carries counts as a relay's copy, not the publisher's own (origin).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_profile_binds_no_nostr_key() {
+    init_tracing();
+    let relay = TestRelay::start().await;
+    let apps = tempfile::tempdir().unwrap();
+    let p = Publisher::start(SEED + 1, vec![relay.url()]).await;
+    let b = Node::start("B", vec![relay.url()]).await;
+    let did = p.key.did();
+    let v1 = p
+        .publish(&make_app(apps.path(), "tau", "1.0.0", 10_000))
+        .await;
+    let tau: AppRef = v1.app.parse().unwrap();
+    let entries = |b: &Node| {
+        let tau = tau.clone();
+        let catalog = b.catalog.clone();
+        async move {
+            catalog
+                .read(move |c| c.app(&tau))
+                .await
+                .unwrap()
+                .map(|v| v.entries)
+                .unwrap_or_default()
+        }
+    };
+    // The publisher's own copy counts as the origin's (its profile binds its Nostr key).
+    eventually("B has tau from its origin", || async {
+        entries(&b)
+            .await
+            .iter()
+            .any(|e| e.sequence == v1.sequence && e.from_origin)
+    })
+    .await;
+
+    // The thief holds k0: a newer profile listing its own Nostr key, with its own next key.
+    let stolen = Keypair::from_seed([SEED + 1; 32]);
+    let thief = Keys::generate();
+    let mut profile = publish::profile_for(&stolen, "tester", "00".repeat(32), Vec::new())
+        .unwrap()
+        .payload()
+        .clone();
+    profile.nostr_keys = vec![thief.public_key().to_hex()];
+    profile.next_key = Some(key_commitment(&Keypair::from_seed([68; 32]).did()));
+    profile.sequence += 1_000;
+    let profile = Envelope::sign(&profile, &stolen)
+        .unwrap()
+        .verify_rotated()
+        .unwrap();
+    inject(
+        &relay,
+        &codec::encode(&Object::Publisher(profile), &thief, None).unwrap(),
+    )
+    .await;
+    eventually("B refuses the commitment-changing profile", || async {
+        b.catalog
+            .read(move |c| c.key_history(&did))
+            .await
+            .unwrap()
+            .is_some_and(|h| {
+                h.flagged
+                    .is_some_and(|f| f.contains("can only change through a rotation"))
+            })
+    })
+    .await;
+
+    // An entry signed by k0 (still the current key) and carried by the thief's Nostr key.
+    let mut next = v1.bundle_entry();
+    next.sequence = v1.sequence + 1;
+    let next = Envelope::sign(&next, &stolen)
+        .unwrap()
+        .verify_rotated()
+        .unwrap();
+    inject(
+        &relay,
+        &codec::encode(&Object::Entry(next), &thief, None).unwrap(),
+    )
+    .await;
+    eventually("B has the thief-carried entry", || async {
+        entries(&b)
+            .await
+            .iter()
+            .any(|e| e.sequence == v1.sequence + 1)
+    })
+    .await;
+    let carried = entries(&b).await;
+    let carried = carried
+        .iter()
+        .find(|e| e.sequence == v1.sequence + 1)
+        .unwrap();
+    assert!(
+        !carried.from_origin,
+        "the refused profile bound the thief's Nostr key: {carried:?}"
+    );
+    b.catalog.read(|c| c.check()).await.unwrap();
+    b.stop().await;
+    p.node.stop().await;
+}
+
 trait BundleEntry {
     fn bundle_entry(&self) -> Entry;
 }

@@ -7,7 +7,7 @@ use atoll_registry::audit;
 use atoll_registry::Hash;
 use nostr_sdk::EventId;
 
-use crate::port::{EntryVerdict, PortError};
+use crate::port::{EntryVerdict, ObjectVerdict, PortError};
 use crate::reject::{Reason, Rejection, RejectionSource};
 use crate::relay::guard::event_key;
 
@@ -152,10 +152,10 @@ pub fn entry_verdict(
 /// The catalog's answer to another signed object (profile, endorsement, list, mirror).
 /// A failure drops the object as if it were known (it comes again with the next
 /// delivery).
-pub fn object_stored(stored: &Result<bool, PortError>) -> EventDecision {
+pub fn object_stored(stored: &Result<ObjectVerdict, PortError>) -> EventDecision {
     match stored {
-        Ok(true) => EventDecision::Record,
-        Ok(false) | Err(_) => EventDecision::Skip,
+        Ok(ObjectVerdict::Stored) => EventDecision::Record,
+        Ok(ObjectVerdict::Known | ObjectVerdict::Refused) | Err(_) => EventDecision::Skip,
     }
 }
 
