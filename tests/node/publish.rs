@@ -10,10 +10,10 @@ use super::*;
 use atoll_discovery::codec::{self, Object};
 use atoll_discovery::publish as sign;
 use atoll_registry::bundle::{self, SignOptions};
-use atoll_registry::objects::Origin;
+use atoll_registry::objects::{Origin, MAX_SAFE_INTEGER};
 use atoll_registry::Keypair;
 
-fn uploaded_app(dir: &Path) -> PathBuf {
+fn uploaded_app(dir: &Path, version: &str) -> PathBuf {
     let app = dir.join("uploaded");
     fs::create_dir_all(app.join("images")).unwrap();
     fs::copy(
@@ -23,9 +23,10 @@ fn uploaded_app(dir: &Path) -> PathBuf {
     .unwrap();
     fs::write(
         app.join("manifest.yml"),
-        r#"id: uploaded
+        format!(
+            r#"id: uploaded
 name: Uploaded
-version: 1.0.0
+version: {version}
 description: Published to a running node.
 categories: [test]
 containers:
@@ -33,11 +34,61 @@ containers:
     image:
       archive: images/web.oci.tar
     command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
-    ports: [ { container: 8080, host: 18093, web: true } ]
-"#,
+    ports: [ {{ container: 8080, host: 18093, web: true }} ]
+"#
+        ),
     )
     .unwrap();
     app
+}
+
+/// Uninstalls (purging) an app of a node when dropped, also after a failed assertion: no
+/// container is left behind.
+struct Installed<'a>(&'a Node, String);
+
+impl Installed<'_> {
+    /// The node's installed row of the app.
+    fn row(&self) -> Value {
+        let (_, installed) = self.0.get("/api/v1/installed");
+        installed
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["ref"] == self.1.as_str()))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// Run `action` on the app through the API and follow its job to success.
+    fn act(&self, action: &str) {
+        let body = if action == "uninstall" {
+            json!({ "app": self.1, "purge": true })
+        } else {
+            json!({ "app": self.1 })
+        };
+        let (s, job) = self.0.post(
+            &format!("/api/v1/actions/{action}"),
+            Some(self.0.token.as_str()),
+            &body.to_string(),
+        );
+        assert_eq!(s, 202, "{action}: {job}");
+        let last = follow(self.0, job["events"].as_str().unwrap());
+        assert!(last["error"].is_null(), "{action} failed: {last}");
+    }
+}
+
+impl Drop for Installed<'_> {
+    fn drop(&mut self) {
+        let body = json!({ "app": self.1, "purge": true }).to_string();
+        let (s, job) = self.0.post(
+            "/api/v1/actions/uninstall",
+            Some(self.0.token.as_str()),
+            &body,
+        );
+        if s == 202 {
+            if let Some(events) = job["events"].as_str() {
+                follow(self.0, events);
+            }
+        }
+    }
 }
 
 /// An app whose image archive is bytes of its own (so its blob is in no store yet).
@@ -180,7 +231,7 @@ fn publish_and_yank_through_a_running_node() {
 
     // The CLI signs here and uploads through the running node.
     let src = tempfile::tempdir().unwrap();
-    let app = uploaded_app(src.path());
+    let app = uploaded_app(src.path(), "1.0.0");
     assert!(node.cli(&["key", "new", "pub"]).status.success());
     let out = node.cli(&[
         "--node",
@@ -217,6 +268,24 @@ fn publish_and_yank_through_a_running_node() {
     let other = Node::start(third_party_app, std::slice::from_ref(&relay));
     let seen = wait_for_app(&other, "uploaded");
     assert_eq!(seen["ref"], uploaded["ref"]);
+    // The second node pins the publisher and installs the app (rootless podman) before
+    // anything below happens.
+    let app_ref = uploaded["ref"].as_str().unwrap().to_owned();
+    let did = app_ref.rsplit_once('/').unwrap().0;
+    let (s, v) = other.post(
+        "/api/v1/trust/pin",
+        Some(other.token.as_str()),
+        &json!({ "did": did }).to_string(),
+    );
+    assert_eq!(s, 200, "{v}");
+    let installed = Installed(&other, app_ref.clone());
+    installed.act("install");
+    let row = installed.row();
+    assert_eq!(
+        (&row["version"], &row["state"]),
+        (&json!("1.0.0"), &json!("running")),
+        "{row}"
+    );
 
     // Yank while the node runs: signed here, sent as one event.
     let out = node.cli(&[
@@ -242,9 +311,50 @@ fn publish_and_yank_through_a_running_node() {
     }
     assert!(yanked, "the yank never reached the catalog");
 
+    // A thief holding only k0 (the key file's seed) fast-forwards the app to 2^53−1,
+    // carried by k0's Nostr key (which the profile binds), through POST /publish/event;
+    // both nodes take it as the head.
+    let k0 = atoll_registry::KeyStore::new(node.home.path())
+        .load("pub")
+        .unwrap();
+    let (stolen, _) = release(&app, &k0, &node_id, &k0, Some(MAX_SAFE_INTEGER));
+    let stolen = stolen
+        .iter()
+        .find(|(n, _)| n == "entry.event.json")
+        .unwrap();
+    let (s, v) = node.post(
+        "/api/v1/publish/event",
+        Some(node.token.as_str()),
+        std::str::from_utf8(&stolen.1).unwrap(),
+    );
+    assert_eq!(s, 200, "{v}");
+    for n in [&node, &other] {
+        let mut head = false;
+        for _ in 0..300 {
+            let (_, d) = n.get(&format!("/api/v1/apps/{r}"));
+            if d["versions"].as_array().is_some_and(|v| {
+                v.iter()
+                    .any(|v| v["sequence"].as_u64() == Some(MAX_SAFE_INTEGER))
+            }) {
+                head = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert!(head, "the thief's fast-forward never reached {}", n.url);
+    }
+    // The second node does not move to it (auto-update notifies only): it runs what the
+    // publisher signed.
+    let row = installed.row();
+    assert_eq!(
+        (&row["version"], &row["state"], &row["update_available"]),
+        (&json!("1.0.0"), &json!("running"), &Value::Null),
+        "{row}"
+    );
+
     // The key rotates while the node runs: the rotation and the new key's profile go
-    // through POST /publish/event; both nodes accept it and keep every version (all
-    // signed by the old key within the rotation's `last`).
+    // through POST /publish/event; both nodes accept it, keep every version signed by the
+    // old key within the rotation's `last` and void the thief's, with its reason.
     let out = node.cli(&["--node", &node.url, "key", "rotate", "pub", "--json"]);
     assert!(
         out.status.success(),
@@ -279,11 +389,105 @@ fn publish_and_yank_through_a_running_node() {
             "{seen}"
         );
         let versions = seen["versions"].as_array().unwrap();
-        assert!(versions.iter().all(|v| v["void"].is_null()), "{seen}");
+        for v in versions {
+            if v["sequence"].as_u64() == Some(MAX_SAFE_INTEGER) {
+                assert!(
+                    v["void"]
+                        .as_str()
+                        .is_some_and(|w| w.starts_with("signed by retired key 0")),
+                    "{seen}"
+                );
+            } else {
+                assert!(v["void"].is_null(), "{seen}");
+            }
+        }
     }
+    // The marketplace in Chromium (on the first node, which does not run the app: the
+    // install warning): the rotated badge on the card and the app page, the key history,
+    // the void version with its reason, the key-rotated warning.
+    let shots = repo().join("test-artifacts");
+    let browser = Command::new("node")
+        .arg(repo().join("tests/browser/rotation.mjs"))
+        .env(
+            "ATOLL_URL",
+            format!("{}/ui/#token={}", node.url, node.token),
+        )
+        .env("ATOLL_SHOTS", &shots)
+        .env("ATOLL_APP", r)
+        .env("ATOLL_KEY", rotation["key"].as_str().unwrap())
+        .env("ATOLL_VOID_SEQ", MAX_SAFE_INTEGER.to_string())
+        .current_dir(repo().join("tests/browser"))
+        .status()
+        .expect("running node (Node.js) for the browser test: run .ci/run to install it");
+    assert!(
+        browser.success(),
+        "rotation browser test failed; screenshots in {}",
+        shots.display()
+    );
     let shown = node.cli(&["key", "show", "pub", "--json"]);
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
     assert_eq!(shown["index"], 1, "{shown}");
+
+    // The publisher's v2 under the new key, with an ordinary sequence: the second node
+    // warns that the key changed since the version it runs, updates normally (API, job to
+    // success), and runs v2.
+    let src2 = tempfile::tempdir().unwrap();
+    let v2 = uploaded_app(src2.path(), "2.0.0");
+    let out = node.cli(&[
+        "--node",
+        &node.url,
+        "app",
+        "publish",
+        v2.to_str().unwrap(),
+        "--key",
+        "pub",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut row = Value::Null;
+    for _ in 0..600 {
+        row = installed.row();
+        if row["update_available"] == "2.0.0" {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(row["update_available"], "2.0.0", "{row}");
+    let (_, d) = other.get(&format!("/api/v1/apps/{r}"));
+    let w = d["warnings"].as_array().cloned().unwrap_or_default();
+    let w = w.iter().find(|w| w["kind"] == "key-rotated").unwrap();
+    assert_eq!(
+        (&w["installed_key"], &w["head_key"]),
+        (&json!(0), &json!(1)),
+        "{w}"
+    );
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed since the version you run: 1.0.0 was signed by key 0, the newest version 2.0.0 by key 1"),
+        "{w}"
+    );
+    installed.act("update");
+    let row = installed.row();
+    assert_eq!(
+        (&row["version"], &row["state"]),
+        (&json!("2.0.0"), &json!("running")),
+        "{row}"
+    );
+    // Running what key 1 signed, the rotation is no longer news to the second node.
+    let (_, d) = other.get(&format!("/api/v1/apps/{r}"));
+    assert!(
+        !d["warnings"].to_string().contains("key-rotated"),
+        "{}",
+        d["warnings"]
+    );
+    installed.act("uninstall");
+    assert_eq!(installed.row(), Value::Null);
 
     // Refusals: each a 4xx saying why, nothing kept.
     let key = Keypair::generate().unwrap();
