@@ -11,7 +11,7 @@ use atoll_discovery::codec::{self, Object};
 use atoll_discovery::publish as sign;
 use atoll_registry::bundle::{self, SignOptions};
 use atoll_registry::objects::{Origin, MAX_SAFE_INTEGER};
-use atoll_registry::Keypair;
+use atoll_registry::{Envelope, Keypair};
 
 fn uploaded_app(dir: &Path, version: &str) -> PathBuf {
     let app = dir.join("uploaded");
@@ -318,14 +318,21 @@ fn publish_and_yank_through_a_running_node() {
         .load("pub")
         .unwrap();
     let (stolen, _) = release(&app, &k0, &node_id, &k0, Some(MAX_SAFE_INTEGER));
-    let stolen = stolen
-        .iter()
-        .find(|(n, _)| n == "entry.event.json")
+    // Dated after the yank's event at the same address (a relay keeps the later one).
+    let stolen = Envelope::from_slice(&stolen[0].1)
+        .unwrap()
+        .verify::<atoll_registry::Entry>()
         .unwrap();
+    let stolen = sign::sign_event(
+        &Object::Entry(stolen),
+        &k0.nostr_keys().unwrap(),
+        atoll_discovery::now_secs() + 3,
+    )
+    .unwrap();
     let (s, v) = node.post(
         "/api/v1/publish/event",
         Some(node.token.as_str()),
-        std::str::from_utf8(&stolen.1).unwrap(),
+        &codec::event_json(&stolen),
     );
     assert_eq!(s, 200, "{v}");
     for n in [&node, &other] {
