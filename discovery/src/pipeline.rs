@@ -606,12 +606,13 @@ impl Pipeline {
                         p.nudged = true;
                     }
                 }
-                self.store_object(&Object::Mirror(m), relay).await;
+                self.store_object(&Object::Mirror(m), relay, d.event_id)
+                    .await;
                 Ingested::Stored(kind)
             }
             Object::Publisher(p) => {
                 let (out, verdict) = self
-                    .store_verdict(&Object::Publisher(p.clone()), relay)
+                    .store_verdict(&Object::Publisher(p.clone()), relay, d.event_id)
                     .await;
                 // Its Nostr keys are bound only once the catalog took the profile (stored
                 // now, or the very one it holds): a refused one (a changed key commitment,
@@ -629,7 +630,7 @@ impl Pipeline {
                 out
             }
             Object::Rotation(r) => self.on_rotation(relay, d.event_id, r).await,
-            other => self.store_object(&other, relay).await,
+            other => self.store_object(&other, relay, d.event_id).await,
         }
     }
 
@@ -764,8 +765,8 @@ impl Pipeline {
             .insert(entry.payload_id(), Pending::new(entry, why));
     }
 
-    async fn store_object(&self, object: &Object, relay: &str) -> Ingested {
-        self.store_verdict(object, relay).await.0
+    async fn store_object(&self, object: &Object, relay: &str, event_id: EventId) -> Ingested {
+        self.store_verdict(object, relay, event_id).await.0
     }
 
     /// Store an object; also the catalog's verdict (none if the catalog failed).
@@ -773,6 +774,7 @@ impl Pipeline {
         &self,
         object: &Object,
         relay: &str,
+        event_id: EventId,
     ) -> (Ingested, Option<ObjectVerdict>) {
         let stored = self
             .ctx
@@ -782,9 +784,13 @@ impl Pipeline {
         if let Err(e) = &stored {
             tracing::warn!(error = %e, "catalog did not take an object");
         }
-        let out = self
-            .execute(decide::object_stored(&stored), object.kind())
-            .await;
+        let decision = decide::object_stored(&stored, |reason| {
+            let mut r = Rejection::new(reason, self.delivered_by(relay));
+            r.event_id = Some(event_id.to_hex());
+            r.subject = Some(object.d_tag().to_string());
+            Box::new(r)
+        });
+        let out = self.execute(decision, object.kind()).await;
         (out, stored.ok())
     }
 

@@ -57,6 +57,18 @@ impl Source {
     }
 }
 
+/// What the catalog decided about another signed object (profile, endorsement, list,
+/// mirror announcement).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectVerdict {
+    /// New to the catalog (or newer than what it held): stored.
+    Stored,
+    /// Already held, or a type the catalog does not keep: nothing changed.
+    Known,
+    /// Refused, with why; the catalog recorded it in its audit log already.
+    Refused(Reason),
+}
+
 /// What the catalog decided about an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryVerdict {
@@ -115,18 +127,6 @@ pub enum PortError {
     Stopped,
 }
 
-/// What the catalog did with a verified object other than an entry or a rotation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObjectVerdict {
-    /// New, or newer than the one it held: stored.
-    Stored,
-    /// The very object it holds (a re-delivery), or a type it does not keep.
-    Known,
-    /// Refused by its rules (an older sequence, an equivocation, a refused signing key, a
-    /// changed key commitment, over a cap): recorded in its audit log, nothing kept.
-    Refused,
-}
-
 /// What the pipeline asks of the catalog.
 pub trait CatalogPort: Send + Sync + 'static {
     /// Apply the origin-wins rules to a verified entry.
@@ -149,8 +149,7 @@ pub trait CatalogPort: Send + Sync + 'static {
     }
 
     /// Store another verified object (profile, endorsement, list, mirror announcement).
-    /// Returns what the catalog did with it. Implementations may ignore types they do not
-    /// keep ([`ObjectVerdict::Known`]).
+    /// Implementations may ignore types they do not keep ([`ObjectVerdict::Known`]).
     fn ingest_object<'a>(
         &'a self,
         object: &'a Object,

@@ -105,6 +105,13 @@ pub enum Reason {
     /// changes the key commitment outside a rotation.
     #[error("signing key refused: {0}")]
     SigningKey(#[source] SigningKeyProblem),
+    /// An endorsement of a new subject from a signer that already has the most subjects
+    /// one signer may have stored.
+    #[error("the signer already has {max} endorsed or reported subjects stored, the most one signer may have")]
+    SignerLimit {
+        /// The cap.
+        max: u32,
+    },
 }
 
 /// Why a signing key was refused ([`Reason::SigningKey`]).
@@ -117,6 +124,10 @@ pub enum SigningKeyProblem {
     /// A profile tried to change the commitment to the next key.
     #[error("the commitment to the next key can only change through a rotation")]
     Commitment,
+    /// The identity's key state refused the signer (a retired key past its last
+    /// legitimate sequence, or a key that is not the identity's); the audit log names it.
+    #[error("the identity's key state does not allow this signer (the audit log has the detail)")]
+    KeyState,
 }
 
 /// What kind of audit record a [`Reason`] makes (the catalog maps it to its own kinds).
@@ -156,6 +167,7 @@ impl Reason {
             Self::ManifestMismatch(_) => "manifest-mismatch",
             Self::Rotation(r) => r.code(),
             Self::SigningKey(_) => "signing-key",
+            Self::SignerLimit { .. } => "signer-limit",
         }
     }
 
@@ -182,7 +194,8 @@ impl Reason {
             | Self::Envelope(_)
             | Self::Expired { .. }
             | Self::Rotation(_)
-            | Self::SigningKey(_) => AuditCategory::Invalid,
+            | Self::SigningKey(_)
+            | Self::SignerLimit { .. } => AuditCategory::Invalid,
         }
     }
 

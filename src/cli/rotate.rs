@@ -52,7 +52,7 @@ pub fn run(home: &Path, addr: &NodeAddr, args: &RotateArgs) -> Result<()> {
     let signed = rotate::sign_rotation(&key, last, now).context("signing the rotation")?;
     let mut out = match super::upload::running_node(home, addr, &args.relays)? {
         Some((node, info)) => through_node(&node, &info, &signed, &args.name)?,
-        None => offline(home, &args.relays, &signed, &args.name)?,
+        None => offline(home, &args.relays, &key, &signed, &args.name)?,
     };
     let next = store.advance(&args.name, key.index()).with_context(|| {
         format!(
@@ -157,12 +157,21 @@ fn through_node(
 fn offline(
     home: &Path,
     relays: &RelayArgs,
+    current: &Keypair,
     signed: &SignedRotation,
     name: &str,
 ) -> Result<Rotated> {
     super::sync::runtime()?.block_on(async {
         let d = super::sync::start(home, relays).await?;
         let out = async {
+            // The current key's profile first: it carries the commitment the rotation
+            // reveals (derived from the root, so republishing never changes it), and a
+            // node accepts a rotation only once it knows that commitment. A refusal (a
+            // thief's profile with a higher sequence, say) does not stop the rotation,
+            // which voids that profile anyway.
+            if let Err(e) = publish::publish_profile(&d, current, name).await {
+                eprintln!("note: the current profile was not republished before rotating: {e}");
+            }
             let relays = release::announce_signed(&d, signed.event.clone())
                 .await
                 .context("announcing the rotation")?;

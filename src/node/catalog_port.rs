@@ -142,27 +142,21 @@ fn verdict(outcome: IngestOutcome, id: &Hash) -> EntryVerdict {
     }
 }
 
-/// What the catalog did with a profile or endorsement, as the pipeline sees it.
-fn object_verdict(outcome: UpdateOutcome) -> ObjectVerdict {
+/// The port's verdict on a profile or endorsement of `sequence` (the catalog audited
+/// every refusal already).
+fn object_verdict(outcome: UpdateOutcome, sequence: u64) -> ObjectVerdict {
     match outcome {
         UpdateOutcome::New | UpdateOutcome::Newer { .. } => ObjectVerdict::Stored,
         UpdateOutcome::Duplicate => ObjectVerdict::Known,
-        UpdateOutcome::Rollback { .. }
-        | UpdateOutcome::Equivocation
-        | UpdateOutcome::OverLimit { .. }
-        | UpdateOutcome::KeyRefused => ObjectVerdict::Refused,
-    }
-}
-
-/// Was a profile or endorsement new to the catalog?
-fn fresh(outcome: UpdateOutcome) -> bool {
-    match outcome {
-        UpdateOutcome::New | UpdateOutcome::Newer { .. } => true,
-        UpdateOutcome::Duplicate
-        | UpdateOutcome::Rollback { .. }
-        | UpdateOutcome::Equivocation
-        | UpdateOutcome::OverLimit { .. }
-        | UpdateOutcome::KeyRefused => false,
+        UpdateOutcome::Rollback { current } => ObjectVerdict::Refused(Reason::Rollback {
+            stored: current,
+            got: sequence,
+        }),
+        UpdateOutcome::Equivocation => ObjectVerdict::Refused(Reason::Equivocation { sequence }),
+        UpdateOutcome::OverLimit { max } => ObjectVerdict::Refused(Reason::SignerLimit { max }),
+        UpdateOutcome::KeyRefused => {
+            ObjectVerdict::Refused(Reason::SigningKey(SigningKeyProblem::KeyState))
+        }
     }
 }
 
@@ -233,21 +227,23 @@ impl CatalogPort for SwarmCatalog {
             let prov = provenance(source);
             match object {
                 Object::Publisher(p) => {
-                    let p = p.clone();
-                    Ok(object_verdict(
-                        self.write(move |c| c.ingest_profile(&p, &prov)).await?,
-                    ))
+                    let (p, sequence) = (p.clone(), p.sequence);
+                    let outcome = self.write(move |c| c.ingest_profile(&p, &prov)).await?;
+                    Ok(object_verdict(outcome, sequence))
                 }
                 Object::Endorsement(e) => {
-                    let e = e.clone();
+                    let (e, sequence) = (e.clone(), e.sequence);
                     let outcome = self.write(move |c| c.ingest_endorsement(&e, &prov)).await?;
-                    if fresh(outcome) || outcome == UpdateOutcome::Equivocation {
+                    let verdict = object_verdict(outcome, sequence);
+                    if matches!(
+                        outcome,
+                        UpdateOutcome::New
+                            | UpdateOutcome::Newer { .. }
+                            | UpdateOutcome::Equivocation
+                    ) {
                         self.trust_changed();
                     }
-                    if let UpdateOutcome::OverLimit { max } = outcome {
-                        tracing::warn!(max, "endorsement refused: its signer has the most subjects one signer may have");
-                    }
-                    Ok(object_verdict(outcome))
+                    Ok(verdict)
                 }
                 Object::Mirror(m) => {
                     let holder = m.node_id_hex();

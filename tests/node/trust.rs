@@ -293,6 +293,45 @@ fn endorsements_change_scores_without_a_restart_and_look_alikes_warn() {
     score_becomes(&second, &bob, 0.0, "withdrawn, on the other node");
     score_becomes(&second, &carol, 0.0, "and the one bob endorsed");
 
+    // An older endorsement signed by alice (sequence 1, below the stored one) sent to the
+    // node is refused by its pipeline with the reason, and never reaches a relay.
+    let key = atoll_registry::KeyStore::new(first.home.path())
+        .load("alice")
+        .unwrap();
+    let old = atoll_registry::Endorsement {
+        kind: atoll_registry::objects::EndorseType,
+        signer: key.did(),
+        subject: bob.parse().unwrap(),
+        weight: 1.0,
+        reason: "replayed".into(),
+        sequence: 1,
+        created_at: 1,
+    };
+    let verified = atoll_registry::Envelope::sign(&old, &key)
+        .unwrap()
+        .verify_rotated::<atoll_registry::Endorsement>()
+        .unwrap();
+    let event = atoll_discovery::publish::sign_event(
+        &atoll_discovery::codec::Object::Endorsement(verified),
+        &key.nostr_keys().unwrap(),
+        atoll_discovery::now_secs(),
+    )
+    .unwrap();
+    let (s, v) = first.post(
+        "/api/v1/publish/event",
+        t1,
+        &atoll_discovery::codec::event_json(&event),
+    );
+    assert_eq!(s, 409, "an older endorsement is refused: {v}");
+    let m = v["error"]["message"].as_str().unwrap_or("");
+    assert!(m.contains("rollback"), "{m}");
+    score_becomes(
+        &second,
+        &bob,
+        0.0,
+        "the replayed endorsement counts for nothing",
+    );
+
     // Both nodes publish a demo app with the id `elsewhere`. On the second, whichever of
     // the two it saw later (its own at start-up, or the first's over the relay) names the
     // other, and the marketplace and the CLI warn before installing or updating it.

@@ -382,23 +382,35 @@ fn every_catalog_verdict_maps_to_one_action() {
 }
 
 #[test]
-fn other_objects_are_stored_or_skipped() {
+fn other_objects_are_stored_skipped_or_refused() {
+    let record =
+        |reason: &Reason| Box::new(Rejection::new(reason, RejectionSource::Local("t".into())));
     assert_eq!(
-        decide::object_stored(&Ok(ObjectVerdict::Stored)),
+        decide::object_stored(&Ok(ObjectVerdict::Stored), record),
         EventDecision::Record
     );
     assert_eq!(
-        decide::object_stored(&Ok(ObjectVerdict::Known)),
+        decide::object_stored(&Ok(ObjectVerdict::Known), record),
         EventDecision::Skip
     );
     assert_eq!(
-        decide::object_stored(&Ok(ObjectVerdict::Refused)),
+        decide::object_stored(&Err(storage_failure()), record),
         EventDecision::Skip
     );
-    assert_eq!(
-        decide::object_stored(&Err(storage_failure())),
-        EventDecision::Skip
-    );
+    // A refusal the catalog made (and audited): refused, not recorded twice.
+    let reason = Reason::SignerLimit { max: 1000 };
+    match decide::object_stored(&Ok(ObjectVerdict::Refused(reason.clone())), record) {
+        EventDecision::Refuse {
+            reason: got,
+            rejection,
+            in_catalog,
+        } => {
+            assert_eq!(got, reason);
+            assert_eq!(rejection.code, "signer-limit");
+            assert!(in_catalog);
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

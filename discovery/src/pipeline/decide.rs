@@ -152,10 +152,19 @@ pub fn entry_verdict(
 /// The catalog's answer to another signed object (profile, endorsement, list, mirror).
 /// A failure drops the object as if it were known (it comes again with the next
 /// delivery).
-pub fn object_stored(stored: &Result<ObjectVerdict, PortError>) -> EventDecision {
+/// A refusal becomes `record(reason)` (the catalog audited it already).
+pub fn object_stored(
+    stored: &Result<ObjectVerdict, PortError>,
+    record: impl FnOnce(&Reason) -> Box<Rejection>,
+) -> EventDecision {
     match stored {
         Ok(ObjectVerdict::Stored) => EventDecision::Record,
-        Ok(ObjectVerdict::Known | ObjectVerdict::Refused) | Err(_) => EventDecision::Skip,
+        Ok(ObjectVerdict::Known) | Err(_) => EventDecision::Skip,
+        Ok(ObjectVerdict::Refused(reason)) => EventDecision::Refuse {
+            rejection: record(reason),
+            reason: reason.clone(),
+            in_catalog: true,
+        },
     }
 }
 

@@ -294,14 +294,23 @@ async fn announce(d: &Discovery, event: &Event) -> Result<Vec<String>, PublishAp
 
 /// Run an event signed elsewhere through this node's pipeline, then send it to every
 /// relay: what the pipeline refuses (or cannot store now) is never announced, as for a
-/// release. Returns the relays that accepted it.
+/// release. Returns the relays that accepted it (for an event the node already held,
+/// possibly none).
 pub async fn announce_signed(d: &Discovery, event: Event) -> Result<Vec<String>, PublishAppError> {
     match d.ingest_event(event.clone(), "local").await {
         Ingested::Rejected(reason) | Ingested::Held(reason) => {
-            return Err(PublishAppError::Refused(reason))
+            Err(PublishAppError::Refused(reason))
         }
-        Ingested::Deferred => return Err(PublishAppError::Deferred),
-        Ingested::Ignored | Ingested::Duplicate | Ingested::Stored(_) => {}
+        Ingested::Deferred => Err(PublishAppError::Deferred),
+        // Held already, so announced before: sent again for relays that missed it, and
+        // no relay taking it (one holding a newer event at its address) is no failure.
+        Ingested::Duplicate => Ok(match d.relays().publish(&event).await {
+            Ok(report) => report.accepted,
+            Err(e) => {
+                tracing::debug!(error = %e, "no relay took a re-sent event the node holds");
+                Vec::new()
+            }
+        }),
+        Ingested::Ignored | Ingested::Stored(_) => announce(d, &event).await,
     }
-    announce(d, &event).await
 }
