@@ -174,9 +174,12 @@ async fn a_rotation_after_a_theft_voids_the_fast_forward_and_the_app_updates_nor
         .unwrap()
         .verify_rotated()
         .unwrap();
+    // Dated after the thief's first event at the same address (its key, rho's d tag): a
+    // relay keeps only the later one, and within one second the lower id.
+    let later = nostr_sdk::Timestamp::from(atoll_discovery::now_secs() + 30);
     inject(
         &relay,
-        &codec::encode(&Object::Entry(late), &thief, None).unwrap(),
+        &codec::encode(&Object::Entry(late), &thief, Some(later)).unwrap(),
     )
     .await;
     eventually(
