@@ -2,9 +2,10 @@
 //! the Nostr transport key.
 //!
 //! Rotation (docs/design.md, "Key rotation"): the seed in a key file is the *root secret*.
-//! It is key k0, whose DID names the identity forever; key k_i (i ≥ 1) is derived from
-//! the root ([`derive_seed`]), so one secret restores every key. The file records the
-//! current index (no index: 0). The Nostr key follows the current key; the iroh key stays
+//! k0's DID names the identity forever. A new key ([`Derivation::Separated`]) derives
+//! every key, k0 included, from the root ([`derive_separated_seed`]); an older file's
+//! seed is k0 itself and only k_i (i ≥ 1) is derived ([`derive_seed`]). Either way one
+//! secret restores every key. The file records the current index (no index: 0). The Nostr key follows the current key; the iroh key stays
 //! derived from the root so a publisher's node id never changes. Key files live in `<home>/keys/<name>.key`, mode 0600, in a
 //! directory of mode 0700. A key file or key directory that other users can reach is
 //! refused, and so is a key file that is a symbolic link, not a regular file, or larger
@@ -31,6 +32,9 @@ const NOSTR_CONTEXT: &str = "atoll 2026-11 nostr transport key from ed25519 seed
 const IROH_CONTEXT: &str = "atoll 2026-11 iroh node key from ed25519 seed v1";
 /// Domain-separation context for deriving rotation key k_i (i ≥ 1) from the root seed.
 const ROTATION_CONTEXT: &str = "atoll 2026-12 rotation key v1";
+/// Domain-separation context for deriving every key, k0 included, of a root whose first
+/// key is derived too ([`Derivation::Separated`]).
+const SEPARATED_CONTEXT: &str = "atoll 2026-12 identity key from root secret v1";
 /// Type tag of a key file.
 const KEY_FILE_TYPE: &str = "atoll/key/v1";
 
@@ -42,6 +46,41 @@ pub fn derive_seed(root: &[u8; 32], index: u64) -> [u8; 32] {
         return *root;
     }
     let mut h = blake3::Hasher::new_derive_key(ROTATION_CONTEXT);
+    h.update(root);
+    h.update(&index.to_be_bytes());
+    *h.finalize().as_bytes()
+}
+
+/// How an identity's keys come from its root secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Derivation {
+    /// k0 is the root secret itself ([`derive_seed`]): key files written before the
+    /// separated derivation, and [`Keypair::from_seed`]. A stolen k0 is a stolen root
+    /// (its holder derives k1 and can rotate), so rotation recovers from the theft of
+    /// k1 and later keys only.
+    #[default]
+    RootIsFirst,
+    /// Every key, k0 included, is derived from the root ([`derive_separated_seed`]), so
+    /// a stolen current key, k0 as any other, reveals nothing of the next one: what
+    /// `atoll key new` makes.
+    Separated,
+}
+
+impl Derivation {
+    /// The seed of key `index` under this derivation.
+    pub fn seed(self, root: &[u8; 32], index: u64) -> [u8; 32] {
+        match self {
+            Self::RootIsFirst => derive_seed(root, index),
+            Self::Separated => derive_separated_seed(root, index),
+        }
+    }
+}
+
+/// The seed of key `index` (0 included) of a root under [`Derivation::Separated`]:
+/// `BLAKE3-derive_key("atoll 2026-12 identity key from root secret v1", root ‖ index as 8
+/// bytes big-endian)`.
+pub fn derive_separated_seed(root: &[u8; 32], index: u64) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_derive_key(SEPARATED_CONTEXT);
     h.update(root);
     h.update(&index.to_be_bytes());
     *h.finalize().as_bytes()
@@ -152,6 +191,9 @@ pub enum KeyFileProblem {
     /// The seed is not 32 bytes of hex.
     #[error("seed is not 64 hex characters")]
     Seed,
+    /// The derivation is not one this version knows.
+    #[error("derivation is {0:?}; this version knows only \"separated\" (or none)")]
+    Derivation(String),
     /// The seed does not produce the DID the file names.
     #[error("the seed belongs to {seed}, but the file says {file}")]
     WrongDid {
@@ -169,17 +211,21 @@ pub enum KeyFileProblem {
 pub struct Keypair {
     /// The current key, k_index.
     signing: SigningKey,
-    /// The root secret's key, k0 (the identity).
+    /// The root secret (k0's seed under [`Derivation::RootIsFirst`]).
     root: SigningKey,
+    /// The first key's public half: the identity.
+    first: ed25519_dalek::VerifyingKey,
     index: u64,
+    derivation: Derivation,
 }
 
 impl Keypair {
-    /// A new key from the operating system's random source.
+    /// A new identity from the operating system's random source: a random root, every
+    /// key derived from it ([`Derivation::Separated`]).
     pub fn generate() -> Result<Self, KeyError> {
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(KeyError::Random)?;
-        Ok(Self::from_seed(seed))
+        let mut root = [0u8; 32];
+        getrandom::fill(&mut root).map_err(KeyError::Random)?;
+        Ok(Self::derived(root, 0, Derivation::Separated))
     }
 
     /// The key of a 32-byte seed (deterministic; used by tests and key files).
@@ -187,18 +233,38 @@ impl Keypair {
         Self::from_root(seed, 0)
     }
 
-    /// Key `index` of the identity whose root secret is `root` (see [`derive_seed`]).
+    /// Key `index` of the identity whose root secret is `root` and whose k0 is the root
+    /// (see [`derive_seed`]).
     pub fn from_root(root: [u8; 32], index: u64) -> Self {
+        Self::derived(root, index, Derivation::RootIsFirst)
+    }
+
+    /// Key `index` of the identity of `root` under `derivation`.
+    pub fn derived(root: [u8; 32], index: u64, derivation: Derivation) -> Self {
         Self {
-            signing: SigningKey::from_bytes(&derive_seed(&root, index)),
+            signing: SigningKey::from_bytes(&derivation.seed(&root, index)),
+            first: SigningKey::from_bytes(&derivation.seed(&root, 0)).verifying_key(),
             root: SigningKey::from_bytes(&root),
             index,
+            derivation,
         }
+    }
+
+    /// How this identity's keys come from its root.
+    pub fn derivation(&self) -> Derivation {
+        self.derivation
+    }
+
+    /// The current key alone, as a thief who stole it (and not the root) holds it: it
+    /// signs as this key does, but derives no later key of this identity. For tests and
+    /// the attack suite.
+    pub fn current_key_only(&self) -> Self {
+        Self::from_seed(self.signing.to_bytes())
     }
 
     /// The publisher identity: the DID of k0, whatever the rotation index.
     pub fn did(&self) -> Did {
-        Did::from_verifying_key(self.root.verifying_key())
+        Did::from_verifying_key(self.first)
     }
 
     /// The DID of the key that signs now (k_index; the identity's DID at index 0).
@@ -213,7 +279,11 @@ impl Keypair {
 
     /// The same identity at the next rotation index (k_{index+1} current).
     pub fn next(&self) -> Self {
-        Self::from_root(self.root.to_bytes(), self.index.saturating_add(1))
+        Self::derived(
+            self.root.to_bytes(),
+            self.index.saturating_add(1),
+            self.derivation,
+        )
     }
 
     /// The commitment to the next key (k_{index+1}) that this key's profiles and
@@ -277,7 +347,14 @@ struct KeyFile {
     /// The current rotation index (absent in files written before rotation: 0).
     #[serde(default, skip_serializing_if = "is_zero")]
     index: u64,
+    /// `"separated"`: every key, k0 included, is derived from the seed (the root).
+    /// Absent: k0 is the seed itself (files written before; [`Derivation::RootIsFirst`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    derivation: Option<String>,
 }
+
+/// The key file's word for [`Derivation::Separated`].
+const SEPARATED: &str = "separated";
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
@@ -513,6 +590,7 @@ fn file_body(name: &str, key: &Keypair, path: &Path) -> Result<Vec<u8>, KeyError
         did: key.did(),
         seed: hex::encode(key.seed()),
         index: key.index(),
+        derivation: (key.derivation() == Derivation::Separated).then(|| SEPARATED.to_owned()),
     };
     let mut body = serde_json::to_vec_pretty(&file).map_err(|e| KeyError::Malformed {
         path: path.to_owned(),
@@ -588,7 +666,12 @@ fn load_file(path: &Path, name: &str) -> Result<Keypair, KeyError> {
     let mut seed = [0u8; 32];
     hex::decode_to_slice(file.seed.trim(), &mut seed)
         .map_err(|_| malformed(KeyFileProblem::Seed))?;
-    let key = Keypair::from_root(seed, file.index);
+    let derivation = match file.derivation.as_deref() {
+        None => Derivation::RootIsFirst,
+        Some(SEPARATED) => Derivation::Separated,
+        Some(other) => return Err(malformed(KeyFileProblem::Derivation(other.to_owned()))),
+    };
+    let key = Keypair::derived(seed, file.index, derivation);
     if key.did() != file.did {
         return Err(malformed(KeyFileProblem::WrongDid {
             seed: Box::new(key.did()),
@@ -754,6 +837,8 @@ mod tests {
         // A file written before rotation existed: no index field.
         let text = fs::read_to_string(&info.path).unwrap();
         assert!(!text.contains("index"), "{text}");
+        // A new key derives k0 from its root too (a stolen k0 does not reveal k1).
+        assert!(text.contains("\"derivation\": \"separated\""), "{text}");
         let k0 = store.load("rot").unwrap();
         assert_eq!((k0.index(), k0.key_did()), (0, info.did));
         let k1 = store.advance("rot", 0).unwrap();

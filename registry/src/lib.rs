@@ -50,7 +50,7 @@ pub mod rotation;
 pub use did::{Did, DidError};
 pub use envelope::{verify_batch, Envelope, EnvelopeError, Payload, Verified};
 pub use hash::Hash;
-pub use keys::{KeyError, KeyInfo, KeyStore, Keypair};
+pub use keys::{derive_separated_seed, Derivation, KeyError, KeyInfo, KeyStore, Keypair};
 pub use manifest::{Manifest, ManifestError};
 pub use names::{AppId, AppRef};
 pub use objects::{Endorsement, Entry, PublisherProfile, Rotation};

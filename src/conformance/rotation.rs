@@ -123,8 +123,9 @@ pub fn key_compromise(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
         let v2 = lab.publish_as(&k1, &id, "2.0.0").await?;
         ensure!(lab.synced(&v2).await, "the node never synced {id} 2.0.0");
         let base = lab.begin()?;
-        // The thief's key of its own, revealed as if it were the next one.
-        let thief = stranger()?;
+        // The thief holds k1 alone (not the root): the "next key" it derives from it is
+        // not the committed k2.
+        let thief = k1.current_key_only().next();
         let forged = Rotation {
             kind: RotationType,
             did: k0.did(),

@@ -14,7 +14,7 @@
 use atoll_discovery::codec::{self, Object};
 use atoll_discovery::publish::{self, release, rotate};
 use atoll_registry::objects::{LastSigned, RotationType, MAX_SAFE_INTEGER};
-use atoll_registry::{key_commitment, AppRef, Entry, Envelope, Keypair, Rotation};
+use atoll_registry::{key_commitment, AppRef, Derivation, Entry, Envelope, Keypair, Rotation};
 use nostr_sdk::Keys;
 
 use crate::support::{eventually, init_tracing, make_app, publish_raw, Node, Publisher, TestRelay};
@@ -54,7 +54,9 @@ async fn a_rotation_after_a_theft_voids_the_fast_forward_and_the_app_updates_nor
     init_tracing();
     let relay = TestRelay::start().await;
     let apps = tempfile::tempdir().unwrap();
-    let p = Publisher::start(SEED, vec![relay.url()]).await;
+    let mut p = Publisher::start(SEED, vec![relay.url()]).await;
+    // A key as `atoll key new` makes it: every key, k0 included, derived from the root.
+    p.key = Keypair::derived([SEED; 32], 0, Derivation::Separated);
     let b = Node::start("B", vec![relay.url()]).await;
     let did = p.key.did();
 
@@ -73,8 +75,10 @@ async fn a_rotation_after_a_theft_voids_the_fast_forward_and_the_app_updates_nor
     })
     .await;
 
-    // The thief holds only k0: it signs rho at 2^53−1 and carries it with its own Nostr key.
-    let stolen = Keypair::from_seed([SEED; 32]);
+    // The thief holds only k0 (not the root): it signs rho at 2^53−1 and carries it with
+    // its own Nostr key.
+    let stolen = p.key.current_key_only();
+    assert_eq!(stolen.key_did(), p.key.key_did());
     let bytes = std::fs::read(v1.bundle.join("entry.json")).unwrap();
     let mut fast: Entry = Envelope::from_slice(&bytes)
         .unwrap()
@@ -98,6 +102,21 @@ async fn a_rotation_after_a_theft_voids_the_fast_forward_and_the_app_updates_nor
         matches!(b.head(&rho).await, Some((s, _, _)) if s == MAX_SAFE_INTEGER)
     })
     .await;
+
+    // The thief tries to rotate first, to a next key of its own making: k0 does not
+    // derive the committed k1, so B refuses it and the identity stays at index 0.
+    let grab =
+        rotate::sign_rotation(&stolen, LastSigned::default(), atoll_discovery::now_secs()).unwrap();
+    assert_ne!(grab.next.key_did(), p.key.next().key_did());
+    inject(&relay, &grab.event).await;
+    eventually("B refuses the thief's rotation as a mismatch", || async {
+        b.audit_codes()
+            .await
+            .iter()
+            .any(|c| c == "rotation-mismatch")
+    })
+    .await;
+    assert_eq!(key_index(&b, did).await, Some(0));
 
     // P rotates to k1, naming its last legitimate sequence (from its own bundles).
     let last = rotate::last_signed(&p.node.data_dir(), &p.key);
@@ -139,7 +158,7 @@ async fn a_rotation_after_a_theft_voids_the_fast_forward_and_the_app_updates_nor
     assert_eq!(view.key_rotations, 1);
 
     // P's next version under k1, with an ordinary sequence, is B's head (blobs over iroh).
-    let k1 = Keypair::from_root([SEED; 32], 1);
+    let k1 = Keypair::derived([SEED; 32], 1, Derivation::Separated);
     let v2 = publish_as(&p, &k1, &make_app(apps.path(), "rho", "2.0.0", 10_000)).await;
     assert!(v2.sequence > s1 && v2.sequence < MAX_SAFE_INTEGER);
     eventually("B has rho 2.0.0 under the rotated key", || async {
@@ -232,7 +251,7 @@ async fn a_rotation_after_a_theft_voids_the_fast_forward_and_the_app_updates_nor
     assert!(matches!(b.head(&rho).await, Some((s, _, true)) if s == v2.sequence));
 
     // B keeps syncing: P's next version under k3.
-    let k3 = Keypair::from_root([SEED; 32], 3);
+    let k3 = Keypair::derived([SEED; 32], 3, Derivation::Separated);
     publish::publish_profile(&p.node.d, &k3, "tester")
         .await
         .unwrap();

@@ -1,6 +1,6 @@
 use super::*;
 use crate::envelope::Envelope;
-use crate::keys::{derive_seed, Keypair};
+use crate::keys::{derive_seed, derive_separated_seed, Derivation, Keypair};
 use crate::objects::RotationType;
 
 const ROOT: [u8; 32] = [7; 32];
@@ -259,4 +259,48 @@ fn rotation_payload_checks() {
             .insert(format!("a{i}").parse().unwrap(), 1);
     }
     assert!(sign(&many).is_err());
+}
+
+#[test]
+fn separated_keys_derive_k0_too_so_a_stolen_k0_cannot_rotate() {
+    // The formula, by hand: BLAKE3 derive_key over root ‖ index (8 bytes big-endian).
+    for index in [0u64, 1, 7] {
+        let mut h =
+            blake3::Hasher::new_derive_key("atoll 2026-12 identity key from root secret v1");
+        h.update(&ROOT);
+        h.update(&index.to_be_bytes());
+        assert_eq!(
+            derive_separated_seed(&ROOT, index),
+            *h.finalize().as_bytes()
+        );
+    }
+    let k0 = Keypair::derived(ROOT, 0, Derivation::Separated);
+    assert_ne!(derive_separated_seed(&ROOT, 0), ROOT, "k0 is not the root");
+    assert_ne!(k0.did(), Keypair::from_seed(ROOT).did());
+    assert_eq!(k0.did(), k0.key_did());
+    let k1 = k0.next();
+    assert_eq!((k1.did(), k1.index()), (k0.did(), 1));
+    assert_eq!(
+        k1.key_did(),
+        Keypair::from_seed(derive_separated_seed(&ROOT, 1)).key_did()
+    );
+    // A thief with k0 alone signs as k0 but derives another "next" key: the rotation it
+    // could sign does not match k0's commitment.
+    let stolen = k0.current_key_only();
+    assert_eq!(stolen.key_did(), k0.key_did());
+    assert_ne!(stolen.next().key_did(), k1.key_did());
+    assert_ne!(stolen.next_key_commitment(), k0.next_key_commitment());
+    let s = inception(&k0);
+    let grab = rotation(&stolen.next(), LastSigned::default());
+    assert_eq!(grab.did, k0.did(), "the thief claims the identity");
+    assert!(
+        matches!(
+            s.decide(&grab, &id(&grab)),
+            Err(RotationRefusal::CommitmentMismatch { .. })
+        ),
+        "{:?}",
+        s.decide(&grab, &id(&grab))
+    );
+    let own = rotation(&k1, LastSigned::default());
+    assert_eq!(s.decide(&own, &id(&own)), Ok(RotationDecision::Accept));
 }
