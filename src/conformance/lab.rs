@@ -353,6 +353,27 @@ impl Lab {
             .await
     }
 
+    /// [`Lab::finish`] for an attack after which `rel`'s genuine entry stays listed
+    /// without its manifest (kept by design, `why`): the origin goes quiet (404) first, so
+    /// its retries stop counting.
+    pub async fn finish_without_manifest(
+        &self,
+        base: &Baseline,
+        obs: &mut Observation,
+        rel: &Release,
+        why: &str,
+    ) -> Result<()> {
+        for (hash, _) in &rel.blobs {
+            self.origin.forget(hash);
+        }
+        obs.keeping(why);
+        let allowed: Vec<String> = rows_of(rel)
+            .into_iter()
+            .filter(|r| !r.starts_with("manifest "))
+            .collect();
+        self.finish(base, obs, &[], &allowed).await
+    }
+
     /// End an attack: what the node recorded since `base`, and what it stored since: rows
     /// in `legit` belong to the honest side of the scenario (an update that had to get
     /// through); rows in `by_design` are the attack's and stay on purpose (a genuine entry

@@ -91,15 +91,13 @@ pub fn extraneous_dependencies(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             "the altered manifest is never attached nor stored",
             !attached && !lab.holds(&altered_hash).await,
         );
-        for (hash, _) in &rel.blobs {
-            lab.origin.forget(hash);
-        }
-        obs.keeping("the publisher's genuine entry, until a source serves its manifest");
-        let allowed: Vec<String> = rows_of(&rel)
-            .into_iter()
-            .filter(|r| !r.starts_with("manifest "))
-            .collect();
-        lab.finish(&base, &mut obs, &[], &allowed).await?;
+        lab.finish_without_manifest(
+            &base,
+            &mut obs,
+            &rel,
+            "the publisher's genuine entry, until a source serves its manifest",
+        )
+        .await?;
         Ok(obs)
     })
 }

@@ -38,16 +38,13 @@ pub fn endless_data(lab: &Lab) -> BoxFut<'_, Result<Observation>> {
             held |= lab.holds(hash).await;
         }
         obs.fact("no byte of the endless stream is kept", !held);
-        // The attack is over: the origin goes quiet (404), so its retries stop counting.
-        for (hash, _) in &rel.blobs {
-            lab.origin.forget(hash);
-        }
-        obs.keeping("the signed entry, listed without a manifest until a source behaves");
-        let allowed: Vec<String> = rows_of(&rel)
-            .into_iter()
-            .filter(|r| !r.starts_with("manifest "))
-            .collect();
-        lab.finish(&base, &mut obs, &[], &allowed).await?;
+        lab.finish_without_manifest(
+            &base,
+            &mut obs,
+            &rel,
+            "the signed entry, listed without a manifest until a source behaves",
+        )
+        .await?;
         Ok(obs)
     })
 }
