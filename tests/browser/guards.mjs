@@ -9,7 +9,7 @@
 // confirmation lists the reason and can be cancelled. Exits non-zero on the first failed
 // expectation, with a screenshot.
 import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const url = process.env.ATOLL_URL;
 const shots = process.env.ATOLL_SHOTS || ".";
@@ -24,11 +24,7 @@ if (!url || !yanked || !equivocated || !overridable) {
 const base = url.split("#")[0];
 const appUrl = (ref) => base + "#/app/" + ref.split("/").map(encodeURIComponent).join("/");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
 const dialogs = [];
 page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });

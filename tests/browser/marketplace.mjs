@@ -4,18 +4,14 @@
 // iroh, the progress in bytes), opens it and uninstalls it. Exits non-zero with a message on the first failed expectation; a
 // screenshot of the page at that moment is kept in ATOLL_SHOTS.
 import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const url = process.env.ATOLL_URL;
 const shots = process.env.ATOLL_SHOTS || ".";
 const docShot = process.env.ATOLL_DOC_SHOT; // where to write the README screenshot, if set
 if (!url) { console.error("ATOLL_URL is not set"); process.exit(2); }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
 const dialogs = [];
 page.on("dialog", (d) => { dialogs.push(d.message()); d.dismiss(); });

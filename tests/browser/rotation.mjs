@@ -8,7 +8,7 @@
 // strings stay text (no element the page did not build). Exits non-zero on the first
 // failed expectation, with a screenshot in ATOLL_SHOTS.
 import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const url = process.env.ATOLL_URL;
 const shots = process.env.ATOLL_SHOTS || ".";
@@ -17,11 +17,7 @@ const key = process.env.ATOLL_KEY;
 const voidSeq = process.env.ATOLL_VOID_SEQ;
 if (!url || !app || !key || !voidSeq) { console.error("ATOLL_URL, ATOLL_APP, ATOLL_KEY, ATOLL_VOID_SEQ must be set"); process.exit(2); }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(String(e)));

@@ -1,11 +1,7 @@
 // Screenshot of the marketplace for the README: node tests/browser/screenshot.mjs URL OUT.png
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 const [url, out] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run"],
-});
+const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1200, height: 720 } });
 await page.goto(url);
 await page.waitForSelector("[data-testid=app-card] img.icon");

@@ -6,7 +6,7 @@
 // token; network strings stay text. Exits non-zero on the first failed expectation, with
 // a screenshot in ATOLL_SHOTS.
 import { mkdirSync } from "node:fs";
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const url = process.env.ATOLL_URL;
 const shots = process.env.ATOLL_SHOTS || ".";
@@ -15,11 +15,7 @@ const subject = process.env.ATOLL_SUBJECT;
 const endorser = process.env.ATOLL_ENDORSER;
 if (!url || !lookalike || !subject || !endorser) { console.error("ATOLL_URL, ATOLL_LOOKALIKE, ATOLL_SUBJECT, ATOLL_ENDORSER must be set"); process.exit(2); }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
 const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(String(e)));
