@@ -1,8 +1,10 @@
 //! Typed errors: one enum per layer (podman API, service, images, data, store, reconcile)
 //! here, and one per operation (in `error/ops.rs`). Every enum is `#[non_exhaustive]`.
 
+mod backup;
 mod ops;
 
+pub use backup::BackupError;
 pub use ops::{
     ControlError, InstallError, Pending, QueryError, StartError, Unfinished, UninstallError,
     UpdateError, WaitError,

@@ -235,7 +235,14 @@ impl PodmanHost {
 
     /// A `podman` command with the global arguments, run as the podman user.
     pub fn command(&self) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(&self.binary);
+        tokio::process::Command::from(self.std_command())
+    }
+
+    /// [`PodmanHost::command`] as a blocking `std` command (for streams read with blocking
+    /// I/O, e.g. the tar stream of a backup).
+    pub fn std_command(&self) -> std::process::Command {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new(&self.binary);
         cmd.args(self.global_args())
             .current_dir("/")
             .stdin(std::process::Stdio::null());

@@ -63,6 +63,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod actor;
+pub mod backup;
 pub mod config;
 pub mod drift;
 pub mod error;
@@ -92,7 +93,7 @@ mod testutil;
 
 pub use config::{Backoff, Config};
 pub use error::{
-    ControlError, DataError, HostError, ImageError, InstallError, PodmanError, QueryError,
+    BackupError,    ControlError, DataError, HostError, ImageError, InstallError, PodmanError, QueryError,
     ReconcileError, ReleaseError, ServiceError, StartError, StoreError, UninstallError,
     UpdateError, WaitError,
 };
@@ -100,7 +101,7 @@ pub use health::HealthStatus;
 pub use host::{PodmanConfig, PodmanHost, StorageDirs};
 pub use ops::{
     failpoint, AppState, AppStatus, ContainerStatus, InstallReport, InstallRequest, PortStatus,
-    Resumed, UpdateReport,
+    RestoreReport, Resumed, UpdateReport,
 };
 pub use orchestrator::Orchestrator;
 pub use podman::types::ContainerState;

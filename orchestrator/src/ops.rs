@@ -2,6 +2,7 @@
 //! operation takes the app's lock, writes desired state, asks the actor for a pass, and
 //! waits for the app to converge, emitting progress and ending in success or a typed error.
 
+mod backup;
 mod control;
 pub mod failpoint;
 mod install;
@@ -11,6 +12,7 @@ mod uninstall;
 mod update;
 mod wait;
 
+pub use backup::RestoreReport;
 pub use install::{InstallReport, InstallRequest};
 pub use query::{AppState, AppStatus, ContainerStatus, PortStatus};
 pub use resume::Resumed;

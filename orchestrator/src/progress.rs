@@ -23,6 +23,10 @@ pub enum Operation {
     Update,
     /// `uninstall`.
     Uninstall,
+    /// `backup`.
+    Backup,
+    /// `restore` of a backup.
+    Restore,
 }
 
 /// What an operation is doing.
@@ -41,8 +45,10 @@ pub enum Stage {
     Health,
     /// Going back to the previous version.
     Rollback,
-    /// Removing data (purge).
+    /// Removing data (purge) or putting a backup's data back.
     Data,
+    /// Making a backup (stopping for it, running backup commands, copying).
+    Backup,
     /// Finished successfully (always the last event of a successful operation).
     Done,
     /// Failed (always the last event of a failed operation; the message is the error).

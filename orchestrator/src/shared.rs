@@ -19,6 +19,8 @@ pub(crate) struct Shared {
     pub podman: Podman,
     pub service: Supervisor,
     pub store: Arc<dyn DesiredState>,
+    /// The node's backups (`<data>/backups`).
+    pub backups: Arc<crate::backup::BackupStore>,
     pub runtime: Mutex<RuntimeFacts>,
     /// Bumped whenever the runtime table changes (operations wait on it).
     pub changed: tokio::sync::watch::Sender<u64>,
@@ -43,6 +45,7 @@ impl Shared {
             can_setns: rustix::process::geteuid().is_root(),
         };
         Self {
+            backups: Arc::new(crate::backup::BackupStore::new(&config.data_dir)),
             config,
             host,
             podman,

@@ -53,6 +53,9 @@ pub struct Previous {
     pub release: Release,
     /// Its image ids per container.
     pub images: BTreeMap<String, String>,
+    /// The backup taken before the update: a rollback restores it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<String>,
 }
 
 /// One installed app.

@@ -18,7 +18,7 @@ pub use locate::line_of;
 pub use policy::Violation;
 pub use rule::Rule;
 pub use schema::{
-    Container, Dependency, Health, HttpCheck, ImageSource, Manifest, Port, Protocol, Secret,
+    BackupHook, Container, Dependency, Health, HttpCheck, ImageSource, Manifest, Port, Protocol, Secret,
     TcpCheck, Volume,
 };
 

@@ -205,7 +205,7 @@ pub enum UpdateError {
     #[error(transparent)]
     Service(#[from] ServiceError),
     /// The new version failed; the previous one runs again, data intact.
-    #[error("update of {app:?} to {failed} failed ({reason}); rolled back to {restored}")]
+    #[error("update of {app:?} to {failed} failed ({reason}); rolled back to {restored} with the data from before the update")]
     RolledBack {
         /// The app.
         app: String,
@@ -215,6 +215,29 @@ pub enum UpdateError {
         restored: semver::Version,
         /// Why the new version failed.
         reason: WaitError,
+    },
+    /// The backup before the update failed: nothing was changed.
+    #[error("update of {app:?} refused: the backup of its data before the update failed: {source}")]
+    Backup {
+        /// The app.
+        app: String,
+        /// Why the backup failed.
+        source: Box<super::BackupError>,
+    },
+    /// The new version failed and the pre-update backup could not be put back: the app is
+    /// left stopped at its previous version (restore the backup by hand).
+    #[error("update of {app:?} to {failed} failed ({reason}); rolled back, but the data could not be restored from backup {backup} ({error}): the app is left stopped, restore that backup and start it")]
+    DataNotRestored {
+        /// The app.
+        app: String,
+        /// The version that failed.
+        failed: semver::Version,
+        /// Why it failed.
+        reason: WaitError,
+        /// The pre-update backup.
+        backup: String,
+        /// Why it could not be restored.
+        error: Box<super::BackupError>,
     },
     /// The new version failed and so did the previous one after the rollback.
     #[error("update of {app:?} failed ({reason}) and the rollback did not become ready either ({rollback})")]

@@ -3,6 +3,7 @@
 //! exists. Data stays unless `purge`.
 
 use super::failpoint;
+use crate::backup::Reason;
 use super::wait::Target;
 use crate::error::{UninstallError, WaitError};
 use crate::orchestrator::Orchestrator;
@@ -43,6 +44,23 @@ impl Orchestrator {
             .get(name)
             .await?
             .ok_or_else(|| UninstallError::NotInstalled(name.to_owned()))?;
+        if !purge && record.phase.is_prepared() && !matches!(record.wanted, Wanted::Removed { .. }) {
+            // Uninstall keeps a last backup (the data dir stays too); purge keeps nothing.
+            sink.emit(Stage::Backup, 2, "keeping a last backup of the app's data");
+            match self
+                .backup_locked(&record, Reason::Uninstall, false, sink)
+                .await
+            {
+                Ok(b) => sink.note(
+                    Stage::Backup,
+                    format!("last backup {} kept", &b.id().to_hex()[..12]),
+                ),
+                Err(e) => {
+                    tracing::warn!(app = %name, error = %e, "no last backup before the uninstall; the data dir is kept");
+                    sink.note(Stage::Backup, format!("no last backup ({e}); the data dir is kept"));
+                }
+            }
+        }
         record.wanted = Wanted::Removed { purge };
         record.updated_at = now_secs();
         shared.store.put(&record).await?;

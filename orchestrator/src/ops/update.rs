@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use super::failpoint;
 use super::wait::Target;
+use crate::backup::Reason;
 use crate::error::UpdateError;
 use crate::orchestrator::Orchestrator;
 use crate::progress::{Operation, ProgressSink, Stage};
@@ -99,9 +100,20 @@ impl Orchestrator {
             }
         }
         shared.service.ensure().await?;
+        // The data as the old version left it, consistent: a rollback puts it back.
+        sink.emit(Stage::Backup, 2, "backing up the app's data before the update");
+        let backup = self
+            .backup_locked(&record, Reason::PreUpdate, true, sink)
+            .await
+            .map_err(|e| UpdateError::Backup {
+                app: name.to_owned(),
+                source: Box::new(e),
+            })?;
+        failpoint::hit("update:after-backup").await;
         let previous = Previous {
             release: record.release.clone(),
             images: record.images.clone(),
+            backup: Some(backup.id().to_hex()),
         };
         record.release = release;
         record.images = Default::default();
@@ -245,6 +257,60 @@ impl Orchestrator {
         record.release = previous.release;
         record.images = previous.images;
         record.updated_at = now_secs();
+        if let Some(id) = &previous.backup {
+            // The new version may have changed the data (a migration): stop everything,
+            // put the pre-update backup back, then start the old version on it.
+            record.wanted = Wanted::Stopped;
+            shared.store.put(record).await?;
+            let base = self.baseline(&name);
+            sink.emit(Stage::Rollback, 91, format!("stopping {failed} to restore the data"));
+            self.pass(Some((name.clone(), sink.clone()))).await;
+            let grace: std::time::Duration = record
+                .release
+                .manifest
+                .containers
+                .iter()
+                .map(crate::spec::grace)
+                .sum();
+            let stopped = self
+                .wait(
+                    &name,
+                    Target::Stopped,
+                    grace + Duration::from_secs(60),
+                    &base,
+                    sink,
+                    (91, 91),
+                )
+                .await;
+            let restored_data = match stopped {
+                Ok(()) => {
+                    sink.emit(
+                        Stage::Rollback,
+                        92,
+                        format!("restoring the data of {restored} from backup {}", &id[..12]),
+                    );
+                    self.restore_locked(id).await
+                }
+                Err(reason) => Err(crate::error::BackupError::NotReached {
+                    app: name.clone(),
+                    what: "stop for the data to be restored",
+                    reason,
+                }),
+            };
+            if let Err(e) = restored_data {
+                // Leave it stopped: the old version must not start on data it may not read.
+                tracing::error!(app = %name, backup = %id, error = %e, "rollback could not restore the data");
+                return Err(UpdateError::DataNotRestored {
+                    app: name,
+                    failed,
+                    reason,
+                    backup: id.clone(),
+                    error: Box::new(e),
+                });
+            }
+            record.wanted = Wanted::Running;
+            record.updated_at = now_secs();
+        }
         shared.store.put(record).await?;
         shared.reset_backoff(&name);
         let base = self.baseline(&name);

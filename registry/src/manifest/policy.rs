@@ -53,6 +53,8 @@ pub mod limits {
     pub const DEPENDENCIES: usize = 32;
     /// Longest stop grace.
     pub const STOP_GRACE_MS: u64 = 10 * 60 * 1000;
+    /// Longest `backup.timeout`.
+    pub const BACKUP_TIMEOUT_MS: u64 = 60 * 60 * 1000;
     /// Largest memory limit of a container (1 TiB).
     pub const MEMORY: u64 = 1 << 40;
 }
@@ -412,6 +414,12 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
         }
         if h.start_period.0 > 3_600_000 {
             c.fail(format!("{hf}.start_period"), Rule::HealthStartPeriod);
+        }
+    }
+    if let Some(b) = &ct.backup {
+        c.args(format!("{at}.backup.command"), &b.command);
+        if b.timeout.is_some_and(|t| t.0 < 1000 || t.0 > limits::BACKUP_TIMEOUT_MS) {
+            c.fail(format!("{at}.backup.timeout"), Rule::BackupTimeout);
         }
     }
     if let Some(g) = ct.stop_grace {

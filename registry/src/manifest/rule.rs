@@ -155,6 +155,9 @@ pub enum Rule {
     /// A stop grace above 10 minutes.
     #[error("must be at most 10m")]
     StopGrace,
+    /// A backup timeout below 1s or above 1h.
+    #[error("must be 1s to 1h")]
+    BackupTimeout,
     /// A capability outside the allowlist.
     #[error("capability {0:?} is not allowed; allowed: {list}", list = CAPABILITY_ALLOWLIST.join(", "))]
     Capability(String),

@@ -73,6 +73,10 @@ pub struct Container {
     /// Time between SIGTERM and SIGKILL on stop.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_grace: Option<Duration>,
+    /// How to make a consistent backup while the app runs (a dump command run with
+    /// `podman exec`); without it on any container a backup stops the app for the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupHook>,
     /// Run a tiny init as PID 1 (forwards signals, reaps zombies).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub init: bool,
@@ -128,6 +132,26 @@ impl ImageSource {
             reference: None,
             archive: Some(path.to_owned()),
         }
+    }
+}
+
+/// A container's backup hook: `command` runs inside the running container (`podman exec`)
+/// before the node snapshots the volumes, e.g. a database dump into a volume.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupHook {
+    /// The command (argv, no shell unless it names one).
+    pub command: Vec<String>,
+    /// How long it may run (default 5m, at most 1h).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+}
+
+impl BackupHook {
+    /// The timeout, or the default of 5 minutes.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
+            .map_or(std::time::Duration::from_secs(300), |t| t.as_std())
     }
 }
 

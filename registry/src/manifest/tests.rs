@@ -125,6 +125,8 @@ const RULES: &[(&str, &str, &str, &str, &str)] = &[
     ("cpus zero", "cpus: 0.5", "cpus: 0", "containers[0].cpus", "more than 0"),
     ("link not http(s)", "https://example.org", "ftp://example.org", "links.homepage", "URL"),
     ("stop grace too long", "stop_grace: 5s", "stop_grace: 1h", "containers[0].stop_grace", "10m"),
+    ("backup command empty", "    stop_grace: 5s\n", "    stop_grace: 5s\n    backup:\n      command: []\n", "containers[0].backup.command", "arguments"),
+    ("backup timeout too long", "    stop_grace: 5s\n", "    stop_grace: 5s\n    backup:\n      command: [sync]\n      timeout: 2h\n", "containers[0].backup.timeout", "1s to 1h"),
     ("user with shell characters", "    init: true\n", "    init: true\n    user: \"root;rm\"\n", "containers[0].user", "uid"),
     ("empty command", "command: [\"httpd\", \"-f\", \"-p\", \"8080\"]", "command: []", "containers[0].command", "arguments"),
     ("image with both sources", "      archive: images/api.oci.tar\n", "      archive: images/api.oci.tar\n      reference: x\n", "containers[0].image", "exactly one"),
