@@ -6,6 +6,8 @@
 //! without them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "podman/backups.rs"]
+mod backups;
 #[path = "podman/faults.rs"]
 mod faults;
 #[path = "podman/harness.rs"]

@@ -181,11 +181,12 @@ fn read_volumes(
         "--file=-",
         "--numeric-owner",
         "--hard-dereference",
-        "--directory",
+        "--",
     ])
-    .arg(app_dir.join("volumes"))
-    .arg("--")
     .args(volumes)
+    // The volumes dir itself may be the node's (0711): entered, not opened, so the
+    // podman user reaches the volume dirs beneath it by name.
+    .current_dir(app_dir.join("volumes"))
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| BackupError::Tool {

@@ -109,7 +109,6 @@ impl Orchestrator {
                 app: name.to_owned(),
                 source: Box::new(e),
             })?;
-        failpoint::hit("update:after-backup").await;
         let previous = Previous {
             release: record.release.clone(),
             images: record.images.clone(),
