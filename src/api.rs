@@ -9,6 +9,7 @@
 
 mod apps;
 mod auth;
+pub mod backups;
 mod endorse;
 mod error;
 mod extract;
@@ -69,6 +70,8 @@ pub struct ApiState {
     pub install_threshold: f64,
     /// Where release uploads go and how large they may be.
     pub upload: UploadConfig,
+    /// Backups of the installed apps (`None`: no container runtime).
+    pub backups: Option<Arc<crate::node::runtime::NodeApps>>,
     /// Auto-update policy per app ref (`off` hides available updates).
     pub auto_update: Arc<std::collections::BTreeMap<String, crate::node::config::AutoUpdate>>,
 }
@@ -141,6 +144,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/node", get(publish::node))
         .route("/publish", post(publish::release))
         .route("/publish/event", post(publish::event))
+        .route("/backups", get(backups::list).post(backups::create))
+        .route("/backups/import", post(backups::import))
+        .route("/backups/{id}", get(backups::show).delete(backups::delete))
+        .route("/backups/{id}/restore", post(backups::restore))
+        .route("/backups/{id}/export", post(backups::export))
         .route("/openapi.json", get(openapi))
         .fallback(not_found);
     let routes = Router::new()

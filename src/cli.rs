@@ -1,6 +1,7 @@
 //! Command-line interface: one file per command group under `cli/`.
 
 mod app;
+mod backup;
 mod catalog;
 mod client;
 mod conformance;
@@ -61,6 +62,9 @@ pub enum Command {
     Sync(sync::SyncCommand),
     /// Run the attack suite on a throwaway node with hostile peers; exit 1 on any FAIL.
     Conformance(conformance::ConformanceArgs),
+    /// Back up, restore, export and import an app's data on the running node.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
     /// Operate apps on the running node (install, start, stop, …).
     #[command(flatten)]
     Op(ops::OpCommand),
@@ -77,6 +81,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Trust(cmd) => trust::run(&home, &cli.node, cmd),
         Command::Sync(cmd) => sync::run(&home, &cli.node, cmd),
         Command::Conformance(args) => conformance::run(args),
+        Command::Backup(cmd) => backup::run(&home, &cli.node, cmd),
         Command::Op(cmd) => ops::run(&home, &cli.node, cmd),
     }
 }

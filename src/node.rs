@@ -12,8 +12,9 @@ mod fetch_report;
 mod local;
 pub mod outbox;
 mod publish;
+pub mod backups;
 pub mod relays;
-mod runtime;
+pub mod runtime;
 pub(crate) mod swarm;
 pub mod token;
 pub mod trust_recompute;
@@ -101,23 +102,28 @@ pub async fn run(
     }
     let blob_dirs = Arc::new(blob_dirs);
     let desired = open_desired_state(&data).await?;
-    let (ops, orch): (Arc<dyn AppOps>, _) = match start_orchestrator(&opts, desired).await {
-        Ok(orch) => (
-            Arc::new(runtime::NodeApps::new(
-                orch.clone(),
-                catalog.clone(),
-                &data,
-                blob_dirs.clone(),
-                Some(discovery.clone()),
-            )),
-            Some(orch),
-        ),
-        Err(e) => {
-            warn!("no container runtime: {e:#}");
-            eprintln!("atoll node: warning: apps cannot be installed: {e:#}");
-            (Arc::new(local::NoRuntime::new(format!("{e:#}"))), None)
-        }
-    };
+    let (ops, orch, node_apps): (Arc<dyn AppOps>, _, _) =
+        match start_orchestrator(&opts, desired).await {
+            Ok(orch) => {
+                let apps = Arc::new(runtime::NodeApps::new(
+                    orch.clone(),
+                    catalog.clone(),
+                    &data,
+                    blob_dirs.clone(),
+                    Some(discovery.clone()),
+                ));
+                (apps.clone(), Some(orch), Some(apps))
+            }
+            Err(e) => {
+                warn!("no container runtime: {e:#}");
+                eprintln!("atoll node: warning: apps cannot be installed: {e:#}");
+                (Arc::new(local::NoRuntime::new(format!("{e:#}"))), None, None)
+            }
+        };
+    // Scheduled backups ([backups] every), with their retention.
+    let scheduled = orch
+        .clone()
+        .map(|orch| tokio::spawn(backups::schedule(orch, opts.config.backups.clone())));
     // Finish the installs and updates a crash interrupted (uninstalls finish by themselves).
     let resume = orch.clone().map(|orch| {
         tokio::spawn(async move {
@@ -156,6 +162,7 @@ pub async fn run(
         },
         install_threshold: opts.config.trust.install_threshold,
         auto_update: Arc::new(opts.config.auto_update.clone()),
+        backups: node_apps,
     };
     info!(%addr, data = %data.display(), demo = opts.demo, "node listening");
     eprintln!(
@@ -178,6 +185,9 @@ pub async fn run(
     admin.serve(router.clone());
     api::server::serve(listener, router, shutdown).await;
     updater.abort();
+    if let Some(s) = scheduled {
+        s.abort();
+    }
     relay_task.abort();
     recompute_task.abort();
     if let Some(resume) = resume {

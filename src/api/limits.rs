@@ -78,7 +78,9 @@ pub const STREAMED_ROUTE: &str = "/api/v1/publish";
 
 /// Read the body within its limits, then run the handler within its deadline.
 pub async fn bound(req: Request<Body>, next: Next) -> Response {
-    if req.method() == axum::http::Method::POST && req.uri().path() == STREAMED_ROUTE {
+    if req.method() == axum::http::Method::POST
+        && (req.uri().path() == STREAMED_ROUTE || req.uri().path() == super::backups::IMPORT_ROUTE)
+    {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();

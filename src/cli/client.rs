@@ -190,6 +190,20 @@ impl NodeClient {
         Self::answer(resp)
     }
 
+    /// POST (admin token) and copy a successful answer's body to `out`; returns its bytes.
+    pub(crate) fn post_download(&self, path: &str, out: &mut dyn std::io::Write) -> Result<u64> {
+        let req = self.http.post(format!("{}/api/v1{path}", self.base));
+        let mut resp = self
+            .authorize(req)?
+            .send()
+            .map_err(|e| self.unreachable(e))?;
+        if !resp.status().is_success() {
+            return Self::answer(resp).map(|_| 0);
+        }
+        resp.copy_to(out)
+            .context("the download broke off before its end")
+    }
+
     pub(crate) fn post(&self, path: &str, body: &Value) -> Result<Value> {
         self.send(reqwest::Method::POST, path, body)
     }

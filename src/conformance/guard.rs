@@ -93,6 +93,7 @@ impl Api {
                 max_bytes: 1024 * 1024,
             },
             auto_update: Arc::default(),
+            backups: None,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(api::server::serve(

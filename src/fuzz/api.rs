@@ -115,6 +115,7 @@ impl TestApi {
                 max_bytes: 1 << 20,
             },
             auto_update: Arc::new(BTreeMap::new()),
+            backups: None,
         };
         Self {
             router: api::router(state),

@@ -48,6 +48,59 @@ pub struct NodeConfig {
     pub auto_update: BTreeMap<String, AutoUpdate>,
     /// The remote admin channel (iroh ALPN `atoll/admin/1`).
     pub admin: AdminSection,
+    /// Scheduled backups of the installed apps and their retention.
+    pub backups: BackupsSection,
+}
+
+/// Default of `[backups] keep`.
+pub const DEFAULT_BACKUP_KEEP: usize = 7;
+
+/// `[backups]`: scheduled backups and how many automatic ones to keep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupsSection {
+    /// Back up every installed app when its newest backup is older than this (`30m`,
+    /// `24h`, `7d`). Default none: no scheduled backups (updates and uninstalls still
+    /// back up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every: Option<String>,
+    /// Automatic backups (scheduled, pre-update) kept per app, newest first; older ones
+    /// are deleted after each scheduled backup. Manual, uninstall and pre-restore
+    /// backups are kept until deleted. Default 7.
+    pub keep: usize,
+}
+
+impl Default for BackupsSection {
+    fn default() -> Self {
+        Self {
+            every: None,
+            keep: DEFAULT_BACKUP_KEEP,
+        }
+    }
+}
+
+impl BackupsSection {
+    /// `every` as a duration (`None`: no schedule, or not valid: see [`NodeConfig::check`]).
+    pub fn every_duration(&self) -> Option<std::time::Duration> {
+        self.every.as_deref().and_then(|e| parse_interval(e).ok())
+    }
+}
+
+/// `<n>s`, `<n>m`, `<n>h` or `<n>d`, at least a minute.
+pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
+    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = n
+        .parse()
+        .with_context(|| format!("{text:?} is not a number and a unit (s, m, h, d)"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => anyhow::bail!("{text:?}: the unit must be s, m, h or d"),
+    };
+    anyhow::ensure!(secs >= 60, "{text:?} is less than a minute");
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 /// Who may administer the node from another host, over iroh.
@@ -201,6 +254,7 @@ impl Default for NodeConfig {
             api: ApiSection::default(),
             auto_update: BTreeMap::new(),
             admin: AdminSection::default(),
+            backups: BackupsSection::default(),
         }
     }
 }
@@ -350,6 +404,10 @@ impl NodeConfig {
              (embedded_port is its old form, 127.0.0.1:PORT)"
         );
         self.admin.endpoint_ids()?;
+        if let Some(every) = &self.backups.every {
+            parse_interval(every).context("backups.every")?;
+        }
+        anyhow::ensure!(self.backups.keep >= 1, "backups.keep must be at least 1");
         self.check_iroh()
     }
 
@@ -392,6 +450,18 @@ impl NodeConfig {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn backup_intervals_parse_and_bad_ones_are_named() {
+        assert_eq!(parse_interval("24h").unwrap().as_secs(), 86_400);
+        assert_eq!(parse_interval("90s").unwrap().as_secs(), 90);
+        for bad in ["", "24", "1w", "30s", "h"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+        let c: NodeConfig = toml::from_str("[backups]\nevery = \"2x\"").unwrap();
+        let e = format!("{:#}", c.check().unwrap_err());
+        assert!(e.contains("backups.every"), "{e}");
+    }
 
     #[test]
     fn empty_file_gives_documented_defaults() {

@@ -20,7 +20,7 @@ use crate::api::{Action, ActionRequest, AppOps, BoxFut, LiveApp};
 
 /// Apps run by the embedded orchestrator.
 pub struct NodeApps {
-    orch: Orchestrator,
+    pub(super) orch: Orchestrator,
     swarm: Option<atoll_discovery::Discovery>,
     catalog: CatalogService,
     releases: PathBuf,
@@ -55,7 +55,7 @@ impl NodeApps {
     }
 
     /// The verified head entry of an app and its manifest, from the catalog.
-    async fn head(&self, app: &AppRef) -> Result<(Verified<Entry>, atoll_registry::Manifest)> {
+    pub(super) async fn head(&self, app: &AppRef) -> Result<(Verified<Entry>, atoll_registry::Manifest)> {
         let of = app.clone();
         let bytes = self
             .catalog
@@ -94,7 +94,7 @@ impl NodeApps {
     /// bytes, source and path to `job`, and lay them out under the paths the manifest
     /// names for the orchestrator, which checks each archive's BLAKE3 against the signed
     /// entry again before loading it. `floor` becomes the job's percent after the fetch.
-    async fn release(
+    pub(super) async fn release(
         &self,
         entry: &Verified<Entry>,
         manifest: atoll_registry::Manifest,
@@ -204,6 +204,30 @@ impl NodeApps {
     }
 }
 
+/// A progress sink whose events become steps of `job`, scaled into what is left above
+/// `floor` (a blob fetch's share) and kept below 100 (the job's own last event says done).
+/// The task ends when every clone of the sink is dropped.
+pub(super) fn forward_progress(
+    job: &JobHandle,
+    floor: Arc<AtomicU8>,
+) -> (ProgressSink, tokio::task::JoinHandle<()>) {
+    let (sink, mut events) = ProgressSink::channel();
+    let job = job.clone();
+    let forward = tokio::spawn(async move {
+        while let Some(p) = events.recv().await {
+            let stage = serde_json::to_value(p.stage)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_else(|| format!("{:?}", p.stage).to_lowercase());
+            let base = floor.load(Ordering::SeqCst).min(99);
+            let scaled =
+                u16::from(base) + u16::from(p.percent.min(100)) * u16::from(99 - base) / 100;
+            job.step(&stage, scaled.min(99) as u8, p.message);
+        }
+    });
+    (sink, forward)
+}
+
 /// Install or update only the head the guard checked: a head that arrived after the check
 /// (newer, or yanking the one checked) is refused here and needs a new request.
 fn checked(entry: &Verified<Entry>, req: &ActionRequest) -> Result<()> {
@@ -231,26 +255,9 @@ impl AppOps for NodeApps {
         job: JobHandle,
     ) -> BoxFut<'_, ()> {
         Box::pin(async move {
-            let (sink, mut events) = ProgressSink::channel();
             // After a blob fetch the orchestrator's 0-100 fills what is left above it.
             let floor = Arc::new(AtomicU8::new(0));
-            let forward = {
-                let job = job.clone();
-                let floor = floor.clone();
-                tokio::spawn(async move {
-                    while let Some(p) = events.recv().await {
-                        let stage = serde_json::to_value(p.stage)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_else(|| format!("{:?}", p.stage).to_lowercase());
-                        // The job's own last event says done; keep the orchestrator's below 100.
-                        let base = floor.load(Ordering::SeqCst).min(99);
-                        let scaled = u16::from(base)
-                            + u16::from(p.percent.min(100)) * u16::from(99 - base) / 100;
-                        job.step(&stage, scaled.min(99) as u8, p.message);
-                    }
-                })
-            };
+            let (sink, forward) = forward_progress(&job, floor.clone());
             let result = self.act(action, &app, &req, &sink, (&job, &floor)).await;
             drop(sink);
             let _ = forward.await;

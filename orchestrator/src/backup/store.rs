@@ -52,7 +52,8 @@ pub struct BackupSummary {
 }
 
 impl BackupSummary {
-    pub(crate) fn of(record: &BackupRecord, installed: bool) -> Self {
+    /// The summary of a record; `installed`: is its app installed on this node.
+    pub fn of(record: &BackupRecord, installed: bool) -> Self {
         Self {
             id: record.id().to_hex(),
             app: record.app.clone(),
