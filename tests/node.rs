@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 
 #[path = "node/admin.rs"]
 mod admin;
+#[path = "node/backup.rs"]
+mod backup;
 #[path = "node/crash.rs"]
 mod crash;
 #[path = "node/guard.rs"]
