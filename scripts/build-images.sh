@@ -206,38 +206,69 @@ debian_rootfs() { # app_dir container rootfs resolved_file
     --skip=cleanup/apt/cache "$debian_suite" "$rootfs" "${debian_sources[@]}" >"$log" 2>&1 ||
     die "mmdebstrap failed for ${app_dir#"$root"/}/$container: $(tail -n 20 "$log")"
 
+  # Everything after the extraction runs confined to the image root (a private mount
+  # namespace in which every other mount is read-only): a symlink in the image, or a
+  # mistake in a .setup script, cannot touch the build host.
+  export -f debian_finish overlay die
+  confined "$r" bash -euo pipefail -c 'debian_finish "$@"' debian_finish "$src" "$resolved" \
+    "$work/dropped" >"$log" 2>&1 ||
+    die "finishing the image of ${src#"$root"/} failed: $(tail -n 20 "$log")"
+}
+
+# confined root cmd...: run cmd in root (its working directory) with every mount except
+# root read-only, in a private mount namespace, so nothing outside root can change.
+confined() {
+  local r=$1
+  shift
+  unshare --mount --propagation private -- bash -euo pipefail -c '
+    r=$1; shift
+    mount --bind "$r" "$r"
+    while read -r _ m _; do
+      m=$(printf "%b" "$m")
+      [ "$m" = "$r" ] || mount -o remount,bind,ro "$m" 2>/dev/null || true
+    done < <(sort -k2,2r /proc/self/mounts)
+    if touch /.atoll-build-probe 2>/dev/null; then
+      rm -f /.atoll-build-probe
+      echo "could not make / read-only for the confined step" >&2
+      exit 1
+    fi
+    cd "$r"
+    exec "$@"' confined "$r" "$@"
+}
+
+# In the image root (the working directory, confined): drop the left-out dependencies,
+# trim what a container never needs, write users, the overlay and the setup.
+debian_finish() { # src resolved dropped
+  local src=$1 resolved=$2 dropped=$3 p deb
   # Dependencies the app does not use ("-name" lines): their files (not directories) go.
-  local p deb
   while IFS= read -r p; do
     [ -n "$p" ] || continue
-    deb=$(find "$r/var/cache/apt/archives" -maxdepth 1 -name "${p}_*.deb" | head -n1)
+    deb=$(find var/cache/apt/archives -maxdepth 1 -name "${p}_*.deb" | head -n1)
     [ -n "$deb" ] || die "-$p: mmdebstrap left no ${p}_*.deb to read its file list from"
-    dpkg-deb --fsys-tarfile "$deb" | tar -t | sed -n 's|^\./\(.*[^/]\)$|\1|p' |
-      (cd "$r" && xargs -r -d '\n' rm -f --)
-  done <"$work/dropped"
+    dpkg-deb --fsys-tarfile "$deb" | tar -t -f - | sed -n 's|^\./\(.*[^/]\)$|\1|p' |
+      xargs -r -d '\n' rm -f --
+  done <"$dropped"
 
   # What a container gets from podman at run time, or never needs.
-  rm -rf "$r"/var/cache/* "$r"/var/lib/apt "$r"/var/lib/dpkg "$r"/var/log/* "$r"/etc/apt \
-    "$r"/etc/dpkg "$r"/dev/* "$r"/run/* "$r"/tmp/* "$r"/etc/machine-id "$r"/etc/ld.so.cache \
-    "$r"/etc/hostname "$r"/etc/resolv.conf "$r"/etc/mtab
+  rm -rf var/cache/* var/lib/apt var/lib/dpkg var/log/* etc/apt etc/dpkg dev/* run/* tmp/* \
+    etc/machine-id etc/ld.so.cache etc/hostname etc/resolv.conf etc/mtab
   # Directories the excludes emptied.
-  find "$r/usr/share" -mindepth 1 -type d -empty -delete
-  mkdir -p "$r"/{dev,proc,sys,run,tmp,root,etc,var/tmp,usr/share/atoll}
-  chmod 1777 "$r/tmp" "$r/var/tmp"
-  chmod 0700 "$r/root"
-  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >"$r/etc/passwd"
-  printf 'root:x:0:\nnogroup:x:65534:\n' >"$r/etc/group"
-  printf 'root:*:0:0:99999:7:::\nnobody:*:0:0:99999:7:::\n' >"$r/etc/shadow"
-  chmod 0644 "$r/etc/passwd" "$r/etc/group"
-  chmod 0640 "$r/etc/shadow"
+  find usr/share -mindepth 1 -type d -empty -delete
+  mkdir -p dev proc sys run tmp root etc var/tmp usr/share/atoll
+  chmod 1777 tmp var/tmp
+  chmod 0700 root
+  printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >etc/passwd
+  printf 'root:x:0:\nnogroup:x:65534:\n' >etc/group
+  printf 'root:*:0:0:99999:7:::\nnobody:*:0:0:99999:7:::\n' >etc/shadow
+  chmod 0644 etc/passwd etc/group
+  chmod 0640 etc/shadow
   # The package list, for whoever audits the image (no dpkg database in it).
-  tr '=' ' ' <"$resolved" >"$r/usr/share/atoll/packages"
+  tr '=' ' ' <"$resolved" >usr/share/atoll/packages
   if [ -d "$src" ]; then
-    overlay "$src" "$r"
+    overlay "$src" .
   fi
   if [ -f "$src.setup" ]; then
-    (cd "$r" && bash -euo pipefail "$src.setup" "$r") >"$log" 2>&1 ||
-      die "${src#"$root"/}.setup failed: $(tail -n 20 "$log")"
+    bash -euo pipefail "$src.setup" "$PWD"
   fi
 }
 
