@@ -36,6 +36,51 @@ impl Serialize for SecretString {
     }
 }
 
+/// An operator credential (a secret marked `show: true`) that an install generated: shown
+/// once to the operator, never logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    /// The secret's name.
+    pub name: String,
+    /// The container that declares it (`show: true`) first.
+    pub container: String,
+    /// The value.
+    pub value: SecretString,
+}
+
+/// Of an app's `show` secrets, those just generated (as credentials to show) and the names
+/// of those kept from before (not shown again). `generated` holds the values this
+/// operation made.
+pub fn credentials(
+    manifest: &atoll_registry::manifest::Manifest,
+    generated: &std::collections::BTreeMap<String, SecretString>,
+) -> (Vec<Credential>, Vec<String>) {
+    let mut shown = Vec::new();
+    let mut kept = Vec::new();
+    for (s, show) in manifest.app_secrets() {
+        if !show {
+            continue;
+        }
+        match generated.get(&s.name) {
+            Some(value) => {
+                let container = manifest
+                    .containers
+                    .iter()
+                    .find(|c| c.secrets.iter().any(|x| x.name == s.name && x.show))
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
+                shown.push(Credential {
+                    name: s.name.clone(),
+                    container,
+                    value: value.clone(),
+                });
+            }
+            None => kept.push(s.name.clone()),
+        }
+    }
+    (shown, kept)
+}
+
 /// `<app dir>/secrets`.
 pub fn dir(app_dir: &Path) -> PathBuf {
     app_dir.join("secrets")
@@ -43,6 +88,12 @@ pub fn dir(app_dir: &Path) -> PathBuf {
 
 /// The secret's value: read from its file, or generated and written (0600) the first time.
 pub fn ensure(app_dir: &Path, secret: &Secret) -> Result<SecretString, DataError> {
+    ensure_new(app_dir, secret).map(|(value, _)| value)
+}
+
+/// As [`ensure`], also saying whether this call generated the value (`true`) or found it
+/// (`false`: kept from an earlier install or start).
+pub fn ensure_new(app_dir: &Path, secret: &Secret) -> Result<(SecretString, bool), DataError> {
     let dir = dir(app_dir);
     let io = |op: &'static str, path: &Path| {
         let path = path.to_owned();
@@ -55,7 +106,7 @@ pub fn ensure(app_dir: &Path, secret: &Secret) -> Result<SecretString, DataError
     }
     let path = dir.join(&secret.name);
     match std::fs::read_to_string(&path) {
-        Ok(text) => return parse(&path, &text),
+        Ok(text) => return parse(&path, &text).map(|v| (v, false)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io("read", &path)(e)),
     }
@@ -76,10 +127,10 @@ pub fn ensure(app_dir: &Path, secret: &Secret) -> Result<SecretString, DataError
     let linked = std::fs::hard_link(&tmp, &path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => Ok(SecretString(value)),
+        Ok(()) => Ok((SecretString(value), true)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
-            parse(&path, &text)
+            parse(&path, &text).map(|v| (v, false))
         }
         Err(e) => Err(io("link", &path)(e)),
     }
@@ -126,10 +177,16 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let s = Secret {
             name: "key".into(),
-            env: "KEY".into(),
+            env: Some("KEY".into()),
             length: 32,
+            show: true,
         };
-        let a = ensure(tmp.path(), &s).unwrap();
+        let (a, made) = ensure_new(tmp.path(), &s).unwrap();
+        assert!(made);
+        assert!(
+            !ensure_new(tmp.path(), &s).unwrap().1,
+            "found, not made, the second time"
+        );
         assert_eq!(a.expose().len(), 32);
         assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric()));
         let meta = std::fs::metadata(tmp.path().join("secrets/key")).unwrap();

@@ -17,6 +17,7 @@ use crate::labels;
 use crate::orchestrator::Orchestrator;
 use crate::progress::{Operation, ProgressSink, Stage};
 use crate::release::Release;
+use crate::secrets::Credential;
 use crate::store::{now_secs, AppRecord, Phase, Wanted};
 
 /// What to install.
@@ -31,6 +32,8 @@ pub struct InstallRequest {
     pub ports: BTreeMap<u16, u16>,
     /// Start it (default) or leave it installed and stopped.
     pub start: bool,
+    /// Values of the manifest's settings (the others take their defaults).
+    pub settings: BTreeMap<String, String>,
 }
 
 impl InstallRequest {
@@ -41,7 +44,14 @@ impl InstallRequest {
             release,
             ports: BTreeMap::new(),
             start: true,
+            settings: BTreeMap::new(),
         }
+    }
+
+    /// Give setting `name` the value `value`.
+    pub fn setting(mut self, name: &str, value: &str) -> Self {
+        self.settings.insert(name.to_owned(), value.to_owned());
+        self
     }
 
     /// Use another install name.
@@ -66,6 +76,10 @@ pub struct InstallReport {
     pub version: semver::Version,
     /// The web UI, if the manifest marks a web port.
     pub web_url: Option<String>,
+    /// The `show: true` secrets this install generated: for the operator, once.
+    pub credentials: Vec<Credential>,
+    /// The `show: true` secrets kept from an earlier install (not shown again).
+    pub kept: Vec<String>,
 }
 
 /// Host ports an app publishes (after overrides), with their protocol.
@@ -129,6 +143,7 @@ impl Orchestrator {
         }
         let release = request.release;
         release.validate()?;
+        crate::settings::check(&release.manifest, &request.settings)?;
         let ports = host_ports(&release, &request.ports);
         for other in shared.store.list().await? {
             let theirs = host_ports(&other.release, &other.ports);
@@ -149,6 +164,7 @@ impl Orchestrator {
             name: name.clone(),
             release,
             ports: request.ports,
+            settings: request.settings,
             wanted: if request.start {
                 Wanted::Running
             } else {
@@ -175,11 +191,11 @@ impl Orchestrator {
     ) -> Result<InstallReport, InstallError> {
         let shared = self.shared();
         let name = record.name.clone();
-        let images = match self
+        let (images, generated) = match self
             .prepare::<InstallError>(&name, &record.release, sink, (5, 50))
             .await
         {
-            Ok(images) => images,
+            Ok(prepared) => prepared,
             Err(e) => {
                 // Nothing was created for a preparing record: forgetting it is the undo.
                 if let Err(forget) = shared.store.delete(&name).await {
@@ -199,10 +215,13 @@ impl Orchestrator {
         record.updated_at = now_secs();
         shared.store.put(&record).await?;
         failpoint::hit("install:after-prepared").await;
+        let (credentials, kept) = crate::secrets::credentials(&record.release.manifest, &generated);
         let report = InstallReport {
             name: name.clone(),
             version: record.release.version().clone(),
             web_url,
+            credentials,
+            kept,
         };
         let base = self.baseline(&name);
         sink.emit(Stage::Containers, 60, "creating containers");
