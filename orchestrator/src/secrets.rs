@@ -48,12 +48,14 @@ pub struct Credential {
     pub value: SecretString,
 }
 
-/// Of an app's `show` secrets, those just generated (as credentials to show) and the names
-/// of those kept from before (not shown again). `generated` holds the values this
-/// operation made.
+/// Of an app's `show` secrets, those not shown yet (as credentials to show) and the names
+/// of those an earlier install or update showed already (kept, not shown again). A secret
+/// counts as shown once an operation that returned it succeeded ([`mark_shown`]), so an
+/// install that failed after generating it shows it on the retry that succeeds.
 pub fn credentials(
     manifest: &atoll_registry::manifest::Manifest,
-    generated: &std::collections::BTreeMap<String, SecretString>,
+    app_dir: &Path,
+    values: &std::collections::BTreeMap<String, SecretString>,
 ) -> (Vec<Credential>, Vec<String>) {
     let mut shown = Vec::new();
     let mut kept = Vec::new();
@@ -61,8 +63,8 @@ pub fn credentials(
         if !show {
             continue;
         }
-        match generated.get(&s.name) {
-            Some(value) => {
+        match values.get(&s.name) {
+            Some(value) if !was_shown(app_dir, &s.name) => {
                 let container = manifest
                     .containers
                     .iter()
@@ -75,10 +77,33 @@ pub fn credentials(
                     value: value.clone(),
                 });
             }
-            None => kept.push(s.name.clone()),
+            _ => kept.push(s.name.clone()),
         }
     }
     (shown, kept)
+}
+
+fn shown_marker(app_dir: &Path, name: &str) -> PathBuf {
+    // A secret name is a DNS label: it has no '.', so no marker is a secret's file.
+    dir(app_dir).join(format!("{name}.shown"))
+}
+
+/// Was the secret `name` returned by an operation that succeeded?
+pub fn was_shown(app_dir: &Path, name: &str) -> bool {
+    shown_marker(app_dir, name).exists()
+}
+
+/// Record that these credentials were returned by an operation that succeeded.
+pub fn mark_shown(app_dir: &Path, credentials: &[Credential]) -> Result<(), DataError> {
+    for c in credentials {
+        let path = shown_marker(app_dir, &c.name);
+        std::fs::write(&path, b"").map_err(|source| DataError::Io {
+            op: "write",
+            path,
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 /// `<app dir>/secrets`.
@@ -203,5 +228,49 @@ mod tests {
         )
         .unwrap();
         assert_ne!(a, other);
+    }
+
+    #[test]
+    fn a_credential_is_shown_until_an_operation_that_returned_it_succeeded() {
+        let text = r#"
+id: demo
+name: Demo
+version: 1.0.0
+description: d
+containers:
+  - name: web
+    image: { archive: images/web.oci.tar }
+    secrets:
+      - { name: admin-password, length: 24, show: true }
+      - { name: internal, env: KEY, length: 32 }
+  - name: db
+    image: { archive: images/db.oci.tar }
+    secrets: [ { name: admin-password, length: 24 } ]
+"#;
+        let m = atoll_registry::manifest::parse(text, "m.yml".as_ref()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut values = std::collections::BTreeMap::new();
+        for (s, _) in m.app_secrets() {
+            values.insert(s.name.clone(), ensure(tmp.path(), s).unwrap());
+        }
+        let (shown, kept) = credentials(&m, tmp.path(), &values);
+        assert_eq!(shown.len(), 1);
+        assert_eq!(
+            (shown[0].name.as_str(), shown[0].container.as_str()),
+            ("admin-password", "web")
+        );
+        assert_eq!(shown[0].value.expose().len(), 24);
+        assert!(kept.is_empty());
+        // Not marked (the operation failed): shown again next time.
+        assert_eq!(credentials(&m, tmp.path(), &values).0.len(), 1);
+        mark_shown(tmp.path(), &shown).unwrap();
+        let (shown, kept) = credentials(&m, tmp.path(), &values);
+        assert!(shown.is_empty());
+        assert_eq!(kept, ["admin-password"]);
+        // The marker is not a secret: the value is unchanged.
+        assert_eq!(
+            values["admin-password"],
+            ensure(tmp.path(), m.app_secrets()[0].0).unwrap()
+        );
     }
 }

@@ -29,8 +29,7 @@ pub enum Resumed {
 
 impl Orchestrator {
     /// Load a release's images (hash-checked) and prepare its secrets and volumes; progress
-    /// within `range`. Returns the image id per container and the secrets this call
-    /// generated (the others existed already).
+    /// within `range`. Returns the image id per container and every secret's value.
     pub(super) async fn prepare<E>(
         &self,
         name: &str,
@@ -45,18 +44,15 @@ impl Orchestrator {
         let images = images::ensure_all(&shared.podman, release, sink, range).await?;
         sink.emit(Stage::Prepare, range.1 + 2, "preparing secrets and volumes");
         let app_dir = shared.config.app_dir(name);
-        let mut generated = BTreeMap::new();
+        let mut values = BTreeMap::new();
         for (s, _) in release.manifest.app_secrets() {
-            let (value, made) = secrets::ensure_new(&app_dir, s)?;
-            if made {
-                generated.insert(s.name.clone(), value);
-            }
+            values.insert(s.name.clone(), secrets::ensure(&app_dir, s)?);
         }
         for c in &release.manifest.containers {
             let vols: Vec<String> = c.volumes.iter().map(|v| v.name.clone()).collect();
             volumes::prepare(&shared.host, &app_dir, &vols, c.user.as_deref()).await?;
         }
-        Ok((images, generated))
+        Ok((images, values))
     }
 
     /// Finish every install and update a crash interrupted (see the module docs), one

@@ -25,7 +25,7 @@ pub struct UpdateReport {
     pub from: semver::Version,
     /// Version now.
     pub to: semver::Version,
-    /// `show: true` secrets this update generated (new in this version): shown once.
+    /// `show: true` secrets not shown before (new in this version): shown once.
     pub credentials: Vec<Credential>,
 }
 
@@ -166,9 +166,10 @@ impl Orchestrator {
                 .prepare::<UpdateError>(name, &record.release, sink, (5, 40))
                 .await
             {
-                Ok((images, generated)) => {
+                Ok((images, values)) => {
+                    let app_dir = shared.config.app_dir(name);
                     credentials =
-                        crate::secrets::credentials(&record.release.manifest, &generated).0;
+                        crate::secrets::credentials(&record.release.manifest, &app_dir, &values).0;
                     images
                 }
                 Err(e) => {
@@ -199,11 +200,13 @@ impl Orchestrator {
             to: to.clone(),
             credentials,
         };
+        let app_dir = shared.config.app_dir(name);
         if record.wanted != Wanted::Running {
             // Stopped apps switch release now and start with it later.
             self.pass(None).await;
             record.previous = None;
             shared.store.put(&record).await?;
+            crate::secrets::mark_shown(&app_dir, &report.credentials)?;
             return Ok(report);
         }
         shared.reset_backoff(name);
@@ -224,6 +227,7 @@ impl Orchestrator {
                 record.previous = None;
                 record.updated_at = now_secs();
                 shared.store.put(&record).await?;
+                crate::secrets::mark_shown(&app_dir, &report.credentials)?;
                 Ok(report)
             }
             Err(reason) => {
