@@ -348,17 +348,21 @@ pub async fn job_credentials(
     Path(job): Path<String>,
 ) -> ApiResult<Json<super::jobs::JobCredentials>> {
     use super::jobs::TakeError;
-    state.jobs.take_credentials(&job).map(Json).map_err(|e| match e {
-        TakeError::NoJob => {
-            ApiError::not_found(format!("no job {:?} on this node", clip(&job, 40)))
-        }
-        TakeError::NotDone => ApiError::conflict("the job has not ended yet"),
-        TakeError::AlreadyRead => ApiError::new(
-            StatusCode::GONE,
-            "gone",
-            "the credentials of this job were read already; they are not shown again",
-        ),
-    })
+    state
+        .jobs
+        .take_credentials(&job)
+        .map(Json)
+        .map_err(|e| match e {
+            TakeError::NoJob => {
+                ApiError::not_found(format!("no job {:?} on this node", clip(&job, 40)))
+            }
+            TakeError::NotDone => ApiError::conflict("the job has not ended yet"),
+            TakeError::AlreadyRead => ApiError::new(
+                StatusCode::GONE,
+                "gone",
+                "the credentials of this job were read already; they are not shown again",
+            ),
+        })
 }
 
 /// `GET /jobs/{job}/events`

@@ -194,7 +194,10 @@ impl NodeApps {
                 let report = self.orch.update(&name, release, sink).await?;
                 let words = credential_words(&report.credentials, &[]);
                 job.hold_credentials(report.credentials, Vec::new());
-                Ok(format!("updated from {} to {}{words}", report.from, report.to))
+                Ok(format!(
+                    "updated from {} to {}{words}",
+                    report.from, report.to
+                ))
             }
             Action::Uninstall => {
                 self.orch.uninstall(&name, req.purge, sink).await?;
