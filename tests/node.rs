@@ -31,6 +31,8 @@ mod multihost;
 mod netns;
 #[path = "node/publish.rs"]
 mod publish;
+#[path = "node/settings.rs"]
+mod settings;
 #[path = "node/trust.rs"]
 mod trust;
 
