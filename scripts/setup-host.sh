@@ -6,7 +6,8 @@
 #
 # What it does (facts behind each step: shared/design/PODMAN-NOTES.md):
 #   1. installs podman and its helpers from Debian (runc, not crun: crun fails on cgroups v1
-#      hybrid) plus busybox-static (scripts/build-images.sh builds images from it);
+#      hybrid) plus busybox-static and mmdebstrap (scripts/build-images.sh builds the sample
+#      images from them);
 #   2. creates the non-root user that runs every container (ATOLL_PODMAN_USER, default
 #      "atoll") with subuid/subgid ranges;
 #   3. writes that user's storage.conf (overlay) and containers.conf (runc, cgroupfs, file
@@ -23,7 +24,7 @@ user="${ATOLL_PODMAN_USER:-atoll}"
 # nproc above this fails inside the user namespace (PODMAN-NOTES.md).
 nproc_cap=32768
 packages=(podman runc conmon uidmap slirp4netns catatonit netavark aardvark-dns
-  iptables busybox-static curl ca-certificates)
+  iptables busybox-static mmdebstrap debian-archive-keyring curl ca-certificates)
 
 started=$(date +%s.%N)
 done_steps=()

@@ -129,6 +129,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/installed/{did}/{app}/logs", get(ops::logs))
         .route("/actions/{action}", post(ops::start_action))
         .route("/jobs/{job}/events", get(ops::job_events))
+        .route("/jobs/{job}/credentials", post(ops::job_credentials))
         .route("/trust", get(trust::list))
         .route("/trust/{did}/explain", get(trust::explain))
         .route("/trust/{did}/endorsements", get(endorse::of))

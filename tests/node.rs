@@ -33,6 +33,8 @@ mod multihost;
 mod netns;
 #[path = "node/publish.rs"]
 mod publish;
+#[path = "node/settings.rs"]
+mod settings;
 #[path = "node/trust.rs"]
 mod trust;
 

@@ -259,6 +259,16 @@ pub enum ImageError {
         /// The expected image id.
         image_id: String,
     },
+    /// The archive's image is built for another CPU architecture than this host's.
+    #[error("archive {archive} is built for {built}; this host runs {host}")]
+    Architecture {
+        /// The archive's path in the manifest.
+        archive: String,
+        /// The image's architecture.
+        built: String,
+        /// The host's.
+        host: &'static str,
+    },
     /// The container names neither an archive nor a reference.
     #[error("container {container:?} names no image")]
     NoSource {
@@ -296,6 +306,16 @@ pub enum DataError {
         user: String,
         /// Why.
         reason: &'static str,
+    },
+    /// A config file template could not be filled.
+    #[error("file {path} of container {container:?}: {reason}")]
+    Template {
+        /// The container.
+        container: String,
+        /// The file's path in the container.
+        path: String,
+        /// Why.
+        reason: atoll_registry::manifest::template::RenderError,
     },
     /// A secret file exists but is unusable.
     #[error("secret file {} is empty or not text: delete it to generate a new one", path.display())]

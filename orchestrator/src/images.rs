@@ -83,6 +83,7 @@ pub async fn ensure_all(
     for c in &release.manifest.containers {
         sources.entry(source(c)?).or_default().push(c.name.clone());
     }
+    check_architectures(release).await?;
     let count = sources.len() as u64;
     let mut out = BTreeMap::new();
     for (i, (src, containers)) in sources.into_iter().enumerate() {
@@ -95,6 +96,36 @@ pub async fn ensure_all(
         }
     }
     Ok(out)
+}
+
+/// Every archive's architecture, before any image is loaded: an image built for another
+/// CPU is refused naming both. Archives that cannot be read are left to the hash and image
+/// id checks, which say why.
+pub async fn check_architectures(release: &Release) -> Result<(), ImageError> {
+    let mut seen = std::collections::BTreeSet::new();
+    for c in &release.manifest.containers {
+        let Ok(Source::Archive(archive)) = source(c) else {
+            continue;
+        };
+        if !seen.insert(archive.clone()) {
+            continue;
+        }
+        let path = archive_path(release, &archive)?;
+        let arch = tokio::task::spawn_blocking(move || archive::architecture(&path))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .flatten();
+        let host = archive::host_architecture();
+        if let Some(built) = arch.filter(|a| a != host) {
+            return Err(ImageError::Architecture {
+                archive,
+                built,
+                host,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Make one container's image available again (the reconcile loop found it missing).
@@ -238,5 +269,78 @@ mod tests {
         assert!(archive_path(&release, "images/web.oci.tar").is_ok());
         assert!(archive_path(&release, "../x.tar").is_err());
         assert!(archive_path(&release, "/etc/passwd").is_err());
+    }
+
+    /// The sample app with its archive's config rewritten to another architecture (the tar
+    /// is rebuilt with GNU tar; the reader does not need the digests to match).
+    fn foreign_app(arch: &str) -> tempfile::TempDir {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps/hello-static");
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = tmp.path().join("layout");
+        std::fs::create_dir_all(&layout).unwrap();
+        let ok = std::process::Command::new("tar")
+            .arg("-xf")
+            .arg(src.join("images/web.oci.tar"))
+            .arg("-C")
+            .arg(&layout)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tar -x");
+        for e in std::fs::read_dir(layout.join("blobs/sha256")).unwrap() {
+            let p = e.unwrap().path();
+            if std::fs::metadata(&p).unwrap().len() > 4096 {
+                continue;
+            }
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            let host = format!("\"architecture\":\"{}\"", archive::host_architecture());
+            if text.contains(&host) {
+                std::fs::write(
+                    &p,
+                    text.replace(&host, &format!("\"architecture\":\"{arch}\"")),
+                )
+                .unwrap();
+            }
+        }
+        let app = tmp.path().join("app");
+        std::fs::create_dir_all(app.join("images")).unwrap();
+        std::fs::copy(src.join("manifest.yml"), app.join("manifest.yml")).unwrap();
+        std::fs::copy(src.join("icon.svg"), app.join("icon.svg")).unwrap();
+        let ok = std::process::Command::new("tar")
+            .arg("-cf")
+            .arg(app.join("images/web.oci.tar"))
+            .arg("-C")
+            .arg(&layout)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tar -c");
+        tmp
+    }
+
+    #[tokio::test]
+    async fn an_archive_for_another_architecture_is_refused_naming_both() {
+        let foreign = if archive::host_architecture() == "arm64" {
+            "amd64"
+        } else {
+            "arm64"
+        };
+        let tmp = foreign_app(foreign);
+        let release = Release::from_app_dir(&tmp.path().join("app")).unwrap();
+        let err = check_architectures(&release).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "archive images/web.oci.tar is built for {foreign}; this host runs {}",
+                archive::host_architecture()
+            )
+        );
+        // The sample app as built is for this host.
+        let own = Release::from_app_dir(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../apps/hello-static"),
+        )
+        .unwrap();
+        check_architectures(&own).await.unwrap();
     }
 }

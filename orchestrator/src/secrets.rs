@@ -36,6 +36,76 @@ impl Serialize for SecretString {
     }
 }
 
+/// An operator credential (a secret marked `show: true`) that an install generated: shown
+/// once to the operator, never logged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Credential {
+    /// The secret's name.
+    pub name: String,
+    /// The container that declares it (`show: true`) first.
+    pub container: String,
+    /// The value.
+    pub value: SecretString,
+}
+
+/// Of an app's `show` secrets, those not shown yet (as credentials to show) and the names
+/// of those an earlier install or update showed already (kept, not shown again). A secret
+/// counts as shown once an operation that returned it succeeded ([`mark_shown`]), so an
+/// install that failed after generating it shows it on the retry that succeeds.
+pub fn credentials(
+    manifest: &atoll_registry::manifest::Manifest,
+    app_dir: &Path,
+    values: &std::collections::BTreeMap<String, SecretString>,
+) -> (Vec<Credential>, Vec<String>) {
+    let mut shown = Vec::new();
+    let mut kept = Vec::new();
+    for (s, show) in manifest.app_secrets() {
+        if !show {
+            continue;
+        }
+        match values.get(&s.name) {
+            Some(value) if !was_shown(app_dir, &s.name) => {
+                let container = manifest
+                    .containers
+                    .iter()
+                    .find(|c| c.secrets.iter().any(|x| x.name == s.name && x.show))
+                    .map(|c| c.name.clone())
+                    .unwrap_or_default();
+                shown.push(Credential {
+                    name: s.name.clone(),
+                    container,
+                    value: value.clone(),
+                });
+            }
+            _ => kept.push(s.name.clone()),
+        }
+    }
+    (shown, kept)
+}
+
+fn shown_marker(app_dir: &Path, name: &str) -> PathBuf {
+    // A secret name is a DNS label: it has no '.', so no marker is a secret's file.
+    dir(app_dir).join(format!("{name}.shown"))
+}
+
+/// Was the secret `name` returned by an operation that succeeded?
+pub fn was_shown(app_dir: &Path, name: &str) -> bool {
+    shown_marker(app_dir, name).exists()
+}
+
+/// Record that these credentials were returned by an operation that succeeded.
+pub fn mark_shown(app_dir: &Path, credentials: &[Credential]) -> Result<(), DataError> {
+    for c in credentials {
+        let path = shown_marker(app_dir, &c.name);
+        std::fs::write(&path, b"").map_err(|source| DataError::Io {
+            op: "write",
+            path,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
 /// `<app dir>/secrets`.
 pub fn dir(app_dir: &Path) -> PathBuf {
     app_dir.join("secrets")
@@ -43,6 +113,12 @@ pub fn dir(app_dir: &Path) -> PathBuf {
 
 /// The secret's value: read from its file, or generated and written (0600) the first time.
 pub fn ensure(app_dir: &Path, secret: &Secret) -> Result<SecretString, DataError> {
+    ensure_new(app_dir, secret).map(|(value, _)| value)
+}
+
+/// As [`ensure`], also saying whether this call generated the value (`true`) or found it
+/// (`false`: kept from an earlier install or start).
+pub fn ensure_new(app_dir: &Path, secret: &Secret) -> Result<(SecretString, bool), DataError> {
     let dir = dir(app_dir);
     let io = |op: &'static str, path: &Path| {
         let path = path.to_owned();
@@ -55,7 +131,7 @@ pub fn ensure(app_dir: &Path, secret: &Secret) -> Result<SecretString, DataError
     }
     let path = dir.join(&secret.name);
     match std::fs::read_to_string(&path) {
-        Ok(text) => return parse(&path, &text),
+        Ok(text) => return parse(&path, &text).map(|v| (v, false)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io("read", &path)(e)),
     }
@@ -76,10 +152,10 @@ pub fn ensure(app_dir: &Path, secret: &Secret) -> Result<SecretString, DataError
     let linked = std::fs::hard_link(&tmp, &path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => Ok(SecretString(value)),
+        Ok(()) => Ok((SecretString(value), true)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
-            parse(&path, &text)
+            parse(&path, &text).map(|v| (v, false))
         }
         Err(e) => Err(io("link", &path)(e)),
     }
@@ -126,10 +202,16 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let s = Secret {
             name: "key".into(),
-            env: "KEY".into(),
+            env: Some("KEY".into()),
             length: 32,
+            show: true,
         };
-        let a = ensure(tmp.path(), &s).unwrap();
+        let (a, made) = ensure_new(tmp.path(), &s).unwrap();
+        assert!(made);
+        assert!(
+            !ensure_new(tmp.path(), &s).unwrap().1,
+            "found, not made, the second time"
+        );
         assert_eq!(a.expose().len(), 32);
         assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric()));
         let meta = std::fs::metadata(tmp.path().join("secrets/key")).unwrap();
@@ -146,5 +228,49 @@ mod tests {
         )
         .unwrap();
         assert_ne!(a, other);
+    }
+
+    #[test]
+    fn a_credential_is_shown_until_an_operation_that_returned_it_succeeded() {
+        let text = r#"
+id: demo
+name: Demo
+version: 1.0.0
+description: d
+containers:
+  - name: web
+    image: { archive: images/web.oci.tar }
+    secrets:
+      - { name: admin-password, length: 24, show: true }
+      - { name: internal, env: KEY, length: 32 }
+  - name: db
+    image: { archive: images/db.oci.tar }
+    secrets: [ { name: admin-password, length: 24 } ]
+"#;
+        let m = atoll_registry::manifest::parse(text, "m.yml".as_ref()).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut values = std::collections::BTreeMap::new();
+        for (s, _) in m.app_secrets() {
+            values.insert(s.name.clone(), ensure(tmp.path(), s).unwrap());
+        }
+        let (shown, kept) = credentials(&m, tmp.path(), &values);
+        assert_eq!(shown.len(), 1);
+        assert_eq!(
+            (shown[0].name.as_str(), shown[0].container.as_str()),
+            ("admin-password", "web")
+        );
+        assert_eq!(shown[0].value.expose().len(), 24);
+        assert!(kept.is_empty());
+        // Not marked (the operation failed): shown again next time.
+        assert_eq!(credentials(&m, tmp.path(), &values).0.len(), 1);
+        mark_shown(tmp.path(), &shown).unwrap();
+        let (shown, kept) = credentials(&m, tmp.path(), &values);
+        assert!(shown.is_empty());
+        assert_eq!(kept, ["admin-password"]);
+        // The marker is not a secret: the value is unchanged.
+        assert_eq!(
+            values["admin-password"],
+            ensure(tmp.path(), m.app_secrets()[0].0).unwrap()
+        );
     }
 }

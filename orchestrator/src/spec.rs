@@ -156,6 +156,8 @@ pub struct Inputs<'a> {
     pub app_dir: &'a Path,
     /// Secret values by secret name.
     pub secrets: &'a BTreeMap<String, SecretString>,
+    /// Rendered config files by container name ([`crate::files::render`]).
+    pub files: &'a BTreeMap<String, Vec<crate::files::Rendered>>,
 }
 
 /// The stop grace of a container.
@@ -178,8 +180,8 @@ pub fn build(record: &AppRecord, c: &Container, inputs: &Inputs<'_>) -> Option<D
         .map(|(k, v)| (k.clone(), EnvValue::Plain(v.clone())))
         .collect();
     for s in &c.secrets {
-        if let Some(v) = inputs.secrets.get(&s.name) {
-            env.insert(s.env.clone(), EnvValue::Secret(v.clone()));
+        if let (Some(var), Some(v)) = (&s.env, inputs.secrets.get(&s.name)) {
+            env.insert(var.clone(), EnvValue::Secret(v.clone()));
         }
     }
 
@@ -213,6 +215,13 @@ pub fn build(record: &AppRecord, c: &Container, inputs: &Inputs<'_>) -> Option<D
         })
         .collect();
 
+    let files = inputs.files.get(&c.name).map(Vec::as_slice).unwrap_or(&[]);
+    let file_mounts = files.iter().map(|f| Mount {
+        destination: f.destination.clone(),
+        kind: "bind".to_owned(),
+        source: f.source.display().to_string(),
+        options: vec!["rbind".to_owned(), "ro".to_owned()],
+    });
     let mounts = c
         .volumes
         .iter()
@@ -227,6 +236,7 @@ pub fn build(record: &AppRecord, c: &Container, inputs: &Inputs<'_>) -> Option<D
                 if v.read_only { "ro" } else { "rw" }.to_owned(),
             ],
         })
+        .chain(file_mounts)
         .collect();
 
     let isolated = c.network.as_deref() == Some("none");

@@ -68,6 +68,10 @@ pub struct AppRecord {
     /// Host port overrides: the manifest's host port -> the host port used.
     #[serde(default)]
     pub ports: BTreeMap<u16, u16>,
+    /// The setting values the operator gave at install (defaults are not stored: see
+    /// [`crate::settings`]); kept by updates.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
     /// Running, stopped or being removed.
     pub wanted: Wanted,
     /// Stopped by the operator: never started again by the loop, a reboot or an update.

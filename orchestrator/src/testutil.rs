@@ -30,6 +30,7 @@ pub fn record(id: &str) -> AppRecord {
         name: id.to_owned(),
         release,
         ports: BTreeMap::new(),
+        settings: BTreeMap::new(),
         wanted: Wanted::Running,
         stopped_by_user: false,
         images,
@@ -44,8 +45,9 @@ pub fn secret(value: &str) -> SecretString {
     let tmp = std::env::temp_dir().join(format!("atoll-testutil-{}-{value}", std::process::id()));
     let s = atoll_registry::manifest::Secret {
         name: "s".into(),
-        env: "S".into(),
+        env: Some("S".into()),
         length: 32,
+        show: false,
     };
     let _ = std::fs::create_dir_all(tmp.join("secrets"));
     std::fs::write(tmp.join("secrets/s"), value).unwrap_or_else(|e| panic!("{e}"));
@@ -56,11 +58,21 @@ pub fn secret(value: &str) -> SecretString {
 
 /// Desired specs of every container of a record, in start order.
 pub fn desired(record: &AppRecord, secrets: &BTreeMap<String, SecretString>) -> Vec<Desired> {
+    desired_with_files(record, secrets, &BTreeMap::new())
+}
+
+/// As [`desired`], with rendered config files.
+pub fn desired_with_files(
+    record: &AppRecord,
+    secrets: &BTreeMap<String, SecretString>,
+    files: &BTreeMap<String, Vec<crate::files::Rendered>>,
+) -> Vec<Desired> {
     let dir = PathBuf::from("/data/apps").join(&record.name);
     let inputs = Inputs {
         node: "node-1",
         app_dir: &dir,
         secrets,
+        files,
     };
     crate::order::start_order(&record.release.manifest)
         .unwrap_or_else(|c| panic!("cycle at {c}"))

@@ -26,10 +26,10 @@ fn parse_user(user: Option<&str>) -> Result<(u32, u32), DataError> {
     let (u, g) = user.split_once(':').unwrap_or((user, user));
     let uid: u32 = u
         .parse()
-        .map_err(|_| bad("only numeric users can own volumes"))?;
+        .map_err(|_| bad("only numeric users can own volumes and files"))?;
     let gid: u32 = g
         .parse()
-        .map_err(|_| bad("only numeric groups can own volumes"))?;
+        .map_err(|_| bad("only numeric groups can own volumes and files"))?;
     Ok((uid, gid))
 }
 
@@ -71,6 +71,16 @@ pub async fn prepare(
         chown(host, &dir, cuid, cgid).await?;
     }
     Ok(())
+}
+
+/// Give a file or dir to the host uid the container user (`uid[:gid]`, `None`: root) maps to.
+pub(crate) async fn give_to_container_user(
+    host: &PodmanHost,
+    path: &Path,
+    user: Option<&str>,
+) -> Result<(), DataError> {
+    let (cuid, cgid) = parse_user(user)?;
+    chown(host, path, cuid, cgid).await
 }
 
 async fn chown(host: &PodmanHost, dir: &Path, cuid: u32, cgid: u32) -> Result<(), DataError> {

@@ -14,3 +14,5 @@ mod faults;
 mod harness;
 #[path = "podman/lifecycle.rs"]
 mod lifecycle;
+#[path = "podman/templates.rs"]
+mod templates;

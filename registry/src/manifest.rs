@@ -7,6 +7,7 @@ pub mod policy;
 pub mod quantity;
 mod rule;
 mod schema;
+pub mod template;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,8 @@ pub use locate::line_of;
 pub use policy::Violation;
 pub use rule::Rule;
 pub use schema::{
-    BackupHook, Container, Dependency, Health, HttpCheck, ImageSource, Manifest, Port, Protocol, Secret,
-    TcpCheck, Volume,
+    BackupHook, Container, Dependency, Health, HttpCheck, ImageSource, Manifest, Port, Protocol,
+    Secret, Setting, TcpCheck, TemplateFile, Volume, DEFAULT_FILE_MODE,
 };
 
 use crate::canonical::{to_canonical_bytes, CanonicalError};
@@ -223,7 +224,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
             problems: violations
                 .into_iter()
                 .map(|v| Problem {
-                    line: line_of(text, &v.field),
+                    line: rule_line(text, &v),
                     field: v.field,
                     kind: ProblemKind::Rule(v.rule),
                 })
@@ -231,6 +232,25 @@ pub fn parse(text: &str, path: &Path) -> Result<Manifest, ManifestError> {
         });
     }
     Ok(manifest)
+}
+
+/// The line of the manifest a violation is on: its field's line, or for a problem on a
+/// line of a block-scalar template (`template: |`), that line itself.
+fn rule_line(text: &str, v: &Violation) -> Option<usize> {
+    let key = line_of(text, &v.field)?;
+    let in_template = match &v.rule {
+        Rule::Template(e) => Some(e.line),
+        Rule::UnknownPlaceholder { line, .. } => Some(*line),
+        _ => None,
+    };
+    let block = text.lines().nth(key - 1).is_some_and(|l| {
+        let l = l.trim_end();
+        l.ends_with(": |") || l.ends_with(": |-") || l.ends_with(": |+")
+    });
+    match in_template {
+        Some(line) if block => Some(key + line),
+        _ => Some(key),
+    }
 }
 
 /// Load and check `<dir>/manifest.yml` (or a manifest file given directly, which must then

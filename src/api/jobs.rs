@@ -1,12 +1,18 @@
 //! Long actions (install, update, …) run as jobs. Each job keeps every progress event it
 //! emitted, so a client that connects late, or reconnects, replays the whole story and
 //! then follows live over server-sent events. A job's percent never goes backwards.
+//!
+//! Credentials an install generated (secrets marked `show: true`) are held by the job,
+//! never put in its events (which anyone who can read the API may follow): the last event
+//! only names them, and [`Jobs::take_credentials`] hands the values out once, to a caller
+//! with the admin token (`POST /jobs/{job}/credentials`), then forgets them.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use atoll_discovery::blobs::FetchProgress;
+use atoll_orchestrator::secrets::Credential;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -31,11 +37,59 @@ pub struct JobProgress {
     /// state: held, connecting, fetching, stalled, failed, done).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fetch: Option<FetchProgress>,
+    /// On the last event of a job that generated or kept credentials: their names (never
+    /// their values) and where to read the values once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<CredentialNotice>,
+}
+
+/// What the last event of a job says about its credentials.
+#[derive(Debug, Clone, Serialize)]
+pub struct CredentialNotice {
+    /// Names of the credentials generated, to read once at `read`.
+    pub generated: Vec<String>,
+    /// Names of the credentials kept from an earlier install (not shown again).
+    pub kept: Vec<String>,
+    /// `POST` here (admin token) for the values, once.
+    pub read: String,
+}
+
+/// The credentials a job holds.
+enum Held {
+    /// None were handed to the job.
+    Nothing,
+    /// Values not read yet, and the names of those kept.
+    Unread(Vec<Credential>, Vec<String>),
+    /// Read once; gone.
+    Read,
 }
 
 struct Job {
     history: Vec<JobProgress>,
     tx: broadcast::Sender<JobProgress>,
+    credentials: Held,
+}
+
+/// Why [`Jobs::take_credentials`] gives nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeError {
+    /// No such job.
+    NoJob,
+    /// The job has not ended.
+    NotDone,
+    /// The credentials were read already.
+    AlreadyRead,
+}
+
+/// The credentials of a finished job, handed out once.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobCredentials {
+    /// The job.
+    pub job: String,
+    /// Each generated credential with its value.
+    pub credentials: Vec<Credential>,
+    /// Names of the credentials kept from an earlier install.
+    pub kept: Vec<String>,
 }
 
 /// The jobs of this node process.
@@ -71,12 +125,36 @@ impl Jobs {
                 Job {
                     history: Vec::new(),
                     tx,
+                    credentials: Held::Nothing,
                 },
             );
         }
         JobHandle {
             id,
             jobs: self.clone(),
+        }
+    }
+
+    /// The credentials of a finished job, once: a second call, or a call before the job
+    /// ended, gets an error and no value.
+    pub fn take_credentials(&self, id: &str) -> Result<JobCredentials, TakeError> {
+        let mut map = self.inner.lock().map_err(|_| TakeError::NoJob)?;
+        let job = map.get_mut(id).ok_or(TakeError::NoJob)?;
+        if !job.history.last().is_some_and(|p| p.done) {
+            return Err(TakeError::NotDone);
+        }
+        match std::mem::replace(&mut job.credentials, Held::Read) {
+            Held::Read => Err(TakeError::AlreadyRead),
+            Held::Nothing => Ok(JobCredentials {
+                job: id.to_owned(),
+                credentials: Vec::new(),
+                kept: Vec::new(),
+            }),
+            Held::Unread(credentials, kept) => Ok(JobCredentials {
+                job: id.to_owned(),
+                credentials,
+                kept,
+            }),
         }
     }
 
@@ -152,6 +230,31 @@ impl JobHandle {
         &self.id
     }
 
+    /// Hold the credentials an install or update generated (and the names of those it
+    /// kept) until they are read once; the job's last event names them.
+    pub fn hold_credentials(&self, credentials: Vec<Credential>, kept: Vec<String>) {
+        if credentials.is_empty() && kept.is_empty() {
+            return;
+        }
+        if let Ok(mut map) = self.jobs.inner.lock() {
+            if let Some(job) = map.get_mut(&self.id) {
+                job.credentials = Held::Unread(credentials, kept);
+            }
+        }
+    }
+
+    fn notice(&self) -> Option<CredentialNotice> {
+        let map = self.jobs.inner.lock().ok()?;
+        match &map.get(&self.id)?.credentials {
+            Held::Unread(c, kept) => Some(CredentialNotice {
+                generated: c.iter().map(|c| c.name.clone()).collect(),
+                kept: kept.clone(),
+                read: format!("/api/v1/jobs/{}/credentials", self.id),
+            }),
+            _ => None,
+        }
+    }
+
     /// Record and broadcast one event (its percent raised to the previous event's).
     pub fn emit(&self, mut p: JobProgress) {
         if let Ok(mut map) = self.jobs.inner.lock() {
@@ -174,6 +277,7 @@ impl JobHandle {
             done: false,
             error: None,
             fetch: None,
+            credentials: None,
         });
     }
 
@@ -186,11 +290,13 @@ impl JobHandle {
             done: false,
             error: None,
             fetch: Some(fetch),
+            credentials: None,
         });
     }
 
     /// The job ended well.
     pub fn succeed(&self, message: impl Into<String>) {
+        let credentials = self.notice();
         self.emit(JobProgress {
             stage: "done".into(),
             percent: 100,
@@ -198,6 +304,7 @@ impl JobHandle {
             done: true,
             error: None,
             fetch: None,
+            credentials,
         });
     }
 
@@ -211,6 +318,7 @@ impl JobHandle {
             done: true,
             error: Some(error),
             fetch: None,
+            credentials: None,
         });
     }
 }

@@ -75,6 +75,10 @@ pub struct ActionRequest {
     /// control characters).
     #[serde(default)]
     pub note: Option<String>,
+    /// Install: values of the manifest's settings (the others take their defaults). Kept
+    /// with the install; an update keeps them.
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, String>,
     /// Set by the guard, never by the client: the head sequence the guard allowed. The job
     /// refuses to install anything else (a newer head that arrived meanwhile is checked
     /// again by a new request).
@@ -252,13 +256,27 @@ pub async fn start_action(
     if let Some(note) = &req.note {
         atoll_catalog::trust::check_note(note).map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
+    if action != Action::Install && !req.settings.is_empty() {
+        return Err(ApiError::bad_request(
+            "settings: given at install only (an update keeps the install's values)",
+        ));
+    }
     let threshold = state.install_threshold;
     let check = app.clone();
+    let settings = req.settings.clone();
     let (installed, facts, sequence) = state
         .read_catalog(move |c| {
             let view = c.app(&check).map_err(ApiError::internal)?.ok_or_else(|| {
                 ApiError::not_found(format!("no app {check} in this node's catalog"))
             })?;
+            // Settings are checked against the head's manifest before a job starts (the
+            // orchestrator checks them again against what it installs).
+            if action == Action::Install && view.manifest_attached {
+                if let Some(m) = c.manifest(&view.manifest).map_err(ApiError::internal)? {
+                    atoll_orchestrator::settings::check(&m, &settings)
+                        .map_err(|e| ApiError::bad_request(format!("settings: {e}")))?;
+                }
+            }
             let facts = c
                 .guard_facts(&check, threshold)
                 .map_err(ApiError::internal)?
@@ -321,6 +339,30 @@ pub async fn start_action(
         StatusCode::ACCEPTED,
         Json(json!({ "job": id, "events": format!("/api/v1/jobs/{id}/events") })),
     ))
+}
+
+/// `POST /jobs/{job}/credentials`: the credentials a finished install generated, once
+/// (admin token; never in the job's events).
+pub async fn job_credentials(
+    State(state): State<ApiState>,
+    Path(job): Path<String>,
+) -> ApiResult<Json<super::jobs::JobCredentials>> {
+    use super::jobs::TakeError;
+    state
+        .jobs
+        .take_credentials(&job)
+        .map(Json)
+        .map_err(|e| match e {
+            TakeError::NoJob => {
+                ApiError::not_found(format!("no job {:?} on this node", clip(&job, 40)))
+            }
+            TakeError::NotDone => ApiError::conflict("the job has not ended yet"),
+            TakeError::AlreadyRead => ApiError::new(
+                StatusCode::GONE,
+                "gone",
+                "the credentials of this job were read already; they are not shown again",
+            ),
+        })
 }
 
 /// `GET /jobs/{job}/events`

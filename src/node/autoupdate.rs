@@ -88,6 +88,7 @@ pub async fn run(
                 override_trust: false,
                 override_stale: false,
                 note: None,
+                settings: Default::default(),
                 checked_sequence: Some(sequence),
             };
             ops.run(Action::Update, app.clone(), req, job).await;

@@ -162,14 +162,16 @@ impl NodeApps {
                 let (entry, manifest) = self.head(app).await?;
                 checked(&entry, req)?;
                 let release = self.release(&entry, manifest, job, floor).await?;
-                let report = self
-                    .orch
-                    .install(InstallRequest::new(release).name(&name), sink)
-                    .await?;
-                Ok(match report.web_url {
+                let mut request = InstallRequest::new(release).name(&name);
+                request.settings = req.settings.clone();
+                let report = self.orch.install(request, sink).await?;
+                let mut msg = match &report.web_url {
                     Some(u) => format!("{} {} is running at {u}", report.name, report.version),
                     None => format!("{} {} is running", report.name, report.version),
-                })
+                };
+                msg.push_str(&credential_words(&report.credentials, &report.kept));
+                job.hold_credentials(report.credentials, report.kept);
+                Ok(msg)
             }
             Action::Start => {
                 self.orch.start(&name, sink).await?;
@@ -190,7 +192,12 @@ impl NodeApps {
                 checked(&entry, req)?;
                 let release = self.release(&entry, manifest, job, floor).await?;
                 let report = self.orch.update(&name, release, sink).await?;
-                Ok(format!("updated from {} to {}", report.from, report.to))
+                let words = credential_words(&report.credentials, &[]);
+                job.hold_credentials(report.credentials, Vec::new());
+                Ok(format!(
+                    "updated from {} to {}{words}",
+                    report.from, report.to
+                ))
             }
             Action::Uninstall => {
                 self.orch.uninstall(&name, req.purge, sink).await?;
@@ -226,6 +233,28 @@ pub(super) fn forward_progress(
         }
     });
     (sink, forward)
+}
+
+/// What a job's last message says of its credentials (names only, never values).
+fn credential_words(
+    credentials: &[atoll_orchestrator::secrets::Credential],
+    kept: &[String],
+) -> String {
+    let mut out = String::new();
+    if !credentials.is_empty() {
+        let names: Vec<&str> = credentials.iter().map(|c| c.name.as_str()).collect();
+        out.push_str(&format!(
+            "; generated {}: save it now, it is not shown again",
+            names.join(", ")
+        ));
+    }
+    if !kept.is_empty() {
+        out.push_str(&format!(
+            "; kept {} from the earlier install (not shown again)",
+            kept.join(", ")
+        ));
+    }
+    out
 }
 
 /// Install or update only the head the guard checked: a head that arrived after the check

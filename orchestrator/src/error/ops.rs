@@ -139,6 +139,9 @@ pub enum InstallError {
     /// The release is inconsistent.
     #[error(transparent)]
     Release(#[from] ReleaseError),
+    /// A setting value is unknown, missing or out of bounds (nothing was changed).
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// An image could not be verified or loaded.
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -192,6 +195,9 @@ pub enum UpdateError {
     /// The release is inconsistent.
     #[error(transparent)]
     Release(#[from] ReleaseError),
+    /// A setting value is unknown, missing or out of bounds (nothing was changed).
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
     /// A new image could not be verified or loaded (nothing was changed).
     #[error(transparent)]
     Image(#[from] ImageError),

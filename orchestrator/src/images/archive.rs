@@ -127,6 +127,43 @@ fn digest_hex(digest: &str) -> Option<&str> {
 
 /// The image id (64 hex digits) the archive holds.
 pub fn image_id(path: &Path) -> Result<String, ImageError> {
+    inspect(path).map(|(id, _)| id)
+}
+
+/// The architecture the archive's image is built for (its OCI config's `architecture`,
+/// e.g. `amd64`, `arm64`), `None` when the config does not say.
+pub fn architecture(path: &Path) -> Result<Option<String>, ImageError> {
+    inspect(path).map(|(_, arch)| arch)
+}
+
+/// The architecture name OCI images use for this host (Go's GOARCH names).
+pub fn host_architecture() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "powerpc64" if cfg!(target_endian = "little") => "ppc64le",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loong64",
+        other => other,
+    }
+}
+
+/// The config's `architecture`, read from the member `name`.
+fn config_architecture(
+    file: &mut std::fs::File,
+    path: &Path,
+    members: &HashMap<String, Member>,
+    name: &str,
+) -> Result<Option<String>, ImageError> {
+    Ok(read_json(file, path, members, name)?
+        .and_then(|c| c["architecture"].as_str().map(str::to_owned))
+        .filter(|a| !a.is_empty()))
+}
+
+/// Image id and architecture.
+fn inspect(path: &Path) -> Result<(String, Option<String>), ImageError> {
     let bad = |reason| ImageError::Archive {
         path: path.to_owned(),
         reason,
@@ -147,9 +184,12 @@ pub fn image_id(path: &Path) -> Result<String, ImageError> {
             let doc = read_json(&mut file, path, &members, &format!("blobs/sha256/{hex}"))?
                 .ok_or_else(|| bad("a manifest blob is missing"))?;
             if let Some(config) = doc["config"]["digest"].as_str() {
-                return digest_hex(config)
+                let id = digest_hex(config)
                     .map(str::to_owned)
-                    .ok_or_else(|| bad("the config digest is not sha256"));
+                    .ok_or_else(|| bad("the config digest is not sha256"))?;
+                let arch =
+                    config_architecture(&mut file, path, &members, &format!("blobs/sha256/{id}"))?;
+                return Ok((id, arch));
             }
             digest = doc["manifests"][0]["digest"]
                 .as_str()
@@ -166,7 +206,9 @@ pub fn image_id(path: &Path) -> Result<String, ImageError> {
         let name = config.rsplit('/').next().unwrap_or(config);
         let hex = name.strip_suffix(".json").unwrap_or(name);
         if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Ok(hex.to_owned());
+            let config = config.trim_start_matches("./").to_owned();
+            let arch = config_architecture(&mut file, path, &members, &config)?;
+            return Ok((hex.to_owned(), arch));
         }
         return Err(bad("the config name is not a sha256 digest"));
     }
@@ -195,6 +237,11 @@ mod tests {
         }
         let id = image_id(&archive).unwrap();
         assert_eq!(id.len(), 64);
+        // The sample images are built for the host they run on.
+        assert_eq!(
+            architecture(&archive).unwrap().as_deref(),
+            Some(host_architecture())
+        );
     }
 
     #[test]

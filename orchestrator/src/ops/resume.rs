@@ -14,6 +14,7 @@ use crate::error::{DataError, ImageError, InstallError, UpdateError};
 use crate::orchestrator::Orchestrator;
 use crate::progress::{Operation, ProgressSink, Stage};
 use crate::release::Release;
+use crate::secrets::SecretString;
 use crate::store::{Phase, Wanted};
 use crate::{images, secrets, volumes};
 
@@ -28,14 +29,14 @@ pub enum Resumed {
 
 impl Orchestrator {
     /// Load a release's images (hash-checked) and prepare its secrets and volumes; progress
-    /// within `range`. Returns the image id per container.
+    /// within `range`. Returns the image id per container and every secret's value.
     pub(super) async fn prepare<E>(
         &self,
         name: &str,
         release: &Release,
         sink: &ProgressSink,
         range: (u8, u8),
-    ) -> Result<BTreeMap<String, String>, E>
+    ) -> Result<(BTreeMap<String, String>, BTreeMap<String, SecretString>), E>
     where
         E: From<ImageError> + From<DataError>,
     {
@@ -43,14 +44,15 @@ impl Orchestrator {
         let images = images::ensure_all(&shared.podman, release, sink, range).await?;
         sink.emit(Stage::Prepare, range.1 + 2, "preparing secrets and volumes");
         let app_dir = shared.config.app_dir(name);
+        let mut values = BTreeMap::new();
+        for (s, _) in release.manifest.app_secrets() {
+            values.insert(s.name.clone(), secrets::ensure(&app_dir, s)?);
+        }
         for c in &release.manifest.containers {
-            for s in &c.secrets {
-                secrets::ensure(&app_dir, s)?;
-            }
             let vols: Vec<String> = c.volumes.iter().map(|v| v.name.clone()).collect();
             volumes::prepare(&shared.host, &app_dir, &vols, c.user.as_deref()).await?;
         }
-        Ok(images)
+        Ok((images, values))
     }
 
     /// Finish every install and update a crash interrupted (see the module docs), one

@@ -14,6 +14,7 @@ use crate::error::UpdateError;
 use crate::orchestrator::Orchestrator;
 use crate::progress::{Operation, ProgressSink, Stage};
 use crate::release::Release;
+use crate::secrets::Credential;
 use crate::store::{now_secs, AppRecord, Phase, Previous, Wanted};
 
 /// What `update` did.
@@ -25,6 +26,8 @@ pub struct UpdateReport {
     pub from: semver::Version,
     /// Version now.
     pub to: semver::Version,
+    /// `show: true` secrets not shown before (new in this version): shown once.
+    pub credentials: Vec<Credential>,
 }
 
 /// How long a new release gets to become ready: start period + (retries + 2) intervals +
@@ -86,6 +89,9 @@ impl Orchestrator {
             });
         }
         release.validate()?;
+        // The values given at install stay; a new version's new required setting (which
+        // has none) refuses the update before anything changes.
+        crate::settings::carry(&release.manifest, &record.settings)?;
         let ports = super::install::host_ports(&release, &record.ports);
         for other in shared.store.list().await? {
             if other.name == name {
@@ -143,6 +149,7 @@ impl Orchestrator {
                 name: name.to_owned(),
                 from: v.clone(),
                 to: v,
+                credentials: Vec::new(),
             });
         }
         self.finish_update(record, sink).await
@@ -164,12 +171,18 @@ impl Orchestrator {
         };
         let from = previous.release.version().clone();
         let to = record.release.version().clone();
+        let mut credentials = Vec::new();
         if record.phase == Phase::Preparing {
             let images = match self
                 .prepare::<UpdateError>(name, &record.release, sink, (5, 40))
                 .await
             {
-                Ok(images) => images,
+                Ok((images, values)) => {
+                    let app_dir = shared.config.app_dir(name);
+                    credentials =
+                        crate::secrets::credentials(&record.release.manifest, &app_dir, &values).0;
+                    images
+                }
                 Err(e) => {
                     // Nothing was changed for the new release: put the old one back.
                     record.release = previous.release;
@@ -196,12 +209,15 @@ impl Orchestrator {
             name: name.to_owned(),
             from: from.clone(),
             to: to.clone(),
+            credentials,
         };
+        let app_dir = shared.config.app_dir(name);
         if record.wanted != Wanted::Running {
             // Stopped apps switch release now and start with it later.
             self.pass(None).await;
             record.previous = None;
             shared.store.put(&record).await?;
+            crate::secrets::mark_shown(&app_dir, &report.credentials)?;
             return Ok(report);
         }
         shared.reset_backoff(name);
@@ -222,6 +238,7 @@ impl Orchestrator {
                 record.previous = None;
                 record.updated_at = now_secs();
                 shared.store.put(&record).await?;
+                crate::secrets::mark_shown(&app_dir, &report.credentials)?;
                 Ok(report)
             }
             Err(reason) => {

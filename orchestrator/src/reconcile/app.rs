@@ -13,7 +13,7 @@ use crate::podman::types::{ListedContainer, Network};
 use crate::progress::ProgressSink;
 use crate::spec::{self, Inputs};
 use crate::store::{AppRecord, Phase, Wanted};
-use crate::{drift, labels, procfs, secrets, volumes};
+use crate::{drift, files, labels, procfs, secrets, settings, volumes};
 
 impl Reconciler {
     pub(super) async fn reconcile_app(
@@ -64,19 +64,31 @@ impl Reconciler {
         let manifest = &record.release.manifest;
         let app_dir = self.shared.config.app_dir(&record.name);
         let mut secret_values = BTreeMap::new();
+        for (s, _) in manifest.app_secrets() {
+            secret_values.insert(s.name.clone(), secrets::ensure(&app_dir, s)?);
+        }
         for c in &manifest.containers {
-            for s in &c.secrets {
-                if !secret_values.contains_key(&s.name) {
-                    secret_values.insert(s.name.clone(), secrets::ensure(&app_dir, s)?);
-                }
-            }
             let vols: Vec<String> = c.volumes.iter().map(|v| v.name.clone()).collect();
             volumes::prepare(&self.shared.host, &app_dir, &vols, c.user.as_deref()).await?;
+        }
+        // Config files are rendered (when their content changed) before the specs that
+        // mount them are built: a new content is a new mount source, so a new config hash.
+        let setting_values = settings::resolve(manifest, &record.settings);
+        let values = files::Values {
+            record,
+            secrets: &secret_values,
+            settings: &setting_values,
+        };
+        let mut rendered = BTreeMap::new();
+        for c in &manifest.containers {
+            let out = files::render(&self.shared.host, &app_dir, c, &values).await?;
+            rendered.insert(c.name.clone(), out);
         }
         let inputs = Inputs {
             node: &self.shared.config.node,
             app_dir: &app_dir,
             secrets: &secret_values,
+            files: &rendered,
         };
         Ok(decide::ordered(manifest)
             .into_iter()

@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 
+use crate::files::Rendered;
 use crate::labels;
-use crate::testutil::{desired, record, secret};
+use crate::testutil::{desired, desired_with_files, record, secret};
 
 #[test]
 fn hello_static_publishes_on_loopback_with_our_labels() {
@@ -89,4 +90,33 @@ fn two_tier_starts_the_api_first() {
     assert_eq!(names, ["api", "front"]);
     assert_eq!(d[1].depends_on, ["api"]);
     assert!(d[0].spec.portmappings.is_empty());
+}
+
+#[test]
+fn rendered_files_are_read_only_mounts_and_a_new_content_is_a_new_container() {
+    let r = record("hello-static");
+    let plain = desired(&r, &BTreeMap::new()).remove(0);
+    let files = |name: &str| {
+        let mut f = BTreeMap::new();
+        f.insert(
+            "web".to_owned(),
+            vec![Rendered {
+                destination: "/www/config.txt".into(),
+                source: format!("/data/apps/hello-static/files/web/{name}").into(),
+            }],
+        );
+        f
+    };
+    let a = desired_with_files(&r, &BTreeMap::new(), &files("00-config.txt-aaaa")).remove(0);
+    let m = a.spec.mounts.last().unwrap();
+    assert_eq!(m.destination, "/www/config.txt");
+    assert_eq!(
+        m.source,
+        "/data/apps/hello-static/files/web/00-config.txt-aaaa"
+    );
+    assert_eq!(m.options, ["rbind", "ro"]);
+    assert_ne!(a.config_hash, plain.config_hash);
+    // The file name carries its content's digest: new content, new hash, recreated.
+    let b = desired_with_files(&r, &BTreeMap::new(), &files("00-config.txt-bbbb")).remove(0);
+    assert_ne!(a.config_hash, b.config_hash);
 }

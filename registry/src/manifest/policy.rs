@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::rule::Rule;
 use super::schema::{Container, Manifest};
+use super::template::{self, Placeholder};
 use crate::names::is_dns_label;
 
 /// Capabilities an app may add. Everything else (SYS_ADMIN, NET_ADMIN, SYS_PTRACE, …) is refused.
@@ -57,6 +58,22 @@ pub mod limits {
     pub const BACKUP_TIMEOUT_MS: u64 = 60 * 60 * 1000;
     /// Largest memory limit of a container (1 TiB).
     pub const MEMORY: u64 = 1 << 40;
+    /// Settings per app.
+    pub const SETTINGS: usize = 32;
+    /// Characters of a setting's description.
+    pub const SETTING_DESCRIPTION: usize = 256;
+    /// Bytes of a setting value (or default).
+    pub const SETTING_VALUE: usize = 1024;
+    /// Template files per container.
+    pub const FILES: usize = 16;
+    /// Bytes of one template.
+    pub const TEMPLATE: usize = 64 * 1024;
+}
+
+/// Is `v` a usable setting value: at most [`limits::SETTING_VALUE`] bytes, no control
+/// characters (so no newline can be injected into a config file)?
+pub fn setting_value_ok(v: &str) -> bool {
+    v.len() <= limits::SETTING_VALUE && !v.chars().any(char::is_control)
 }
 
 /// One broken rule.
@@ -257,7 +274,177 @@ pub fn check(m: &Manifest) -> Vec<Violation> {
     for (i, d) in m.dependencies.iter().enumerate() {
         c.label(format!("dependencies[{i}].app"), "app id", &d.app);
     }
+    settings(&mut c, m);
+    app_secrets(&mut c, m);
+    for (i, ct) in m.containers.iter().enumerate() {
+        files(&mut c, m, &format!("containers[{i}]"), ct);
+    }
     c.out
+}
+
+fn settings(c: &mut Checker, m: &Manifest) {
+    if m.settings.len() > limits::SETTINGS {
+        c.fail(
+            "settings",
+            Rule::TooMany {
+                max: limits::SETTINGS,
+                what: "settings",
+            },
+        );
+    }
+    for (i, s) in m.settings.iter().enumerate() {
+        let at = format!("settings[{i}]");
+        c.label(format!("{at}.name"), "setting name", &s.name);
+        if m.settings[..i].iter().any(|o| o.name == s.name) {
+            c.fail(format!("{at}.name"), Rule::SettingTwice(bounded(&s.name)));
+        }
+        let n = s.description.chars().count();
+        if n > limits::SETTING_DESCRIPTION {
+            c.fail(
+                format!("{at}.description"),
+                Rule::TooLong {
+                    chars: n,
+                    max: limits::SETTING_DESCRIPTION,
+                },
+            );
+        }
+        if s.description.chars().any(char::is_control) {
+            c.fail(format!("{at}.description"), Rule::ControlCharacters);
+        }
+        if let Some(d) = &s.default {
+            if !setting_value_ok(d) {
+                c.fail(
+                    format!("{at}.default"),
+                    Rule::SettingValue {
+                        max: limits::SETTING_VALUE,
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// A secret is app-wide: every declaration of one name must agree on its length.
+fn app_secrets(c: &mut Checker, m: &Manifest) {
+    let mut first: BTreeMap<&str, u32> = BTreeMap::new();
+    for (i, ct) in m.containers.iter().enumerate() {
+        for (j, s) in ct.secrets.iter().enumerate() {
+            match first.get(s.name.as_str()) {
+                Some(&len) if len != s.length => c.fail(
+                    format!("containers[{i}].secrets[{j}].length"),
+                    Rule::SecretConflict {
+                        name: bounded(&s.name),
+                        first: len,
+                    },
+                ),
+                Some(_) => {}
+                None => {
+                    first.insert(&s.name, s.length);
+                }
+            }
+        }
+    }
+}
+
+fn file_path_ok(p: &str) -> bool {
+    let Some(rel) = p.strip_prefix('/') else {
+        return false;
+    };
+    !rel.is_empty()
+        && p.len() <= 256
+        && !p.chars().any(|ch| ch.is_control() || ch == '\\')
+        && rel.split('/').all(|part| !matches!(part, "" | "." | ".."))
+        && !["proc", "sys", "dev"].contains(&rel.split('/').next().unwrap_or(""))
+}
+
+/// Is `path` at or under `dir` (both clean absolute paths)?
+fn inside(path: &str, dir: &str) -> bool {
+    let dir = dir.trim_end_matches('/');
+    dir.is_empty() || path == dir || path.starts_with(&format!("{dir}/"))
+}
+
+fn files(c: &mut Checker, m: &Manifest, at: &str, ct: &Container) {
+    if ct.files.len() > limits::FILES {
+        c.fail(
+            format!("{at}.files"),
+            Rule::TooMany {
+                max: limits::FILES,
+                what: "files",
+            },
+        );
+    }
+    for (j, f) in ct.files.iter().enumerate() {
+        let ff = format!("{at}.files[{j}]");
+        if !file_path_ok(&f.path) {
+            c.fail(format!("{ff}.path"), Rule::FilePath(bounded(&f.path)));
+        } else {
+            if let Some(v) = ct.volumes.iter().find(|v| inside(&f.path, &v.path)) {
+                c.fail(
+                    format!("{ff}.path"),
+                    Rule::FileUnderVolume {
+                        path: bounded(&f.path),
+                        volume: bounded(&v.name),
+                        mount: bounded(&v.path),
+                    },
+                );
+            }
+            if ct.files[..j]
+                .iter()
+                .any(|o| inside(&f.path, &o.path) || inside(&o.path, &f.path))
+            {
+                c.fail(format!("{ff}.path"), Rule::FileTwice(bounded(&f.path)));
+            }
+        }
+        match f.mode_bits() {
+            Some(bits) if bits & 0o400 != 0 => {}
+            _ => c.fail(
+                format!("{ff}.mode"),
+                Rule::FileMode(bounded(f.mode.as_deref().unwrap_or(""))),
+            ),
+        }
+        let tf = format!("{ff}.template");
+        if f.template.len() > limits::TEMPLATE {
+            c.fail(
+                tf.clone(),
+                Rule::TemplateTooLarge {
+                    bytes: f.template.len(),
+                    max: limits::TEMPLATE,
+                },
+            );
+            continue;
+        }
+        if f.template.contains('\0') {
+            c.fail(tf.clone(), Rule::ControlCharacters);
+        }
+        match template::placeholders(&f.template) {
+            Err(e) => c.fail(tf, Rule::Template(e)),
+            Ok(found) => {
+                for (line, p) in found {
+                    let missing = match &p {
+                        Placeholder::Secret(n) => (!m
+                            .containers
+                            .iter()
+                            .any(|x| x.secrets.iter().any(|s| &s.name == n)))
+                        .then_some("secret"),
+                        Placeholder::Setting(n) => {
+                            (!m.settings.iter().any(|s| &s.name == n)).then_some("setting")
+                        }
+                        _ => None,
+                    };
+                    if let Some(what) = missing {
+                        c.fail(
+                            tf.clone(),
+                            Rule::UnknownPlaceholder {
+                                line,
+                                placeholder: p.to_string(),
+                                what,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
@@ -333,11 +520,15 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
     for (j, s) in ct.secrets.iter().enumerate() {
         let sf = format!("{at}.secrets[{j}]");
         c.label(format!("{sf}.name"), "secret name", &s.name);
-        if !is_env_name(&s.env) {
-            c.fail(format!("{sf}.env"), Rule::EnvName);
-        }
-        if ct.env.contains_key(&s.env) || ct.secrets[..j].iter().any(|o| o.env == s.env) {
-            c.fail(format!("{sf}.env"), Rule::EnvTwice(bounded(&s.env)));
+        if let Some(env) = &s.env {
+            if !is_env_name(env) {
+                c.fail(format!("{sf}.env"), Rule::EnvName);
+            }
+            if ct.env.contains_key(env)
+                || ct.secrets[..j].iter().any(|o| o.env.as_ref() == Some(env))
+            {
+                c.fail(format!("{sf}.env"), Rule::EnvTwice(bounded(env)));
+            }
         }
         if !(16..=256).contains(&s.length) {
             c.fail(format!("{sf}.length"), Rule::SecretLength(s.length));

@@ -179,4 +179,63 @@ pub enum Rule {
     /// Containers depending on each other in a cycle.
     #[error("depends_on forms a cycle through {0:?}")]
     Cycle(String),
+    /// Two settings with one name.
+    #[error("setting {0:?} is declared twice")]
+    SettingTwice(String),
+    /// A setting value (or default) too long or with control characters.
+    #[error("must be at most {max} bytes without control characters (no newlines)")]
+    SettingValue {
+        /// The limit.
+        max: usize,
+    },
+    /// One secret name declared with two lengths.
+    #[error("secret {name:?} is declared with length {first} elsewhere: a secret is one value for the whole app")]
+    SecretConflict {
+        /// The secret.
+        name: String,
+        /// The length of its first declaration.
+        first: u32,
+    },
+    /// A file path that is not a clean absolute path, or is under /proc, /sys or /dev.
+    #[error("{0:?} must be an absolute file path without '.', '..' or '//', at most 256 bytes, not under /proc, /sys or /dev")]
+    FilePath(String),
+    /// A file at or under a volume's mount point.
+    #[error("{path} is inside volume {volume:?} (mounted at {mount}); files go outside volumes")]
+    FileUnderVolume {
+        /// The file.
+        path: String,
+        /// The volume.
+        volume: String,
+        /// Its mount point.
+        mount: String,
+    },
+    /// One path given to two files (or a file under another file).
+    #[error("{0} is written twice (or inside another file's path)")]
+    FileTwice(String),
+    /// A mode that is not octal permission bits readable by the owner.
+    #[error(
+        "{0:?} is not a file mode: use octal like \"0440\" (at most 0777, readable by its owner)"
+    )]
+    FileMode(String),
+    /// A template larger than allowed.
+    #[error("{bytes} bytes, at most {max}")]
+    TemplateTooLarge {
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A `{{` that opens no valid placeholder.
+    #[error(transparent)]
+    Template(#[from] super::template::TemplateError),
+    /// A placeholder naming a secret or setting the app does not declare.
+    #[error("template line {line}: {placeholder} names no {what} of this app")]
+    UnknownPlaceholder {
+        /// Line of the template.
+        line: usize,
+        /// The placeholder as written.
+        placeholder: String,
+        /// `secret` or `setting`.
+        what: &'static str,
+    },
 }

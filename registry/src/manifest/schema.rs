@@ -39,6 +39,62 @@ pub struct Manifest {
     /// Other apps this one needs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<Dependency>,
+    /// Values the operator chooses at install time, used by file templates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<Setting>,
+}
+
+/// An install-time setting (`{{ settings.NAME }}` in file templates). Without a default
+/// the operator must give a value at install.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setting {
+    /// Setting name, a DNS label.
+    pub name: String,
+    /// What it is, for the install dialog (at most 256 characters).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// The value when the operator gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+impl Setting {
+    /// Must the operator give a value (no default)?
+    pub fn required(&self) -> bool {
+        self.default.is_none()
+    }
+}
+
+/// A config file rendered from its template at container create and mounted read-only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFile {
+    /// Absolute path inside the container (not under a volume).
+    pub path: String,
+    /// Octal permission bits (`"0440"`); default `"0400"`. The owner is the container user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// The text, with `{{ secrets.NAME }}`, `{{ settings.NAME }}`, `{{ app.id }}`,
+    /// `{{ app.version }}` and `{{ app.name }}` placeholders.
+    pub template: String,
+}
+
+/// Mode of a file without `mode`.
+pub const DEFAULT_FILE_MODE: u32 = 0o400;
+
+impl TemplateFile {
+    /// The permission bits (`None`: `mode` is not 3 or 4 octal digits within 0777).
+    pub fn mode_bits(&self) -> Option<u32> {
+        let Some(m) = &self.mode else {
+            return Some(DEFAULT_FILE_MODE);
+        };
+        let digits = m.strip_prefix('0').filter(|d| d.len() == 3).unwrap_or(m);
+        if digits.len() != 3 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+            return None;
+        }
+        u32::from_str_radix(digits, 8).ok()
+    }
 }
 
 /// One container of an app.
@@ -58,9 +114,13 @@ pub struct Container {
     /// Environment variables.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
-    /// Secrets generated once per install and given as environment variables.
+    /// Secrets generated once per install, given as environment variables and/or used by
+    /// file templates. Secrets are app-wide: one name is one value in every container.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<Secret>,
+    /// Config files rendered from templates and mounted read-only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<TemplateFile>,
     /// Published ports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<Port>,
@@ -161,11 +221,15 @@ impl BackupHook {
 pub struct Secret {
     /// Secret name, a DNS label.
     pub name: String,
-    /// Environment variable that receives it.
-    pub env: String,
+    /// Environment variable that receives it (none: the secret is used in files only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
     /// Length in characters (alphanumeric).
     #[serde(default = "default_secret_length")]
     pub length: u32,
+    /// An operator credential: shown once, after the install that generated it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub show: bool,
 }
 
 fn default_secret_length() -> u32 {
@@ -304,6 +368,19 @@ impl Manifest {
                 if !out.iter().any(|(p, _)| p == path) {
                     out.push((path.clone(), crate::objects::ArtifactKind::Image));
                 }
+            }
+        }
+        out
+    }
+
+    /// Every secret of the app once, by name (the first declaration of each), with whether
+    /// any container marks it `show`.
+    pub fn app_secrets(&self) -> Vec<(&Secret, bool)> {
+        let mut out: Vec<(&Secret, bool)> = Vec::new();
+        for s in self.containers.iter().flat_map(|c| c.secrets.iter()) {
+            match out.iter_mut().find(|(o, _)| o.name == s.name) {
+                Some((_, show)) => *show |= s.show,
+                None => out.push((s, s.show)),
             }
         }
         out

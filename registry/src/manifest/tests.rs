@@ -29,6 +29,9 @@ containers:
       - name: api-key
         env: API_KEY
         length: 32
+      - name: admin-password
+        length: 24
+        show: true
     ports:
       - container: 8080
         host: 18080
@@ -49,6 +52,15 @@ containers:
     capabilities: [NET_BIND_SERVICE]
     memory: 32Mi
     cpus: 0.5
+    files:
+      - path: /etc/demo/config
+        mode: "0440"
+        template: |
+          [auth]
+          user = {{{{ settings.admin-user }}}}
+          pass = {{{{ secrets.admin-password }}}}
+      - path: /etc/demo/app
+        template: "{{{{ app.name }}}} {{{{ app.id }}}} {{{{ app.version }}}}\n"
   - name: web
     image:
       reference: "docker.io/library/busybox@sha256:{DIGEST}"
@@ -60,6 +72,12 @@ dependencies:
   - publisher: did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp
     app: other
     version: ">=1.0, <2"
+settings:
+  - name: admin-user
+    description: The admin account's name
+    default: admin
+  - name: site-name
+    description: Shown in the title
 "#
     )
 }
@@ -131,6 +149,30 @@ const RULES: &[(&str, &str, &str, &str, &str)] = &[
     ("empty command", "command: [\"httpd\", \"-f\", \"-p\", \"8080\"]", "command: []", "containers[0].command", "arguments"),
     ("image with both sources", "      archive: images/api.oci.tar\n", "      archive: images/api.oci.tar\n      reference: x\n", "containers[0].image", "exactly one"),
     ("dependency app id", "app: other", "app: Other!", "dependencies[0].app", "DNS-safe"),
+    ("file path relative", "path: /etc/demo/config", "path: etc/demo/config", "containers[0].files[0].path", "absolute file path"),
+    ("file path with ..", "path: /etc/demo/config", "path: /etc/../config", "containers[0].files[0].path", "absolute file path"),
+    ("file path with //", "path: /etc/demo/config", "path: /etc//config", "containers[0].files[0].path", "absolute file path"),
+    ("file under /proc", "path: /etc/demo/config", "path: /proc/self/environ", "containers[0].files[0].path", "/proc"),
+    ("file path is a directory", "path: /etc/demo/config", "path: /", "containers[0].files[0].path", "absolute file path"),
+    ("file under a volume", "path: /etc/demo/config", "path: /data/config", "containers[0].files[0].path", "inside volume \"data\""),
+    ("file at a volume's mount point", "path: /etc/demo/config", "path: /data", "containers[0].files[0].path", "inside volume"),
+    ("file written twice", "path: /etc/demo/app", "path: /etc/demo/config", "containers[0].files[1].path", "written twice"),
+    ("file under another file", "path: /etc/demo/app", "path: /etc/demo/config/x", "containers[0].files[1].path", "written twice"),
+    ("file mode not octal", "mode: \"0440\"", "mode: \"0999\"", "containers[0].files[0].mode", "not a file mode"),
+    ("file mode with setuid", "mode: \"0440\"", "mode: \"4755\"", "containers[0].files[0].mode", "not a file mode"),
+    ("file mode the owner cannot read", "mode: \"0440\"", "mode: \"0040\"", "containers[0].files[0].mode", "readable by its owner"),
+    ("unknown secret in a template", "{{ secrets.admin-password }}", "{{ secrets.nope }}", "containers[0].files[0].template", "template line 3: {{ secrets.nope }} names no secret"),
+    ("unknown setting in a template", "{{ settings.admin-user }}", "{{ settings.nope }}", "containers[0].files[0].template", "template line 2: {{ settings.nope }} names no setting"),
+    ("unknown app field in a template", "{{ app.name }}", "{{ app.title }}", "containers[0].files[1].template", "not a placeholder"),
+    ("logic in a template", "{{ settings.admin-user }}", "{{ if settings.admin-user }}", "containers[0].files[0].template", "template line 2: {{ if settings.admin-user }} is not a placeholder"),
+    ("unclosed placeholder", "{{ app.version }}", "{{ app.version", "containers[0].files[1].template", "not closed"),
+    ("setting name not DNS-safe", "  - name: site-name", "  - name: Site_Name", "settings[1].name", "DNS-safe"),
+    ("setting declared twice", "  - name: site-name", "  - name: admin-user", "settings[1].name", "declared twice"),
+    ("setting default with a newline", "default: admin", "default: \"ad\\nmin\"", "settings[0].default", "no newlines"),
+    ("setting default with a tab", "default: admin", "default: \"ad\\tmin\"", "settings[0].default", "control characters"),
+    ("setting description with control characters", "description: Shown in the title", "description: \"Shown\\u0007\"", "settings[1].description", "control characters"),
+    ("secret env not a variable name", "env: API_KEY", "env: api-key", "containers[0].secrets[0].env", "variable names"),
+    ("one secret with two lengths", "    depends_on: [api]\n", "    depends_on: [api]\n    secrets:\n      - name: admin-password\n        length: 32\n", "containers[1].secrets[0].length", "one value for the whole app"),
 ];
 
 #[test]
@@ -185,6 +227,85 @@ fn too_many_containers_and_oversized_text_are_bounded() {
         parse_str(&huge),
         Err(ManifestError::TooLarge { .. })
     ));
+}
+
+#[test]
+fn settings_files_and_shown_secrets_parse_and_sign() {
+    let m = parse_str(&base()).unwrap();
+    let api = &m.containers[0];
+    assert_eq!(api.secrets[1].env, None);
+    assert!(api.secrets[1].show);
+    assert_eq!(api.files[0].mode_bits(), Some(0o440));
+    assert_eq!(api.files[1].mode_bits(), Some(DEFAULT_FILE_MODE));
+    assert!(api.files[0]
+        .template
+        .starts_with("[auth]\nuser = {{ settings.admin-user }}\n"));
+    assert_eq!(m.settings[0].default.as_deref(), Some("admin"));
+    assert!(!m.settings[0].required() && m.settings[1].required());
+    let names: Vec<_> = m
+        .app_secrets()
+        .iter()
+        .map(|(s, show)| (s.name.clone(), *show))
+        .collect();
+    assert_eq!(
+        names,
+        [("api-key".into(), false), ("admin-password".into(), true)]
+    );
+    // The new fields are signed: they are in the canonical blob and survive its round trip.
+    let blob = String::from_utf8(m.canonical_bytes().unwrap()).unwrap();
+    assert!(
+        blob.contains(r#""show":true"#) && blob.contains(r#""mode":"0440""#),
+        "{blob}"
+    );
+    assert!(blob.contains(r#""settings":[{"default":"admin""#), "{blob}");
+    assert_eq!(Manifest::from_blob(blob.as_bytes()).unwrap(), m);
+    // A secret used only in files has no env in the blob.
+    assert!(!blob.contains(r#""env":null"#));
+}
+
+#[test]
+fn a_template_error_names_the_manifest_line_of_the_template_line() {
+    let bad = base().replacen("{{ secrets.admin-password }}", "{{ secrets.nope }}", 1);
+    let err = parse_str(&bad).unwrap_err();
+    let p = err
+        .problems()
+        .into_iter()
+        .find(|p| p.field == "containers[0].files[0].template")
+        .unwrap();
+    let expected = bad
+        .lines()
+        .position(|l| l.contains("secrets.nope"))
+        .unwrap()
+        + 1;
+    assert_eq!(p.line, Some(expected), "{p}");
+}
+
+#[test]
+fn templates_and_files_are_bounded() {
+    let huge = format!("template: \"{}\"\n  - name: web", "x".repeat(65 * 1024));
+    let big = base().replacen(
+        "template: \"{{ app.name }} {{ app.id }} {{ app.version }}\\n\"\n  - name: web",
+        &huge,
+        1,
+    );
+    assert_ne!(big, base());
+    let err = parse_str(&big).unwrap_err();
+    assert!(
+        err.problems()
+            .iter()
+            .any(|p| p.field == "containers[0].files[1].template"
+                && p.message.contains("at most 65536")),
+        "{err}"
+    );
+    let files: String = (0..17)
+        .map(|i| format!("      - path: /etc/x{i}\n        template: x\n"))
+        .collect();
+    let many = base().replacen("    files:\n", &format!("    files:\n{files}"), 1);
+    let err = parse_str(&many).unwrap_err();
+    assert!(err
+        .problems()
+        .iter()
+        .any(|p| p.field == "containers[0].files" && p.message.contains("at most 16 files")));
 }
 
 #[test]

@@ -1,0 +1,3 @@
+/usr/bin/radicale
+--config
+/etc/radicale/config
