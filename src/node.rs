@@ -3,6 +3,7 @@
 
 pub mod admin;
 mod autoupdate;
+pub mod backups;
 pub mod catalog_port;
 pub mod config;
 mod demo;
@@ -12,7 +13,6 @@ mod fetch_report;
 mod local;
 pub mod outbox;
 mod publish;
-pub mod backups;
 pub mod relays;
 pub mod runtime;
 pub(crate) mod swarm;
@@ -117,7 +117,11 @@ pub async fn run(
             Err(e) => {
                 warn!("no container runtime: {e:#}");
                 eprintln!("atoll node: warning: apps cannot be installed: {e:#}");
-                (Arc::new(local::NoRuntime::new(format!("{e:#}"))), None, None)
+                (
+                    Arc::new(local::NoRuntime::new(format!("{e:#}"))),
+                    None,
+                    None,
+                )
             }
         };
     // Scheduled backups ([backups] every), with their retention.

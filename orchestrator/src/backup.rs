@@ -23,5 +23,5 @@ mod tree;
 
 pub use record::{BackupRecord, Consistency, FileEntry, FileKind, Reason, SecretEntry, FORMAT};
 pub use store::{BackupStore, BackupSummary};
-pub use tree::{CurrentData, Replaces};
 pub(crate) use tree::{current_data, restore_data, snapshot_data};
+pub use tree::{CurrentData, Replaces};

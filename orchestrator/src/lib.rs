@@ -95,8 +95,8 @@ mod testutil;
 
 pub use config::{Backoff, Config};
 pub use error::{
-    BackupError,    ControlError, DataError, HostError, ImageError, InstallError, PodmanError, QueryError,
-    ReconcileError, ReleaseError, ServiceError, StartError, StoreError, UninstallError,
+    BackupError, ControlError, DataError, HostError, ImageError, InstallError, PodmanError,
+    QueryError, ReconcileError, ReleaseError, ServiceError, StartError, StoreError, UninstallError,
     UpdateError, WaitError,
 };
 pub use health::HealthStatus;

@@ -166,7 +166,10 @@ pub async fn restore(State(state): State<ApiState>, Path(id): Path<String>) -> A
 }
 
 /// `DELETE /backups/{id}`.
-pub async fn delete(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn delete(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     check_id(&id)?;
     let b = backups(&state)?;
     let gone = b
@@ -201,10 +204,14 @@ pub async fn export(State(state): State<ApiState>, Path(id): Path<String>) -> Ap
     let orch = b.orchestrator().clone();
     let record = {
         let (o, i) = (orch.clone(), id.clone());
-        tokio::task::spawn_blocking(move || o.backups().get(&i).and_then(|r| o.backups().complete(&r).map(|()| r)))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| api_error(&e))?
+        tokio::task::spawn_blocking(move || {
+            o.backups()
+                .get(&i)
+                .and_then(|r| o.backups().complete(&r).map(|()| r))
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| api_error(&e))?
     };
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let full = record.id().to_hex();
@@ -212,11 +219,12 @@ pub async fn export(State(state): State<ApiState>, Path(id): Path<String>) -> Ap
     tokio::task::spawn_blocking(move || {
         let mut out = std::io::BufWriter::with_capacity(256 * 1024, ToBody(tx.clone()));
         if let Err(e) = export_blocking(&orch, &full, &mut out).and_then(|_| {
-            out.flush().map_err(|e| atoll_orchestrator::BackupError::Io {
-                op: "send the export",
-                path: "-".into(),
-                source: e,
-            })
+            out.flush()
+                .map_err(|e| atoll_orchestrator::BackupError::Io {
+                    op: "send the export",
+                    path: "-".into(),
+                    source: e,
+                })
         }) {
             tracing::warn!(backup = %full, error = %e, "export broke off");
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
@@ -242,13 +250,18 @@ pub async fn import(State(state): State<ApiState>, req: Request) -> ApiResult<Js
     let b = backups(&state)?;
     let max = state.upload.max_bytes;
     std::fs::create_dir_all(&state.upload.tmp_dir).map_err(ApiError::internal)?;
-    let file = tempfile::NamedTempFile::new_in(&state.upload.tmp_dir).map_err(ApiError::internal)?;
+    let file =
+        tempfile::NamedTempFile::new_in(&state.upload.tmp_dir).map_err(ApiError::internal)?;
     let mut out = std::fs::File::create(file.path()).map_err(ApiError::internal)?;
     let mut stream = req.into_body().into_data_stream();
     let mut total = 0u64;
     loop {
         let chunk = match tokio::time::timeout(UPLOAD_IDLE_TIMEOUT, stream.next()).await {
-            Err(_) => return Err(ApiError::bad_request(format!("body: no byte for {UPLOAD_IDLE_TIMEOUT:?}"))),
+            Err(_) => {
+                return Err(ApiError::bad_request(format!(
+                    "body: no byte for {UPLOAD_IDLE_TIMEOUT:?}"
+                )))
+            }
             Ok(None) => break,
             Ok(Some(Err(e))) => return Err(ApiError::bad_request(format!("body: {e}"))),
             Ok(Some(Ok(c))) => c,

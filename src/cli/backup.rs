@@ -158,7 +158,8 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: BackupCommand) -> Result<()> {
             for b in items {
                 println!(
                     "{}  {:<24} {:<9} {:<11} {:>6} files {:>12} bytes  {}{}",
-                    &b["id"].as_str().unwrap_or("?")[..12.min(b["id"].as_str().unwrap_or("?").len())],
+                    &b["id"].as_str().unwrap_or("?")
+                        [..12.min(b["id"].as_str().unwrap_or("?").len())],
                     b["app"].as_str().unwrap_or("?"),
                     b["version"].as_str().unwrap_or("?"),
                     b["reason"].as_str().unwrap_or("?"),

@@ -48,8 +48,10 @@ impl NodeApps {
                 b.files,
                 b.bytes,
                 match b.consistency {
-                    atoll_orchestrator::backup::Consistency::Hook => "made by its backup command while it ran",
-                    atoll_orchestrator::backup::Consistency::Stopped => "stopped for the snapshot and started again",
+                    atoll_orchestrator::backup::Consistency::Hook =>
+                        "made by its backup command while it ran",
+                    atoll_orchestrator::backup::Consistency::Stopped =>
+                        "stopped for the snapshot and started again",
                     atoll_orchestrator::backup::Consistency::NotRunning => "it was not running",
                 }
             )),
@@ -118,9 +120,13 @@ impl NodeApps {
         let r = self.orch.restore(id, sink).await?;
         let floor = std::sync::atomic::AtomicU8::new(0);
         let release = self.release(&entry, manifest, job, &floor).await?;
+        let mut request = InstallRequest::new(release).name(&record.app);
+        for (k, v) in &record.settings {
+            request = request.setting(k, v);
+        }
         let report = self
             .orch
-            .install(InstallRequest::new(release).name(&record.app), sink)
+            .install(request, sink)
             .await
             .with_context(|| {
                 format!(
@@ -157,7 +163,9 @@ fn restored_message(record: &BackupRecord, r: &atoll_orchestrator::RestoreReport
 pub fn api_error(e: &BackupError) -> crate::api::ApiError {
     use crate::api::ApiError;
     match e {
-        BackupError::NotFound(_) | BackupError::NotInstalled(_) => ApiError::not_found(e.to_string()),
+        BackupError::NotFound(_) | BackupError::NotInstalled(_) => {
+            ApiError::not_found(e.to_string())
+        }
         BackupError::Running { .. } | BackupError::Removing(_) | BackupError::WrongApp { .. } => {
             ApiError::conflict(e.to_string())
         }
@@ -167,7 +175,11 @@ pub fn api_error(e: &BackupError) -> crate::api::ApiError {
 }
 
 /// Export a backup to `out` (blocking).
-pub fn export_blocking(orch: &Orchestrator, id: &str, out: impl std::io::Write) -> Result<u64, BackupError> {
+pub fn export_blocking(
+    orch: &Orchestrator,
+    id: &str,
+    out: impl std::io::Write,
+) -> Result<u64, BackupError> {
     let record = orch.backups().get(id)?;
     archive::export(orch.backups(), &record, out)
 }
@@ -188,7 +200,9 @@ pub async fn schedule(orch: Orchestrator, cfg: BackupsSection) {
     let Some(every) = cfg.every_duration() else {
         return;
     };
-    let tick = every.min(Duration::from_secs(60)).max(Duration::from_secs(1));
+    let tick = every
+        .min(Duration::from_secs(60))
+        .max(Duration::from_secs(1));
     loop {
         tokio::time::sleep(tick).await;
         if let Err(e) = scheduled_pass(&orch, every, cfg.keep).await {
@@ -197,7 +211,11 @@ pub async fn schedule(orch: Orchestrator, cfg: BackupsSection) {
     }
 }
 
-async fn scheduled_pass(orch: &Orchestrator, every: Duration, keep: usize) -> Result<(), BackupError> {
+async fn scheduled_pass(
+    orch: &Orchestrator,
+    every: Duration,
+    keep: usize,
+) -> Result<(), BackupError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -217,7 +235,9 @@ async fn scheduled_pass(orch: &Orchestrator, every: Duration, keep: usize) -> Re
             .backup(&app.name, Reason::Scheduled, &ProgressSink::none())
             .await
         {
-            Ok(b) => tracing::info!(app = %app.name, id = %b.id, bytes = b.bytes, "scheduled backup"),
+            Ok(b) => {
+                tracing::info!(app = %app.name, id = %b.id, bytes = b.bytes, "scheduled backup")
+            }
             Err(e) => tracing::warn!(app = %app.name, error = %e, "scheduled backup failed"),
         }
         let pruned = orch.prune_backups(&app.name, keep).await?;

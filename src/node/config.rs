@@ -88,7 +88,10 @@ impl BackupsSection {
 
 /// `<n>s`, `<n>m`, `<n>h` or `<n>d`, at least a minute.
 pub fn parse_interval(text: &str) -> Result<std::time::Duration> {
-    let (n, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let (n, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
     let n: u64 = n
         .parse()
         .with_context(|| format!("{text:?} is not a number and a unit (s, m, h, d)"))?;

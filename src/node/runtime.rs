@@ -55,7 +55,10 @@ impl NodeApps {
     }
 
     /// The verified head entry of an app and its manifest, from the catalog.
-    pub(super) async fn head(&self, app: &AppRef) -> Result<(Verified<Entry>, atoll_registry::Manifest)> {
+    pub(super) async fn head(
+        &self,
+        app: &AppRef,
+    ) -> Result<(Verified<Entry>, atoll_registry::Manifest)> {
         let of = app.clone();
         let bytes = self
             .catalog

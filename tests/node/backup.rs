@@ -1,87 +1,122 @@
 //! Issue 13 step 5, the data-survives test, through the real node, API and CLI on real
-//! rootless podman: data stored through the app's own protocol (the notebook's visit log:
-//! each HTTP visit appends a line to its volume) survives an update to a version that
-//! rewrites it and fails its health check (the rollback restores the pre-update backup),
-//! and a disaster: a backup exported with the CLI, the node wiped (stopped, its data dir
-//! deleted, the app's containers removed), a fresh node on a new data dir (holding only
-//! the publisher key, kept offline as docs/deploy.md says), the file imported, restored
-//! (which installs the backed-up version from the catalog before its first start), and
-//! the data read again. Bad input on the way: a truncated and a tampered export, a
-//! restore onto the running app.
+//! rootless podman, with a real app's own protocol: a calendar event stored in radicale
+//! over CalDAV (HTTP basic auth with the generated admin password) survives an update to
+//! a version that deletes the collections and fails its health check (the rollback
+//! restores the pre-update backup), and a disaster: a backup exported with the CLI, the
+//! node wiped (stopped, its data dir deleted, the app's containers removed), a fresh node
+//! on a new data dir (holding only the publisher key, kept offline as docs/deploy.md
+//! says), the file imported, restored (which installs the backed-up version from the
+//! catalog before its first start) and the event read again with the same password. Bad
+//! input on the way: a truncated and a tampered export, a restore onto the running app.
 
 use super::crash::{podman, podman_of};
 use super::*;
 
-const ID: &str = "keeper";
-const PORT: u16 = 18097;
+const ID: &str = "radicale";
+const PORT: u16 = 18083;
+const EVENT: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//atoll//backup test//EN\r\n\
+BEGIN:VEVENT\r\nUID:backup-drill@atoll\r\nDTSTAMP:20261202T080000Z\r\n\
+DTSTART:20261203T090000Z\r\nDTEND:20261203T100000Z\r\nSUMMARY:Backup drill\r\n\
+END:VEVENT\r\nEND:VCALENDAR\r\n";
 
-/// The notebook as app `keeper` at `version`; `broken`: its command first overwrites the
-/// visit log (a bad migration) and its health check asks for a page that does not exist.
-fn keeper_app(dir: &Path, version: &str, broken: bool) {
+/// apps/radicale at `version`; `broken`: its command first deletes the collections (a bad
+/// migration) and its health check asks for a page that does not exist.
+fn radicale_app(dir: &Path, version: &str, broken: bool) {
     build_images();
+    let src = repo().join("apps").join(ID);
     let app = dir.join(ID);
     fs::create_dir_all(app.join("images")).unwrap();
-    let image = app.join("images/web.oci.tar");
+    let image = app.join("images/server.oci.tar");
     if !image.exists() {
-        fs::copy(repo().join("apps/notebook/images/web.oci.tar"), &image).unwrap();
+        let from = src.join("images/server.oci.tar");
+        fs::hard_link(&from, &image)
+            .or_else(|_| fs::copy(&from, &image).map(|_| ()))
+            .unwrap();
+        fs::copy(src.join("icon.svg"), app.join("icon.svg")).unwrap();
     }
-    let (command, health) = if broken {
-        (
-            r#"["sh", "-c", "echo migrated > /data/notes.txt; exec httpd -f -p 8080 -h /www"]"#,
-            "/missing",
-        )
-    } else {
-        (r#"["httpd", "-f", "-p", "8080", "-h", "/www"]"#, "/health.txt")
-    };
-    fs::write(
-        app.join("manifest.yml"),
-        format!(
-            r#"id: {ID}
-name: Keeper
-version: {version}
-description: The notebook, kept safe by backups.
-categories: [test]
-containers:
-  - name: web
-    image:
-      archive: images/web.oci.tar
-    command: {command}
-    secrets: [ {{ name: notebook-key, env: NOTEBOOK_KEY, length: 32 }} ]
-    ports: [ {{ container: 8080, host: {PORT}, web: true }} ]
-    volumes: [ {{ name: data, path: /data }} ]
-    health:
-      http: {{ port: 8080, path: {health} }}
-      interval: 2s
-      timeout: 1s
-      retries: 2
-      start_period: 1s
-    stop_grace: 2s
-    init: true
-    user: "1000:1000"
-"#
-        ),
-    )
-    .unwrap();
-}
-
-/// One visit: the count of visits the log holds, and the key line.
-fn visit() -> (u32, String) {
-    let body = reqwest::blocking::get(format!("http://127.0.0.1:{PORT}/cgi-bin/index.cgi"))
+    let mut m = fs::read_to_string(src.join("manifest.yml")).unwrap();
+    let from = m
+        .lines()
+        .find(|l| l.starts_with("version: "))
         .unwrap()
-        .text()
-        .unwrap();
-    let field = |open: &str| {
-        let start = body.find(open).unwrap_or_else(|| panic!("{open} in {body}")) + open.len();
-        body[start..].split('<').next().unwrap().to_owned()
-    };
-    (
-        field("<span id=\"count\">").parse().unwrap(),
-        field("<p id=\"key\">"),
-    )
+        .to_owned();
+    m = m.replacen(&from, &format!("version: {version}"), 1);
+    if broken {
+        for (a, b) in [
+            (
+                "      archive: images/server.oci.tar\n",
+                "      archive: images/server.oci.tar\n    command: [\"/bin/sh\", \"-c\", \"rm -rf /var/lib/radicale/collections; exec /usr/bin/radicale --config /etc/radicale/config\"]\n",
+            ),
+            ("path: /.web/ }", "path: /missing }"),
+            ("interval: 10s", "interval: 2s"),
+            ("timeout: 3s", "timeout: 1s"),
+            ("start_period: 20s", "start_period: 2s"),
+        ] {
+            assert!(m.contains(a), "apps/radicale/manifest.yml no longer has {a:?}");
+            m = m.replacen(a, b, 1);
+        }
+    }
+    fs::write(app.join("manifest.yml"), m).unwrap();
 }
 
-/// The ref of app `keeper` once the node's catalog has it at `version`.
-fn keeper_ref(node: &Node, version: &str) -> String {
+/// The generated admin password, from the app's secrets dir under `home`.
+fn password(home: &Path) -> String {
+    let apps = home.join("apps");
+    let dir = fs::read_dir(&apps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("radicale-")
+        })
+        .unwrap_or_else(|| panic!("no radicale data dir in {}", apps.display()));
+    fs::read_to_string(dir.join("secrets/admin-password"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn dav(method: &str, path: &str, pass: &str, body: Option<&str>) -> (u16, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut req = reqwest::blocking::Client::new()
+        .request(method, format!("http://127.0.0.1:{PORT}{path}"))
+        .basic_auth("admin", Some(pass));
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "text/calendar; charset=utf-8")
+            .body(b.to_owned());
+    }
+    let r = req.send().unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().unwrap_or_default())
+}
+
+/// Store the event over CalDAV: a calendar, then the event in it.
+fn store_event(pass: &str) {
+    let (s, b) = dav("MKCALENDAR", "/admin/calendar/", pass, None);
+    assert_eq!(s, 201, "MKCALENDAR: {b}");
+    let (s, b) = dav("PUT", "/admin/calendar/drill.ics", pass, Some(EVENT));
+    assert_eq!(s, 201, "PUT: {b}");
+}
+
+/// The event as radicale serves it now (status and body).
+fn read_event(pass: &str) -> (u16, String) {
+    dav("GET", "/admin/calendar/drill.ics", pass, None)
+}
+
+fn assert_event(pass: &str, what: &str) {
+    let (s, b) = read_event(pass);
+    assert_eq!(s, 200, "{what}: {b}");
+    assert!(
+        b.contains("SUMMARY:Backup drill") && b.contains("UID:backup-drill@atoll"),
+        "{what}: {b}"
+    );
+}
+
+/// The ref of the app once the node's catalog has it at `version`.
+fn app_ref(node: &Node, version: &str) -> String {
     for _ in 0..1200 {
         let (_, apps) = node.get("/api/v1/apps");
         if let Some(r) = apps["items"]
@@ -156,34 +191,34 @@ impl Drop for Leftovers {
 fn app_data_survives_a_failed_update_and_a_wiped_node() {
     let _podman = podman_user();
     let apps = Arc::new(tempfile::tempdir().unwrap());
-    keeper_app(apps.path(), "1.0.0", false);
+    radicale_app(apps.path(), "1.0.0", false);
     let home = Arc::new(tempfile::tempdir().unwrap());
     let fresh = Arc::new(tempfile::tempdir().unwrap());
     let _cleanup = Leftovers(vec![home.path().to_owned(), fresh.path().to_owned()]);
     let mut node = Node::start_in(home.clone(), apps.clone(), &[], None, None);
-    let app = keeper_ref(&node, "1.0.0");
+    let app = app_ref(&node, "1.0.0");
     let last = act(&node, "install", json!({ "app": app }));
     assert!(last["error"].is_null(), "install failed: {last}");
-    for n in 1..=3 {
-        assert_eq!(visit().0, n);
-    }
-    let key = visit().1;
-    assert!(key.starts_with("key set: 32 characters"), "{key}");
+    let pass = password(home.path());
+    let (s, _) = dav("GET", "/admin/", "wrong", None);
+    assert_eq!(s, 401, "radicale checks the password");
+    store_event(&pass);
+    assert_event(&pass, "after the PUT");
 
-    // An update to a version that rewrites the log and never becomes healthy: rolled back,
-    // containers and data.
+    // An update to a version that deletes the collections and never becomes healthy:
+    // rolled back, containers and data.
     node.terminate();
     drop(node);
-    keeper_app(apps.path(), "1.1.0", true);
+    radicale_app(apps.path(), "1.1.0", true);
     let mut node = Node::start_in(home.clone(), apps.clone(), &[], None, None);
-    keeper_ref(&node, "1.1.0");
+    app_ref(&node, "1.1.0");
     let last = act(&node, "update", json!({ "app": app }));
     let err = last["error"].as_str().unwrap_or_default();
     assert!(
         err.contains("rolled back to 1.0.0 with the data from before the update"),
         "{last}"
     );
-    assert_eq!(visit(), (5, key.clone()), "the four visits before the update are back");
+    assert_event(&pass, "after the rollback");
     let pre: Vec<Value> = backups(&node)
         .into_iter()
         .filter(|b| b["reason"] == "pre-update")
@@ -192,13 +227,20 @@ fn app_data_survives_a_failed_update_and_a_wiped_node() {
 
     // Restore onto the running app: refused, nothing changed.
     let id = pre[0]["id"].as_str().unwrap();
-    let (s, x) = node.post(&format!("/api/v1/backups/{id}/restore"), Some(&node.token), "{}");
+    let (s, x) = node.post(
+        &format!("/api/v1/backups/{id}/restore"),
+        Some(&node.token),
+        "{}",
+    );
     assert_eq!(s, 409, "{x}");
     assert!(
-        x["error"]["message"].as_str().unwrap().contains("stop it first"),
+        x["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stop it first"),
         "{x}"
     );
-    assert_eq!(visit().0, 6);
+    assert_event(&pass, "after the refused restore");
 
     // A backup with the CLI, timed; exported to one file.
     let t = Instant::now();
@@ -209,10 +251,16 @@ fn app_data_survives_a_failed_update_and_a_wiped_node() {
         .find(|b| b["reason"] == "manual")
         .unwrap_or_else(|| panic!("no manual backup listed: {out}"));
     let id = manual["id"].as_str().unwrap().to_owned();
-    assert_eq!(manual["files"], 1, "{manual}");
+    assert!(
+        manual["files"].as_u64().unwrap() >= 2,
+        "the calendar's files: {manual}"
+    );
     let export = tempfile::tempdir().unwrap();
-    let file = export.path().join("keeper.tar");
-    cli_ok(&node, &["backup", "export", &id, "--out", file.to_str().unwrap()]);
+    let file = export.path().join("radicale.tar");
+    cli_ok(
+        &node,
+        &["backup", "export", &id, "--out", file.to_str().unwrap()],
+    );
     let bytes = fs::read(&file).unwrap();
     eprintln!(
         "measured: backup of {} bytes of app data ({} files) in {backup_time:?}; export file {} bytes",
@@ -245,12 +293,12 @@ fn app_data_survives_a_failed_update_and_a_wiped_node() {
         }
     }
     assert!(
-        reqwest::blocking::get(format!("http://127.0.0.1:{PORT}/")).is_err(),
+        reqwest::blocking::get(format!("http://127.0.0.1:{PORT}/.web/")).is_err(),
         "the app still answers after the wipe"
     );
 
     // A fresh node on a new data dir; the catalog offers the backed-up version again.
-    keeper_app(apps.path(), "1.0.0", false);
+    radicale_app(apps.path(), "1.0.0", false);
     let status = Command::new("cp")
         .arg("-a")
         .arg(&keys)
@@ -259,20 +307,32 @@ fn app_data_survives_a_failed_update_and_a_wiped_node() {
         .unwrap();
     assert!(status.success());
     let node = Node::start_in(fresh.clone(), apps.clone(), &[], None, None);
-    assert_eq!(keeper_ref(&node, "1.0.0"), app, "same publisher key, same ref");
+    assert_eq!(app_ref(&node, "1.0.0"), app, "same publisher key, same ref");
 
     // Bad files are refused, naming what is wrong; nothing is stored.
     let t = Some(node.token.as_str());
     let cut = &bytes[..bytes.len() - 1500];
     let (s, x) = post_bytes(&node, "/api/v1/backups/import", t, cut.to_vec());
     assert_eq!(s, 400, "{x}");
-    assert!(x["error"]["message"].as_str().unwrap().contains("truncated"), "{x}");
+    assert!(
+        x["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("truncated"),
+        "{x}"
+    );
     let mut tampered = bytes.clone();
-    let at = tampered.windows(8).position(|w| w == b"visit at").unwrap();
+    let at = tampered
+        .windows(12)
+        .position(|w| w == b"Backup drill")
+        .unwrap();
     tampered[at] = b'V';
     let (s, x) = post_bytes(&node, "/api/v1/backups/import", t, tampered);
     assert_eq!(s, 400, "{x}");
-    assert!(x["error"]["message"].as_str().unwrap().contains("altered"), "{x}");
+    assert!(
+        x["error"]["message"].as_str().unwrap().contains("altered"),
+        "{x}"
+    );
     assert!(backups(&node).is_empty());
     let (s, x) = post_bytes(&node, "/api/v1/backups/import", None, bytes.clone());
     assert_eq!(s, 401, "import needs the admin token: {x}");
@@ -289,12 +349,15 @@ fn app_data_survives_a_failed_update_and_a_wiped_node() {
     let out = cli_ok(&node, &["backup", "restore", &id, "--yes"]);
     let restore_time = t.elapsed();
     assert!(out.contains("installed on it and running"), "{out}");
-    eprintln!("measured: restore (data, then install from the catalog, then start) in {restore_time:?}");
-    assert_eq!(
-        visit(),
-        (7, key),
-        "the six visits of the wiped node are back, and so is its secret"
+    eprintln!(
+        "measured: restore (data, then install from the catalog, then start) in {restore_time:?}"
     );
+    assert_eq!(
+        password(fresh.path()),
+        pass,
+        "the generated password is back"
+    );
+    assert_event(&pass, "on the fresh node after the restore");
 
     // Clean up: nothing of the test is left.
     let last = act(&node, "uninstall", json!({ "app": app, "purge": true }));

@@ -19,7 +19,11 @@ const BLOBS: &str = "atoll-backup/blobs/";
 pub const MAX_RECORD: u64 = 64 * 1024 * 1024;
 
 /// Write `record` and its blobs as one tar stream to `out`; returns the bytes of data.
-pub fn export(store: &BackupStore, record: &BackupRecord, out: impl Write) -> Result<u64, BackupError> {
+pub fn export(
+    store: &BackupStore,
+    record: &BackupRecord,
+    out: impl Write,
+) -> Result<u64, BackupError> {
     store.complete(record)?;
     let broken = |e: std::io::Error| BackupError::Io {
         op: "write the export",
@@ -32,7 +36,8 @@ pub fn export(store: &BackupStore, record: &BackupRecord, out: impl Write) -> Re
     h.set_mode(0o600);
     h.set_size(bytes.len() as u64);
     h.set_mtime(record.created_at);
-    b.append_data(&mut h, RECORD, bytes.as_slice()).map_err(broken)?;
+    b.append_data(&mut h, RECORD, bytes.as_slice())
+        .map_err(broken)?;
     let mut total = 0;
     for (hash, size) in record.blobs() {
         let mut h = tar::Header::new_gnu();
@@ -118,7 +123,10 @@ fn read_verified(
     }
     let size = first.header().size().map_err(broken)?;
     if size > MAX_RECORD {
-        return Err(invalid(RECORD, format!("{size} bytes, at most {MAX_RECORD}")));
+        return Err(invalid(
+            RECORD,
+            format!("{size} bytes, at most {MAX_RECORD}"),
+        ));
     }
     let mut bytes = Vec::new();
     first.read_to_end(&mut bytes).map_err(broken)?;

@@ -133,7 +133,7 @@ pub struct BackupRecord {
     pub settings: BTreeMap<String, String>,
     /// The volumes' contents, parents before children.
     pub files: Vec<FileEntry>,
-    /// The generated secrets.
+    /// The generated secrets (and the markers of the credentials already shown).
     pub secrets: Vec<SecretEntry>,
     /// Paths not backed up (sockets, devices, fifos).
     pub skipped: Vec<String>,
@@ -156,8 +156,8 @@ impl BackupRecord {
             what: what.to_owned(),
             reason,
         };
-        let record: Self =
-            serde_json::from_slice(bytes).map_err(|e| invalid(format!("not a backup record: {e}")))?;
+        let record: Self = serde_json::from_slice(bytes)
+            .map_err(|e| invalid(format!("not a backup record: {e}")))?;
         if record.format != FORMAT {
             return Err(invalid(format!(
                 "record format {} (this node reads {FORMAT})",
@@ -223,7 +223,10 @@ impl BackupRecord {
             reason,
         };
         if !crate::labels::valid_app_name(&self.app) {
-            return Err(invalid(format!("app name {:?} is not a DNS label", self.app)));
+            return Err(invalid(format!(
+                "app name {:?} is not a DNS label",
+                self.app
+            )));
         }
         let mut dirs = BTreeSet::new();
         let mut seen = BTreeSet::new();
@@ -232,12 +235,20 @@ impl BackupRecord {
                 || f.path.len() > 4096
                 || f.path.starts_with('/')
                 || f.path.contains('\0')
-                || f.path.split('/').any(|p| p.is_empty() || p == "." || p == "..");
+                || f.path
+                    .split('/')
+                    .any(|p| p.is_empty() || p == "." || p == "..");
             if bad {
-                return Err(invalid(format!("files[{i}]: path {:?} is not a clean relative path", clip(&f.path))));
+                return Err(invalid(format!(
+                    "files[{i}]: path {:?} is not a clean relative path",
+                    clip(&f.path)
+                )));
             }
             if !seen.insert(f.path.as_str()) {
-                return Err(invalid(format!("files[{i}]: path {:?} is listed twice", clip(&f.path))));
+                return Err(invalid(format!(
+                    "files[{i}]: path {:?} is listed twice",
+                    clip(&f.path)
+                )));
             }
             match f.path.rsplit_once('/') {
                 None if f.kind != FileKind::Dir => {
@@ -263,17 +274,30 @@ impl BackupRecord {
                 }
             }
             if f.mode > 0o7777 {
-                return Err(invalid(format!("files[{i}]: mode {:o} is not a permission mode", f.mode)));
+                return Err(invalid(format!(
+                    "files[{i}]: mode {:o} is not a permission mode",
+                    f.mode
+                )));
             }
         }
         let mut names = BTreeSet::new();
         for (i, s) in self.secrets.iter().enumerate() {
-            if !atoll_registry::names::is_dns_label(&s.name) || !names.insert(s.name.as_str()) {
-                return Err(invalid(format!("secrets[{i}]: name {:?} is not a unique DNS label", clip(&s.name))));
+            if !is_secret_file(&s.name) || !names.insert(s.name.as_str()) {
+                return Err(invalid(format!(
+                    "secrets[{i}]: name {:?} is not a unique DNS label",
+                    clip(&s.name)
+                )));
             }
         }
         Ok(())
     }
+}
+
+/// A file of the secrets dir a backup holds: a secret (its name, a DNS label) or the
+/// marker that its credential was shown (`<name>.shown`).
+pub(crate) fn is_secret_file(name: &str) -> bool {
+    let base = name.strip_suffix(".shown").unwrap_or(name);
+    atoll_registry::names::is_dns_label(base)
 }
 
 fn clip(s: &str) -> String {

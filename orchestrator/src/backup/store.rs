@@ -106,7 +106,12 @@ impl BackupStore {
     }
 
     fn ensure_dirs(&self) -> Result<(), BackupError> {
-        for d in [self.root.clone(), self.blobs(), self.records_dir(), self.root.join("tmp")] {
+        for d in [
+            self.root.clone(),
+            self.blobs(),
+            self.records_dir(),
+            self.root.join("tmp"),
+        ] {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
@@ -226,12 +231,17 @@ impl BackupStore {
         for item in read {
             let item = item.map_err(|e| BackupError::io("list", &dir, e))?;
             let name = item.file_name().to_string_lossy().into_owned();
-            let Some(id) = name.strip_suffix(".json").and_then(|h| h.parse::<Hash>().ok()) else {
+            let Some(id) = name
+                .strip_suffix(".json")
+                .and_then(|h| h.parse::<Hash>().ok())
+            else {
                 continue;
             };
             match self.load(&id) {
                 Ok(r) => out.push(r),
-                Err(e) => tracing::warn!(record = %name, error = %e, "skipping a backup record that does not verify"),
+                Err(e) => {
+                    tracing::warn!(record = %name, error = %e, "skipping a backup record that does not verify")
+                }
             }
         }
         out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.app.cmp(&b.app)));

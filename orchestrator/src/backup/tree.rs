@@ -150,7 +150,7 @@ pub(crate) fn snapshot_data(
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| atoll_registry::names::is_dns_label(n))
+            .filter(|n| super::record::is_secret_file(n))
             .collect();
         names.sort();
         for name in names {
@@ -353,7 +353,8 @@ pub(crate) fn restore_data(
         if live.symlink_metadata().is_ok() {
             std::fs::rename(&live, &old).map_err(|e| BackupError::io("move aside", &live, e))?;
         }
-        std::fs::rename(&staged, &live).map_err(|e| BackupError::io("move into place", &live, e))?;
+        std::fs::rename(&staged, &live)
+            .map_err(|e| BackupError::io("move into place", &live, e))?;
         remove_tree(host, &old)?;
     }
     Ok(())
@@ -391,7 +392,8 @@ fn stage(
         };
         std::io::copy(&mut from, &mut out).map_err(|e| BackupError::io("write", &path, e))?;
         check_blob(&from, &s.blob, s.size)?;
-        out.sync_all().map_err(|e| BackupError::io("sync", &path, e))?;
+        out.sync_all()
+            .map_err(|e| BackupError::io("sync", &path, e))?;
     }
     Ok(())
 }
@@ -458,7 +460,9 @@ fn write_volumes(
                     hasher: blake3::Hasher::new(),
                     read: 0,
                 };
-                builder.append_data(&mut h, &f.path, &mut from).map_err(broken)?;
+                builder
+                    .append_data(&mut h, &f.path, &mut from)
+                    .map_err(broken)?;
                 check_blob(&from, blob, *size)?;
             }
             FileKind::Symlink { target } => {
@@ -482,7 +486,10 @@ pub(crate) fn current_data(host: &PodmanHost, app_dir: &Path) -> Result<CurrentD
     let volumes = volume_names(app_dir)?;
     if !volumes.is_empty() {
         let what = "podman unshare find (counting the current data)";
-        let dirs: Vec<PathBuf> = volumes.iter().map(|v| app_dir.join("volumes").join(v)).collect();
+        let dirs: Vec<PathBuf> = volumes
+            .iter()
+            .map(|v| app_dir.join("volumes").join(v))
+            .collect();
         let run = host
             .std_command()
             .args(["unshare", "find"])

@@ -223,7 +223,9 @@ pub enum UpdateError {
         reason: WaitError,
     },
     /// The backup before the update failed: nothing was changed.
-    #[error("update of {app:?} refused: the backup of its data before the update failed: {source}")]
+    #[error(
+        "update of {app:?} refused: the backup of its data before the update failed: {source}"
+    )]
     Backup {
         /// The app.
         app: String,

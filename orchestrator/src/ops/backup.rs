@@ -41,6 +41,7 @@ struct Meta {
     app_id: String,
     version: semver::Version,
     manifest_hash: atoll_registry::Hash,
+    settings: std::collections::BTreeMap<String, String>,
 }
 
 impl Meta {
@@ -51,6 +52,7 @@ impl Meta {
             app_id: r.release.manifest.id.clone(),
             version: r.release.version().clone(),
             manifest_hash: r.release.manifest_hash,
+            settings: r.settings.clone(),
         }
     }
 
@@ -61,6 +63,7 @@ impl Meta {
             app_id: r.app_id.clone(),
             version: r.version.clone(),
             manifest_hash: r.manifest_hash,
+            settings: r.settings.clone(),
         }
     }
 }
@@ -141,7 +144,10 @@ impl Orchestrator {
             Consistency::NotRunning
         } else if !hooks.is_empty() {
             for (container, hook) in &hooks {
-                sink.note(Stage::Backup, format!("running the backup command of {container}"));
+                sink.note(
+                    Stage::Backup,
+                    format!("running the backup command of {container}"),
+                );
                 self.run_hook(name, container, &hook.command, hook.timeout())
                     .await?;
             }
@@ -149,11 +155,24 @@ impl Orchestrator {
         } else {
             sink.note(Stage::Backup, "stopping the app for a consistent snapshot");
             self.set_wanted(record, Wanted::Stopped).await?;
-            let grace: Duration = record.release.manifest.containers.iter().map(spec::grace).sum();
+            let grace: Duration = record
+                .release
+                .manifest
+                .containers
+                .iter()
+                .map(spec::grace)
+                .sum();
             let base = self.baseline(name);
             self.pass(Some((name.to_owned(), sink.clone()))).await;
             if let Err(reason) = self
-                .wait(name, Target::Stopped, grace + Duration::from_secs(60), &base, sink, (0, 0))
+                .wait(
+                    name,
+                    Target::Stopped,
+                    grace + Duration::from_secs(60),
+                    &base,
+                    sink,
+                    (0, 0),
+                )
                 .await
             {
                 self.set_wanted(record, Wanted::Running).await?;
@@ -177,7 +196,14 @@ impl Orchestrator {
             let base = self.baseline(name);
             self.pass(Some((name.to_owned(), sink.clone()))).await;
             if let Err(reason) = self
-                .wait(name, Target::Ready, shared.config.ready_timeout, &base, sink, (0, 0))
+                .wait(
+                    name,
+                    Target::Ready,
+                    shared.config.ready_timeout,
+                    &base,
+                    sink,
+                    (0, 0),
+                )
                 .await
             {
                 tracing::warn!(app = %name, %reason, "the app did not become ready again after its backup");
@@ -207,7 +233,10 @@ impl Orchestrator {
     /// Write the record's `wanted` (keeping everything else as stored now).
     async fn set_wanted(&self, record: &AppRecord, wanted: Wanted) -> Result<(), BackupError> {
         let store = &self.shared().store;
-        let mut now = store.get(&record.name).await?.unwrap_or_else(|| record.clone());
+        let mut now = store
+            .get(&record.name)
+            .await?
+            .unwrap_or_else(|| record.clone());
         now.wanted = wanted;
         now.updated_at = now_secs();
         store.put(&now).await?;
@@ -261,26 +290,27 @@ impl Orchestrator {
         blocking(move || {
             let _lock = store.lock();
             let mut added = Vec::new();
-            let result = backup::snapshot_data(&host, &app_dir, &store, &mut added).and_then(|snap| {
-                let record = BackupRecord {
-                    format: backup::FORMAT,
-                    app: meta.app,
-                    source: meta.source,
-                    app_id: meta.app_id,
-                    version: meta.version,
-                    manifest_hash: meta.manifest_hash,
-                    reason,
-                    created_at: now_secs(),
-                    consistency,
-                    settings: Default::default(),
-                    files: snap.files,
-                    secrets: snap.secrets,
-                    skipped: snap.skipped,
-                };
-                record.check("the new backup")?;
-                store.save(&record)?;
-                Ok(record)
-            });
+            let result =
+                backup::snapshot_data(&host, &app_dir, &store, &mut added).and_then(|snap| {
+                    let record = BackupRecord {
+                        format: backup::FORMAT,
+                        app: meta.app,
+                        source: meta.source,
+                        app_id: meta.app_id,
+                        version: meta.version,
+                        manifest_hash: meta.manifest_hash,
+                        reason,
+                        created_at: now_secs(),
+                        consistency,
+                        settings: meta.settings,
+                        files: snap.files,
+                        secrets: snap.secrets,
+                        skipped: snap.skipped,
+                    };
+                    record.check("the new backup")?;
+                    store.save(&record)?;
+                    Ok(record)
+                });
             if result.is_err() {
                 store.discard(&added);
             }
@@ -304,7 +334,11 @@ impl Orchestrator {
     /// Put a backup's data back. The app must be stopped, or not installed (then its data
     /// dir is filled before the first start: install it afterwards). The data it replaces
     /// is backed up first (`pre-restore`).
-    pub async fn restore(&self, id: &str, progress: &ProgressSink) -> Result<RestoreReport, BackupError> {
+    pub async fn restore(
+        &self,
+        id: &str,
+        progress: &ProgressSink,
+    ) -> Result<RestoreReport, BackupError> {
         let (record, _) = self.restore_preview(id).await?;
         let sink = progress.bind(&record.app, Operation::Restore);
         let result = self.restore_inner(record, &sink).await;
@@ -342,19 +376,24 @@ impl Orchestrator {
             blocking(move || backup::current_data(&h, &d)).await?
         };
         let replaced = Replaces::new(current.clone(), &record);
-        let pre_restore = if current.files > 0 || current.secrets > 0 || app_dir.join("volumes").is_dir() {
-            sink.emit(Stage::Backup, 10, "backing up the data it replaces (pre-restore)");
-            let meta = match &installed {
-                Some(a) => Meta::of_app(a),
-                None => Meta::of_backup(&record),
+        let pre_restore =
+            if current.files > 0 || current.secrets > 0 || app_dir.join("volumes").is_dir() {
+                sink.emit(
+                    Stage::Backup,
+                    10,
+                    "backing up the data it replaces (pre-restore)",
+                );
+                let meta = match &installed {
+                    Some(a) => Meta::of_app(a),
+                    None => Meta::of_backup(&record),
+                };
+                let b = self
+                    .snapshot(meta, Reason::PreRestore, Consistency::NotRunning)
+                    .await?;
+                Some(b.id().to_hex())
+            } else {
+                None
             };
-            let b = self
-                .snapshot(meta, Reason::PreRestore, Consistency::NotRunning)
-                .await?;
-            Some(b.id().to_hex())
-        } else {
-            None
-        };
         sink.emit(
             Stage::Data,
             40,
@@ -369,6 +408,28 @@ impl Orchestrator {
         let store = shared.backups.clone();
         let r = record.clone();
         blocking(move || backup::restore_data(&host, &app_dir, &r, &store)).await?;
+        if let Some(mut app) = installed {
+            // The settings the data was made with, as far as this release declares them
+            // (its templated files are rendered from them and the restored secrets).
+            let declared: Vec<&str> = app
+                .release
+                .manifest
+                .settings
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            let kept: std::collections::BTreeMap<String, String> = record
+                .settings
+                .iter()
+                .filter(|(k, _)| declared.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if kept != app.settings {
+                app.settings = kept;
+                app.updated_at = now_secs();
+                shared.store.put(&app).await?;
+            }
+        }
         tracing::info!(app = %name, backup = %record.id(), ?pre_restore, "backup restored");
         Ok(RestoreReport {
             app: name,
@@ -431,12 +492,10 @@ impl Orchestrator {
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
 ) -> Result<T, BackupError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .unwrap_or_else(|e| {
-            Err(BackupError::Tool {
-                what: "backup task".into(),
-                detail: e.to_string(),
-            })
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(BackupError::Tool {
+            what: "backup task".into(),
+            detail: e.to_string(),
         })
+    })
 }

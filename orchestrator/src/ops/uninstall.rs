@@ -3,8 +3,8 @@
 //! exists. Data stays unless `purge`.
 
 use super::failpoint;
-use crate::backup::Reason;
 use super::wait::Target;
+use crate::backup::Reason;
 use crate::error::{UninstallError, WaitError};
 use crate::orchestrator::Orchestrator;
 use crate::progress::{Operation, ProgressSink, Stage};
@@ -44,7 +44,8 @@ impl Orchestrator {
             .get(name)
             .await?
             .ok_or_else(|| UninstallError::NotInstalled(name.to_owned()))?;
-        if !purge && record.phase.is_prepared() && !matches!(record.wanted, Wanted::Removed { .. }) {
+        if !purge && record.phase.is_prepared() && !matches!(record.wanted, Wanted::Removed { .. })
+        {
             // Uninstall keeps a last backup (the data dir stays too); purge keeps nothing.
             sink.emit(Stage::Backup, 2, "keeping a last backup of the app's data");
             match self
@@ -57,7 +58,10 @@ impl Orchestrator {
                 ),
                 Err(e) => {
                     tracing::warn!(app = %name, error = %e, "no last backup before the uninstall; the data dir is kept");
-                    sink.note(Stage::Backup, format!("no last backup ({e}); the data dir is kept"));
+                    sink.note(
+                        Stage::Backup,
+                        format!("no last backup ({e}); the data dir is kept"),
+                    );
                 }
             }
         }

@@ -107,7 +107,11 @@ impl Orchestrator {
         }
         shared.service.ensure().await?;
         // The data as the old version left it, consistent: a rollback puts it back.
-        sink.emit(Stage::Backup, 2, "backing up the app's data before the update");
+        sink.emit(
+            Stage::Backup,
+            2,
+            "backing up the app's data before the update",
+        );
         let backup = self
             .backup_locked(&record, Reason::PreUpdate, true, sink)
             .await
@@ -279,7 +283,11 @@ impl Orchestrator {
             record.wanted = Wanted::Stopped;
             shared.store.put(record).await?;
             let base = self.baseline(&name);
-            sink.emit(Stage::Rollback, 91, format!("stopping {failed} to restore the data"));
+            sink.emit(
+                Stage::Rollback,
+                91,
+                format!("stopping {failed} to restore the data"),
+            );
             self.pass(Some((name.clone(), sink.clone()))).await;
             let grace: std::time::Duration = record
                 .release

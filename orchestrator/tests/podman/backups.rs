@@ -70,7 +70,11 @@ async fn backup_restore_export_import_and_rollback_keep_the_data() {
     assert_eq!((b.files, b.secrets), (2, 1), "{b:?}");
     let record = orch.backups().get(&b.id).unwrap();
     let entry = |p: &str| record.files.iter().find(|f| f.path == p).unwrap().clone();
-    assert_eq!(entry("data/notes.txt").uid, 1000, "owners are container uids");
+    assert_eq!(
+        entry("data/notes.txt").uid,
+        1000,
+        "owners are container uids"
+    );
     assert_eq!(entry("data/sub/f").mode, 0o640);
     assert_eq!(
         entry("data/link").kind,
@@ -90,13 +94,23 @@ async fn backup_restore_export_import_and_rollback_keep_the_data() {
     orch.stop(APP, &sink).await.unwrap();
     let (_, replaces) = orch.restore_preview(&b.id).await.unwrap();
     assert_eq!(replaces.current.files, 2);
-    assert!(replaces.current.bytes > replaces.backup_bytes - 32, "{replaces:?}");
+    assert!(
+        replaces.current.bytes > replaces.backup_bytes - 32,
+        "{replaces:?}"
+    );
     let before = blobs(&env.data);
     let t = Instant::now();
     let report = orch.restore(&b.id, &sink).await.unwrap();
-    eprintln!("measured: restore of {} bytes in {:?}", b.bytes, t.elapsed());
+    eprintln!(
+        "measured: restore of {} bytes in {:?}",
+        b.bytes,
+        t.elapsed()
+    );
     let pre = report.pre_restore.clone().expect("a pre-restore backup");
-    assert!(blobs(&env.data) > before, "the replaced notes are new bytes");
+    assert!(
+        blobs(&env.data) > before,
+        "the replaced notes are new bytes"
+    );
     let app_dir = env.data.join("apps").join(APP);
     let notes = app_dir.join("volumes/data/notes.txt");
     let sub = orch.host().subuid_start().unwrap();
@@ -164,7 +178,8 @@ async fn backup_restore_export_import_and_rollback_keep_the_data() {
     assert_eq!(visit(port), 6, "the notes from before the update are back");
     let list = orch.list_backups().await.unwrap();
     assert!(
-        list.iter().any(|b| b.reason == Reason::PreUpdate && b.installed),
+        list.iter()
+            .any(|b| b.reason == Reason::PreUpdate && b.installed),
         "{list:?}"
     );
 
@@ -179,7 +194,8 @@ async fn backup_restore_export_import_and_rollback_keep_the_data() {
     orch.uninstall(APP, false, &sink).await.unwrap();
     let list = orch.list_backups().await.unwrap();
     assert!(
-        list.iter().any(|b| b.reason == Reason::Uninstall && !b.installed),
+        list.iter()
+            .any(|b| b.reason == Reason::Uninstall && !b.installed),
         "{list:?}"
     );
     assert!(env.labelled().is_empty(), "{:?}", env.labelled());
@@ -231,7 +247,11 @@ async fn a_disk_that_fills_during_a_backup_leaves_no_partial_backup() {
     assert_eq!(list[0].id, first.id);
     let record = orch.backups().get(&first.id).unwrap();
     orch.backups().complete(&record).unwrap();
-    assert_eq!(blobs(&env.data), record.blobs().len(), "no blob of the failed one is left");
+    assert_eq!(
+        blobs(&env.data),
+        record.blobs().len(),
+        "no blob of the failed one is left"
+    );
     assert_eq!(std::fs::read_dir(backups.join("tmp")).unwrap().count(), 0);
     // The app runs again on its data, the big file included.
     assert_eq!(visit(port), 3);

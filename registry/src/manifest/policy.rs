@@ -609,7 +609,9 @@ fn container(c: &mut Checker, at: &str, ct: &Container, names: &[&str]) {
     }
     if let Some(b) = &ct.backup {
         c.args(format!("{at}.backup.command"), &b.command);
-        if b.timeout.is_some_and(|t| t.0 < 1000 || t.0 > limits::BACKUP_TIMEOUT_MS) {
+        if b.timeout
+            .is_some_and(|t| t.0 < 1000 || t.0 > limits::BACKUP_TIMEOUT_MS)
+        {
             c.fail(format!("{at}.backup.timeout"), Rule::BackupTimeout);
         }
     }
