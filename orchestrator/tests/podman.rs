@@ -8,6 +8,8 @@
 
 #[path = "podman/faults.rs"]
 mod faults;
+#[path = "podman/gate.rs"]
+mod gate;
 #[path = "podman/harness.rs"]
 mod harness;
 #[path = "podman/lifecycle.rs"]
