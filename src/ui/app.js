@@ -306,6 +306,8 @@ async function showApp(ref) {
     ["Data volumes", (perms.volumes || []).join(", ") || "none"],
     ["Extra capabilities", (perms.capabilities || []).join(", ") || "none"],
     ["Generated secrets", (perms.secrets || []).join(", ") || "none"],
+    ["Config files (read-only)", (perms.files || []).join(", ") || "none"],
+    ["Settings", (perms.settings || []).join(", ") || "none"],
     ["Containers", (perms.containers || []).join(", ")],
     ["Read-only root filesystem", perms.read_only ? "yes" : "no"],
   ];
