@@ -359,14 +359,15 @@ build_one() { # app_dir container
     mode=debian
     apt_prepare
     local pkgs=() drop=() p resolved="$work/resolved"
+    read_packages "$src.packages" >"$work/wanted"
     while IFS= read -r p; do
       if [[ "$p" == -* ]]; then drop+=("${p#-}"); else pkgs+=("$p"); fi
-    done < <(read_packages "$src.packages")
+    done <"$work/wanted"
     [ "${#pkgs[@]}" -gt 0 ] || die "${src#"$root"/}.packages names no package"
     resolve_packages "${pkgs[@]}" >"$resolved"
     [ -s "$resolved" ] || die "${src#"$root"/}.packages: apt resolved nothing"
     for p in "${drop[@]}"; do
-      grep -q "^$p=" "$resolved" ||
+      cut -d= -f1 "$resolved" | grep -qxF -- "$p" ||
         die "${src#"$root"/}.packages: -$p: no package of the image depends on $p (remove the line)"
     done
     printf '%s\n' "${drop[@]}" >"$work/dropped"
@@ -451,6 +452,7 @@ build_one() { # app_dir container
     status=built
   fi
   rm -rf "$work"
+  [ "$cache_root" != off ] || key=
   report "$out" "$status" "($mode${key:+, cache $key}, $(since "$t0")s)"
   done_images[$id/$container]=1
 }

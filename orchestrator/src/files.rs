@@ -47,25 +47,16 @@ pub struct Values<'a> {
     pub settings: &'a BTreeMap<String, String>,
 }
 
-impl Values<'_> {
-    fn get(&self, p: &Placeholder) -> Option<&str> {
-        let m = &self.record.release.manifest;
-        match p {
-            Placeholder::Secret(n) => self.secrets.get(n).map(SecretString::expose),
-            Placeholder::Setting(n) => self.settings.get(n).map(String::as_str),
-            Placeholder::AppId => Some(&m.id),
-            Placeholder::AppVersion => None,
-            Placeholder::AppName => Some(&self.record.name),
-        }
-    }
-}
-
 /// Fill one template (pure).
 pub fn fill(text: &str, values: &Values<'_>) -> Result<String, template::RenderError> {
-    let version = values.record.release.manifest.version.to_string();
+    let m = &values.record.release.manifest;
+    let version = m.version.to_string();
     template::render(text, |p| match p {
+        Placeholder::Secret(n) => values.secrets.get(n).map(SecretString::expose),
+        Placeholder::Setting(n) => values.settings.get(n).map(String::as_str),
+        Placeholder::AppId => Some(m.id.as_str()),
         Placeholder::AppVersion => Some(version.as_str()),
-        other => values.get(other),
+        Placeholder::AppName => Some(values.record.name.as_str()),
     })
 }
 

@@ -113,12 +113,6 @@ pub fn dir(app_dir: &Path) -> PathBuf {
 
 /// The secret's value: read from its file, or generated and written (0600) the first time.
 pub fn ensure(app_dir: &Path, secret: &Secret) -> Result<SecretString, DataError> {
-    ensure_new(app_dir, secret).map(|(value, _)| value)
-}
-
-/// As [`ensure`], also saying whether this call generated the value (`true`) or found it
-/// (`false`: kept from an earlier install or start).
-pub fn ensure_new(app_dir: &Path, secret: &Secret) -> Result<(SecretString, bool), DataError> {
     let dir = dir(app_dir);
     let io = |op: &'static str, path: &Path| {
         let path = path.to_owned();
@@ -131,7 +125,7 @@ pub fn ensure_new(app_dir: &Path, secret: &Secret) -> Result<(SecretString, bool
     }
     let path = dir.join(&secret.name);
     match std::fs::read_to_string(&path) {
-        Ok(text) => return parse(&path, &text).map(|v| (v, false)),
+        Ok(text) => return parse(&path, &text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io("read", &path)(e)),
     }
@@ -152,10 +146,10 @@ pub fn ensure_new(app_dir: &Path, secret: &Secret) -> Result<(SecretString, bool
     let linked = std::fs::hard_link(&tmp, &path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
-        Ok(()) => Ok((SecretString(value), true)),
+        Ok(()) => Ok(SecretString(value)),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let text = std::fs::read_to_string(&path).map_err(io("read", &path))?;
-            parse(&path, &text).map(|v| (v, false))
+            parse(&path, &text)
         }
         Err(e) => Err(io("link", &path)(e)),
     }
@@ -206,12 +200,7 @@ mod tests {
             length: 32,
             show: true,
         };
-        let (a, made) = ensure_new(tmp.path(), &s).unwrap();
-        assert!(made);
-        assert!(
-            !ensure_new(tmp.path(), &s).unwrap().1,
-            "found, not made, the second time"
-        );
+        let a = ensure(tmp.path(), &s).unwrap();
         assert_eq!(a.expose().len(), 32);
         assert!(a.expose().chars().all(|c| c.is_ascii_alphanumeric()));
         let meta = std::fs::metadata(tmp.path().join("secrets/key")).unwrap();

@@ -6,7 +6,8 @@
 //! except the manifest's (allowlisted by policy); no new privileges; restart policy `no`
 //! (the orchestrator owns restarts, so a reboot never resurrects a user-stopped app);
 //! health checks run by the orchestrator (a command check is also stored in the container so
-//! `/healthcheck` can run it); bounded `k8s-file` logs.
+//! `/healthcheck` can run it); bounded `k8s-file` logs; rendered config files mounted
+//! read-only, their content in the mount source name (so in the hash).
 
 use std::collections::BTreeMap;
 use std::path::Path;

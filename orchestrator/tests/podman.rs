@@ -10,6 +10,8 @@
 mod backups;
 #[path = "podman/faults.rs"]
 mod faults;
+#[path = "podman/gate.rs"]
+mod gate;
 #[path = "podman/harness.rs"]
 mod harness;
 #[path = "podman/lifecycle.rs"]

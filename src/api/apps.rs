@@ -250,7 +250,9 @@ fn permissions(m: &Manifest) -> Value {
     let mut volumes = Vec::new();
     let mut caps = Vec::new();
     let mut secrets = Vec::new();
+    let mut files = Vec::new();
     for c in &m.containers {
+        files.extend(c.files.iter().map(|f| format!("{} ({})", f.path, c.name)));
         for p in &c.ports {
             ports.push(json!({"container": p.container, "host": p.host, "protocol": p.protocol, "web": p.web, "in": c.name}));
         }
@@ -260,7 +262,11 @@ fn permissions(m: &Manifest) -> Value {
                 .map(|v| format!("{} at {} ({})", v.name, v.path, c.name)),
         );
         caps.extend(c.capabilities.iter().cloned());
-        secrets.extend(c.secrets.iter().map(|s| s.name.clone()));
+        for s in &c.secrets {
+            if !secrets.contains(&s.name) {
+                secrets.push(s.name.clone());
+            }
+        }
     }
     json!({
         "containers": m.containers.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
@@ -268,6 +274,8 @@ fn permissions(m: &Manifest) -> Value {
         "volumes": volumes,
         "capabilities": caps,
         "secrets": secrets,
+        "files": files,
+        "settings": m.settings.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
         "read_only": m.containers.iter().all(|c| c.read_only),
         "network": "app-private",
     })

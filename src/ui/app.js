@@ -166,9 +166,18 @@ const OVERRIDE_FIELDS = new Set(["override_stale", "override_trust"]);
 // The install or update button as the node's guard allows it: a plain button; a disabled
 // one with the reasons when something cannot be overridden; or "… anyway" opening an
 // explicit confirmation with a note (kept in the node's audit log with the override).
-function guardedAction(action, label, ref, guard, progress) {
+function guardedAction(action, label, ref, guard, progress, settings) {
   const body = { app: ref };
-  const go = (b) => (ev) => runAction(action, b, progress, ev.target);
+  const go = (b) => (ev) => {
+    // The install dialog's setting fields, read at the click (a required one left empty
+    // stops here, naming it).
+    if (settings) {
+      const values = settings.values();
+      if (values.error) { clear(progress).append(h("p.error", { "data-testid": "settings-error" }, values.error)); return; }
+      b = Object.assign({}, b, { settings: values.settings });
+    }
+    return runAction(action, b, progress, ev.target);
+  };
   if (!guard || guard.allowed) return h("button", { "data-testid": action, onclick: go(body) }, label);
   const reasons = () => h("ul.guard-reasons", { "data-testid": "guard-reasons" },
     (guard.reasons || []).map((r) => h("li", { "data-reason": r.reason }, r.message)));
@@ -210,6 +219,72 @@ function keyHistory(k) {
           "void " + v.kind + (v.subject ? " " + v.subject : "") + " #" + v.sequence + ": " + v.reason))) : null))));
 }
 
+// --- install settings and credentials shown once ----------------------------------------
+// The manifest's settings as fields: defaults prefilled, required ones marked. `values()`
+// gives the settings to send, or the error of a required field left empty.
+function settingsForm(settings) {
+  if (!settings || !settings.length) return null;
+  const fields = settings.map((s) => {
+    const required = s.default === undefined || s.default === null;
+    const input = h("input", { id: "setting-" + s.name, name: s.name, value: required ? "" : s.default,
+      placeholder: required ? "required" : "", "aria-label": s.name, "data-testid": "setting-input" });
+    input.required = required;
+    return { s, input, required };
+  });
+  const box = h("section.card.settings", { "data-testid": "install-settings" },
+    h("h2", {}, "Settings"),
+    h("p.muted", {}, "Chosen now and kept with the install; an update keeps them."),
+    fields.map(({ s, input, required }) => h("div.setting", {},
+      h("label", { for: "setting-" + s.name }, s.name, required ? h("span.required", { title: "required" }, " (required)") : null),
+      input, s.description ? h("p.muted", {}, s.description) : null)));
+  box.values = () => {
+    const out = {};
+    for (const { s, input, required } of fields) {
+      if (required && !input.value) { input.focus(); return { error: "Setting " + s.name + " is required." }; }
+      // Only what differs from the default is sent: a default the next version changes applies.
+      if (required || input.value !== s.default) out[s.name] = input.value;
+    }
+    return { settings: out };
+  };
+  return box;
+}
+
+function copyButton(value) {
+  const b = h("button.secondary", { "data-testid": "copy-credential", onclick: async () => {
+    try { await navigator.clipboard.writeText(value); b.textContent = "Copied"; }
+    catch { b.textContent = "Select it and copy"; }
+  } }, "Copy");
+  return b;
+}
+
+// The credentials a finished install generated, read once from the node (admin token) and
+// kept on screen, outside the re-rendered view, until the user dismisses them.
+async function showCredentials(jobId, notice) {
+  const area = document.getElementById("notices");
+  const generated = (notice && notice.generated) || [];
+  const kept = (notice && notice.kept) || [];
+  if (!generated.length && !kept.length) return;
+  const box = h("section.card.credentials", { role: "alert", "data-testid": "credentials" });
+  const dismiss = h("button.secondary", { "data-testid": "dismiss-credentials", onclick: () => box.remove() }, "Dismiss");
+  if (generated.length) {
+    box.append(h("strong", {}, "Copy these credentials now: they are not shown again."));
+    try {
+      const r = await api("/jobs/" + enc(jobId) + "/credentials", { method: "POST", body: {} });
+      for (const c of r.credentials || []) {
+        box.append(h("div.credential", { "data-testid": "credential" },
+          h("span", {}, c.name + " (container " + c.container + ")"),
+          h("code", { "data-testid": "credential-value" }, c.value), copyButton(c.value)));
+      }
+    } catch (e) { box.append(h("p.error", {}, "The credentials could not be read: " + e.message)); }
+  }
+  if (kept.length) {
+    box.append(h("p", { "data-testid": "credentials-kept" },
+      "Kept from the earlier install, not shown again: " + kept.join(", ") + "."));
+  }
+  box.append(dismiss);
+  area.append(box);
+}
+
 // --- app page -------------------------------------------------------------------------
 async function showApp(ref) {
   setNav("market");
@@ -218,11 +293,12 @@ async function showApp(ref) {
   try { a = await api("/apps/" + refPath(ref)); } catch (e) { v.append(errorBox(e)); return; }
   const progress = h("div", { "data-testid": "progress-area" });
   const actions = h("div.toolbar");
+  const settings = a.installed ? null : settingsForm(a.manifest && a.manifest.settings);
   if (a.installed) {
     actions.append(h("a", { href: "#/installed" }, "Installed: manage it on the Installed page"));
     if (a.web_url) actions.append(h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open app"));
   } else {
-    actions.append(guardedAction("install", "Install", a.ref, a.guard, progress));
+    actions.append(guardedAction("install", "Install", a.ref, a.guard, progress, settings));
   }
   const perms = a.permissions || {};
   const permRows = [
@@ -230,6 +306,8 @@ async function showApp(ref) {
     ["Data volumes", (perms.volumes || []).join(", ") || "none"],
     ["Extra capabilities", (perms.capabilities || []).join(", ") || "none"],
     ["Generated secrets", (perms.secrets || []).join(", ") || "none"],
+    ["Config files (read-only)", (perms.files || []).join(", ") || "none"],
+    ["Settings", (perms.settings || []).join(", ") || "none"],
     ["Containers", (perms.containers || []).join(", ")],
     ["Read-only root filesystem", perms.read_only ? "yes" : "no"],
   ];
@@ -241,7 +319,7 @@ async function showApp(ref) {
           a.signature && a.signature.valid ? h("span.badge.ok", {}, "signature verified") : h("span.badge.bad", {}, "signature not verified"),
           guardBadges(a.badges),
           a.demo ? h("span.badge", {}, "demo app") : null))),
-    installWarnings(a), actions, progress,
+    installWarnings(a) || "", settings || "", actions, progress,
     h("div.cols", {},
       h("div", {},
         h("section.card", {}, h("h2", {}, "About"), h("p", { "data-testid": "app-description" }, a.description),
@@ -321,8 +399,8 @@ async function runJob(action, path, body, area, button) {
         if (p.error) { bar.classList.add("failed"); msg.textContent = "Failed: " + p.error; }
         else { bar.classList.add("done"); msg.dataset.state = "done"; if (p.message) msg.textContent = p.message; }
         if (button) button.disabled = false;
-        resolve(p);
-        setTimeout(route, 600);
+        const shown = p.credentials ? showCredentials(job.job, p.credentials) : Promise.resolve();
+        shown.finally(() => { resolve(p); setTimeout(route, 600); });
       }
     };
     es.onerror = () => { /* EventSource reconnects by itself; the job replays its events */ };

@@ -3,7 +3,8 @@
 //! its container. The API refuses bad settings before a job starts; the install job's
 //! events name the credential but never hold its value; `POST /jobs/{job}/credentials`
 //! gives it once, with the admin token only; the CLI's `--set` installs and prints a new
-//! credential, and says a kept one is not shown again.
+//! credential, and says a kept one is not shown again; the install dialog in Chromium
+//! (tests/browser/settings.mjs) asks for the settings and shows the credential until dismissed.
 
 use super::*;
 
@@ -265,5 +266,33 @@ fn settings_fill_the_config_and_the_credential_is_shown_once() {
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The UI: the install dialog's fields, the credential box, kept until dismissed.
+    let shots = repo().join("test-artifacts");
+    let browser = Command::new("node")
+        .arg(repo().join("tests/browser/settings.mjs"))
+        .env(
+            "ATOLL_URL",
+            format!("{}/ui/#token={}", node.url, node.token),
+        )
+        .env("ATOLL_SHOTS", &shots)
+        .env("SETTINGS_APP", &app)
+        .env("SETTINGS_PORT", port.to_string())
+        .current_dir(repo().join("tests/browser"))
+        .status()
+        .expect("running node (Node.js) for the browser test: run .ci/run to install it");
+    let (s, job) = node.post(
+        "/api/v1/actions/uninstall",
+        t,
+        &json!({"app": app, "purge": true}).to_string(),
+    );
+    if s == 202 {
+        follow(&node, job["events"].as_str().unwrap());
+    }
+    assert!(
+        browser.success(),
+        "settings browser test failed; screenshots in {}",
+        shots.display()
     );
 }

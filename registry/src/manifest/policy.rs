@@ -381,11 +381,11 @@ fn files(c: &mut Checker, m: &Manifest, at: &str, ct: &Container) {
             if let Some(v) = ct.volumes.iter().find(|v| inside(&f.path, &v.path)) {
                 c.fail(
                     format!("{ff}.path"),
-                    Rule::FileUnderVolume {
-                        path: bounded(&f.path),
-                        volume: bounded(&v.name),
-                        mount: bounded(&v.path),
-                    },
+                    Rule::FileUnderVolume(format!(
+                        "{:?} (mounted at {})",
+                        bounded(&v.name),
+                        bounded(&v.path)
+                    )),
                 );
             }
             if ct.files[..j]
@@ -421,23 +421,19 @@ fn files(c: &mut Checker, m: &Manifest, at: &str, ct: &Container) {
             Ok(found) => {
                 for (line, p) in found {
                     let missing = match &p {
-                        Placeholder::Secret(n) => (!m
+                        Placeholder::Secret(n) => !m
                             .containers
                             .iter()
-                            .any(|x| x.secrets.iter().any(|s| &s.name == n)))
-                        .then_some("secret"),
-                        Placeholder::Setting(n) => {
-                            (!m.settings.iter().any(|s| &s.name == n)).then_some("setting")
-                        }
-                        _ => None,
+                            .any(|x| x.secrets.iter().any(|s| &s.name == n)),
+                        Placeholder::Setting(n) => !m.settings.iter().any(|s| &s.name == n),
+                        _ => false,
                     };
-                    if let Some(what) = missing {
+                    if missing {
                         c.fail(
                             tf.clone(),
                             Rule::UnknownPlaceholder {
                                 line,
                                 placeholder: p.to_string(),
-                                what,
                             },
                         );
                     }

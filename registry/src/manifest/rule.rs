@@ -199,16 +199,10 @@ pub enum Rule {
     /// A file path that is not a clean absolute path, or is under /proc, /sys or /dev.
     #[error("{0:?} must be an absolute file path without '.', '..' or '//', at most 256 bytes, not under /proc, /sys or /dev")]
     FilePath(String),
-    /// A file at or under a volume's mount point.
-    #[error("{path} is inside volume {volume:?} (mounted at {mount}); files go outside volumes")]
-    FileUnderVolume {
-        /// The file.
-        path: String,
-        /// The volume.
-        volume: String,
-        /// Its mount point.
-        mount: String,
-    },
+    /// A file at or under a volume's mount point (the volume, as `"name" (mounted at
+    /// /path)`).
+    #[error("is inside volume {0}; files go outside volumes")]
+    FileUnderVolume(String),
     /// One path given to two files (or a file under another file).
     #[error("{0} is written twice (or inside another file's path)")]
     FileTwice(String),
@@ -229,13 +223,11 @@ pub enum Rule {
     #[error(transparent)]
     Template(#[from] super::template::TemplateError),
     /// A placeholder naming a secret or setting the app does not declare.
-    #[error("template line {line}: {placeholder} names no {what} of this app")]
+    #[error("template line {line}: {placeholder} names no {} of this app", if placeholder.contains("secrets.") { "secret" } else { "setting" })]
     UnknownPlaceholder {
         /// Line of the template.
         line: usize,
-        /// The placeholder as written.
+        /// The placeholder, `{{ secrets.NAME }}` or `{{ settings.NAME }}`.
         placeholder: String,
-        /// `secret` or `setting`.
-        what: &'static str,
     },
 }

@@ -857,6 +857,14 @@ const DECIDED_ELSEWHERE: &[(&str, &str)] = &[
         "with its stderr piped to the dead process",
         "service supervisor (the service logs to a file)",
     ),
+    (
+        "Config files from templates",
+        "files::render before the specs (a new content is a new mount source, so a new config hash)",
+    ),
+    (
+        "An archive built for another architecture",
+        "images::check_architectures before any load",
+    ),
 ];
 
 #[test]
