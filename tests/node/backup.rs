@@ -8,6 +8,7 @@
 //! says), the file imported, restored (which installs the backed-up version from the
 //! catalog before its first start) and the event read again with the same password. Bad
 //! input on the way: a truncated and a tampered export, a restore onto the running app.
+//! Then the installed app's backups panel in Chromium (tests/browser/backups.mjs).
 
 use super::crash::{podman, podman_of};
 use super::*;
@@ -358,6 +359,26 @@ fn app_data_survives_a_failed_update_and_a_wiped_node() {
         "the generated password is back"
     );
     assert_event(&pass, "on the fresh node after the restore");
+
+    // The UI: the installed app's backups panel in Chromium.
+    let shots = repo().join("test-artifacts");
+    let browser = Command::new("node")
+        .arg(repo().join("tests/browser/backups.mjs"))
+        .env(
+            "ATOLL_URL",
+            format!("{}/ui/#token={}", node.url, node.token),
+        )
+        .env("ATOLL_SHOTS", &shots)
+        .env("BACKUP_APP", &app)
+        .current_dir(repo().join("tests/browser"))
+        .status()
+        .expect("running node (Node.js) for the browser test: run .ci/run to install it");
+    assert!(
+        browser.success(),
+        "backups browser test failed; screenshots in {}",
+        shots.display()
+    );
+    assert_event(&pass, "after the browser test");
 
     // Clean up: nothing of the test is left.
     let last = act(&node, "uninstall", json!({ "app": app, "purge": true }));
