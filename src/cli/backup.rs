@@ -54,7 +54,7 @@ pub enum BackupCommand {
         /// Backup id.
         id: String,
     },
-    /// Export a backup to one file (it holds the app's secrets: keep it safe).
+    /// Export a backup to one new file (it holds the app's secrets: keep it safe).
     Export {
         /// Backup id.
         id: String,
@@ -201,6 +201,12 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: BackupCommand) -> Result<()> {
             Ok(())
         }
         BackupCommand::Export { id, out } => {
+            if out.symlink_metadata().is_ok() {
+                bail!(
+                    "{} exists: not overwritten (name a new file)",
+                    out.display()
+                );
+            }
             let tmp = out.with_extension("part");
             let mut f = std::fs::File::create(&tmp)
                 .with_context(|| format!("creating {}", tmp.display()))?;
