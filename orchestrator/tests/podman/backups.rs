@@ -183,6 +183,36 @@ async fn backup_restore_export_import_and_rollback_keep_the_data() {
         "{list:?}"
     );
 
+    // Retention: only the newest `keep` automatic backups stay; manual ones are kept.
+    orch.stop(APP, &sink).await.unwrap();
+    for _ in 0..3 {
+        orch.backup(APP, Reason::Scheduled, &sink).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await; // distinct times, distinct ids
+    }
+    let automatic = |l: &[atoll_orchestrator::backup::BackupSummary]| {
+        l.iter().filter(|b| b.reason.is_automatic()).count()
+    };
+    let all = orch.list_backups().await.unwrap();
+    assert_eq!(
+        automatic(&all),
+        4,
+        "three scheduled, one pre-update: {all:?}"
+    );
+    let manual = all.iter().filter(|b| b.reason == Reason::Manual).count();
+    assert_eq!(orch.prune_backups(APP, 2).await.unwrap(), 2);
+    let left = orch.list_backups().await.unwrap();
+    assert_eq!(automatic(&left), 2);
+    assert_eq!(
+        left.iter().filter(|b| b.reason == Reason::Manual).count(),
+        manual
+    );
+    assert!(
+        left.iter().any(|b| b.reason == Reason::Scheduled),
+        "the newest are kept: {left:?}"
+    );
+    orch.backups().complete(&record).unwrap();
+    orch.start(APP, &sink).await.unwrap();
+
     // Uninstall keeps a last backup, listed as of an app no longer installed.
     orch.uninstall(APP, true, &sink).await.unwrap();
     orch.install(
