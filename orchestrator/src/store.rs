@@ -65,6 +65,11 @@ pub struct AppRecord {
     /// Host port overrides: the manifest's host port -> the host port used.
     #[serde(default)]
     pub ports: BTreeMap<u16, u16>,
+    /// Install names of the apps this one depends on (the manifest's `dependencies`, as
+    /// the node resolved them): its containers are also attached to each one's network,
+    /// where that app's containers answer as `<app id>-<container>`. Kept by updates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
     /// Running, stopped or being removed.
     pub wanted: Wanted,
     /// Stopped by the operator: never started again by the loop, a reboot or an update.

@@ -30,6 +30,7 @@ pub fn record(id: &str) -> AppRecord {
         name: id.to_owned(),
         release,
         ports: BTreeMap::new(),
+        links: Vec::new(),
         wanted: Wanted::Running,
         stopped_by_user: false,
         images,

@@ -279,6 +279,7 @@ mod tests {
             name: name.to_owned(),
             release,
             ports: [(8080, 18080)].into(),
+            links: Vec::new(),
             wanted,
             stopped_by_user: wanted == Wanted::Stopped,
             images: [("web".to_owned(), "ab".repeat(32))].into(),

@@ -31,6 +31,9 @@ pub struct InstallRequest {
     pub ports: BTreeMap<u16, u16>,
     /// Start it (default) or leave it installed and stopped.
     pub start: bool,
+    /// Install names of the installed apps it depends on: its containers also join each
+    /// one's network ([`AppRecord::links`]).
+    pub links: Vec<String>,
 }
 
 impl InstallRequest {
@@ -41,7 +44,17 @@ impl InstallRequest {
             release,
             ports: BTreeMap::new(),
             start: true,
+            links: Vec::new(),
         }
+    }
+
+    /// Also attach its containers to the network of the installed app `name` (a
+    /// dependency).
+    pub fn link(mut self, name: &str) -> Self {
+        if !self.links.iter().any(|l| l == name) {
+            self.links.push(name.to_owned());
+        }
+        self
     }
 
     /// Use another install name.
@@ -129,6 +142,17 @@ impl Orchestrator {
         }
         let release = request.release;
         release.validate()?;
+        for link in &request.links {
+            if link == &name || !labels::valid_app_name(link) {
+                return Err(InstallError::InvalidName(link.clone()));
+            }
+            if shared.store.get(link).await?.is_none() {
+                return Err(InstallError::MissingLink {
+                    app: name,
+                    dependency: link.clone(),
+                });
+            }
+        }
         let ports = host_ports(&release, &request.ports);
         for other in shared.store.list().await? {
             let theirs = host_ports(&other.release, &other.ports);
@@ -149,6 +173,7 @@ impl Orchestrator {
             name: name.clone(),
             release,
             ports: request.ports,
+            links: request.links,
             wanted: if request.start {
                 Wanted::Running
             } else {
