@@ -16,6 +16,7 @@ mod guard;
 pub mod jobs;
 pub mod limits;
 mod network;
+mod deps;
 mod ops;
 mod publish;
 mod relays;
@@ -121,6 +122,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/apps", get(apps::list))
         .route("/categories", get(apps::categories))
         .route("/apps/{did}/{app}", get(apps::detail))
+        .route("/apps/{did}/{app}/plan", get(deps::plan))
         .route("/blobs/{hash}", get(apps::blob))
         .route("/installed", get(ops::installed))
         .route("/installed/{did}/{app}/logs", get(ops::logs))

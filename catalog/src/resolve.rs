@@ -28,6 +28,8 @@ use crate::store::Catalog;
 pub struct Offer {
     /// Its version.
     pub version: Version,
+    /// The sequence of its entry (what an install checks it installs).
+    pub sequence: u64,
     /// What the install guard decides on.
     pub facts: GuardFacts,
     /// The publisher's name, if it gave one.
@@ -45,6 +47,8 @@ pub struct Step {
     pub app: AppRef,
     /// The version chosen (the highest that matches and passes the guard).
     pub version: Version,
+    /// The sequence of its entry.
+    pub sequence: u64,
     /// Its publisher's trust score.
     pub trust: f64,
     /// The publisher's name, if it gave one.
@@ -317,6 +321,7 @@ impl<E> Walk<'_, E> {
         self.plan.install.push(Step {
             app: app.clone(),
             version: offer.version,
+            sequence: offer.sequence,
             trust: offer.facts.trust,
             publisher_name: offer.publisher_name,
             requirement,
@@ -370,6 +375,7 @@ impl Catalog {
             .map(|m| dependencies_of(&app.publisher, &m.dependencies));
         Ok(vec![Offer {
             version,
+            sequence: view.summary.sequence,
             facts,
             publisher_name: view.summary.publisher_name.clone(),
             dependencies,

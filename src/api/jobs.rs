@@ -31,6 +31,10 @@ pub struct JobProgress {
     /// state: held, connecting, fetching, stalled, failed, done).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fetch: Option<FetchProgress>,
+    /// In a job that installs several apps (an app with its dependencies): the app this
+    /// step is about (`<did>/<app>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
 }
 
 struct Job {
@@ -49,6 +53,9 @@ pub struct Jobs {
 pub struct JobHandle {
     id: String,
     jobs: Jobs,
+    /// A part of a job ([`JobHandle::part`]): the percent range its 0-100 maps into and
+    /// the app its steps are about.
+    part: Option<(u8, u8, String)>,
 }
 
 impl Jobs {
@@ -77,6 +84,7 @@ impl Jobs {
         JobHandle {
             id,
             jobs: self.clone(),
+            part: None,
         }
     }
 
@@ -152,8 +160,26 @@ impl JobHandle {
         &self.id
     }
 
+    /// The same job seen as one part of it: the steps sent through the part are about
+    /// `app` and their 0-100 percent fill `from..to` of the job's (so a job installing
+    /// several apps in turn stays monotonic). Only the whole job's handle ends it.
+    pub fn part(&self, from: u8, to: u8, app: &str) -> JobHandle {
+        JobHandle {
+            id: self.id.clone(),
+            jobs: self.jobs.clone(),
+            part: Some((from.min(to), to.min(99), app.to_owned())),
+        }
+    }
+
     /// Record and broadcast one event (its percent raised to the previous event's).
     pub fn emit(&self, mut p: JobProgress) {
+        if let Some((from, to, app)) = &self.part {
+            if !p.done {
+                let span = u16::from(to.saturating_sub(*from));
+                p.percent = (u16::from(*from) + u16::from(p.percent.min(100)) * span / 100) as u8;
+                p.app = Some(app.clone());
+            }
+        }
         if let Ok(mut map) = self.jobs.inner.lock() {
             if let Some(job) = map.get_mut(&self.id) {
                 if let Some(last) = job.history.last() {
@@ -174,6 +200,7 @@ impl JobHandle {
             done: false,
             error: None,
             fetch: None,
+            app: None,
         });
     }
 
@@ -186,6 +213,7 @@ impl JobHandle {
             done: false,
             error: None,
             fetch: Some(fetch),
+            app: None,
         });
     }
 
@@ -198,6 +226,7 @@ impl JobHandle {
             done: true,
             error: None,
             fetch: None,
+            app: None,
         });
     }
 
@@ -211,6 +240,7 @@ impl JobHandle {
             done: true,
             error: Some(error),
             fetch: None,
+            app: None,
         });
     }
 }

@@ -88,6 +88,8 @@ pub async fn run(
                 override_trust: false,
                 override_stale: false,
                 note: None,
+                with_deps: false,
+                dependencies: Vec::new(),
                 checked_sequence: Some(sequence),
             };
             ops.run(Action::Update, app.clone(), req, job).await;

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use atoll_catalog::resolve::dependencies_of;
 use atoll_catalog::CatalogService;
 use atoll_orchestrator::{HealthStatus, InstallRequest, Orchestrator, ProgressSink, Release};
 use atoll_registry::objects::ArtifactKind;
@@ -148,6 +149,126 @@ impl NodeApps {
         Ok(Release::from_entry(entry, manifest, &dir)?)
     }
 
+    /// The install names of the apps `app`'s manifest depends on, each installed at a
+    /// matching version (the API planned and installed them first; this is checked again
+    /// here, against the manifest actually installed).
+    async fn links(
+        &self,
+        app: &AppRef,
+        manifest: &atoll_registry::Manifest,
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (dep, req) in dependencies_of(&app.publisher, &manifest.dependencies) {
+            let dep_name = install_name(&dep);
+            let lookup = dep_name.clone();
+            let row = self
+                .catalog
+                .read(move |c| c.installed_app(&lookup))
+                .await?;
+            match row {
+                Some(r) if req.matches(&r.version) => out.push(dep_name),
+                Some(r) => anyhow::bail!(
+                    "{app} needs {dep} {req}, but version {} is installed: nothing was installed",
+                    r.version
+                ),
+                None => anyhow::bail!(
+                    "{app} needs {dep} {req}, which is not installed: nothing was installed \
+                     (install with its dependencies: API with_deps, CLI --with-deps)"
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One action, its progress on `job`; the result's message or error ends the job.
+    async fn run_one(
+        &self,
+        action: Action,
+        app: &AppRef,
+        req: &ActionRequest,
+        job: &JobHandle,
+    ) -> Result<String> {
+        let (sink, mut events) = ProgressSink::channel();
+        // After a blob fetch the orchestrator's 0-100 fills what is left above it.
+        let floor = Arc::new(AtomicU8::new(0));
+        let forward = {
+            let job = job.clone();
+            let floor = floor.clone();
+            tokio::spawn(async move {
+                while let Some(p) = events.recv().await {
+                    let stage = serde_json::to_value(p.stage)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_else(|| format!("{:?}", p.stage).to_lowercase());
+                    // The job's own last event says done; keep the orchestrator's below 100.
+                    let base = floor.load(Ordering::SeqCst).min(99);
+                    let scaled =
+                        u16::from(base) + u16::from(p.percent.min(100)) * u16::from(99 - base) / 100;
+                    job.step(&stage, scaled.min(99) as u8, p.message);
+                }
+            })
+        };
+        let result = self.act(action, app, req, &sink, (job, &floor)).await;
+        drop(sink);
+        let _ = forward.await;
+        result
+    }
+
+    /// Install `app` after its dependencies, in order, in one job: each its own part of
+    /// the job's progress (the steps name their app). A dependency that fails ends the
+    /// job; those installed before it stay installed (each a complete install).
+    async fn install_with_deps(&self, app: &AppRef, req: &ActionRequest, job: &JobHandle) {
+        let total = req.dependencies.len() + 1;
+        let span = |i: usize| (i * 99 / total) as u8;
+        let mut installed = Vec::new();
+        for (i, (dep, sequence)) in req.dependencies.iter().enumerate() {
+            let part = job.part(span(i), span(i + 1), &dep.to_string());
+            part.step(
+                "dependency",
+                0,
+                format!(
+                    "installing {} (dependency {} of {} of {app})",
+                    dep.app,
+                    i + 1,
+                    req.dependencies.len()
+                ),
+            );
+            let dep_req = ActionRequest {
+                app: dep.to_string(),
+                purge: false,
+                override_trust: false,
+                override_stale: false,
+                note: None,
+                with_deps: false,
+                dependencies: Vec::new(),
+                checked_sequence: Some(*sequence),
+            };
+            match self.run_one(Action::Install, dep, &dep_req, &part).await {
+                Ok(msg) => installed.push(msg),
+                Err(e) => {
+                    let kept = if installed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (installed before it, and kept: {})", installed.join("; "))
+                    };
+                    job.fail(format!(
+                        "installing {dep}, a dependency of {app}, failed: {e:#}; {app} was not \
+                         installed{kept}"
+                    ));
+                    return;
+                }
+            }
+        }
+        let part = job.part(span(total - 1), 99, &app.to_string());
+        match self.run_one(Action::Install, app, req, &part).await {
+            Ok(msg) => job.succeed(format!("{msg} (after its dependencies: {})", installed.join("; "))),
+            Err(e) => job.fail(format!(
+                "{e:#} (its dependencies were installed and are kept: {})",
+                installed.join("; ")
+            )),
+        }
+    }
+
     async fn act(
         &self,
         action: Action,
@@ -161,11 +282,13 @@ impl NodeApps {
             Action::Install => {
                 let (entry, manifest) = self.head(app).await?;
                 checked(&entry, req)?;
+                let links = self.links(app, &manifest).await?;
                 let release = self.release(&entry, manifest, job, floor).await?;
-                let report = self
-                    .orch
-                    .install(InstallRequest::new(release).name(&name), sink)
-                    .await?;
+                let mut request = InstallRequest::new(release).name(&name);
+                for link in &links {
+                    request = request.link(link);
+                }
+                let report = self.orch.install(request, sink).await?;
                 Ok(match report.web_url {
                     Some(u) => format!("{} {} is running at {u}", report.name, report.version),
                     None => format!("{} {} is running", report.name, report.version),
@@ -231,30 +354,10 @@ impl AppOps for NodeApps {
         job: JobHandle,
     ) -> BoxFut<'_, ()> {
         Box::pin(async move {
-            let (sink, mut events) = ProgressSink::channel();
-            // After a blob fetch the orchestrator's 0-100 fills what is left above it.
-            let floor = Arc::new(AtomicU8::new(0));
-            let forward = {
-                let job = job.clone();
-                let floor = floor.clone();
-                tokio::spawn(async move {
-                    while let Some(p) = events.recv().await {
-                        let stage = serde_json::to_value(p.stage)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_else(|| format!("{:?}", p.stage).to_lowercase());
-                        // The job's own last event says done; keep the orchestrator's below 100.
-                        let base = floor.load(Ordering::SeqCst).min(99);
-                        let scaled = u16::from(base)
-                            + u16::from(p.percent.min(100)) * u16::from(99 - base) / 100;
-                        job.step(&stage, scaled.min(99) as u8, p.message);
-                    }
-                })
-            };
-            let result = self.act(action, &app, &req, &sink, (&job, &floor)).await;
-            drop(sink);
-            let _ = forward.await;
-            match result {
+            if action == Action::Install && !req.dependencies.is_empty() {
+                return self.install_with_deps(&app, &req, &job).await;
+            }
+            match self.run_one(action, &app, &req, &job).await {
                 Ok(msg) => job.succeed(msg),
                 Err(e) => job.fail(format!("{e:#}")),
             }

@@ -37,6 +37,7 @@ fn facts(version: &str) -> GuardFacts {
 fn offer(version: &str, deps: &[(AppRef, &str)]) -> Offer {
     Offer {
         version: version.parse().unwrap(),
+        sequence: 1,
         facts: facts(version),
         publisher_name: Some("pub".into()),
         dependencies: Some(
