@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 mod admin;
 #[path = "node/crash.rs"]
 mod crash;
+#[path = "node/deps.rs"]
+mod deps;
 #[path = "node/guard.rs"]
 mod guard;
 #[path = "node/hosts.rs"]
