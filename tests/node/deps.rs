@@ -251,6 +251,37 @@ fn dependencies_are_offered_installed_first_reached_by_name_and_protected() {
     );
     assert!(installed_refs(&node).is_empty(), "nothing installed");
 
+    // The UI: the cycle says why; B's page offers A and installs both on one confirm;
+    // uninstalling A is refused naming B.
+    let shots = repo().join("test-artifacts");
+    let browser = Command::new("node")
+        .arg(repo().join("tests/browser/deps.mjs"))
+        .env(
+            "ATOLL_URL",
+            format!("{}/ui/#token={}", node.url, node.token),
+        )
+        .env("ATOLL_SHOTS", &shots)
+        .env("DEPS_APP", &b)
+        .env("DEPS_BASE", &a)
+        .env("DEPS_CYCLE", &ca)
+        .current_dir(repo().join("tests/browser"))
+        .status()
+        .expect("running node (Node.js) for the browser test: run .ci/run to install it");
+    assert!(
+        browser.success(),
+        "dependencies browser test failed; screenshots in {}",
+        shots.display()
+    );
+    wait_running(&node, &[&a, &b]);
+    // B first, then A (no longer needed): both go.
+    for app in [&b, &a] {
+        let (s, job) = act(&node, "uninstall", json!({ "app": app }));
+        assert_eq!(s, 202, "{job}");
+        let last = follow(&node, job["events"].as_str().unwrap());
+        assert!(last["error"].is_null(), "uninstall {app}: {last}");
+    }
+    assert!(installed_refs(&node).is_empty(), "both uninstalled");
+
     // With --with-deps: A, then B, in one job whose steps name their app.
     let out = node.cli(&["--node", &node.url, "install", &b, "--with-deps", "--json"]);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
