@@ -9,6 +9,7 @@
 
 mod apps;
 mod auth;
+mod deps;
 mod endorse;
 mod error;
 mod extract;
@@ -16,7 +17,6 @@ mod guard;
 pub mod jobs;
 pub mod limits;
 mod network;
-mod deps;
 mod ops;
 mod publish;
 mod relays;

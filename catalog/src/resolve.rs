@@ -411,8 +411,11 @@ impl Catalog {
     }
 
     /// The installed apps whose installed manifest depends on `app` (by publisher and
-    /// app id, any version), as `(install name, app)`.
-    pub fn dependents(&self, app: &AppRef) -> Result<Vec<(String, AppRef)>, CatalogError> {
+    /// app id, any version), as `(install name, app, the version it requires)`.
+    pub fn dependents(
+        &self,
+        app: &AppRef,
+    ) -> Result<Vec<(String, AppRef, VersionReq)>, CatalogError> {
         let mut out = Vec::new();
         for row in self.installed_apps()? {
             let Some(this) = row.app.clone() else {
@@ -424,11 +427,11 @@ impl Catalog {
             let Some(m) = self.manifest(&row.manifest_hash)? else {
                 continue;
             };
-            if dependencies_of(&this.publisher, &m.dependencies)
-                .iter()
-                .any(|(d, _)| d == app)
+            if let Some((_, req)) = dependencies_of(&this.publisher, &m.dependencies)
+                .into_iter()
+                .find(|(d, _)| d == app)
             {
-                out.push((row.name, this));
+                out.push((row.name, this, req));
             }
         }
         Ok(out)

@@ -1,7 +1,8 @@
 //! App dependencies as the API shows them ([`atoll_catalog::resolve`]): the install plan
 //! (`GET /apps/{did}/{app}/plan`), the 409 of an install whose dependencies are missing
 //! (`missing-dependencies`, unless `with_deps`) or cannot be met (`unresolvable-dependencies`),
-//! and the 409 of an uninstall of an app that another installed app needs (`needed-by`).
+//! and the 409 of an uninstall of an app that another installed app needs, or of an update
+//! to a version such an app does not accept (`needed-by`).
 
 use atoll_catalog::resolve::{Plan, ResolveError};
 use atoll_catalog::Catalog;
@@ -59,7 +60,9 @@ pub(super) fn missing(app: &AppRef, plan: &Plan) -> ApiError {
                 "{} {} by {} (trust {:.2})",
                 s.app.app,
                 s.version,
-                s.publisher_name.as_deref().unwrap_or("an unnamed publisher"),
+                s.publisher_name
+                    .as_deref()
+                    .unwrap_or("an unnamed publisher"),
                 s.trust
             )
         })
@@ -83,7 +86,7 @@ pub(super) fn needed_by(catalog: &Catalog, app: &AppRef) -> ApiResult<Option<Api
     if dependents.is_empty() {
         return Ok(None);
     }
-    let names: Vec<String> = dependents.iter().map(|(_, a)| a.to_string()).collect();
+    let names: Vec<String> = dependents.iter().map(|(_, a, _)| a.to_string()).collect();
     Ok(Some(
         ApiError::new(
             StatusCode::CONFLICT,
@@ -95,6 +98,40 @@ pub(super) fn needed_by(catalog: &Catalog, app: &AppRef) -> ApiResult<Option<Api
             ),
         )
         .with("needed_by", json!(names)),
+    ))
+}
+
+/// The 409 of an update of `app` to `version` that an installed dependent's requirement
+/// does not accept, or `None`.
+pub(super) fn update_breaks(
+    catalog: &Catalog,
+    app: &AppRef,
+    version: &str,
+) -> ApiResult<Option<ApiError>> {
+    let Ok(v) = version.parse::<semver::Version>() else {
+        return Ok(None);
+    };
+    let broken: Vec<String> = catalog
+        .dependents(app)
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .filter(|(_, _, req)| !req.matches(&v))
+        .map(|(_, a, req)| format!("{a} needs {req}"))
+        .collect();
+    if broken.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "needed-by",
+            format!(
+                "update {app} to {version} refused: {}; update {} first",
+                broken.join(", "),
+                if broken.len() == 1 { "it" } else { "them" }
+            ),
+        )
+        .with("needed_by", json!(broken)),
     ))
 }
 

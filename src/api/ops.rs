@@ -284,6 +284,12 @@ pub async fn start_action(
                     Some(refusal) => return Err(refusal),
                     None => None,
                 },
+                Action::Update if installed => {
+                    match super::deps::update_breaks(c, &check, &view.summary.version)? {
+                        Some(refusal) => return Err(refusal),
+                        None => None,
+                    }
+                }
                 _ => None,
             };
             Ok((installed, facts, view.summary.sequence, deps))

@@ -154,7 +154,9 @@ fn dependencies(c: &NodeClient, app: &str, with_deps: bool, json: bool) -> Resul
     if plan["ok"] == false {
         bail!(
             "install {app} refused before anything was installed: {}",
-            plan["error"].as_str().unwrap_or("its dependencies cannot be met")
+            plan["error"]
+                .as_str()
+                .unwrap_or("its dependencies cannot be met")
         );
     }
     let deps = plan["dependencies"].as_array().cloned().unwrap_or_default();
@@ -186,7 +188,10 @@ fn dependencies(c: &NodeClient, app: &str, with_deps: bool, json: bool) -> Resul
         );
     }
     if !json {
-        println!("installing first (dependencies, in order):\n{}", lines.join("\n"));
+        println!(
+            "installing first (dependencies, in order):\n{}",
+            lines.join("\n")
+        );
     }
     Ok(())
 }

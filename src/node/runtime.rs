@@ -161,19 +161,17 @@ impl NodeApps {
         for (dep, req) in dependencies_of(&app.publisher, &manifest.dependencies) {
             let dep_name = install_name(&dep);
             let lookup = dep_name.clone();
-            let row = self
-                .catalog
-                .read(move |c| c.installed_app(&lookup))
-                .await?;
+            let row = self.catalog.read(move |c| c.installed_app(&lookup)).await?;
             match row {
                 Some(r) if req.matches(&r.version) => out.push(dep_name),
                 Some(r) => anyhow::bail!(
-                    "{app} needs {dep} {req}, but version {} is installed: nothing was installed",
+                    "{app} needs {dep} {req}, but version {} is installed: nothing was changed",
                     r.version
                 ),
                 None => anyhow::bail!(
-                    "{app} needs {dep} {req}, which is not installed: nothing was installed \
-                     (install with its dependencies: API with_deps, CLI --with-deps)"
+                    "{app} needs {dep} {req}, which is not installed: nothing was changed \
+                     (install it first; an install takes its dependencies with API \
+                     with_deps, CLI --with-deps)"
                 ),
             }
         }
@@ -202,8 +200,8 @@ impl NodeApps {
                         .unwrap_or_else(|| format!("{:?}", p.stage).to_lowercase());
                     // The job's own last event says done; keep the orchestrator's below 100.
                     let base = floor.load(Ordering::SeqCst).min(99);
-                    let scaled =
-                        u16::from(base) + u16::from(p.percent.min(100)) * u16::from(99 - base) / 100;
+                    let scaled = u16::from(base)
+                        + u16::from(p.percent.min(100)) * u16::from(99 - base) / 100;
                     job.step(&stage, scaled.min(99) as u8, p.message);
                 }
             })
@@ -261,7 +259,10 @@ impl NodeApps {
         }
         let part = job.part(span(total - 1), 99, &app.to_string());
         match self.run_one(Action::Install, app, req, &part).await {
-            Ok(msg) => job.succeed(format!("{msg} (after its dependencies: {})", installed.join("; "))),
+            Ok(msg) => job.succeed(format!(
+                "{msg} (after its dependencies: {})",
+                installed.join("; ")
+            )),
             Err(e) => job.fail(format!(
                 "{e:#} (its dependencies were installed and are kept: {})",
                 installed.join("; ")
@@ -311,6 +312,8 @@ impl NodeApps {
             Action::Update => {
                 let (entry, manifest) = self.head(app).await?;
                 checked(&entry, req)?;
+                // The new version's dependencies must be installed (and accept what is).
+                self.links(app, &manifest).await?;
                 let release = self.release(&entry, manifest, job, floor).await?;
                 let report = self.orch.update(&name, release, sink).await?;
                 Ok(format!("updated from {} to {}", report.from, report.to))

@@ -63,9 +63,7 @@ fn wait_running(node: &Node, apps: &[&str]) -> Value {
         let running = rows.iter().filter(|r| r["state"] == "running").count();
         if rows.len() == apps.len()
             && running == apps.len()
-            && apps
-                .iter()
-                .all(|a| rows.iter().any(|r| r["ref"] == *a))
+            && apps.iter().all(|a| rows.iter().any(|r| r["ref"] == *a))
         {
             return list;
         }
@@ -207,7 +205,10 @@ fn dependencies_are_offered_installed_first_reached_by_name_and_protected() {
     assert_eq!(v["error"]["code"], "missing-dependencies", "{v}");
     assert_eq!(v["error"]["missing"][0]["ref"], a.as_str(), "{v}");
     assert!(
-        v["error"]["message"].as_str().unwrap().contains("dep-base 1.0.0 by guarded"),
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("dep-base 1.0.0 by guarded"),
         "{v}"
     );
     let out = node.cli(&["--node", &node.url, "install", &b]);
@@ -234,13 +235,14 @@ fn dependencies_are_offered_installed_first_reached_by_name_and_protected() {
     };
     let (ca, cb) = (r("dep-cycle-a"), r("dep-cycle-b"));
     refused(&ca, &["cycle", &format!("{ca} -> {cb} -> {ca}")]);
-    refused(
-        &r("dep-orphan"),
-        &[&r("dep-nowhere"), "not in the catalog"],
-    );
+    refused(&r("dep-orphan"), &[&r("dep-nowhere"), "not in the catalog"]);
     refused(
         &r("dep-untrusting"),
-        &[&stranger_ref, "below-threshold", "below this node's threshold"],
+        &[
+            &stranger_ref,
+            "below-threshold",
+            "below this node's threshold",
+        ],
     );
     let out = node.cli(&["--node", &node.url, "install", &ca, "--with-deps"]);
     assert!(!out.status.success());
@@ -345,7 +347,10 @@ fn dependencies_are_offered_installed_first_reached_by_name_and_protected() {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    assert!(page.contains("Hello from atoll"), "after recovery B got: {page:?}");
+    assert!(
+        page.contains("Hello from atoll"),
+        "after recovery B got: {page:?}"
+    );
 
     // B first, then A: nothing left.
     for app in [&b, &a] {

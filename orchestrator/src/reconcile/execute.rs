@@ -136,8 +136,7 @@ impl Reconciler {
                 // for its own reconcile rather than fail the create in podman.
                 for link in &record.links {
                     let network = labels::network_name(link);
-                    if d.spec.networks.contains_key(&network) && !networks.contains_key(&network)
-                    {
+                    if d.spec.networks.contains_key(&network) && !networks.contains_key(&network) {
                         return Err(ReconcileError::DependencyNetwork {
                             dependency: link.clone(),
                             network,
