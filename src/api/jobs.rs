@@ -244,3 +244,41 @@ impl JobHandle {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn history(jobs: &Jobs, id: &str) -> Vec<JobProgress> {
+        jobs.inner.lock().unwrap()[id].history.clone()
+    }
+
+    #[test]
+    fn parts_of_a_job_fill_their_range_in_turn_and_name_their_app() {
+        let jobs = Jobs::default();
+        let job = jobs.create();
+        let first = job.part(0, 49, "did:key:z6Mk/dep");
+        first.step("fetch", 0, "a");
+        first.step("ready", 100, "b");
+        let second = job.part(49, 99, "did:key:z6Mk/app");
+        second.step("fetch", 0, "c");
+        second.step("ready", 50, "d");
+        job.succeed("done");
+        let h = history(&jobs, job.id());
+        let percents: Vec<u8> = h.iter().map(|p| p.percent).collect();
+        assert_eq!(percents, [0, 49, 49, 74, 100]);
+        let apps: Vec<Option<&str>> = h.iter().map(|p| p.app.as_deref()).collect();
+        assert_eq!(
+            apps,
+            [
+                Some("did:key:z6Mk/dep"),
+                Some("did:key:z6Mk/dep"),
+                Some("did:key:z6Mk/app"),
+                Some("did:key:z6Mk/app"),
+                None
+            ]
+        );
+        assert!(h.last().unwrap().done);
+    }
+}

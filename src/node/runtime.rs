@@ -231,6 +231,12 @@ impl NodeApps {
                     req.dependencies.len()
                 ),
             );
+            // Installed meanwhile (another job): the resolver's choice stands, skip it.
+            let lookup = install_name(dep);
+            if let Ok(Some(row)) = self.catalog.read(move |c| c.installed_app(&lookup)).await {
+                installed.push(format!("{} {} was already installed", dep.app, row.version));
+                continue;
+            }
             let dep_req = ActionRequest {
                 app: dep.to_string(),
                 purge: false,
