@@ -12,3 +12,5 @@ mod faults;
 mod harness;
 #[path = "podman/lifecycle.rs"]
 mod lifecycle;
+#[path = "podman/links.rs"]
+mod links;
