@@ -10,6 +10,7 @@
 mod apps;
 mod auth;
 pub mod backups;
+mod deps;
 mod endorse;
 mod error;
 mod extract;
@@ -124,6 +125,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/apps", get(apps::list))
         .route("/categories", get(apps::categories))
         .route("/apps/{did}/{app}", get(apps::detail))
+        .route("/apps/{did}/{app}/plan", get(deps::plan))
         .route("/blobs/{hash}", get(apps::blob))
         .route("/installed", get(ops::installed))
         .route("/installed/{did}/{app}/logs", get(ops::logs))

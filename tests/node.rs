@@ -23,6 +23,8 @@ mod admin;
 mod backup;
 #[path = "node/crash.rs"]
 mod crash;
+#[path = "node/deps.rs"]
+mod deps;
 #[path = "node/guard.rs"]
 mod guard;
 #[path = "node/hosts.rs"]

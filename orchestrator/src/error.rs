@@ -378,6 +378,15 @@ pub enum ReconcileError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A dependency's network is not there (yet): the dependent's containers are created
+    /// once the dependency's reconcile made it again.
+    #[error("the network {network:?} of {dependency:?}, which this app depends on, does not exist yet; waiting for it")]
+    DependencyNetwork {
+        /// The dependency's install name.
+        dependency: String,
+        /// Its network.
+        network: String,
+    },
     /// A container or network with our name exists but is not ours: we never touch it.
     #[error("{kind} {name:?} exists but is not managed by this atoll node: remove or rename it")]
     NameConflict {

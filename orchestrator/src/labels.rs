@@ -37,6 +37,15 @@ pub fn network_name(app: &str) -> String {
     format!("atoll_{app}")
 }
 
+/// The network alias `<app id>-<container>` a container answers to (on its own app's
+/// network and on those of the apps it depends on), by which a dependent app reaches a
+/// dependency's container. `None` when it would not be one DNS label (over 63 bytes):
+/// such a container is reachable by its short name within its own app only.
+pub fn qualified_alias(app_id: &str, container: &str) -> Option<String> {
+    let alias = format!("{app_id}-{container}");
+    atoll_registry::names::is_dns_label(&alias).then_some(alias)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +57,10 @@ mod tests {
         assert!(!valid_app_name("Hello"));
         assert!(valid_app_name(&"a".repeat(63)));
         assert!(!valid_app_name(&"a".repeat(64)));
+        assert_eq!(
+            qualified_alias("mariadb", "server").as_deref(),
+            Some("mariadb-server")
+        );
+        assert_eq!(qualified_alias(&"a".repeat(40), &"b".repeat(30)), None);
     }
 }

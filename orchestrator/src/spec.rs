@@ -2,7 +2,9 @@
 //! drift. Everything that shapes a container goes through [`build`], so the hash covers it.
 //!
 //! Choices (rootless, PODMAN-NOTES.md): ports on 127.0.0.1 only; an app-private bridge
-//! network where each container is reachable by its manifest name; all capabilities dropped
+//! network where each container is reachable by its manifest name and by
+//! `<app id>-<container>` (the name a dependent app uses: a dependent's containers also
+//! join the network of each app it depends on, [`AppRecord::links`]); all capabilities dropped
 //! except the manifest's (allowlisted by policy); no new privileges; restart policy `no`
 //! (the orchestrator owns restarts, so a reboot never resurrects a user-stopped app);
 //! health checks run by the orchestrator (a command check is also stored in the container so
@@ -244,11 +246,22 @@ pub fn build(record: &AppRecord, c: &Container, inputs: &Inputs<'_>) -> Option<D
     let (netns, networks) = if isolated {
         (serde_json::json!({ "nsmode": "none" }), BTreeMap::new())
     } else {
+        let qualified = labels::qualified_alias(&release.manifest.id, &c.name);
+        let mut own = vec![c.name.clone()];
+        own.extend(qualified.clone());
         let mut n = BTreeMap::new();
         n.insert(
             labels::network_name(app),
-            serde_json::json!({ "aliases": [c.name] }),
+            serde_json::json!({ "aliases": own }),
         );
+        // A dependent also joins each dependency's network, answering there only by its
+        // qualified name (its short names stay its own app's).
+        for link in &record.links {
+            n.insert(
+                labels::network_name(link),
+                serde_json::json!({ "aliases": qualified.iter().collect::<Vec<_>>() }),
+            );
+        }
         (serde_json::json!({ "nsmode": "bridge" }), n)
     };
 

@@ -72,6 +72,11 @@ pub struct AppRecord {
     /// [`crate::settings`]); kept by updates.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub settings: BTreeMap<String, String>,
+    /// Install names of the apps this one depends on (the manifest's `dependencies`, as
+    /// the node resolved them): its containers are also attached to each one's network,
+    /// where that app's containers answer as `<app id>-<container>`. Kept by updates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
     /// Running, stopped or being removed.
     pub wanted: Wanted,
     /// Stopped by the operator: never started again by the loop, a reboot or an update.

@@ -31,6 +31,7 @@ pub fn record(id: &str) -> AppRecord {
         release,
         ports: BTreeMap::new(),
         settings: BTreeMap::new(),
+        links: Vec::new(),
         wanted: Wanted::Running,
         stopped_by_user: false,
         images,

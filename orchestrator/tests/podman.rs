@@ -18,3 +18,5 @@ mod harness;
 mod lifecycle;
 #[path = "podman/templates.rs"]
 mod templates;
+#[path = "podman/links.rs"]
+mod links;

@@ -417,7 +417,9 @@ pub fn sign_app(
     out: &Path,
     opts: &SignOptions,
 ) -> Result<SignedBundle, BundleError> {
-    let (manifest, _file) = manifest::load(app_dir)?;
+    let (mut manifest, _file) = manifest::load(app_dir)?;
+    // An omitted dependency publisher means the signer: the signed form names it.
+    manifest.name_dependency_publishers(&key.did());
     let mut artifacts = Vec::new();
     for (rel, kind) in manifest.local_files() {
         let what = match kind {

@@ -56,6 +56,10 @@ pub enum ProblemKind {
     /// Bytes after the blob's JSON document (the parser's words).
     #[error("trailing data: {0}")]
     Trailing(String),
+    /// A manifest blob (the signed form) with a dependency that names no publisher: only
+    /// an authored manifest may omit it (signing fills in the signer).
+    #[error("a signed manifest names the publisher of every dependency; this one omits it (sign it with `atoll app sign`, which fills in the signer)")]
+    UnnamedPublisher,
     /// A manifest blob that is valid but not in its canonical form.
     #[error("manifest blob is not in canonical JSON form (RFC 8785): the signed bytes must be exactly the canonical encoding of the manifest")]
     NotCanonical,
@@ -330,6 +334,17 @@ impl Manifest {
         })?;
         if manifest.canonical_bytes()? != bytes {
             return Err(schema(String::new(), None, ProblemKind::NotCanonical));
+        }
+        if let Some(i) = manifest
+            .dependencies
+            .iter()
+            .position(|d| d.publisher.is_none())
+        {
+            return Err(schema(
+                format!("dependencies[{i}].publisher"),
+                None,
+                ProblemKind::UnnamedPublisher,
+            ));
         }
         let violations = policy::check(&manifest);
         if !violations.is_empty() {

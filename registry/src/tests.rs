@@ -521,3 +521,38 @@ fn origin_relays_are_hostile_input_bounded_and_named() {
         assert!(err.to_string().contains(field), "{bad:?}: {err}");
     }
 }
+
+/// A dependency authored without `publisher` means the manifest's own publisher: signing
+/// writes the signer's DID into the signed manifest, and a blob that omits it is refused.
+#[test]
+fn signing_names_the_signer_as_an_omitted_dependency_publisher() {
+    let tmp = tempfile::tempdir().unwrap();
+    let app = tmp.path().join("app");
+    sample_app(&app);
+    let other = Keypair::from_seed([3; 32]).did();
+    let text = fs::read_to_string(app.join("manifest.yml")).unwrap();
+    fs::write(
+        app.join("manifest.yml"),
+        format!(
+            "{text}dependencies:\n  - {{ app: base, version: \">=1\" }}\n  \
+             - {{ publisher: \"{other}\", app: db, version: \"^2\" }}\n"
+        ),
+    )
+    .unwrap();
+    let (authored, _) = crate::manifest::load(&app).unwrap();
+    assert_eq!(authored.dependencies[0].publisher, None);
+    let blob = authored.canonical_bytes().unwrap();
+    let err = crate::Manifest::from_blob(&blob).unwrap_err().to_string();
+    assert!(
+        err.contains("dependencies[0].publisher") && err.contains("names the publisher"),
+        "{err}"
+    );
+
+    let key = Keypair::from_seed([9; 32]);
+    let signed = sign_app(&app, &key, &tmp.path().join("out"), &SignOptions::default()).unwrap();
+    let deps = &signed.manifest.dependencies;
+    assert_eq!(deps[0].publisher, Some(key.did()), "omitted: the signer");
+    assert_eq!(deps[1].publisher, Some(other), "named: kept");
+    let ok = verify_bundle(&signed.entry_path).unwrap();
+    assert_eq!(ok.manifest, signed.manifest, "the signed blob names both");
+}

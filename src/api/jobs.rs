@@ -37,6 +37,10 @@ pub struct JobProgress {
     /// state: held, connecting, fetching, stalled, failed, done).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fetch: Option<FetchProgress>,
+    /// In a job that installs several apps (an app with its dependencies): the app this
+    /// step is about (`<did>/<app>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
     /// On the last event of a job that generated or kept credentials: their names (never
     /// their values) and where to read the values once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +107,9 @@ pub struct Jobs {
 pub struct JobHandle {
     id: String,
     jobs: Jobs,
+    /// A part of a job ([`JobHandle::part`]): the percent range its 0-100 maps into and
+    /// the app its steps are about.
+    part: Option<(u8, u8, String)>,
 }
 
 impl Jobs {
@@ -132,6 +139,7 @@ impl Jobs {
         JobHandle {
             id,
             jobs: self.clone(),
+            part: None,
         }
     }
 
@@ -238,7 +246,15 @@ impl JobHandle {
         }
         if let Ok(mut map) = self.jobs.inner.lock() {
             if let Some(job) = map.get_mut(&self.id) {
-                job.credentials = Held::Unread(credentials, kept);
+                // A job installing dependencies first holds each install's credentials.
+                job.credentials = match std::mem::replace(&mut job.credentials, Held::Nothing) {
+                    Held::Unread(mut c, mut k) => {
+                        c.extend(credentials);
+                        k.extend(kept);
+                        Held::Unread(c, k)
+                    }
+                    _ => Held::Unread(credentials, kept),
+                };
             }
         }
     }
@@ -255,8 +271,26 @@ impl JobHandle {
         }
     }
 
+    /// The same job seen as one part of it: the steps sent through the part are about
+    /// `app` and their 0-100 percent fill `from..to` of the job's (so a job installing
+    /// several apps in turn stays monotonic). Only the whole job's handle ends it.
+    pub fn part(&self, from: u8, to: u8, app: &str) -> JobHandle {
+        JobHandle {
+            id: self.id.clone(),
+            jobs: self.jobs.clone(),
+            part: Some((from.min(to), to.min(99), app.to_owned())),
+        }
+    }
+
     /// Record and broadcast one event (its percent raised to the previous event's).
     pub fn emit(&self, mut p: JobProgress) {
+        if let Some((from, to, app)) = &self.part {
+            if !p.done {
+                let span = u16::from(to.saturating_sub(*from));
+                p.percent = (u16::from(*from) + u16::from(p.percent.min(100)) * span / 100) as u8;
+                p.app = Some(app.clone());
+            }
+        }
         if let Ok(mut map) = self.jobs.inner.lock() {
             if let Some(job) = map.get_mut(&self.id) {
                 if let Some(last) = job.history.last() {
@@ -278,6 +312,7 @@ impl JobHandle {
             error: None,
             fetch: None,
             credentials: None,
+            app: None,
         });
     }
 
@@ -291,6 +326,7 @@ impl JobHandle {
             error: None,
             fetch: Some(fetch),
             credentials: None,
+            app: None,
         });
     }
 
@@ -305,6 +341,7 @@ impl JobHandle {
             error: None,
             fetch: None,
             credentials,
+            app: None,
         });
     }
 
@@ -318,7 +355,47 @@ impl JobHandle {
             done: true,
             error: Some(error),
             fetch: None,
-            credentials: None,
+            // Credentials of dependencies installed before the failure are still shown.
+            credentials: self.notice(),
+            app: None,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn history(jobs: &Jobs, id: &str) -> Vec<JobProgress> {
+        jobs.inner.lock().unwrap()[id].history.clone()
+    }
+
+    #[test]
+    fn parts_of_a_job_fill_their_range_in_turn_and_name_their_app() {
+        let jobs = Jobs::default();
+        let job = jobs.create();
+        let first = job.part(0, 49, "did:key:z6Mk/dep");
+        first.step("fetch", 0, "a");
+        first.step("ready", 100, "b");
+        let second = job.part(49, 99, "did:key:z6Mk/app");
+        second.step("fetch", 0, "c");
+        second.step("ready", 50, "d");
+        job.succeed("done");
+        let h = history(&jobs, job.id());
+        let percents: Vec<u8> = h.iter().map(|p| p.percent).collect();
+        assert_eq!(percents, [0, 49, 49, 74, 100]);
+        let apps: Vec<Option<&str>> = h.iter().map(|p| p.app.as_deref()).collect();
+        assert_eq!(
+            apps,
+            [
+                Some("did:key:z6Mk/dep"),
+                Some("did:key:z6Mk/dep"),
+                Some("did:key:z6Mk/app"),
+                Some("did:key:z6Mk/app"),
+                None
+            ]
+        );
+        assert!(h.last().unwrap().done);
     }
 }

@@ -79,6 +79,15 @@ pub struct ActionRequest {
     /// with the install; an update keeps them.
     #[serde(default)]
     pub settings: std::collections::BTreeMap<String, String>,
+    /// Install: also install the app's missing dependencies first, in order, in the same
+    /// job (each from a publisher that passes the guard: no override applies to them).
+    /// Without it an install with missing dependencies is a 409 `missing-dependencies`.
+    #[serde(default)]
+    pub with_deps: bool,
+    /// Set by the API, never by the client: the dependencies to install first, in order,
+    /// each with the head sequence the guard allowed.
+    #[serde(skip)]
+    pub dependencies: Vec<(AppRef, u64)>,
     /// Set by the guard, never by the client: the head sequence the guard allowed. The job
     /// refuses to install anything else (a newer head that arrived meanwhile is checked
     /// again by a new request).
@@ -264,7 +273,7 @@ pub async fn start_action(
     let threshold = state.install_threshold;
     let check = app.clone();
     let settings = req.settings.clone();
-    let (installed, facts, sequence) = state
+    let (installed, facts, sequence, deps) = state
         .read_catalog(move |c| {
             let view = c.app(&check).map_err(ApiError::internal)?.ok_or_else(|| {
                 ApiError::not_found(format!("no app {check} in this node's catalog"))
@@ -283,7 +292,25 @@ pub async fn start_action(
                 .ok_or_else(|| {
                     ApiError::not_found(format!("no app {check} in this node's catalog"))
                 })?;
-            Ok((view.summary.installed, facts, view.summary.sequence))
+            let installed = view.summary.installed;
+            // Dependencies: all checked before anything is installed or removed.
+            let deps = match action {
+                Action::Install if !installed => c
+                    .dependency_plan(&check, threshold)
+                    .map_err(ApiError::internal)?,
+                Action::Uninstall if installed => match super::deps::needed_by(c, &check)? {
+                    Some(refusal) => return Err(refusal),
+                    None => None,
+                },
+                Action::Update if installed => {
+                    match super::deps::update_breaks(c, &check, &view.summary.version)? {
+                        Some(refusal) => return Err(refusal),
+                        None => None,
+                    }
+                }
+                _ => None,
+            };
+            Ok((installed, facts, view.summary.sequence, deps))
         })
         .await?;
     match action {
@@ -330,6 +357,21 @@ pub async fn start_action(
         }
         // The job uses exactly the head that was checked.
         req.checked_sequence = Some(sequence);
+    }
+    // Dependencies after the app's own guard: a refused app is refused as such.
+    match deps {
+        Some(Err(e)) => return Err(super::deps::unresolvable(&app, &e)),
+        Some(Ok(plan)) => {
+            if !plan.install.is_empty() && !req.with_deps {
+                return Err(super::deps::missing(&app, &plan));
+            }
+            req.dependencies = plan
+                .install
+                .iter()
+                .map(|s| (s.app.clone(), s.sequence))
+                .collect();
+        }
+        None => {}
     }
     let job = state.jobs.create();
     let id = job.id().to_owned();

@@ -264,8 +264,14 @@ impl NodeClient {
                     b.println(ev["message"].as_str().unwrap_or(""));
                 }
                 b.set_position(ev["percent"].as_u64().unwrap_or(0));
+                // In a job installing several apps, each step names its app.
+                let app = ev["app"]
+                    .as_str()
+                    .and_then(|a| a.rsplit('/').next())
+                    .map(|a| format!("{a}: "))
+                    .unwrap_or_default();
                 b.set_message(format!(
-                    "{}: {}",
+                    "{app}{}: {}",
                     ev["stage"].as_str().unwrap_or(""),
                     ev["message"].as_str().unwrap_or("")
                 ));

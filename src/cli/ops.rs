@@ -25,6 +25,11 @@ pub enum OpCommand {
         /// defaults. Kept with the install; an update keeps them.
         #[arg(long = "set", value_name = "NAME=VALUE", value_parser = parse_setting)]
         set: Vec<(String, String)>,
+        /// Also install the app's missing dependencies first (each from a publisher the
+        /// node trusts, in order, in the same job). Without it an install with missing
+        /// dependencies is refused, listing them.
+        #[arg(long)]
+        with_deps: bool,
         #[command(flatten)]
         overrides: Overrides,
         /// Print progress as JSON lines.
@@ -174,6 +179,62 @@ fn act(c: &NodeClient, action: &str, body: Value, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Before an install: what it takes. Refuses (listing them, saying to add `--with-deps`)
+/// when dependencies are missing and `with_deps` is not set, or when they cannot be met;
+/// with it, says which apps are installed first. The node checks again.
+fn dependencies(c: &NodeClient, app: &str, with_deps: bool, json: bool) -> Result<()> {
+    let Some((did, id)) = app.split_once('/') else {
+        return Ok(()); // the node names what is wrong with the reference
+    };
+    // No plan (an app or manifest the node does not know yet): the node's answer says it.
+    let Ok(plan) = c.get(&format!("/apps/{did}/{id}/plan")) else {
+        return Ok(());
+    };
+    if plan["ok"] == false {
+        bail!(
+            "install {app} refused before anything was installed: {}",
+            plan["error"]
+                .as_str()
+                .unwrap_or("its dependencies cannot be met")
+        );
+    }
+    let deps = plan["dependencies"].as_array().cloned().unwrap_or_default();
+    if deps.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = deps
+        .iter()
+        .map(|d| {
+            format!(
+                "  {} {} by {} (trust {:.2}), needed by {}",
+                d["app"].as_str().unwrap_or("?"),
+                d["version"].as_str().unwrap_or("?"),
+                d["publisher_name"]
+                    .as_str()
+                    .or(d["publisher"].as_str())
+                    .unwrap_or("?"),
+                d["trust"].as_f64().unwrap_or(0.0),
+                d["needed_by"].as_str().unwrap_or("?"),
+            )
+        })
+        .collect();
+    if !with_deps {
+        bail!(
+            "{app} needs {} not installed:\n{}\nadd --with-deps to install {} first",
+            if deps.len() == 1 { "an app" } else { "apps" },
+            lines.join("\n"),
+            if deps.len() == 1 { "it" } else { "them" }
+        );
+    }
+    if !json {
+        println!(
+            "installing first (dependencies, in order):\n{}",
+            lines.join("\n")
+        );
+    }
+    Ok(())
+}
+
 /// Run an operational command.
 pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
     let c = NodeClient::new(home, addr)?;
@@ -181,11 +242,14 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
         OpCommand::Install {
             app,
             set,
+            with_deps,
             overrides,
             json,
         } => {
             super::warnings::print(&c, &app);
+            dependencies(&c, &app, with_deps, json)?;
             let mut body = overrides.body(&app);
+            body["with_deps"] = with_deps.into();
             if !set.is_empty() {
                 let map: std::collections::BTreeMap<String, String> = set.into_iter().collect();
                 body["settings"] = json!(map);

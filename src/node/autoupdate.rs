@@ -89,6 +89,8 @@ pub async fn run(
                 override_stale: false,
                 note: None,
                 settings: Default::default(),
+                with_deps: false,
+                dependencies: Vec::new(),
                 checked_sequence: Some(sequence),
             };
             ops.run(Action::Update, app.clone(), req, job).await;

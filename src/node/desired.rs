@@ -280,6 +280,7 @@ mod tests {
             release,
             ports: [(8080, 18080)].into(),
             settings: Default::default(),
+            links: Vec::new(),
             wanted,
             stopped_by_user: wanted == Wanted::Stopped,
             images: [("web".to_owned(), "ab".repeat(32))].into(),

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use atoll_catalog::resolve::dependencies_of;
 use atoll_catalog::CatalogService;
 use atoll_orchestrator::{HealthStatus, InstallRequest, Orchestrator, ProgressSink, Release};
 use atoll_registry::objects::ArtifactKind;
@@ -151,6 +152,117 @@ impl NodeApps {
         Ok(Release::from_entry(entry, manifest, &dir)?)
     }
 
+    /// The install names of the apps `app`'s manifest depends on, each installed at a
+    /// matching version (the API planned and installed them first; this is checked again
+    /// here, against the manifest actually installed).
+    async fn links(
+        &self,
+        app: &AppRef,
+        manifest: &atoll_registry::Manifest,
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (dep, req) in dependencies_of(&app.publisher, &manifest.dependencies) {
+            let dep_name = install_name(&dep);
+            let lookup = dep_name.clone();
+            let row = self.catalog.read(move |c| c.installed_app(&lookup)).await?;
+            match row {
+                Some(r) if req.matches(&r.version) => out.push(dep_name),
+                Some(r) => anyhow::bail!(
+                    "{app} needs {dep} {req}, but version {} is installed: nothing was changed",
+                    r.version
+                ),
+                None => anyhow::bail!(
+                    "{app} needs {dep} {req}, which is not installed: nothing was changed \
+                     (install it first; an install takes its dependencies with API \
+                     with_deps, CLI --with-deps)"
+                ),
+            }
+        }
+        Ok(out)
+    }
+
+    /// One action, its progress on `job`; the result's message or error ends the job.
+    async fn run_one(
+        &self,
+        action: Action,
+        app: &AppRef,
+        req: &ActionRequest,
+        job: &JobHandle,
+    ) -> Result<String> {
+        // After a blob fetch the orchestrator's 0-100 fills what is left above it.
+        let floor = Arc::new(AtomicU8::new(0));
+        let (sink, forward) = forward_progress(job, floor.clone());
+        let result = self.act(action, app, req, &sink, (job, &floor)).await;
+        drop(sink);
+        let _ = forward.await;
+        result
+    }
+
+    /// Install `app` after its dependencies, in order, in one job: each its own part of
+    /// the job's progress (the steps name their app). A dependency that fails ends the
+    /// job; those installed before it stay installed (each a complete install).
+    async fn install_with_deps(&self, app: &AppRef, req: &ActionRequest, job: &JobHandle) {
+        let total = req.dependencies.len() + 1;
+        let span = |i: usize| (i * 99 / total) as u8;
+        let mut installed = Vec::new();
+        for (i, (dep, sequence)) in req.dependencies.iter().enumerate() {
+            let part = job.part(span(i), span(i + 1), &dep.to_string());
+            part.step(
+                "dependency",
+                0,
+                format!(
+                    "installing {} (dependency {} of {} of {app})",
+                    dep.app,
+                    i + 1,
+                    req.dependencies.len()
+                ),
+            );
+            // Installed meanwhile (another job): the resolver's choice stands, skip it.
+            let lookup = install_name(dep);
+            if let Ok(Some(row)) = self.catalog.read(move |c| c.installed_app(&lookup)).await {
+                installed.push(format!("{} {} was already installed", dep.app, row.version));
+                continue;
+            }
+            let dep_req = ActionRequest {
+                app: dep.to_string(),
+                purge: false,
+                override_trust: false,
+                override_stale: false,
+                note: None,
+                settings: Default::default(),
+                with_deps: false,
+                dependencies: Vec::new(),
+                checked_sequence: Some(*sequence),
+            };
+            match self.run_one(Action::Install, dep, &dep_req, &part).await {
+                Ok(msg) => installed.push(msg),
+                Err(e) => {
+                    let kept = if installed.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (installed before it, and kept: {})", installed.join("; "))
+                    };
+                    job.fail(format!(
+                        "installing {dep}, a dependency of {app}, failed: {e:#}; {app} was not \
+                         installed{kept}"
+                    ));
+                    return;
+                }
+            }
+        }
+        let part = job.part(span(total - 1), 99, &app.to_string());
+        match self.run_one(Action::Install, app, req, &part).await {
+            Ok(msg) => job.succeed(format!(
+                "{msg} (after its dependencies: {})",
+                installed.join("; ")
+            )),
+            Err(e) => job.fail(format!(
+                "{e:#} (its dependencies were installed and are kept: {})",
+                installed.join("; ")
+            )),
+        }
+    }
+
     async fn act(
         &self,
         action: Action,
@@ -164,9 +276,13 @@ impl NodeApps {
             Action::Install => {
                 let (entry, manifest) = self.head(app).await?;
                 checked(&entry, req)?;
+                let links = self.links(app, &manifest).await?;
                 let release = self.release(&entry, manifest, job, floor).await?;
                 let mut request = InstallRequest::new(release).name(&name);
                 request.settings = req.settings.clone();
+                for link in &links {
+                    request = request.link(link);
+                }
                 let report = self.orch.install(request, sink).await?;
                 let mut msg = match &report.web_url {
                     Some(u) => format!("{} {} is running at {u}", report.name, report.version),
@@ -193,6 +309,8 @@ impl NodeApps {
             Action::Update => {
                 let (entry, manifest) = self.head(app).await?;
                 checked(&entry, req)?;
+                // The new version's dependencies must be installed (and accept what is).
+                self.links(app, &manifest).await?;
                 let release = self.release(&entry, manifest, job, floor).await?;
                 let report = self.orch.update(&name, release, sink).await?;
                 let words = credential_words(&report.credentials, &[]);
@@ -287,13 +405,10 @@ impl AppOps for NodeApps {
         job: JobHandle,
     ) -> BoxFut<'_, ()> {
         Box::pin(async move {
-            // After a blob fetch the orchestrator's 0-100 fills what is left above it.
-            let floor = Arc::new(AtomicU8::new(0));
-            let (sink, forward) = forward_progress(&job, floor.clone());
-            let result = self.act(action, &app, &req, &sink, (&job, &floor)).await;
-            drop(sink);
-            let _ = forward.await;
-            match result {
+            if action == Action::Install && !req.dependencies.is_empty() {
+                return self.install_with_deps(&app, &req, &job).await;
+            }
+            match self.run_one(action, &app, &req, &job).await {
                 Ok(msg) => job.succeed(msg),
                 Err(e) => job.fail(format!("{e:#}")),
             }

@@ -8,7 +8,7 @@ const view = () => document.getElementById("view");
 // --- DOM helper: h("div.card", {attrs}, children...) -----------------------------------
 const SAFE_ATTRS = new Set(["class", "href", "src", "alt", "title", "type", "name", "value",
   "placeholder", "id", "role", "aria-label", "data-testid", "target", "rel", "min", "max",
-  "step", "for", "disabled", "selected", "checked", "hidden", "data-badge", "data-reason"]);
+  "step", "for", "disabled", "selected", "checked", "hidden", "data-badge", "data-reason", "data-ref"]);
 function h(tag, attrs, ...kids) {
   const [name, ...classes] = tag.split(".");
   const el = document.createElement(name);
@@ -166,8 +166,8 @@ const OVERRIDE_FIELDS = new Set(["override_stale", "override_trust"]);
 // The install or update button as the node's guard allows it: a plain button; a disabled
 // one with the reasons when something cannot be overridden; or "… anyway" opening an
 // explicit confirmation with a note (kept in the node's audit log with the override).
-function guardedAction(action, label, ref, guard, progress, settings) {
-  const body = { app: ref };
+function guardedAction(action, label, ref, guard, progress, settings, extra) {
+  const body = Object.assign({ app: ref }, extra || {});
   const go = (b) => (ev) => {
     // The install dialog's setting fields, read at the click (a required one left empty
     // stops here, naming it).
@@ -298,7 +298,25 @@ async function showApp(ref) {
     actions.append(h("a", { href: "#/installed" }, "Installed: manage it on the Installed page"));
     if (a.web_url) actions.append(h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open app"));
   } else {
-    actions.append(guardedAction("install", "Install", a.ref, a.guard, progress, settings));
+    // Dependencies: what else the install brings (installed first, on this confirm), or
+    // why it cannot be installed at all.
+    let plan = null;
+    try { plan = await api("/apps/" + refPath(ref) + "/plan"); } catch { plan = null; }
+    const deps = plan && plan.ok ? plan.dependencies || [] : [];
+    if (plan && plan.ok === false) {
+      actions.append(h("div.card.warnings", { "data-testid": "dependency-error", role: "alert" },
+        h("strong", {}, "This app cannot be installed: "), plan.error));
+    } else {
+      if (deps.length) {
+        actions.append(h("div.card", { "data-testid": "dependency-offer" },
+          h("strong", {}, "Installing " + a.name + " also installs, first:"),
+          h("ul", {}, deps.map((d) => h("li", { "data-testid": "dependency", "data-ref": d.ref },
+            "also installs " + d.app + " " + d.version + " by " + (d.publisher_name || d.publisher) +
+            " (trust " + Number(d.trust).toFixed(2) + ")")))));
+      }
+      actions.append(guardedAction("install", deps.length ? "Install with " + deps.length + " dependenc" + (deps.length === 1 ? "y" : "ies") : "Install",
+        a.ref, a.guard, progress, settings, deps.length ? { with_deps: true } : null));
+    }
   }
   const perms = a.permissions || {};
   const permRows = [
@@ -383,7 +401,10 @@ async function runJob(action, path, body, area, button) {
     es.onmessage = (ev) => {
       let p; try { p = JSON.parse(ev.data); } catch { return; }
       bar.firstChild.style.width = Math.max(0, Math.min(100, p.percent || 0)) + "%";
-      msg.textContent = (p.stage ? p.stage + ": " : "") + (p.message || "");
+      // A job installing dependencies first names the app of each step.
+      const app = p.app ? p.app.split("/").pop() + ": " : "";
+      msg.textContent = app + (p.stage ? p.stage + ": " : "") + (p.message || "");
+      if (p.app) msg.dataset.app = p.app;
       msg.dataset.stage = p.stage || "";
       msg.dataset.percent = String(p.percent || 0);
       if (p.fetch) {

@@ -36,7 +36,7 @@ fn app_dir(dir: &Path, id: &str, name: &str, version: &str, port: u16) -> PathBu
 }
 
 /// The publisher side: a key, signing here and uploading to the node.
-struct Publisher<'a> {
+pub(super) struct Publisher<'a> {
     node: &'a Node,
     node_id: String,
     key: Keypair,
@@ -46,7 +46,7 @@ struct Publisher<'a> {
 }
 
 impl<'a> Publisher<'a> {
-    fn new(node: &'a Node, node_id: &str, seed: u8) -> Self {
+    pub(super) fn new(node: &'a Node, node_id: &str, seed: u8) -> Self {
         Publisher {
             node,
             node_id: node_id.to_owned(),
@@ -61,7 +61,7 @@ impl<'a> Publisher<'a> {
         t
     }
 
-    fn did(&self) -> String {
+    pub(super) fn did(&self) -> String {
         self.key.did().to_string()
     }
 
@@ -80,7 +80,7 @@ impl<'a> Publisher<'a> {
     /// Sign `app` with `sequence`, `published_at` and `ttl` and upload it: the node's
     /// answer and the signed entry. A stale head or an equivocation is stored (and
     /// flagged) but answered as refused.
-    fn release(
+    pub(super) fn release(
         &self,
         app: &Path,
         sequence: u64,
@@ -154,7 +154,7 @@ impl<'a> Publisher<'a> {
 
 /// Wait (bounded) until `GET /apps/{app}` shows `badges` and the head `version` (any if
 /// empty: after an equivocation either version may count).
-fn wait_badges(node: &Node, app: &str, version: &str, badges: &[&str]) -> Value {
+pub(super) fn wait_badges(node: &Node, app: &str, version: &str, badges: &[&str]) -> Value {
     let mut last = Value::Null;
     for _ in 0..300 {
         let (s, d) = node.get(&format!("/api/v1/apps/{app}"));
@@ -174,7 +174,7 @@ fn wait_badges(node: &Node, app: &str, version: &str, badges: &[&str]) -> Value 
 }
 
 /// POST an action; returns (status, body).
-fn act(node: &Node, action: &str, body: Value) -> (u16, Value) {
+pub(super) fn act(node: &Node, action: &str, body: Value) -> (u16, Value) {
     node.post(
         &format!("/api/v1/actions/{action}"),
         Some(&node.token),

@@ -122,6 +122,14 @@ pub enum InstallError {
     /// An app of that name is installed already.
     #[error("{0:?} is already installed (use update)")]
     AlreadyInstalled(String),
+    /// A dependency whose network the app should join is not installed.
+    #[error("{app:?} depends on {dependency:?}, which is not installed: install it first")]
+    MissingLink {
+        /// The app being installed.
+        app: String,
+        /// The install name of the dependency.
+        dependency: String,
+    },
     /// A host port is used by another installed app.
     #[error("host port {port} is already used by installed app {app:?}")]
     PortTaken {

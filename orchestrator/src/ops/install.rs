@@ -34,6 +34,9 @@ pub struct InstallRequest {
     pub start: bool,
     /// Values of the manifest's settings (the others take their defaults).
     pub settings: BTreeMap<String, String>,
+    /// Install names of the installed apps it depends on: its containers also join each
+    /// one's network ([`AppRecord::links`]).
+    pub links: Vec<String>,
 }
 
 impl InstallRequest {
@@ -45,12 +48,22 @@ impl InstallRequest {
             ports: BTreeMap::new(),
             start: true,
             settings: BTreeMap::new(),
+            links: Vec::new(),
         }
     }
 
     /// Give setting `name` the value `value`.
     pub fn setting(mut self, name: &str, value: &str) -> Self {
         self.settings.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// Also attach its containers to the network of the installed app `name` (a
+    /// dependency).
+    pub fn link(mut self, name: &str) -> Self {
+        if !self.links.iter().any(|l| l == name) {
+            self.links.push(name.to_owned());
+        }
         self
     }
 
@@ -145,6 +158,17 @@ impl Orchestrator {
         let release = request.release;
         release.validate()?;
         crate::settings::check(&release.manifest, &request.settings)?;
+        for link in &request.links {
+            if link == &name || !labels::valid_app_name(link) {
+                return Err(InstallError::InvalidName(link.clone()));
+            }
+            if shared.store.get(link).await?.is_none() {
+                return Err(InstallError::MissingLink {
+                    app: name,
+                    dependency: link.clone(),
+                });
+            }
+        }
         let ports = host_ports(&release, &request.ports);
         for other in shared.store.list().await? {
             let theirs = host_ports(&other.release, &other.ports);
@@ -166,6 +190,7 @@ impl Orchestrator {
             release,
             ports: request.ports,
             settings: request.settings,
+            links: request.links,
             wanted: if request.start {
                 Wanted::Running
             } else {

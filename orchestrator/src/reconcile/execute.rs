@@ -132,6 +132,17 @@ impl Reconciler {
             }
             PlanAction::Create { container } => {
                 let d = desired(&container)?;
+                // A dependency's network recreated (or not made yet after a reset): wait
+                // for its own reconcile rather than fail the create in podman.
+                for link in &record.links {
+                    let network = labels::network_name(link);
+                    if d.spec.networks.contains_key(&network) && !networks.contains_key(&network) {
+                        return Err(ReconcileError::DependencyNetwork {
+                            dependency: link.clone(),
+                            network,
+                        });
+                    }
+                }
                 sink.note(Stage::Containers, format!("creating {container}"));
                 let id = self.create(record, d, report).await?;
                 created.insert(container, id);

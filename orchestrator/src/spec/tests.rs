@@ -120,3 +120,31 @@ fn rendered_files_are_read_only_mounts_and_a_new_content_is_a_new_container() {
     let b = desired_with_files(&r, &BTreeMap::new(), &files("00-config.txt-bbbb")).remove(0);
     assert_ne!(a.config_hash, b.config_hash);
 }
+
+#[test]
+fn containers_answer_as_app_id_dash_container_and_dependents_join_dependency_networks() {
+    let mut r = record("two-tier");
+    r.name = "two-tier-1a2b3c4d".into();
+    let plain = desired(&r, &BTreeMap::new());
+    let api = serde_json::to_value(&plain[0].spec).unwrap();
+    assert_eq!(
+        api["networks"]["atoll_two-tier-1a2b3c4d"]["aliases"],
+        serde_json::json!(["api", "two-tier-api"])
+    );
+    assert_eq!(plain[0].spec.networks.len(), 1);
+
+    // Depending on an installed app: also on its network, by the qualified name only.
+    r.links = vec!["mariadb-99aa88bb".into()];
+    let linked = desired(&r, &BTreeMap::new());
+    let front = serde_json::to_value(&linked[1].spec).unwrap();
+    assert_eq!(
+        front["networks"]["atoll_mariadb-99aa88bb"]["aliases"],
+        serde_json::json!(["two-tier-front"])
+    );
+    assert_eq!(
+        front["networks"]["atoll_two-tier-1a2b3c4d"]["aliases"],
+        serde_json::json!(["front", "two-tier-front"])
+    );
+    // The attachment is part of the config: a container without it is recreated.
+    assert_ne!(linked[1].config_hash, plain[1].config_hash);
+}

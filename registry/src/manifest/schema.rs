@@ -348,15 +348,34 @@ pub struct TcpCheck {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dependency {
-    /// Its publisher.
-    pub publisher: Did,
+    /// Its publisher. May be omitted in an authored manifest, meaning the manifest's own
+    /// publisher: signing fills in the signer's DID ([`Manifest::name_dependency_publishers`]),
+    /// so a signed manifest always names one (a blob without it is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<Did>,
     /// Its app id.
     pub app: String,
     /// Acceptable versions (semver requirement, e.g. `>=1.2, <2`).
     pub version: semver::VersionReq,
 }
 
+impl Dependency {
+    /// Its publisher, `own` (the publisher of the manifest naming it) when omitted.
+    pub fn publisher_or(&self, own: &Did) -> Did {
+        self.publisher.unwrap_or(*own)
+    }
+}
+
 impl Manifest {
+    /// Fill in `signer` as the publisher of every dependency that omits one (an omitted
+    /// publisher means the manifest's own). Signing calls it, so the signed form always
+    /// names each dependency's publisher.
+    pub fn name_dependency_publishers(&mut self, signer: &Did) {
+        for d in &mut self.dependencies {
+            d.publisher.get_or_insert(*signer);
+        }
+    }
+
     /// Every local file the manifest names (icon, image archives), with its kind.
     pub fn local_files(&self) -> Vec<(String, crate::objects::ArtifactKind)> {
         let mut out = Vec::new();
