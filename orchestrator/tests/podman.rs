@@ -16,7 +16,7 @@ mod gate;
 mod harness;
 #[path = "podman/lifecycle.rs"]
 mod lifecycle;
-#[path = "podman/templates.rs"]
-mod templates;
 #[path = "podman/links.rs"]
 mod links;
+#[path = "podman/templates.rs"]
+mod templates;
