@@ -865,6 +865,14 @@ const DECIDED_ELSEWHERE: &[(&str, &str)] = &[
         "An archive built for another architecture",
         "images::check_architectures before any load",
     ),
+    (
+        "a TCP health check of a **published** port passes",
+        "the app's manifest: a command check that speaks the protocol (gate: mosquitto)",
+    ),
+    (
+        "gives **no tmpfs** on `/tmp`",
+        "the app's manifest: read_only: false or its temp dirs in a volume (gate: mosquitto, adminer, mediawiki)",
+    ),
 ];
 
 #[test]
