@@ -117,12 +117,18 @@ impl NodeApps {
             "backup {id} is of install {:?}, not of {app}",
             record.app
         );
+        // Its dependencies must be installed (it joins their networks): checked before
+        // the data is put back.
+        let links = self.links(&app, &manifest).await?;
         let r = self.orch.restore(id, sink).await?;
         let floor = std::sync::atomic::AtomicU8::new(0);
         let release = self.release(&entry, manifest, job, &floor).await?;
         let mut request = InstallRequest::new(release).name(&record.app);
         for (k, v) in &record.settings {
             request = request.setting(k, v);
+        }
+        for link in &links {
+            request = request.link(link);
         }
         let report = self
             .orch

@@ -155,7 +155,7 @@ impl NodeApps {
     /// The install names of the apps `app`'s manifest depends on, each installed at a
     /// matching version (the API planned and installed them first; this is checked again
     /// here, against the manifest actually installed).
-    async fn links(
+    pub(super) async fn links(
         &self,
         app: &AppRef,
         manifest: &atoll_registry::Manifest,
