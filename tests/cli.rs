@@ -241,6 +241,20 @@ fn bad_input_gets_clear_errors_and_usage_exits_2() {
     assert_eq!(v["problems"][0]["field"], "containers[0].privileged");
     assert_eq!(v["problems"][0]["line"], 9);
 
+    // A config file template naming a secret the app lacks: the field, the template's line
+    // and the manifest's line of it are named, at validate time (before any node sees it).
+    fs::write(
+        app.join("manifest.yml"),
+        "id: bad\nname: Bad\nversion: 1.0.0\ndescription: x\nsettings:\n  - name: user\ncontainers:\n  - name: web\n    image:\n      archive: x.tar\n    files:\n      - path: /etc/app.conf\n        template: |\n          user = {{ settings.user }}\n          pass = {{ secrets.admin }}\n",
+    )
+    .unwrap();
+    let err = fails(
+        &atoll(h, &["app", "validate", app.to_str().unwrap()]),
+        1,
+        "containers[0].files[0].template: template line 2: {{ secrets.admin }} names no secret of this app",
+    );
+    assert!(err.contains("line 15: "), "{err}");
+
     // Garbage instead of an entry.
     let junk = h.join("entry.json");
     fs::write(&junk, b"\x00\x01 not json").unwrap();

@@ -40,6 +40,9 @@ try {
   expect((await form.innerText()).includes("(required)"), "no required mark");
   expect(await greeting.inputValue() === "hello", "the default is not prefilled: " + await greeting.inputValue());
   expect((await form.innerText()).includes("The admin account's name"), "no description");
+  expect(!(await page.locator("main").innerText()).includes("null"), "a stray null on the page");
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: shots + "/settings-dialog.png", fullPage: true });
 
   step = "a required setting left empty stops the install";
   await page.locator("[data-testid=install]").click();

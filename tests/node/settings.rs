@@ -83,7 +83,15 @@ fn settings_fill_the_config_and_the_credential_is_shown_once() {
     assert_eq!(item["app"], "configured", "{apps}");
     let app = format!("{}/configured", item["publisher"].as_str().unwrap());
     // The detail's manifest carries the settings the install dialog asks for.
-    let (_, detail) = node.get(&format!("/api/v1/apps/{app}"));
+    // (The app is listed before its manifest blob is attached: wait for it.)
+    let mut detail = Value::Null;
+    for _ in 0..300 {
+        detail = node.get(&format!("/api/v1/apps/{app}")).1;
+        if !detail["manifest"].is_null() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(
         detail["manifest"]["settings"][0]["name"], "admin-user",
         "{detail}"
