@@ -31,9 +31,9 @@
 # and the package versions apt resolves now (so a Debian security update or an input change
 # rebuilds, nothing else does). ATOLL_IMAGE_CACHE=off builds without the cache.
 #
-# Needs bash, coreutils, GNU tar and busybox-static; Debian mode also mmdebstrap, apt and
-# debian-archive-keyring (scripts/setup-host.sh installs them) and the Debian mirror
-# (ATOLL_DEBIAN_MIRROR, ATOLL_DEBIAN_SECURITY; default deb.debian.org).
+# Needs bash, coreutils, GNU tar and busybox-static; Debian mode also root, mmdebstrap, apt,
+# debian-archive-keyring (scripts/setup-host.sh installs them), unshare (util-linux) and the
+# Debian mirror (ATOLL_DEBIAN_MIRROR, ATOLL_DEBIAN_SECURITY; default deb.debian.org).
 set -euo pipefail
 export LC_ALL=C
 umask 022
@@ -151,6 +151,8 @@ apt_opts=()
 # mmdebstrap will extract; its index is fetched once per run.
 apt_prepare() {
   [ "${#apt_opts[@]}" -eq 0 ] || return 0
+  [ "$(id -u)" -eq 0 ] ||
+    die "Debian images are built as root (mmdebstrap --mode=root, a private mount namespace): sudo $script"
   command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: apt-get install mmdebstrap (or run sudo scripts/setup-host.sh)"
   command -v apt-get >/dev/null || die "apt-get is missing: Debian mode needs a Debian host"
   [ -f "$debian_keyring" ] || die "$debian_keyring is missing: apt-get install debian-archive-keyring"
