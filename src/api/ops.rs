@@ -95,6 +95,24 @@ pub struct ActionRequest {
     pub checked_sequence: Option<u64>,
 }
 
+impl ActionRequest {
+    /// A request the node makes itself (an auto-update, a dependency of a `with_deps`
+    /// install): no overrides, no settings, for the head `sequence` the guard allowed.
+    pub fn by_node(app: &AppRef, sequence: u64) -> Self {
+        ActionRequest {
+            app: app.to_string(),
+            purge: false,
+            override_trust: false,
+            override_stale: false,
+            note: None,
+            settings: Default::default(),
+            with_deps: false,
+            dependencies: Vec::new(),
+            checked_sequence: Some(sequence),
+        }
+    }
+}
+
 /// One installed app as it actually runs (the orchestrator's view), for `GET /installed`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveApp {

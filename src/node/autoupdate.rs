@@ -82,17 +82,7 @@ pub async fn run(
             let job = jobs.create();
             // The job id, so its events can be followed (`GET /api/v1/jobs/{job}/events`).
             info!(%app, job = job.id(), "auto-update: a newer verified version is available");
-            let req = ActionRequest {
-                app: app.to_string(),
-                purge: false,
-                override_trust: false,
-                override_stale: false,
-                note: None,
-                settings: Default::default(),
-                with_deps: false,
-                dependencies: Vec::new(),
-                checked_sequence: Some(sequence),
-            };
+            let req = ActionRequest::by_node(&app, sequence);
             ops.run(Action::Update, app.clone(), req, job).await;
             let p = policy.clone();
             let still_due = catalog

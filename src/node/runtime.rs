@@ -223,17 +223,7 @@ impl NodeApps {
                 installed.push(format!("{} {} was already installed", dep.app, row.version));
                 continue;
             }
-            let dep_req = ActionRequest {
-                app: dep.to_string(),
-                purge: false,
-                override_trust: false,
-                override_stale: false,
-                note: None,
-                settings: Default::default(),
-                with_deps: false,
-                dependencies: Vec::new(),
-                checked_sequence: Some(*sequence),
-            };
+            let dep_req = ActionRequest::by_node(dep, *sequence);
             match self.run_one(Action::Install, dep, &dep_req, &part).await {
                 Ok(msg) => installed.push(msg),
                 Err(e) => {
