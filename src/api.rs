@@ -158,8 +158,8 @@ pub fn router(state: ApiState) -> Router {
         .nest("/api/v1", api)
         .route("/", get(ui::root))
         .route("/ui/", get(ui::index))
-        .route("/ui/app.js", get(ui::app_js))
-        .route("/ui/style.css", get(ui::style))
+        .route("/ui", get(ui::root))
+        .route("/ui/{name}", get(ui::asset))
         .layer(axum::middleware::from_fn(limits::bound))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -650,7 +650,7 @@ fn errors_are_json_everywhere(node: &Node, app: &str) {
     for (method, path, status, code) in [
         ("DELETE", "/api/v1/status", 405, "method_not_allowed"),
         ("POST", "/api/v1/apps", 405, "method_not_allowed"),
-        ("PUT", "/ui/app.js", 405, "method_not_allowed"),
+        ("PUT", "/ui/core.js", 405, "method_not_allowed"),
         ("GET", "/nothing-here", 404, "not_found"),
     ] {
         let (s, v) = ask(method, path, "");

@@ -1,13 +1,31 @@
-//! The web UI: three static files compiled into the binary (no build step), served with
+//! The web UI: a few static files compiled into the binary (no build step), served with
 //! a strict Content-Security-Policy so that even a bug that let network text become HTML
 //! could not run a script.
 
-use axum::http::header;
+use axum::extract::Path;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 const INDEX: &str = include_str!("../ui/index.html");
-const APP_JS: &str = include_str!("../ui/app.js");
-const STYLE: &str = include_str!("../ui/style.css");
+
+/// The UI's static files by name (scripts load in the order index.html lists them).
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../ui/style.css"),
+    ),
+    ("core.js", JS, include_str!("../ui/core.js")),
+    ("guard.js", JS, include_str!("../ui/guard.js")),
+    ("jobs.js", JS, include_str!("../ui/jobs.js")),
+    ("market.js", JS, include_str!("../ui/market.js")),
+    ("app-page.js", JS, include_str!("../ui/app-page.js")),
+    ("installed.js", JS, include_str!("../ui/installed.js")),
+    ("trust.js", JS, include_str!("../ui/trust.js")),
+    ("network.js", JS, include_str!("../ui/network.js")),
+    ("main.js", JS, include_str!("../ui/main.js")),
+];
+const JS: &str = "text/javascript; charset=utf-8";
 
 /// CSP for the UI: scripts and styles only from this origin, images from this origin.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -26,7 +44,7 @@ fn file(body: &'static str, kind: &'static str) -> Response {
         .into_response()
 }
 
-/// `/` → `/ui/`.
+/// `/` and `/ui` → `/ui/`.
 pub async fn root() -> Redirect {
     Redirect::temporary("/ui/")
 }
@@ -34,11 +52,10 @@ pub async fn root() -> Redirect {
 pub async fn index() -> Response {
     file(INDEX, "text/html; charset=utf-8")
 }
-/// `/ui/app.js`.
-pub async fn app_js() -> Response {
-    file(APP_JS, "text/javascript; charset=utf-8")
-}
-/// `/ui/style.css`.
-pub async fn style() -> Response {
-    file(STYLE, "text/css; charset=utf-8")
+/// `/ui/{name}`: one of [`FILES`], or 404.
+pub async fn asset(Path(name): Path<String>) -> Response {
+    match FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, kind, body)) => file(body, kind),
+        None => (StatusCode::NOT_FOUND, "no such UI file").into_response(),
+    }
 }
