@@ -344,10 +344,13 @@ pub async fn start_action(
         .await?;
     match action {
         Action::Install if installed => {
-            return Err(ApiError::conflict(format!("{app} is already installed")))
+            return Err(ApiError::conflict(format!(
+                "{} is already installed",
+                app.app
+            )))
         }
         Action::Install => {}
-        _ if !installed => return Err(ApiError::conflict(format!("{app} is not installed"))),
+        _ if !installed => return Err(ApiError::conflict(format!("{} is not installed", app.app))),
         _ => {}
     }
     let mut req = req;

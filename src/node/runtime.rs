@@ -194,6 +194,23 @@ impl NodeApps {
         }
     }
 
+    /// An orchestrator message with the install names it quotes (`"notebook-7bd98e03"`,
+    /// of this app or of another installed one) replaced by the apps' names people know.
+    async fn in_people_words(&self, app: &AppRef, text: String) -> String {
+        let mut apps = vec![app.clone()];
+        if let Ok(rows) = self.catalog.read(|c| c.installed_apps()).await {
+            apps.extend(rows.into_iter().filter_map(|r| r.app));
+        }
+        let mut names = Vec::new();
+        for a in apps {
+            let quoted = format!("{:?}", install_name(&a));
+            if text.contains(&quoted) {
+                names.push((quoted, self.shown(&a).await));
+            }
+        }
+        named_for_people(text, &names)
+    }
+
     /// The app's orchestrator status, or the API's error for an app not installed here.
     async fn installed_status(
         &self,
@@ -443,6 +460,14 @@ fn credential_words(
     out
 }
 
+/// `text` with each quoted install name of `names` replaced by the name people know.
+fn named_for_people(mut text: String, names: &[(String, String)]) -> String {
+    for (quoted, shown) in names {
+        text = text.replace(quoted.as_str(), shown);
+    }
+    text
+}
+
 /// The containers a log call reads: the one asked for (checked by the orchestrator
 /// against the manifest), else each, in manifest order.
 fn chosen(status: &atoll_orchestrator::AppStatus, container: Option<&str>) -> Vec<String> {
@@ -484,7 +509,7 @@ impl AppOps for NodeApps {
             }
             match self.run_one(action, &app, &req, &job).await {
                 Ok(msg) => job.succeed(msg),
-                Err(e) => job.fail(format!("{e:#}")),
+                Err(e) => job.fail(self.in_people_words(&app, format!("{e:#}")).await),
             }
         })
     }
@@ -619,5 +644,25 @@ impl AppOps for NodeApps {
                 .map_or(p.host, |x| x.host);
             Some(format!("http://127.0.0.1:{host}/"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_names_become_app_names() {
+        let app: AppRef = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp/notebook"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let name = install_name(&app);
+        assert!(name.starts_with("notebook-") && name.len() == "notebook-".len() + 8);
+        let text = format!("host port 18081 is already used by installed app {name:?}");
+        let names = vec![(format!("{name:?}"), "Notebook".to_owned())];
+        assert_eq!(
+            named_for_people(text, &names),
+            "host port 18081 is already used by installed app Notebook"
+        );
     }
 }

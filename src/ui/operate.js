@@ -82,6 +82,7 @@ function logsPanel(a) {
   const empty = h("p.muted", { "data-testid": "logs-empty", hidden: true }, "No output yet.");
   const status = h("p.muted", { "data-testid": "logs-status" });
   let source = null;
+  let loads = 0; // only the answer to the latest choice is shown
   const stop = () => { if (source) { source.close(); source = null; } };
   const lineOf = (e) => (select.value ? "" : e.container + ": ") + e.text;
   const show = (lines) => { pre.textContent = lines.join("\n"); pre.hidden = !lines.length; empty.hidden = !!lines.length; };
@@ -89,10 +90,11 @@ function logsPanel(a) {
     stop();
     const q = "?tail=200" + (select.value ? "&container=" + enc(select.value) : "");
     const path = "/installed/" + refPath(a.ref) + "/logs" + q;
+    const mine = ++loads;
     if (!follow.checked) {
       setText(status, "");
-      try { show((await api(path)).entries.map(lineOf)); }
-      catch (e) { show([]); empty.hidden = true; status.textContent = "Error: " + e.message; }
+      try { const r = await api(path); if (mine === loads) show(r.entries.map(lineOf)); }
+      catch (e) { if (mine === loads) { show([]); empty.hidden = true; status.textContent = "Error: " + e.message; } }
       return;
     }
     const lines = [];

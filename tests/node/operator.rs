@@ -11,7 +11,8 @@
 //! - restarts and the last failure after the worker is killed (API, `atoll status`);
 //! - the Installed page in Chromium (tests/browser/operator.mjs) follows a stop and a start
 //!   without a reload and keeps its open panels;
-//! - an app without volumes is not said to keep data on uninstall.
+//! - an app without volumes is not said to keep data on uninstall, and a failure names
+//!   another installed app by its name, not its install name.
 
 use super::*;
 
@@ -65,6 +66,21 @@ containers:
 "#,
         ),
         (
+            "clash",
+            r#"id: clash
+name: Clash
+version: 1.0.0
+description: Wants the host port of operated's web container.
+categories: [test]
+containers:
+  - name: web
+    image:
+      archive: images/web.oci.tar
+    command: ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    ports: [ { container: 8080, host: PORT, web: true } ]
+"#,
+        ),
+        (
             "plain",
             r#"id: plain
 name: Plain Page
@@ -83,7 +99,14 @@ containers:
         let app = dir.join(id);
         fs::create_dir_all(app.join("images")).unwrap();
         fs::copy(&image, app.join("images/web.oci.tar")).unwrap();
-        let port = free_port();
+        // clash takes operated's port (operated is written first).
+        let port = match id {
+            "clash" => fs::read_to_string(dir.join("operated/port"))
+                .unwrap()
+                .parse()
+                .unwrap(),
+            _ => free_port(),
+        };
         fs::write(app.join("port"), port.to_string()).unwrap();
         fs::write(
             app.join("manifest.yml"),
@@ -252,6 +275,21 @@ fn operator_sees_live_state_logs_credentials_and_usage() {
         !done.contains("operated-") && !done.contains("did:key"),
         "{done}"
     );
+
+    // A failure naming another installed app names it as people know it.
+    let clash = app_ref(&node, "clash");
+    let (s, job) = node.post(
+        "/api/v1/actions/install",
+        t,
+        &json!({ "app": clash }).to_string(),
+    );
+    assert_eq!(s, 202, "{job}");
+    let failed = follow(&node, job["events"].as_str().unwrap());
+    let why = failed["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{failed}"));
+    assert!(why.contains("installed app Operated"), "{why}");
+    assert!(!why.contains("operated-"), "{why}");
 
     // Restarts and the last failure are in /installed from the start.
     let r = row(&node, &app);
