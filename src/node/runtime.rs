@@ -586,15 +586,22 @@ impl AppOps for NodeApps {
                 };
                 followed += 1;
                 let tx = tx.clone();
+                // Ends when the log ends or the client leaves (also while the log is
+                // quiet): dropping `lines` ends the request to podman.
                 tokio::spawn(async move {
-                    while let Some(l) = lines.recv().await {
+                    loop {
+                        let l = tokio::select! {
+                            () = tx.closed() => return,
+                            l = lines.recv() => l,
+                        };
+                        let Some(l) = l else { return };
                         let entry = LogEntry {
                             container: c.clone(),
                             stream: l.stream,
                             text: l.text,
                         };
                         if tx.send(entry).await.is_err() {
-                            return; // the client left: dropping `lines` ends podman's stream
+                            return;
                         }
                     }
                 });
