@@ -10,6 +10,7 @@
 mod apps;
 mod auth;
 pub mod backups;
+mod credentials;
 mod deps;
 mod endorse;
 mod error;
@@ -17,6 +18,7 @@ mod extract;
 mod guard;
 pub mod jobs;
 pub mod limits;
+pub mod logs;
 mod network;
 mod ops;
 mod publish;
@@ -27,6 +29,7 @@ mod stall;
 mod trust;
 mod ui;
 pub mod upload;
+mod usage;
 pub mod warnings;
 
 use std::net::SocketAddr;
@@ -128,7 +131,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/apps/{did}/{app}/plan", get(deps::plan))
         .route("/blobs/{hash}", get(apps::blob))
         .route("/installed", get(ops::installed))
-        .route("/installed/{did}/{app}/logs", get(ops::logs))
+        .route("/installed/{did}/{app}/logs", get(logs::logs))
+        .route(
+            "/installed/{did}/{app}/credentials",
+            post(credentials::show),
+        )
+        .route("/installed/{did}/{app}/usage", get(usage::usage))
         .route("/actions/{action}", post(ops::start_action))
         .route("/jobs/{job}/events", get(ops::job_events))
         .route("/jobs/{job}/credentials", post(ops::job_credentials))

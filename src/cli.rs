@@ -6,6 +6,7 @@ mod catalog;
 mod client;
 mod conformance;
 mod endorse;
+mod inspect;
 mod key;
 mod node;
 mod ops;

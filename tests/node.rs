@@ -33,6 +33,8 @@ mod hosts;
 mod multihost;
 #[path = "node/netns.rs"]
 mod netns;
+#[path = "node/operator.rs"]
+mod operator;
 #[path = "node/publish.rs"]
 mod publish;
 #[path = "node/settings.rs"]
@@ -163,6 +165,8 @@ struct Node {
     /// Kill what is left with this node's tag when it is dropped (not after a deliberate
     /// SIGKILL, whose orphaned podman service the next node on the same tag uses).
     reap_tagged: bool,
+    /// Every line the node logged (stderr, `ATOLL_LOG=info`), to check what it never logs.
+    log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Node {
@@ -234,9 +238,12 @@ impl Node {
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = mpsc::channel();
         let (fp_tx, failpoints) = mpsc::channel();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("[node] {line}");
+                kept.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split("marketplace on ").nth(1) {
                     let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
                 }
@@ -258,6 +265,7 @@ impl Node {
             token: token.trim().to_owned(),
             failpoints,
             reap_tagged: true,
+            log,
         }
     }
 

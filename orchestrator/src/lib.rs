@@ -102,8 +102,8 @@ pub use error::{
 pub use health::HealthStatus;
 pub use host::{PodmanConfig, PodmanHost, StorageDirs};
 pub use ops::{
-    failpoint, AppState, AppStatus, ContainerStatus, InstallReport, InstallRequest, PortStatus,
-    RestoreReport, Resumed, UpdateReport,
+    failpoint, AppState, AppStatus, AppUsage, ContainerStatus, ContainerUsage, InstallReport,
+    InstallRequest, PortStatus, RestoreReport, Resumed, UpdateReport, VolumeUsage,
 };
 pub use orchestrator::Orchestrator;
 pub use podman::types::ContainerState;

@@ -1,4 +1,5 @@
-//! Operations: install, start, stop, restart, update, uninstall, ps and logs. Each mutating
+//! Operations: install, start, stop, restart, update, uninstall, ps, logs, usage and
+//! credentials. Each mutating
 //! operation takes the app's lock, writes desired state, asks the actor for a pass, and
 //! waits for the app to converge, emitting progress and ending in success or a typed error.
 
@@ -10,6 +11,7 @@ mod query;
 mod resume;
 mod uninstall;
 mod update;
+mod usage;
 mod wait;
 
 pub use backup::RestoreReport;
@@ -17,3 +19,4 @@ pub use install::{InstallReport, InstallRequest};
 pub use query::{AppState, AppStatus, ContainerStatus, PortStatus};
 pub use resume::Resumed;
 pub use update::UpdateReport;
+pub use usage::{AppUsage, ContainerUsage, VolumeUsage};

@@ -111,6 +111,20 @@ pub fn dir(app_dir: &Path) -> PathBuf {
     app_dir.join("secrets")
 }
 
+/// The stored value of the secret `name`, if one was generated (never generates one).
+pub fn read(app_dir: &Path, name: &str) -> Result<Option<SecretString>, DataError> {
+    let path = dir(app_dir).join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => parse(&path, &text).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(DataError::Io {
+            op: "read",
+            path,
+            source,
+        }),
+    }
+}
+
 /// The secret's value: read from its file, or generated and written (0600) the first time.
 pub fn ensure(app_dir: &Path, secret: &Secret) -> Result<SecretString, DataError> {
     let dir = dir(app_dir);

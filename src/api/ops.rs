@@ -14,11 +14,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::apps::parse_ref;
 use super::error::{clip, ApiError, ApiResult};
-use super::extract::{Json as JsonBody, Path, Query};
+use super::extract::{Json as JsonBody, Path};
 use super::jobs::JobHandle;
-use super::limits::MAX_LOG_TAIL;
 use super::{AdminPeer, ApiState};
 
 /// A boxed future (the traits below are used as trait objects).
@@ -125,6 +123,8 @@ pub struct LiveApp {
     pub health: Option<atoll_orchestrator::HealthStatus>,
     /// Its containers, in manifest order.
     pub containers: Vec<atoll_orchestrator::ContainerStatus>,
+    /// Why the orchestrator's last pass over it failed, if it did.
+    pub last_error: Option<String>,
 }
 
 impl LiveApp {
@@ -149,10 +149,48 @@ pub trait AppOps: Send + Sync {
     ) -> BoxFut<'_, ()>;
     /// Actual state of the installed apps.
     fn installed(&self) -> BoxFut<'_, anyhow::Result<Vec<LiveApp>>>;
-    /// The last `tail` log lines of an app.
-    fn logs(&self, app: AppRef, tail: usize) -> BoxFut<'_, anyhow::Result<Vec<String>>>;
+    /// The last `tail` log lines of one container of an app (`None`: of each container).
+    fn logs(
+        &self,
+        app: AppRef,
+        container: Option<String>,
+        tail: usize,
+    ) -> BoxFut<'_, ApiResult<Vec<super::logs::LogEntry>>> {
+        let _ = (container, tail);
+        Box::pin(async move { Err(no_runtime(&app)) })
+    }
+    /// Follow the log of one container of an app (`None`: of each): its last `tail`
+    /// lines, then each new line, until the containers stop or the receiver is dropped.
+    fn follow_logs(
+        &self,
+        app: AppRef,
+        container: Option<String>,
+        tail: usize,
+    ) -> BoxFut<'_, ApiResult<tokio::sync::mpsc::Receiver<super::logs::LogEntry>>> {
+        let _ = (container, tail);
+        Box::pin(async move { Err(no_runtime(&app)) })
+    }
+    /// The generated credentials (secrets marked `show`) of an installed app, with values.
+    fn credentials(
+        &self,
+        app: AppRef,
+    ) -> BoxFut<'_, ApiResult<Vec<atoll_orchestrator::secrets::Credential>>> {
+        Box::pin(async move { Err(no_runtime(&app)) })
+    }
+    /// CPU, memory and disk of an installed app's containers, next to their limits.
+    fn usage(&self, app: AppRef) -> BoxFut<'_, ApiResult<atoll_orchestrator::AppUsage>> {
+        Box::pin(async move { Err(no_runtime(&app)) })
+    }
     /// Where the app's web UI answers, if it has one and runs.
     fn web_url(&self, app: &AppRef) -> BoxFut<'_, Option<String>>;
+}
+
+/// What the default [`AppOps`] methods answer: no app runs here.
+fn no_runtime(app: &AppRef) -> ApiError {
+    ApiError::not_found(format!(
+        "{} is not running on this node (no container runtime)",
+        app.app
+    ))
 }
 
 /// What syncs with the network (discovery).
@@ -223,6 +261,7 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
             "state": live.map_or(json!("unknown"), LiveApp::state_name),
             "health": live.map(|l| json!(l.health)),
             "containers": live.map(|l| json!(l.containers)),
+            "last_error": live.and_then(|l| l.last_error.clone()),
             "web_url": state.ops.web_url(&app_ref).await,
             "update_available": update,
             // The guard on the head an update would move to (see `GET /apps/{did}/{app}`).
@@ -232,34 +271,6 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
         }));
     }
     Ok(Json(json!(out)))
-}
-
-/// Query of `GET /installed/{did}/{app}/logs`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LogQuery {
-    tail: Option<usize>,
-}
-
-/// `GET /installed/{did}/{app}/logs`
-pub async fn logs(
-    State(state): State<ApiState>,
-    Path((did, app)): Path<(String, String)>,
-    Query(q): Query<LogQuery>,
-) -> ApiResult<Json<Value>> {
-    let app = parse_ref(&did, &app)?;
-    let tail = q.tail.unwrap_or(100);
-    if !(1..=MAX_LOG_TAIL).contains(&tail) {
-        return Err(ApiError::bad_request(format!(
-            "tail: must be 1 to {MAX_LOG_TAIL}"
-        )));
-    }
-    let lines = state
-        .ops
-        .logs(app.clone(), tail)
-        .await
-        .map_err(|e| ApiError::not_found(format!("logs of {app}: {e:#}")))?;
-    Ok(Json(json!({ "app": app.to_string(), "lines": lines })))
 }
 
 /// `POST /actions/{action}`: check, start a job, answer 202 with its id.
@@ -333,10 +344,13 @@ pub async fn start_action(
         .await?;
     match action {
         Action::Install if installed => {
-            return Err(ApiError::conflict(format!("{app} is already installed")))
+            return Err(ApiError::conflict(format!(
+                "{} is already installed",
+                app.app
+            )))
         }
         Action::Install => {}
-        _ if !installed => return Err(ApiError::conflict(format!("{app} is not installed"))),
+        _ if !installed => return Err(ApiError::conflict(format!("{} is not installed", app.app))),
         _ => {}
     }
     let mut req = req;

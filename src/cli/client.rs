@@ -156,6 +156,20 @@ impl NodeClient {
         Self::answer(resp)
     }
 
+    /// A `GET` whose answer streams (a followed log): the response once its head says
+    /// success, else the node's error.
+    pub(crate) fn get_stream(&self, path: &str) -> Result<reqwest::blocking::Response> {
+        let resp = self
+            .http
+            .get(format!("{}/api/v1{path}", self.base))
+            .send()
+            .map_err(|e| self.unreachable(e))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Self::answer(resp).map(|_| unreachable!("an error status is never Ok"))
+    }
+
     /// The node's base URL.
     pub(crate) fn base(&self) -> &str {
         &self.base

@@ -1,4 +1,4 @@
-//! `atoll install|start|stop|restart|update|uninstall|ps|logs`: operate apps through the
+//! `atoll install|start|stop|restart|update|uninstall|ps|logs|status|credentials`: operate apps through the
 //! running node's API (the node owns podman and the desired state), with a progress bar
 //! fed by the job's server-sent events, or `--json` lines for scripts.
 
@@ -88,13 +88,37 @@ pub enum OpCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Show an installed app's recent logs.
+    /// Show an installed app's recent logs (of each container, or of one), or follow them.
     Logs {
         /// App reference `<did>/<app>`.
         app: atoll_registry::AppRef,
-        /// Number of lines (1 to 5000).
+        /// Number of lines (1 to 5000), of each container.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=5000))]
         tail: u64,
+        /// Only this container's log (a name of the app's manifest).
+        #[arg(long, value_name = "NAME")]
+        container: Option<String>,
+        /// Keep printing new lines as they are written, until the containers stop (or Ctrl-C).
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Show one installed app: state, health, restarts and the last failure of each
+    /// container, and its CPU, memory and disk use next to its limits.
+    Status {
+        /// App reference `<did>/<app>`.
+        app: atoll_registry::AppRef,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the credentials an installed app generated (secrets its manifest marks `show`).
+    /// Needs the admin token.
+    Credentials {
+        /// App reference `<did>/<app>`.
+        app: atoll_registry::AppRef,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -291,12 +315,13 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             }
             Ok(())
         }
-        OpCommand::Logs { app, tail } => {
-            let logs = c.get(&format!("/installed/{app}/logs?tail={tail}"))?;
-            for l in logs["lines"].as_array().cloned().unwrap_or_default() {
-                println!("{}", l.as_str().unwrap_or(""));
-            }
-            Ok(())
-        }
+        OpCommand::Logs {
+            app,
+            tail,
+            container,
+            follow,
+        } => super::inspect::logs(&c, &app, container.as_deref(), tail, follow),
+        OpCommand::Status { app, json } => super::inspect::status(&c, &app, json),
+        OpCommand::Credentials { app, json } => super::inspect::credentials(&c, &app, json),
     }
 }

@@ -36,9 +36,6 @@ impl AppOps for NoRuntime {
     fn installed(&self) -> BoxFut<'_, anyhow::Result<Vec<LiveApp>>> {
         Box::pin(async { Ok(Vec::new()) })
     }
-    fn logs(&self, app: AppRef, _tail: usize) -> BoxFut<'_, anyhow::Result<Vec<String>>> {
-        Box::pin(async move { anyhow::bail!("{app} is not running on this node") })
-    }
     fn web_url(&self, _app: &AppRef) -> BoxFut<'_, Option<String>> {
         Box::pin(async { None })
     }

@@ -11,13 +11,17 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use atoll_catalog::resolve::dependencies_of;
 use atoll_catalog::CatalogService;
-use atoll_orchestrator::{HealthStatus, InstallRequest, Orchestrator, ProgressSink, Release};
+use atoll_orchestrator::secrets::Credential;
+use atoll_orchestrator::{
+    HealthStatus, InstallRequest, Orchestrator, ProgressSink, QueryError, Release,
+};
 use atoll_registry::objects::ArtifactKind;
 use atoll_registry::{AppRef, Entry, Envelope, Hash, Verified};
 
 use super::fetch_report::{self, FETCH_FROM, FETCH_TO};
 use crate::api::jobs::JobHandle;
-use crate::api::{Action, ActionRequest, AppOps, BoxFut, LiveApp};
+use crate::api::logs::LogEntry;
+use crate::api::{Action, ActionRequest, ApiError, ApiResult, AppOps, BoxFut, LiveApp};
 
 /// Apps run by the embedded orchestrator.
 pub struct NodeApps {
@@ -181,6 +185,44 @@ impl NodeApps {
         Ok(out)
     }
 
+    /// The name people know an app by (its manifest's name in the catalog), else its id.
+    async fn shown(&self, app: &AppRef) -> String {
+        let of = app.clone();
+        match self.catalog.read(move |c| c.app(&of)).await {
+            Ok(Some(v)) if !v.summary.name.is_empty() => v.summary.name,
+            _ => app.app.to_string(),
+        }
+    }
+
+    /// An orchestrator message with the install names it quotes (`"notebook-7bd98e03"`,
+    /// of this app or of another installed one) replaced by the apps' names people know.
+    async fn in_people_words(&self, app: &AppRef, text: String) -> String {
+        let mut apps = vec![app.clone()];
+        if let Ok(rows) = self.catalog.read(|c| c.installed_apps()).await {
+            apps.extend(rows.into_iter().filter_map(|r| r.app));
+        }
+        let mut names = Vec::new();
+        for a in apps {
+            let quoted = format!("{:?}", install_name(&a));
+            if text.contains(&quoted) {
+                names.push((quoted, self.shown(&a).await));
+            }
+        }
+        named_for_people(text, &names)
+    }
+
+    /// The app's orchestrator status, or the API's error for an app not installed here.
+    async fn installed_status(
+        &self,
+        app: &AppRef,
+    ) -> ApiResult<(String, atoll_orchestrator::AppStatus)> {
+        let name = install_name(app);
+        match self.orch.status(&name).await {
+            Ok(s) => Ok((name, s)),
+            Err(e) => Err(query_error(app, e)),
+        }
+    }
+
     /// One action, its progress on `job`; the result's message or error ends the job.
     async fn run_one(
         &self,
@@ -265,6 +307,7 @@ impl NodeApps {
         match action {
             Action::Install => {
                 let (entry, manifest) = self.head(app).await?;
+                let shown = manifest_name(&manifest, app);
                 checked(&entry, req)?;
                 let links = self.links(app, &manifest).await?;
                 let release = self.release(&entry, manifest, job, floor).await?;
@@ -275,8 +318,8 @@ impl NodeApps {
                 }
                 let report = self.orch.install(request, sink).await?;
                 let mut msg = match &report.web_url {
-                    Some(u) => format!("{} {} is running at {u}", report.name, report.version),
-                    None => format!("{} {} is running", report.name, report.version),
+                    Some(u) => format!("{shown} {} is running at {u}", report.version),
+                    None => format!("{shown} {} is running", report.version),
                 };
                 msg.push_str(&credential_words(&report.credentials, &report.kept));
                 job.hold_credentials(report.credentials, report.kept);
@@ -284,17 +327,18 @@ impl NodeApps {
             }
             Action::Start => {
                 self.orch.start(&name, sink).await?;
-                Ok(format!("{app} started"))
+                Ok(format!("{} started", self.shown(app).await))
             }
             Action::Stop => {
                 self.orch.stop(&name, sink).await?;
                 Ok(format!(
-                    "{app} stopped; it stays stopped until you start it"
+                    "{} stopped; it stays stopped until you start it",
+                    self.shown(app).await
                 ))
             }
             Action::Restart => {
                 self.orch.restart(&name, sink).await?;
-                Ok(format!("{app} restarted"))
+                Ok(format!("{} restarted", self.shown(app).await))
             }
             Action::Update => {
                 let (entry, manifest) = self.head(app).await?;
@@ -311,14 +355,62 @@ impl NodeApps {
                 ))
             }
             Action::Uninstall => {
+                let shown = self.shown(app).await;
+                // Data: the volumes of the version installed (not of the catalog's head).
+                let had_data = self
+                    .orch
+                    .store()
+                    .get(&name)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| {
+                        r.release
+                            .manifest
+                            .containers
+                            .iter()
+                            .any(|c| !c.volumes.is_empty())
+                    });
                 self.orch.uninstall(&name, req.purge, sink).await?;
-                Ok(if req.purge {
-                    format!("{app} uninstalled and its data deleted")
-                } else {
-                    format!("{app} uninstalled; its data is kept")
+                Ok(match (had_data, req.purge) {
+                    (false, _) => format!("{shown} uninstalled; it had no data"),
+                    (true, true) => format!("{shown} uninstalled and its data deleted"),
+                    (true, false) => format!("{shown} uninstalled; its data is kept"),
                 })
             }
         }
+    }
+}
+
+/// The manifest's name of an app, else its id.
+fn manifest_name(manifest: &atoll_registry::Manifest, app: &AppRef) -> String {
+    if manifest.name.is_empty() {
+        app.app.to_string()
+    } else {
+        manifest.name.clone()
+    }
+}
+
+/// An orchestrator query's failure as the API answers it, naming the app as people know
+/// it (its id, not the install name).
+fn query_error(app: &AppRef, e: QueryError) -> ApiError {
+    match e {
+        QueryError::NotInstalled(_) => {
+            ApiError::not_found(format!("{} is not installed on this node", app.app))
+        }
+        QueryError::UnknownContainer {
+            container, known, ..
+        } => ApiError::not_found(format!(
+            "{} has no container {container:?}; its containers: {}",
+            app.app,
+            known.join(", ")
+        )),
+        QueryError::NoContainer { container, .. } => ApiError::not_found(format!(
+            "container {container:?} of {} does not exist right now (not created yet, or \
+             being recreated)",
+            app.app
+        )),
+        other => ApiError::internal(format!("{}: {other}", app.app)),
     }
 }
 
@@ -368,6 +460,23 @@ fn credential_words(
     out
 }
 
+/// `text` with each quoted install name of `names` replaced by the name people know.
+fn named_for_people(mut text: String, names: &[(String, String)]) -> String {
+    for (quoted, shown) in names {
+        text = text.replace(quoted.as_str(), shown);
+    }
+    text
+}
+
+/// The containers a log call reads: the one asked for (checked by the orchestrator
+/// against the manifest), else each, in manifest order.
+fn chosen(status: &atoll_orchestrator::AppStatus, container: Option<&str>) -> Vec<String> {
+    match container {
+        Some(c) => vec![c.to_owned()],
+        None => status.containers.iter().map(|c| c.name.clone()).collect(),
+    }
+}
+
 /// Install or update only the head the guard checked: a head that arrived after the check
 /// (newer, or yanking the one checked) is refused here and needs a new request.
 fn checked(entry: &Verified<Entry>, req: &ActionRequest) -> Result<()> {
@@ -400,7 +509,7 @@ impl AppOps for NodeApps {
             }
             match self.run_one(action, &app, &req, &job).await {
                 Ok(msg) => job.succeed(msg),
-                Err(e) => job.fail(format!("{e:#}")),
+                Err(e) => job.fail(self.in_people_words(&app, format!("{e:#}")).await),
             }
         })
     }
@@ -423,23 +532,102 @@ impl AppOps for NodeApps {
                         state: a.state,
                         health: if stopped { None } else { health },
                         containers: a.containers,
+                        last_error: a.last_error,
                     }
                 })
                 .collect())
         })
     }
 
-    fn logs(&self, app: AppRef, tail: usize) -> BoxFut<'_, Result<Vec<String>>> {
+    fn logs(
+        &self,
+        app: AppRef,
+        container: Option<String>,
+        tail: usize,
+    ) -> BoxFut<'_, ApiResult<Vec<LogEntry>>> {
         Box::pin(async move {
-            let name = install_name(&app);
-            let status = self.orch.status(&name).await?;
+            let (name, status) = self.installed_status(&app).await?;
             let mut out = Vec::new();
-            for c in &status.containers {
-                for l in self.orch.logs(&name, &c.name, Some(tail)).await? {
-                    out.push(format!("{}: {}", c.name, l.text));
-                }
+            for c in chosen(&status, container.as_deref()) {
+                let lines = match self.orch.logs(&name, &c, Some(tail)).await {
+                    Ok(l) => l,
+                    // Of each container: one not created (yet) has no log.
+                    Err(QueryError::NoContainer { .. }) if container.is_none() => continue,
+                    Err(e) => return Err(query_error(&app, e)),
+                };
+                out.extend(lines.into_iter().map(|l| LogEntry {
+                    container: c.clone(),
+                    stream: l.stream,
+                    text: l.text,
+                }));
             }
             Ok(out)
+        })
+    }
+
+    fn follow_logs(
+        &self,
+        app: AppRef,
+        container: Option<String>,
+        tail: usize,
+    ) -> BoxFut<'_, ApiResult<tokio::sync::mpsc::Receiver<LogEntry>>> {
+        Box::pin(async move {
+            let (name, status) = self.installed_status(&app).await?;
+            let (tx, rx) = tokio::sync::mpsc::channel(256);
+            let mut followed = 0;
+            let mut first_error = None;
+            for c in chosen(&status, container.as_deref()) {
+                let mut lines = match self.orch.follow_logs(&name, &c, tail).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                        continue;
+                    }
+                };
+                followed += 1;
+                let tx = tx.clone();
+                // Ends when the log ends or the client leaves (also while the log is
+                // quiet): dropping `lines` ends the request to podman.
+                tokio::spawn(async move {
+                    loop {
+                        let l = tokio::select! {
+                            () = tx.closed() => return,
+                            l = lines.recv() => l,
+                        };
+                        let Some(l) = l else { return };
+                        let entry = LogEntry {
+                            container: c.clone(),
+                            stream: l.stream,
+                            text: l.text,
+                        };
+                        if tx.send(entry).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            match first_error {
+                Some(e) if followed == 0 || container.is_some() => Err(query_error(&app, e)),
+                _ => Ok(rx),
+            }
+        })
+    }
+
+    fn credentials(&self, app: AppRef) -> BoxFut<'_, ApiResult<Vec<Credential>>> {
+        Box::pin(async move {
+            self.orch
+                .credentials(&install_name(&app))
+                .await
+                .map_err(|e| query_error(&app, e))
+        })
+    }
+
+    fn usage(&self, app: AppRef) -> BoxFut<'_, ApiResult<atoll_orchestrator::AppUsage>> {
+        Box::pin(async move {
+            self.orch
+                .usage(&install_name(&app))
+                .await
+                .map_err(|e| query_error(&app, e))
         })
     }
 
@@ -463,5 +651,25 @@ impl AppOps for NodeApps {
                 .map_or(p.host, |x| x.host);
             Some(format!("http://127.0.0.1:{host}/"))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_names_become_app_names() {
+        let app: AppRef = "did:key:z6MkiTBz1ymuepAQ4HEHYSF1H8quG5GLVVQR3djdX3mDooWp/notebook"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let name = install_name(&app);
+        assert!(name.starts_with("notebook-") && name.len() == "notebook-".len() + 8);
+        let text = format!("host port 18081 is already used by installed app {name:?}");
+        let names = vec![(format!("{name:?}"), "Notebook".to_owned())];
+        assert_eq!(
+            named_for_people(text, &names),
+            "host port 18081 is already used by installed app Notebook"
+        );
     }
 }

@@ -10,28 +10,33 @@ async function showInstalled() {
   let list;
   try { list = await api("/installed"); } catch (e) { v.append(errorBox(e)); return; }
   if (!list.length) { v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace.")); return; }
+  const cards = new Map();
   for (const a of list) {
     const progress = h("div");
     const backups = h("div", { hidden: true, "data-testid": "backup-panel" });
-    const logs = h("pre.logs", { hidden: true });
+    const logs = logsPanel(a);
+    const creds = credentialsPanel(a);
+    const usage = usagePanel(a);
     const act = (name, extra) => h("button" + (name === "uninstall" ? ".danger" : ".secondary"),
       { "data-testid": name, onclick: (ev) => runAction(name, Object.assign({ app: a.ref }, extra || {}), progress, ev.target) }, name);
-    v.append(h("section.card", { "data-testid": "installed-app" },
-      h("h2", {}, a.name, " ", h("span.badge" + (a.state === "running" ? ".ok" : ".warn"), { "data-testid": "state" }, a.state),
-        " ", a.health ? h("span.badge" + (a.health === "healthy" ? ".ok" : ".warn"), {}, a.health) : null,
+    const parts = liveParts(a, act);
+    cards.set(a.ref, { parts, usage });
+    v.append(h("section.card", { "data-testid": "installed-app", "data-ref": a.ref },
+      h("h2", {}, a.name, " ", parts.state, " ", parts.health,
         a.update_available ? h("span.badge.info", {}, "update " + a.update_available + " available") : null,
         a.update_available ? guardBadges(a.badges) : null),
-      h("p.muted", {}, "version " + a.version + (a.wanted ? " · wanted " + a.wanted : "")),
+      h("p.muted", {}, "version " + a.version, parts.wantedText),
       a.web_url ? h("p", {}, h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open " + a.web_url)) : null,
-      h("div.toolbar", {}, a.wanted === "stopped" ? act("start") : act("stop"), act("restart"),
+      parts.containers, parts.lastError,
+      h("div.toolbar", {}, parts.control, act("restart"),
         h("button.secondary", { "data-testid": "backups", onclick: () => toggleBackups(a, backups, progress) }, "backups"),
         a.update_available ? guardedAction("update", "update", a.ref, a.update_guard, progress) : null, act("uninstall"),
-        h("button.secondary", { onclick: async () => {
-          logs.hidden = !logs.hidden;
-          if (!logs.hidden) { try { const l = await api("/installed/" + refPath(a.ref) + "/logs?tail=200"); logs.textContent = l.lines.join("\n"); } catch (e) { logs.textContent = e.message; } }
-        } }, "logs")),
-      progress, backups, logs));
+        h("button.secondary", { "data-testid": "logs-button", onclick: () => logs.toggle() }, "logs"),
+        h("button.secondary", { "data-testid": "usage-button", onclick: () => usage.toggle() }, "usage"),
+        h("button.secondary", { "data-testid": "show-credentials", onclick: () => creds.toggle() }, "show credentials")),
+      progress, backups, usage.panel, creds, logs));
   }
+  keepLive(cards);
   await leftBackups(v, area);
 }
 

@@ -325,6 +325,19 @@ pub enum QueryError {
         /// The container.
         container: String,
     },
+    /// The app's manifest names no such container.
+    #[error("{app:?} has no container {container:?} (its containers: {})", known.join(", "))]
+    UnknownContainer {
+        /// The app.
+        app: String,
+        /// The container asked for.
+        container: String,
+        /// The containers its manifest names.
+        known: Vec<String>,
+    },
+    /// Reading the app's files (secrets, volume sizes) failed.
+    #[error(transparent)]
+    Data(#[from] DataError),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -103,7 +103,10 @@ pub struct AppStatus {
 
 impl Orchestrator {
     /// Our containers, from the API, or from the CLI when the API cannot be reached.
-    async fn listed(&self, extra: &[(&str, &str)]) -> Result<Vec<ListedContainer>, QueryError> {
+    pub(super) async fn listed(
+        &self,
+        extra: &[(&str, &str)],
+    ) -> Result<Vec<ListedContainer>, QueryError> {
         let shared = self.shared();
         let node = shared.config.node.as_str();
         let mut labels = vec![(labels::NODE, node)];
@@ -219,9 +222,46 @@ impl Orchestrator {
         container: &str,
         tail: Option<usize>,
     ) -> Result<Vec<LogLine>, QueryError> {
+        let id = self.log_source(name, container).await?;
+        Ok(self.shared().podman.container_logs(&id, tail).await?)
+    }
+
+    /// Follow one container's log: its last `tail` lines, then every new line until the
+    /// container stops or the receiver is dropped.
+    pub async fn follow_logs(
+        &self,
+        name: &str,
+        container: &str,
+        tail: usize,
+    ) -> Result<tokio::sync::mpsc::Receiver<LogLine>, QueryError> {
+        let id = self.log_source(name, container).await?;
+        Ok(self
+            .shared()
+            .podman
+            .follow_container_logs(&id, tail)
+            .await?)
+    }
+
+    /// The podman id of an app's container whose log is asked for: the app must be
+    /// installed, its manifest must name the container, and the container must exist.
+    async fn log_source(&self, name: &str, container: &str) -> Result<String, QueryError> {
         let shared = self.shared();
-        if shared.store.get(name).await?.is_none() {
+        let Some(record) = shared.store.get(name).await? else {
             return Err(QueryError::NotInstalled(name.to_owned()));
+        };
+        let known: Vec<String> = record
+            .release
+            .manifest
+            .containers
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        if !known.iter().any(|k| k == container) {
+            return Err(QueryError::UnknownContainer {
+                app: name.to_owned(),
+                container: container.to_owned(),
+                known,
+            });
         }
         let listed = self
             .listed(&[(labels::APP, name), (labels::CONTAINER, container)])
@@ -235,6 +275,6 @@ impl Orchestrator {
         if let Err(e) = shared.service.ensure().await {
             return Err(QueryError::Service(e));
         }
-        Ok(shared.podman.container_logs(&c.id, tail).await?)
+        Ok(c.id.clone())
     }
 }

@@ -38,7 +38,8 @@ pub(crate) struct Baseline(HashMap<String, (u64, u64)>);
 const FAILURES: u64 = 3;
 
 enum Verdict {
-    Done,
+    /// Reached, with the app's container count (0: removed).
+    Done(usize),
     Failed(WaitError),
     Pending {
         done: usize,
@@ -72,7 +73,7 @@ impl Orchestrator {
         };
         let Some(record) = record else {
             return if target == Target::Removed {
-                Verdict::Done
+                Verdict::Done(0)
             } else {
                 Verdict::Failed(WaitError::Gone {
                     app: app.to_owned(),
@@ -142,7 +143,7 @@ impl Orchestrator {
             states.push(Unfinished::LastError(e.clone()));
         }
         if done == total && target != Target::Removed {
-            return Verdict::Done;
+            return Verdict::Done(total);
         }
         Verdict::Pending {
             done,
@@ -165,19 +166,29 @@ impl Orchestrator {
         let deadline = Instant::now() + timeout;
         let mut changes = self.shared().changed.subscribe();
         let mut last_done = usize::MAX;
+        let stage = if target == Target::Ready {
+            Stage::Health
+        } else {
+            Stage::Containers
+        };
         loop {
             changes.borrow_and_update();
             match self.evaluate(app, target, base).await {
-                Verdict::Done => return Ok(()),
+                Verdict::Done(total) => {
+                    // The last line says what was reached, not the count before it.
+                    if total > 0 && last_done != total {
+                        sink.emit(
+                            stage,
+                            hi,
+                            format!("{total}/{total} containers {}", target.name()),
+                        );
+                    }
+                    return Ok(());
+                }
                 Verdict::Failed(e) => return Err(e),
                 Verdict::Pending { done, total, state } => {
                     if done != last_done {
                         last_done = done;
-                        let stage = if target == Target::Ready {
-                            Stage::Health
-                        } else {
-                            Stage::Containers
-                        };
                         sink.emit(
                             stage,
                             scale(lo, hi, done as u64, total as u64),

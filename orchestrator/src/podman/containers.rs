@@ -143,6 +143,74 @@ impl Podman {
         Ok(super::logs::demux(&body))
     }
 
+    /// Follow the container's log: its last `tail` lines, then each new line as it is
+    /// written, until the container stops (podman ends the body) or the receiver is
+    /// dropped (the request to podman is dropped with it).
+    pub async fn follow_container_logs(
+        &self,
+        id: &str,
+        tail: usize,
+    ) -> Result<tokio::sync::mpsc::Receiver<super::logs::LogLine>, PodmanError> {
+        use http_body_util::BodyExt;
+        let path = format!(
+            "/containers/{}/logs?stdout=true&stderr=true&follow=true&tail={tail}",
+            seg(id)
+        );
+        let response = self
+            .client
+            .open(
+                Method::GET,
+                &path,
+                empty(),
+                "application/json",
+                DEFAULT_TIMEOUT,
+            )
+            .await?;
+        let status = response.status();
+        if status.as_u16() >= 400 {
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            return Err(super::client::api_error(&Method::GET, &path, status, &body));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let mut body = response.into_body();
+        tokio::spawn(async move {
+            let mut demux = super::logs::Demuxer::default();
+            loop {
+                let frame = tokio::select! {
+                    () = tx.closed() => return,
+                    f = body.frame() => f,
+                };
+                let lines = match frame {
+                    Some(Ok(f)) => match f.into_data() {
+                        Ok(data) => demux.push(&data),
+                        Err(_) => continue,
+                    },
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "followed log ended");
+                        break;
+                    }
+                    None => break,
+                };
+                for l in lines {
+                    if tx.send(l).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            for l in demux.finish() {
+                if tx.send(l).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
     /// Send a signal to a running container.
     pub async fn kill_container(&self, id: &str, signal: &str) -> Result<(), PodmanError> {
         let path = format!("/containers/{}/kill?signal={}", seg(id), encode(signal));
