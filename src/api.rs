@@ -21,6 +21,7 @@ mod network;
 mod ops;
 mod publish;
 mod relays;
+mod resolve;
 mod rotation;
 pub mod server;
 mod stall;
@@ -127,6 +128,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/apps/{did}/{app}", get(apps::detail))
         .route("/apps/{did}/{app}/plan", get(deps::plan))
         .route("/blobs/{hash}", get(apps::blob))
+        .route("/resolve/{app}", get(resolve::app_id))
         .route("/installed", get(ops::installed))
         .route("/installed/{did}/{app}/logs", get(ops::logs))
         .route("/actions/{action}", post(ops::start_action))

@@ -12,6 +12,7 @@ mod ops;
 mod output;
 mod relay;
 mod remote;
+mod resolve;
 mod rotate;
 mod sync;
 mod trust;
