@@ -161,6 +161,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/", get(ui::root))
         .route("/ui/", get(ui::index))
         .route("/ui", get(ui::root))
+        .route("/favicon.ico", get(ui::favicon))
         .route("/ui/{name}", get(ui::asset))
         .layer(axum::middleware::from_fn(limits::bound))
         .layer(axum::middleware::from_fn_with_state(
