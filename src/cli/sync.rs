@@ -339,10 +339,10 @@ pub fn run(home: &Path, node: &super::client::NodeAddr, cmd: SyncCommand) -> Res
             if !args.live {
                 return offline_status(home, &args);
             }
-            // A running node holds the relay port and the blob store: ask it.
-            let running = super::client::NodeClient::new(home, node)?.get_if_running("/network")?;
-            match running {
-                Some(net) => running_status(&net, &args),
+            // The home's node, when it runs, holds the relay port and the blob store: ask it
+            // (the one --node names, else the home's own, recognised by its node id).
+            match super::upload::running_node(home, node, &args.relays)? {
+                Some((c, _)) => running_status(&c.get("/network")?, &args),
                 None => live_status(home, &args),
             }
         }

@@ -109,7 +109,7 @@ fn installed_entry(node: &Node, app: &str) -> Value {
 #[test]
 fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
     let _podman = podman_user();
-    let node = Node::start(demo_hello, &[]);
+    let mut node = Node::start(demo_hello, &[]);
     let url = node.url.clone();
     let cli = |args: &[&str]| {
         let mut all = vec!["--node", url.as_str()];
@@ -264,4 +264,11 @@ fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
     // `other` unblocked: it had been pinned while blocked, so it is pinned now.
     ok(&cli(&["trust", "unblock", &other]));
     assert_eq!(trust_row(&node, &other)["pinned"], true);
+
+    // With the node stopped, --live runs a short-lived node of its own, as before.
+    assert!(node.terminate().success());
+    let live = ok(&node.cli(&["sync", "status", "--live"]));
+    assert!(live.starts_with("node "), "{live}");
+    assert!(!live.contains("from the running node"), "{live}");
+    node.assert_no_podman_left();
 }
