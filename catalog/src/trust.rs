@@ -376,12 +376,9 @@ fn reachable_edges(tx: &Connection, n: usize) -> Result<Vec<(u32, u32, f64)>, Ca
     let mut blocked = vec![false; n];
     let mut seen = vec![false; n];
     let mut queue = std::collections::VecDeque::new();
-    for row in tx
-        .prepare(DECISIONS)?
-        .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, TrustDecision>(1)?))
-        })?
-    {
+    for row in tx.prepare(DECISIONS)?.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, TrustDecision>(1)?))
+    })? {
         let (id, d) = row?;
         if let Some(i) = index(id) {
             match d {

@@ -273,7 +273,10 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             let app = installed(&app)?;
             if let Some(version) = up_to_date(&c, &app)? {
                 if json {
-                    println!("{}", json!({"app": app, "up_to_date": true, "version": version}));
+                    println!(
+                        "{}",
+                        json!({"app": app, "up_to_date": true, "version": version})
+                    );
                 } else {
                     println!("{app} is up to date (version {version}): nothing to update");
                 }

@@ -165,11 +165,22 @@ mod tests {
         let err = pick("wiki", &both, Scope::Catalog).unwrap_err().to_string();
         assert!(err.contains("ambiguous"), "{err}");
         assert!(err.contains(&a.app_ref.to_string()) && err.contains(&b.app_ref.to_string()));
-        assert_eq!(pick("wiki", &[b.clone()], Scope::Catalog).unwrap(), b.app_ref);
-        let err = pick("wiki", &[b.clone()], Scope::Installed).unwrap_err().to_string();
-        assert!(err.contains("no installed app") && err.contains("atoll install wiki"), "{err}");
+        assert_eq!(
+            pick("wiki", &[b.clone()], Scope::Catalog).unwrap(),
+            b.app_ref
+        );
+        let err = pick("wiki", &[b.clone()], Scope::Installed)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no installed app") && err.contains("atoll install wiki"),
+            "{err}"
+        );
         let err = pick("wiki", &[], Scope::Catalog).unwrap_err().to_string();
-        assert!(err.contains("no app \"wiki\" in this node's catalog"), "{err}");
+        assert!(
+            err.contains("no app \"wiki\" in this node's catalog"),
+            "{err}"
+        );
     }
 
     #[test]

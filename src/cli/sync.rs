@@ -391,17 +391,34 @@ fn print_status(s: &Value) {
     let num = |v: &Value| v.as_u64().map_or("-".to_owned(), |n| n.to_string());
     let list = |v: &Value| {
         v.as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
             .unwrap_or_default()
     };
-    println!("node {} on {}", text(&s["node_id"], 100), list(&s["blob_addrs"]));
+    println!(
+        "node {} on {}",
+        text(&s["node_id"], 100),
+        list(&s["blob_addrs"])
+    );
     print_iroh(&s["iroh"]);
-    for r in s["relays"].as_array().map(Vec::as_slice).unwrap_or_default() {
+    for r in s["relays"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         println!(
             "  relay {}  [{}]  {}  mode {}  cursor {}  events {}  bytes in {}{}",
             text(&r["url"], 200),
             text(&r["source_text"], 400),
-            if r["connected"] == true { "connected" } else { "offline" },
+            if r["connected"] == true {
+                "connected"
+            } else {
+                "offline"
+            },
             text(&r["mode"], 40),
             num(&r["cursor"]),
             num(&r["events"]),
@@ -429,7 +446,10 @@ fn print_status(s: &Value) {
             println!("  rejected {}: {}", plain(code, 80), num(n));
         }
     }
-    let recent = s["recent_rejections"].as_array().cloned().unwrap_or_default();
+    let recent = s["recent_rejections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     for r in recent.iter().rev().take(10) {
         println!("  - {}", text(&r["text"], 300));
     }
@@ -438,7 +458,11 @@ fn print_status(s: &Value) {
 fn print_iroh(i: &Value) {
     let strs = |v: &Value| -> Vec<String> {
         v.as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(|s| plain(s, 200))).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(|s| plain(s, 200)))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let advertised = strs(&i["advertised"]);
@@ -458,7 +482,9 @@ fn print_iroh(i: &Value) {
     );
     let homes = i["home_relays"].as_array().cloned().unwrap_or_default();
     for url in strs(&i["relays"]) {
-        let home = homes.iter().find(|h| h["url"].as_str().map(|u| plain(u, 200)) == Some(url.clone()));
+        let home = homes
+            .iter()
+            .find(|h| h["url"].as_str().map(|u| plain(u, 200)) == Some(url.clone()));
         println!(
             "  iroh relay {url}  {}",
             match home {

@@ -26,7 +26,10 @@ fn hello_image() -> PathBuf {
             .current_dir(repo())
             .status()
             .unwrap();
-        assert!(status.success(), "scripts/build-images.sh hello-static failed");
+        assert!(
+            status.success(),
+            "scripts/build-images.sh hello-static failed"
+        );
     }
     image
 }
@@ -128,7 +131,13 @@ fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
     let theirs = format!("{other}/hello");
     let dir = tempfile::tempdir().unwrap();
     let their_dir = hello_in(dir.path(), "theirs", "Their hello");
-    ok(&cli(&["app", "publish", their_dir.to_str().unwrap(), "--key", "other"]));
+    ok(&cli(&[
+        "app",
+        "publish",
+        their_dir.to_str().unwrap(),
+        "--key",
+        "other",
+    ]));
     let mut matches = Value::Null;
     for _ in 0..300 {
         matches = node.get("/api/v1/resolve/hello").1["matches"].clone();
@@ -149,9 +158,18 @@ fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
         &cli(&["install", "hello"]),
         &["ambiguous", &mine, &theirs, "full ref"],
     );
-    fails(&cli(&["install", "nope"]), &["no app \"nope\" in this node's catalog"]);
-    fails(&cli(&["stop", "hello"]), &["no installed app \"hello\"", "atoll install"]);
-    fails(&cli(&["stop", "Hello!"]), &["neither <did>/<app> nor an app id"]);
+    fails(
+        &cli(&["install", "nope"]),
+        &["no app \"nope\" in this node's catalog"],
+    );
+    fails(
+        &cli(&["stop", "hello"]),
+        &["no installed app \"hello\"", "atoll install"],
+    );
+    fails(
+        &cli(&["stop", "Hello!"]),
+        &["neither <did>/<app> nor an app id"],
+    );
 
     // Block `other`: its app is refused with every override, and says no override helps.
     ok(&cli(&["trust", "block", &other, "--note", "test"]));
@@ -168,7 +186,10 @@ fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
     assert_eq!(e["error"]["overrides"], json!([]), "{e}");
     // A pin while blocked (what the demo node does at every start) does not lift it.
     ok(&cli(&["trust", "pin", &other]));
-    fails(&cli(&["install", &theirs, "--override-trust"]), &["blocked"]);
+    fails(
+        &cli(&["install", &theirs, "--override-trust"]),
+        &["blocked"],
+    );
     assert_eq!(trust_row(&node, &other)["blocked"], true);
     assert_eq!(trust_row(&node, &other)["pin_kept"], true);
 
@@ -194,9 +215,12 @@ fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
     let live = ok(&cli(&["sync", "status", "--live"]));
     assert!(live.contains("(live, from the running node)"), "{live}");
     assert!(live.contains("relay "), "{live}");
-    let live: Value = serde_json::from_str(&ok(&cli(&["sync", "status", "--live", "--json"])))
-        .expect("JSON");
-    assert!(live["relays"].as_array().is_some_and(|r| !r.is_empty()), "{live}");
+    let live: Value =
+        serde_json::from_str(&ok(&cli(&["sync", "status", "--live", "--json"]))).expect("JSON");
+    assert!(
+        live["relays"].as_array().is_some_and(|r| !r.is_empty()),
+        "{live}"
+    );
 
     // A wrong token: where the right one is; no token: how to send one.
     let wrong = tempfile::tempdir().unwrap();
@@ -213,10 +237,22 @@ fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
     let body = json!({"app": mine}).to_string();
     let (s, e) = node.post("/api/v1/actions/stop", Some(&"ab".repeat(32)), &body);
     assert_eq!(s, 401);
-    assert!(e["error"]["message"].as_str().unwrap().contains("not accepted"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not accepted"),
+        "{e}"
+    );
     let (s, e) = node.post("/api/v1/actions/stop", None, &body);
     assert_eq!(s, 401);
-    assert!(e["error"]["message"].as_str().unwrap().contains("Authorization: Bearer"), "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer"),
+        "{e}"
+    );
 
     // Block the demo publisher, whose app is installed: it keeps running, marked; an update
     // is refused; nothing is stopped by the block.
@@ -225,7 +261,10 @@ fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
     assert_eq!(entry["publisher_blocked"], true, "{entry}");
     assert_eq!(entry["state"], "running", "{entry}");
     let msg = entry["publisher_blocked_message"].as_str().unwrap();
-    assert!(msg.contains("atoll stop") && msg.contains("atoll uninstall"), "{msg}");
+    assert!(
+        msg.contains("atoll stop") && msg.contains("atoll uninstall"),
+        "{msg}"
+    );
     let ps = ok(&cli(&["ps"]));
     assert!(ps.contains("running (publisher blocked)"), "{ps}");
     let (s, e) = node.post(
@@ -241,7 +280,10 @@ fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
     let shots = repo().join("test-artifacts");
     let browser = Command::new("node")
         .arg(repo().join("tests/browser/block.mjs"))
-        .env("ATOLL_URL", format!("{}/ui/#token={}", node.url, node.token))
+        .env(
+            "ATOLL_URL",
+            format!("{}/ui/#token={}", node.url, node.token),
+        )
         .env("ATOLL_SHOTS", &shots)
         .env("BLOCKED_REF", &theirs)
         .env("INSTALLED_REF", &mine)

@@ -259,7 +259,10 @@ impl fmt::Display for TrustExplanation {
                      its apps are never installed or updated"
                 )?;
                 if self.pinned {
-                    writeln!(f, "  your pin is kept: it applies again when you unblock it")?;
+                    writeln!(
+                        f,
+                        "  your pin is kept: it applies again when you unblock it"
+                    )?;
                 }
             }
             Some(TrustDecision::Pin) => {

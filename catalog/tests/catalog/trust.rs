@@ -126,8 +126,14 @@ fn a_block_is_its_own_state_and_unblock_gives_the_pin_back() {
     assert!(ex.pinned);
     assert!(ex.to_string().contains("your pin is kept"), "{ex}");
     let row = s.cat.trust_list(10).unwrap();
-    let row = row.iter().find(|r| r.did == a.did()).expect("blocked row listed");
-    assert_eq!((row.decision, row.pinned), (Some(TrustDecision::Block), true));
+    let row = row
+        .iter()
+        .find(|r| r.did == a.did())
+        .expect("blocked row listed");
+    assert_eq!(
+        (row.decision, row.pinned),
+        (Some(TrustDecision::Block), true)
+    );
 
     // Unblock: back to what it was.
     assert!(s.cat.unblock(&a.did()).unwrap());
@@ -138,14 +144,20 @@ fn a_block_is_its_own_state_and_unblock_gives_the_pin_back() {
     assert!(close(s.cat.trust_score(&b.did()).unwrap(), before));
     let list = s.cat.trust_list(10).unwrap();
     assert_eq!(list[0].did, a.did());
-    assert_eq!((list[0].decision, list[0].pinned), (Some(TrustDecision::Pin), true));
+    assert_eq!(
+        (list[0].decision, list[0].pinned),
+        (Some(TrustDecision::Pin), true)
+    );
 
     // A blocked publisher without a pin is listed too, and unblocking leaves it unpinned.
     s.cat.block(&b.did(), "").unwrap();
     s.cat.recompute_trust().unwrap();
     let list = s.cat.trust_list(10).unwrap();
     let row = list.iter().find(|r| r.did == b.did()).expect("listed");
-    assert_eq!((row.decision, row.pinned), (Some(TrustDecision::Block), false));
+    assert_eq!(
+        (row.decision, row.pinned),
+        (Some(TrustDecision::Block), false)
+    );
 }
 
 #[test]
