@@ -166,10 +166,10 @@ mod tests {
         assert!(err.contains("ambiguous"), "{err}");
         assert!(err.contains(&a.app_ref.to_string()) && err.contains(&b.app_ref.to_string()));
         assert_eq!(
-            pick("wiki", &[b.clone()], Scope::Catalog).unwrap(),
+            pick("wiki", std::slice::from_ref(&b), Scope::Catalog).unwrap(),
             b.app_ref
         );
-        let err = pick("wiki", &[b.clone()], Scope::Installed)
+        let err = pick("wiki", std::slice::from_ref(&b), Scope::Installed)
             .unwrap_err()
             .to_string();
         assert!(
@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn the_short_form_is_the_id_only_when_unique() {
         let (a, b) = (with_id(1, true).app_ref, with_id(2, true).app_ref);
-        assert_eq!(short(&a, &[a.clone()]), "wiki");
+        assert_eq!(short(&a, std::slice::from_ref(&a)), "wiki");
         assert_eq!(short(&a, &[a.clone(), b.clone()]), a.to_string());
     }
 
