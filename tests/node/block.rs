@@ -192,6 +192,12 @@ fn block_refuses_every_path_and_the_cli_takes_bare_app_ids() {
     );
     assert_eq!(trust_row(&node, &other)["blocked"], true);
     assert_eq!(trust_row(&node, &other)["pin_kept"], true);
+    let list = ok(&cli(&["trust", "list"]));
+    assert!(
+        list.lines()
+            .any(|l| l.contains(&other) && l.contains("block (pin kept)")),
+        "{list}"
+    );
 
     // The demo's hello installs by its full ref; afterwards the bare id names it (the only
     // installed `hello`).
