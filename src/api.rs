@@ -23,6 +23,7 @@ mod network;
 mod ops;
 mod publish;
 mod relays;
+mod resolve;
 mod rotation;
 pub mod server;
 mod stall;
@@ -130,6 +131,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/apps/{did}/{app}", get(apps::detail))
         .route("/apps/{did}/{app}/plan", get(deps::plan))
         .route("/blobs/{hash}", get(apps::blob))
+        .route("/resolve/{app}", get(resolve::app_id))
         .route("/installed", get(ops::installed))
         .route("/installed/{did}/{app}/logs", get(logs::logs))
         .route(
@@ -167,6 +169,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/", get(ui::root))
         .route("/ui/", get(ui::index))
         .route("/ui", get(ui::root))
+        .route("/favicon.ico", get(ui::favicon))
         .route("/ui/{name}", get(ui::asset))
         .layer(axum::middleware::from_fn(limits::bound))
         .layer(axum::middleware::from_fn_with_state(

@@ -13,6 +13,7 @@ mod ops;
 mod output;
 mod relay;
 mod remote;
+mod resolve;
 mod rotate;
 mod sync;
 mod trust;

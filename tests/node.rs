@@ -21,6 +21,8 @@ use serde_json::{json, Value};
 mod admin;
 #[path = "node/backup.rs"]
 mod backup;
+#[path = "node/block.rs"]
+mod block;
 #[path = "node/crash.rs"]
 mod crash;
 #[path = "node/deps.rs"]

@@ -16,7 +16,6 @@ use serde::Serialize;
 use crate::error::CatalogError;
 use crate::search::AppSummary;
 use crate::store::Catalog;
-use crate::trust::TrustDecision;
 
 /// Why a head is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -258,7 +257,7 @@ impl Catalog {
         let Some(view) = self.app(app)? else {
             return Ok(None);
         };
-        let blocked = self.explain(&app.publisher)?.decision == Some(TrustDecision::Block);
+        let blocked = self.is_blocked(&app.publisher)?;
         Ok(Some(GuardFacts::of_view(&view, blocked, threshold)))
     }
 }

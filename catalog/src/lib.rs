@@ -100,7 +100,7 @@ pub use error::{
 };
 pub use guard::{Decision as GuardDecision, GuardFacts, Override, Overrides, Refusal};
 pub use ingest::IngestOutcome;
-pub use lookalike::SameAppId;
+pub use lookalike::{SameAppId, WithId};
 pub use manifests::Attached;
 pub use objects::{UpdateOutcome, MAX_ENDORSEMENTS_PER_SIGNER};
 pub use provenance::Provenance;

@@ -5,7 +5,7 @@
 
 use atoll_registry::{AppRef, Did};
 use rusqlite::params;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{CatalogError, Stored};
 use crate::store::Catalog;
@@ -26,7 +26,54 @@ pub struct SameAppId {
 /// Most other publishers listed.
 const MAX_LISTED: u32 = 20;
 
+/// Most refs [`Catalog::apps_with_id`] returns.
+pub const MAX_WITH_ID: u32 = 50;
+
+/// One publisher's app with a given app id (see [`Catalog::apps_with_id`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WithId {
+    /// The full ref.
+    #[serde(rename = "ref")]
+    pub app_ref: AppRef,
+    /// The publisher's display name, if known.
+    pub publisher_name: Option<String>,
+    /// This node installed it (and it is not removed).
+    pub installed: bool,
+}
+
 impl Catalog {
+    /// Every publisher's app with the app id `app` that has a head (at most
+    /// [`MAX_WITH_ID`], installed first, then by DID): what a bare app id may name.
+    pub fn apps_with_id(&self, app: &str) -> Result<Vec<WithId>, CatalogError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT p.did, p.name,
+                    EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id AND i.wanted != 'removed')
+             FROM apps a JOIN publishers p ON p.id = a.publisher_id
+             WHERE a.app = ?1 AND a.head_entry_id IS NOT NULL
+             ORDER BY 3 DESC, p.did LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![app, MAX_WITH_ID], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, bool>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (did, publisher_name, installed) = row?;
+            let app_ref: AppRef = format!("{did}/{app}")
+                .parse()
+                .map_err(|e| CatalogError::decode(Stored::Did, e))?;
+            out.push(WithId {
+                app_ref,
+                publisher_name,
+                installed,
+            });
+        }
+        Ok(out)
+    }
+
     /// Other publishers' apps named like `app.app` that this node installed or saw
     /// before `app` (at most 20, installed first). Empty when `app` is the first one.
     pub fn same_app_id(&self, app: &AppRef) -> Result<Vec<SameAppId>, CatalogError> {

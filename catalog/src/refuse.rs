@@ -190,6 +190,7 @@ fn remove_app(tx: &Connection, app_id: i64) -> Result<(), CatalogError> {
                  OR EXISTS (SELECT 1 FROM publisher_keys WHERE publisher_id = ?1)
                  OR EXISTS (SELECT 1 FROM endorsements WHERE signer_id = ?1 OR subject_id = ?1)
                  OR EXISTS (SELECT 1 FROM anchors WHERE publisher_id = ?1)
+                 OR EXISTS (SELECT 1 FROM blocks WHERE publisher_id = ?1)
                  OR EXISTS (SELECT 1 FROM penalties WHERE publisher_id = ?1)
                  OR EXISTS (SELECT 1 FROM trust_scores WHERE parent_id = ?1 OR anchor_id = ?1)",
         )?

@@ -189,7 +189,8 @@ impl Catalog {
              JOIN publishers p ON p.id = r.publisher_id
              LEFT JOIN anchors a ON a.publisher_id = p.id
              LEFT JOIN trust_scores t ON t.publisher_id = p.id
-             WHERE a.decision = 'pin' OR (a.decision IS NULL AND coalesce(t.score, 0) >= ?1)
+             WHERE NOT EXISTS (SELECT 1 FROM blocks b WHERE b.publisher_id = p.id)
+               AND (a.decision = 'pin' OR (a.decision IS NULL AND coalesce(t.score, 0) >= ?1))
              ORDER BY a.decision IS NULL, coalesce(t.score, 0) DESC, p.did, r.position
              LIMIT ?2",
         )?;

@@ -39,6 +39,13 @@ impl Default for TrustParams {
     }
 }
 
+/// Every operator decision that applies, one per DID: `block` wins over `pin` (the pin
+/// stays recorded and applies again after unblock).
+const DECISIONS: &str = "SELECT publisher_id, 'block' FROM blocks
+     UNION ALL
+     SELECT publisher_id, decision FROM anchors
+     WHERE decision = 'pin' AND publisher_id NOT IN (SELECT publisher_id FROM blocks)";
+
 /// Longest note kept with a trust decision (pin / block), in bytes.
 pub const MAX_NOTE_BYTES: usize = 1024;
 
@@ -120,8 +127,11 @@ pub struct TrustRow {
     pub name: Option<String>,
     /// Score in [0, 1] (0 if never computed).
     pub score: f64,
-    /// The operator's decision, if any.
+    /// The operator's decision that applies, if any: `block` while blocked (even if also
+    /// pinned), else `pin`.
     pub decision: Option<TrustDecision>,
+    /// Pinned by the operator (kept while blocked; applies again after unblock).
+    pub pinned: bool,
     /// Hops from the anchor on the best path.
     pub hops: Option<u32>,
     /// Number of penalties recorded.
@@ -130,54 +140,71 @@ pub struct TrustRow {
 
 impl Catalog {
     /// Make `did` a trust anchor (score 1). Takes effect at the next [`Catalog::recompute_trust`].
+    /// A blocked DID stays blocked (score 0) until unblocked; the pin applies then.
     pub fn pin(&mut self, did: &Did, note: &str) -> Result<(), CatalogError> {
-        self.decide(did, TrustDecision::Pin, note)
-    }
-
-    /// Block `did`: score 0, and its endorsements count for nothing.
-    pub fn block(&mut self, did: &Did, note: &str) -> Result<(), CatalogError> {
-        self.decide(did, TrustDecision::Block, note)
-    }
-
-    /// Remove a pin; returns false if `did` was not pinned.
-    pub fn unpin(&mut self, did: &Did) -> Result<bool, CatalogError> {
-        self.undecide(did, TrustDecision::Pin)
-    }
-
-    /// Remove a block; returns false if `did` was not blocked.
-    pub fn unblock(&mut self, did: &Did) -> Result<bool, CatalogError> {
-        self.undecide(did, TrustDecision::Block)
-    }
-
-    fn decide(
-        &mut self,
-        did: &Did,
-        decision: TrustDecision,
-        note: &str,
-    ) -> Result<(), CatalogError> {
         check_note(note)?;
         let now = now();
         self.write(|tx| {
             let id = publisher_id(tx, did, now)?;
             tx.execute(
-                "INSERT INTO anchors (publisher_id, decision, note, decided_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (publisher_id) DO UPDATE SET decision = ?2, note = ?3, decided_at = ?4",
-                params![id, decision, note, to_i64(now)],
+                "INSERT INTO anchors (publisher_id, decision, note, decided_at) VALUES (?1, 'pin', ?2, ?3)
+                 ON CONFLICT (publisher_id) DO UPDATE SET decision = 'pin', note = ?2, decided_at = ?3",
+                params![id, note, to_i64(now)],
             )?;
             Ok(())
         })
     }
 
-    fn undecide(&mut self, did: &Did, decision: TrustDecision) -> Result<bool, CatalogError> {
+    /// Block `did`: score 0, its endorsements count for nothing, and its apps are never
+    /// installed or updated. A block is its own state: a pin stays recorded beside it and
+    /// applies again after [`Catalog::unblock`].
+    pub fn block(&mut self, did: &Did, note: &str) -> Result<(), CatalogError> {
+        check_note(note)?;
+        let now = now();
+        self.write(|tx| {
+            let id = publisher_id(tx, did, now)?;
+            tx.execute(
+                "INSERT INTO blocks (publisher_id, note, blocked_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (publisher_id) DO UPDATE SET note = ?2, blocked_at = ?3",
+                params![id, note, to_i64(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Remove a pin; returns false if `did` was not pinned.
+    pub fn unpin(&mut self, did: &Did) -> Result<bool, CatalogError> {
         self.write(|tx| {
             let Some(id) = find_publisher(tx, did)? else {
                 return Ok(false);
             };
             Ok(tx.execute(
-                "DELETE FROM anchors WHERE publisher_id = ?1 AND decision = ?2",
-                params![id, decision],
+                "DELETE FROM anchors WHERE publisher_id = ?1 AND decision = 'pin'",
+                [id],
             )? > 0)
         })
+    }
+
+    /// Remove a block; returns false if `did` was not blocked. What held before the block
+    /// (a pin, endorsements) counts again at the next [`Catalog::recompute_trust`].
+    pub fn unblock(&mut self, did: &Did) -> Result<bool, CatalogError> {
+        self.write(|tx| {
+            let Some(id) = find_publisher(tx, did)? else {
+                return Ok(false);
+            };
+            Ok(tx.execute("DELETE FROM blocks WHERE publisher_id = ?1", [id])? > 0)
+        })
+    }
+
+    /// Whether the operator blocked `did`.
+    pub fn is_blocked(&self, did: &Did) -> Result<bool, CatalogError> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM blocks b JOIN publishers p ON p.id = b.publisher_id
+                 WHERE p.did = ?1)",
+            )?
+            .query_row([did.to_string()], |r| r.get(0))?)
     }
 
     /// Recompute every score with the default parameters.
@@ -202,7 +229,7 @@ impl Catalog {
             let mut decisions = vec![Decision::None; n];
             let mut anchors = 0;
             for row in tx
-                .prepare("SELECT publisher_id, decision FROM anchors")?
+                .prepare(DECISIONS)?
                 .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, TrustDecision>(1)?)))?
             {
                 let (id, d) = row?;
@@ -294,13 +321,17 @@ impl Catalog {
     /// Operator decisions first, then the highest scores; at most `limit` rows.
     pub fn trust_list(&self, limit: u32) -> Result<Vec<TrustRow>, CatalogError> {
         let mut stmt = self.conn.prepare(
-            "SELECT p.did, p.name, coalesce(t.score, 0), a.decision, t.hops,
-                    (SELECT count(*) FROM penalties x WHERE x.publisher_id = p.id)
+            "SELECT p.did, p.name, coalesce(t.score, 0),
+                    CASE WHEN b.publisher_id IS NOT NULL THEN 'block' ELSE a.decision END, t.hops,
+                    (SELECT count(*) FROM penalties x WHERE x.publisher_id = p.id),
+                    a.decision = 'pin'
              FROM publishers p
              LEFT JOIN trust_scores t ON t.publisher_id = p.id
              LEFT JOIN anchors a ON a.publisher_id = p.id
-             WHERE t.publisher_id IS NOT NULL OR a.publisher_id IS NOT NULL
-             ORDER BY a.decision IS NULL, a.decision DESC, coalesce(t.score, 0) DESC, p.did
+             LEFT JOIN blocks b ON b.publisher_id = p.id
+             WHERE t.publisher_id IS NOT NULL OR a.publisher_id IS NOT NULL OR b.publisher_id IS NOT NULL
+             ORDER BY a.decision IS NULL AND b.publisher_id IS NULL, b.publisher_id IS NOT NULL,
+                      coalesce(t.score, 0) DESC, p.did
              LIMIT ?1",
         )?;
         let rows = stmt.query_map([limit], |r| {
@@ -311,11 +342,12 @@ impl Catalog {
                 r.get(3)?,
                 r.get(4)?,
                 r.get(5)?,
+                r.get::<_, Option<bool>>(6)?.unwrap_or(false),
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (did, name, score, decision, hops, penalties) = row?;
+            let (did, name, score, decision, hops, penalties, pinned) = row?;
             out.push(TrustRow {
                 did: did
                     .parse()
@@ -325,6 +357,7 @@ impl Catalog {
                 decision,
                 hops,
                 penalties,
+                pinned,
             });
         }
         Ok(out)
@@ -343,12 +376,9 @@ fn reachable_edges(tx: &Connection, n: usize) -> Result<Vec<(u32, u32, f64)>, Ca
     let mut blocked = vec![false; n];
     let mut seen = vec![false; n];
     let mut queue = std::collections::VecDeque::new();
-    for row in tx
-        .prepare("SELECT publisher_id, decision FROM anchors")?
-        .query_map([], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, TrustDecision>(1)?))
-        })?
-    {
+    for row in tx.prepare(DECISIONS)?.query_map([], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, TrustDecision>(1)?))
+    })? {
         let (id, d) = row?;
         if let Some(i) = index(id) {
             match d {

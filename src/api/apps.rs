@@ -278,6 +278,17 @@ fn permissions(m: &Manifest) -> Value {
         "settings": m.settings.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
         "read_only": m.containers.iter().all(|c| c.read_only),
         "network": "app-private",
+        // What each container runs with: limits, user and network (from the manifest).
+        "container_limits": m.containers.iter().map(|c| json!({
+            "name": c.name,
+            "memory_bytes": c.memory.map(|b| b.0),
+            "cpus": c.cpus.map(|x| f64::from(x.0) / 1000.0),
+            "user": c.user,
+            "network": match c.network.as_deref() {
+                Some("none") => "none",
+                _ => "app-private",
+            },
+        })).collect::<Vec<_>>(),
     })
 }
 

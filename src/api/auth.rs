@@ -63,8 +63,12 @@ pub async fn guard(State(state): State<ApiState>, req: Request<Body>, next: Next
             .and_then(|h| h.to_str().ok())
             .and_then(|h| h.strip_prefix("Bearer "))
             .unwrap_or("");
-        if !token::matches(&state.admin_token, given.trim()) {
+        let given = given.trim();
+        if given.is_empty() {
             return ApiError::unauthorized().into_response();
+        }
+        if !token::matches(&state.admin_token, given) {
+            return ApiError::token_rejected().into_response();
         }
     }
     next.run(req).await

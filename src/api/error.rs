@@ -26,12 +26,23 @@ impl ApiError {
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
-    /// 401: missing or wrong admin token.
+    /// 401: no admin token sent: how to send it.
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "this call changes the node: send the admin token as `Authorization: Bearer <token>` (see `atoll node token`)",
+        )
+    }
+    /// 401 for a token that was sent but is not this node's admin token: say where the
+    /// right one is (not how to send one: the client already sends one).
+    pub fn token_rejected() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the token was not accepted: it is not this node's admin token (one of another \
+             node, or an old one); the right one is in the node's data dir, admin.token, and \
+             `atoll node token` on the node's machine prints it",
         )
     }
     /// 403 with a reason.

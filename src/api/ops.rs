@@ -235,11 +235,12 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
         let live = actual.iter().find(|a| a.app.as_ref() == Some(&app_ref));
         let app = app_ref.clone();
         let threshold = state.install_threshold;
-        let (summary, facts) = state
+        let (summary, facts, blocked) = state
             .read_catalog(move |c| {
                 let view = c.app(&app).map_err(ApiError::internal)?;
                 let facts = c.guard_facts(&app, threshold).map_err(ApiError::internal)?;
-                Ok((view, facts))
+                let blocked = c.is_blocked(&app.publisher).map_err(ApiError::internal)?;
+                Ok((view, facts, blocked))
             })
             .await?;
         let (name, head) = summary
@@ -268,9 +269,21 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
             "badges": facts.as_ref().map(super::guard::badges).unwrap_or_default(),
             "update_guard": facts.as_ref().map(super::guard::guard_json),
             "auto_update": policy,
+            // Blocking a publisher stops nothing by itself (the operator's choice).
+            "publisher_blocked": blocked,
+            "publisher_blocked_message": blocked.then(|| blocked_message(&r)),
         }));
     }
     Ok(Json(json!(out)))
+}
+
+/// What an installed app of a blocked publisher means and what the operator can do.
+fn blocked_message(app: &str) -> String {
+    format!(
+        "its publisher is blocked on this node: it keeps running (a block stops nothing by \
+         itself) but is never updated; stop it (atoll stop {app}) or uninstall it (atoll \
+         uninstall {app}), or unblock the publisher if the block was a mistake"
+    )
 }
 
 /// `POST /actions/{action}`: check, start a job, answer 202 with its id.

@@ -45,6 +45,10 @@ pub fn explanation_lines(x: &TrustExplanation) -> (String, Vec<String>, Vec<Stri
     }));
     let summary = match x.decision {
         Some(TrustDecision::Pin) => "pinned by this node's operator (an anchor)".to_owned(),
+        Some(TrustDecision::Block) if x.pinned => {
+            "blocked by this node's operator (the pin is kept and applies again after unblock)"
+                .to_owned()
+        }
         Some(TrustDecision::Block) => "blocked by this node's operator".to_owned(),
         _ if x.path.is_empty() => "no path of endorsements from a pinned publisher".to_owned(),
         _ => format!(
@@ -63,6 +67,7 @@ pub fn explanation_json(x: &TrustExplanation) -> Value {
         "name": x.name,
         "score": x.score,
         "decision": x.decision,
+        "pinned": x.pinned,
         "summary": summary,
         "path": path,
         "penalties": penalties,
@@ -83,6 +88,8 @@ pub async fn list(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
                     v["name"] = json!(r.name);
                     v["hops"] = json!(r.hops);
                     v["penalties"] = json!(r.penalties);
+                    // A pin kept while blocked: it applies again after unblock.
+                    v["pin_kept"] = json!(r.pinned && r.decision == Some(TrustDecision::Block));
                     v
                 })
                 .collect::<Vec<_>>())))

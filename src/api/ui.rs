@@ -25,7 +25,9 @@ const FILES: &[(&str, &str, &str)] = &[
     ("trust.js", JS, include_str!("../ui/trust.js")),
     ("network.js", JS, include_str!("../ui/network.js")),
     ("main.js", JS, include_str!("../ui/main.js")),
+    ("favicon.svg", SVG, include_str!("../ui/favicon.svg")),
 ];
+const SVG: &str = "image/svg+xml";
 const JS: &str = "text/javascript; charset=utf-8";
 
 /// CSP for the UI: scripts and styles only from this origin, images from this origin.
@@ -59,4 +61,10 @@ pub async fn asset(Path(name): Path<String>) -> Response {
         Some((_, kind, body)) => file(body, kind),
         None => (StatusCode::NOT_FOUND, "no such UI file").into_response(),
     }
+}
+
+/// `/favicon.ico`: the marketplace's icon (an SVG, also linked from the page), for
+/// clients that ask for it there.
+pub async fn favicon() -> Response {
+    file(include_str!("../ui/favicon.svg"), SVG)
 }

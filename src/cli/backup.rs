@@ -17,7 +17,7 @@ pub enum BackupCommand {
     /// Back up an installed app now (stopped for the snapshot and started again, unless
     /// its manifest declares a backup command).
     Create {
-        /// App reference `<did>/<app>`.
+        /// App reference `<did>/<app>`, or the app id alone when one installed app has it.
         app: String,
         /// Print progress as JSON lines.
         #[arg(long)]
@@ -133,7 +133,8 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: BackupCommand) -> Result<()> {
     let c = NodeClient::new(home, addr)?;
     match cmd {
         BackupCommand::Create { app, json } => {
-            let job = c.post("/backups", &json!({ "app": app }))?;
+            let app = super::resolve::via_node(&c, &app, super::resolve::Scope::Installed)?;
+            let job = c.post("/backups", &json!({ "app": app.to_string() }))?;
             follow(&c, &job, "backup", json).map(|_| ())
         }
         BackupCommand::List { app, json } => {

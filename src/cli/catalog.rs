@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use atoll_catalog::{AppSummary, CatalogService, Provenance, SearchQuery, Sort};
 use atoll_registry::bundle;
-use atoll_registry::AppRef;
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
 
@@ -36,8 +35,8 @@ pub enum CatalogCommand {
     },
     /// Show one app: its head, trust, flags and every version seen with its sources.
     Show {
-        /// `<did>/<app-id>`.
-        app: AppRef,
+        /// `<did>/<app-id>`, or the app id alone when one publisher's app has it.
+        app: String,
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
@@ -176,8 +175,10 @@ pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
             print_page(&page, json)
         }
         CatalogCommand::Show { app, json } => {
+            let cat = open_existing(home)?;
+            let app = super::resolve::via_catalog(&cat, &app, super::resolve::Scope::Catalog)?;
             let of = app.clone();
-            let view = open_existing(home)?
+            let view = cat
                 .read_blocking(move |c| c.app(&of))?
                 .with_context(|| format!("{app} is not in the catalog"))?;
             if json {

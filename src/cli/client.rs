@@ -29,6 +29,8 @@ pub(crate) struct NodeClient {
     base: String,
     http: reqwest::blocking::Client,
     token: Result<String, String>,
+    /// Where `token` was read from (named when the node does not accept it).
+    token_file: std::path::PathBuf,
     /// The admin channel an `iroh://` node is reached through (dropped after `http`).
     tunnel: Option<super::remote::Tunnel>,
 }
@@ -91,6 +93,7 @@ impl NodeClient {
                 base: "http://atoll-node".to_owned(),
                 http,
                 token: Err("not used over the admin channel".to_owned()),
+                token_file: token::path(home),
                 tunnel: Some(tunnel),
             });
         }
@@ -102,6 +105,7 @@ impl NodeClient {
                 let why = crate::home::existing(home).err().unwrap_or(e);
                 format!("{why:#}")
             }),
+            token_file: token::path(home),
             tunnel: None,
         })
     }
@@ -145,6 +149,23 @@ impl NodeClient {
             Some(m) => bail!("{m} (HTTP {})", status.as_u16()),
             None => bail!("the node answered HTTP {}", status.as_u16()),
         }
+    }
+
+    /// [`Self::answer`] of a request that carried the admin token: a 401 then means the
+    /// node did not accept this home's token, so name the file it came from.
+    fn answer_authorized(&self, resp: reqwest::blocking::Response) -> Result<Value> {
+        let rejected = resp.status() == reqwest::StatusCode::UNAUTHORIZED && self.tunnel.is_none();
+        let answer = Self::answer(resp);
+        if rejected {
+            return answer.map_err(|e| {
+                anyhow::anyhow!(
+                    "{e:#}; this CLI sent the token of {}: run it with the node's data dir \
+                     (--home / ATOLL_HOME) so it sends that node's token",
+                    self.token_file.display()
+                )
+            });
+        }
+        answer
     }
 
     pub(crate) fn get(&self, path: &str) -> Result<Value> {
@@ -201,7 +222,7 @@ impl NodeClient {
             .body(body)
             .send()
             .map_err(|e| self.unreachable(e))?;
-        Self::answer(resp)
+        self.answer_authorized(resp)
     }
 
     /// POST (admin token) and copy a successful answer's body to `out`; returns its bytes.
@@ -212,7 +233,7 @@ impl NodeClient {
             .send()
             .map_err(|e| self.unreachable(e))?;
         if !resp.status().is_success() {
-            return Self::answer(resp).map(|_| 0);
+            return self.answer_authorized(resp).map(|_| 0);
         }
         resp.copy_to(out)
             .context("the download broke off before its end")
@@ -245,7 +266,7 @@ impl NodeClient {
             .json(body)
             .send()
             .map_err(|e| self.unreachable(e))?;
-        Self::answer(resp)
+        self.answer_authorized(resp)
     }
 
     /// Follow a job's events until it is done; returns the last event.

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::client::{NodeAddr, NodeClient};
 use super::output;
+use super::resolve::{self, Scope};
 
 /// Operational commands.
 #[derive(Debug, Subcommand)]
@@ -19,7 +20,7 @@ pub enum OpCommand {
     /// why; only stale and the trust threshold can be overridden, and every override is
     /// written to the audit log (`atoll sync audit`).
     Install {
-        /// App reference `<did>/<app>`.
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
         app: String,
         /// A value for one of the app's settings (repeatable); the others take their
         /// defaults. Kept with the install; an update keeps them.
@@ -38,7 +39,7 @@ pub enum OpCommand {
     },
     /// Start an installed app (and keep it running).
     Start {
-        /// App reference `<did>/<app>`.
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
         app: String,
         /// Print progress as JSON lines.
         #[arg(long)]
@@ -46,7 +47,7 @@ pub enum OpCommand {
     },
     /// Stop an app (it stays stopped until started again).
     Stop {
-        /// App reference `<did>/<app>`.
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
         app: String,
         /// Print progress as JSON lines.
         #[arg(long)]
@@ -54,7 +55,7 @@ pub enum OpCommand {
     },
     /// Stop and start an app.
     Restart {
-        /// App reference `<did>/<app>`.
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
         app: String,
         /// Print progress as JSON lines.
         #[arg(long)]
@@ -63,7 +64,7 @@ pub enum OpCommand {
     /// Update an app to its newest verified version (rolled back if unhealthy), if the
     /// install/update guard allows that version (see `install`).
     Update {
-        /// App reference `<did>/<app>`.
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
         app: String,
         #[command(flatten)]
         overrides: Overrides,
@@ -73,7 +74,7 @@ pub enum OpCommand {
     },
     /// Remove an app's containers and state; its data is kept unless --purge.
     Uninstall {
-        /// App reference `<did>/<app>`.
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
         app: String,
         /// Also delete the app's data.
         #[arg(long)]
@@ -82,7 +83,8 @@ pub enum OpCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List installed apps with their state and health.
+    /// List installed apps: ref (the app id alone when unique), version, state, health,
+    /// the update available (or -), and a mark on apps of a blocked publisher.
     Ps {
         /// Print JSON.
         #[arg(long)]
@@ -90,8 +92,8 @@ pub enum OpCommand {
     },
     /// Show an installed app's recent logs (of each container, or of one), or follow them.
     Logs {
-        /// App reference `<did>/<app>`.
-        app: atoll_registry::AppRef,
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
+        app: String,
         /// Number of lines (1 to 5000), of each container.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=5000))]
         tail: u64,
@@ -105,8 +107,8 @@ pub enum OpCommand {
     /// Show one installed app: state, health, restarts and the last failure of each
     /// container, and its CPU, memory and disk use next to its limits.
     Status {
-        /// App reference `<did>/<app>`.
-        app: atoll_registry::AppRef,
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
+        app: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -114,8 +116,8 @@ pub enum OpCommand {
     /// Show the credentials an installed app generated (secrets its manifest marks `show`).
     /// Needs the admin token.
     Credentials {
-        /// App reference `<did>/<app>`.
-        app: atoll_registry::AppRef,
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
+        app: String,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -262,6 +264,7 @@ fn dependencies(c: &NodeClient, app: &str, with_deps: bool, json: bool) -> Resul
 /// Run an operational command.
 pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
     let c = NodeClient::new(home, addr)?;
+    let installed = |app: &str| resolve::via_node(&c, app, Scope::Installed).map(|r| r.to_string());
     match cmd {
         OpCommand::Install {
             app,
@@ -270,6 +273,7 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             overrides,
             json,
         } => {
+            let app = resolve::via_node(&c, &app, Scope::Catalog)?.to_string();
             super::warnings::print(&c, &app);
             dependencies(&c, &app, with_deps, json)?;
             let mut body = overrides.body(&app);
@@ -280,39 +284,43 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             }
             act(&c, "install", body, json)
         }
-        OpCommand::Start { app, json } => act(&c, "start", json!({"app": app}), json),
-        OpCommand::Stop { app, json } => act(&c, "stop", json!({"app": app}), json),
-        OpCommand::Restart { app, json } => act(&c, "restart", json!({"app": app}), json),
+        OpCommand::Start { app, json } => act(&c, "start", json!({"app": installed(&app)?}), json),
+        OpCommand::Stop { app, json } => act(&c, "stop", json!({"app": installed(&app)?}), json),
+        OpCommand::Restart { app, json } => {
+            act(&c, "restart", json!({"app": installed(&app)?}), json)
+        }
         OpCommand::Update {
             app,
             overrides,
             json,
         } => {
+            let app = installed(&app)?;
+            if let Some(version) = up_to_date(&c, &app)? {
+                if json {
+                    println!(
+                        "{}",
+                        json!({"app": app, "up_to_date": true, "version": version})
+                    );
+                } else {
+                    println!("{app} is up to date (version {version}): nothing to update");
+                }
+                return Ok(());
+            }
             super::warnings::print(&c, &app);
             act(&c, "update", overrides.body(&app), json)
         }
-        OpCommand::Uninstall { app, purge, json } => {
-            act(&c, "uninstall", json!({"app": app, "purge": purge}), json)
-        }
+        OpCommand::Uninstall { app, purge, json } => act(
+            &c,
+            "uninstall",
+            json!({"app": installed(&app)?, "purge": purge}),
+            json,
+        ),
         OpCommand::Ps { json } => {
             let list = c.get("/installed")?;
             if json {
                 return output::json(&list);
             }
-            let rows = list.as_array().cloned().unwrap_or_default();
-            if rows.is_empty() {
-                println!("no apps installed");
-            }
-            for a in rows {
-                println!(
-                    "{:<20} {:<10} {:<8} {:<10} {}",
-                    a["name"].as_str().unwrap_or("?"),
-                    a["version"].as_str().unwrap_or("?"),
-                    a["state"].as_str().unwrap_or("?"),
-                    a["health"].as_str().unwrap_or("-"),
-                    a["web_url"].as_str().unwrap_or("")
-                );
-            }
+            ps(&list);
             Ok(())
         }
         OpCommand::Logs {
@@ -320,8 +328,94 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             tail,
             container,
             follow,
-        } => super::inspect::logs(&c, &app, container.as_deref(), tail, follow),
-        OpCommand::Status { app, json } => super::inspect::status(&c, &app, json),
-        OpCommand::Credentials { app, json } => super::inspect::credentials(&c, &app, json),
+        } => {
+            let app = resolve::via_node(&c, &app, Scope::Installed)?;
+            super::inspect::logs(&c, &app, container.as_deref(), tail, follow)
+        }
+        OpCommand::Status { app, json } => {
+            let app = resolve::via_node(&c, &app, Scope::Installed)?;
+            super::inspect::status(&c, &app, json)
+        }
+        OpCommand::Credentials { app, json } => {
+            let app = resolve::via_node(&c, &app, Scope::Installed)?;
+            super::inspect::credentials(&c, &app, json)
+        }
+    }
+}
+
+/// The installed version when it is already the catalog's newest (an update would do
+/// nothing), else `None`.
+fn up_to_date(c: &NodeClient, app: &str) -> Result<Option<String>> {
+    let list = c.get("/installed")?;
+    let Some(entry) = list
+        .as_array()
+        .and_then(|l| l.iter().find(|a| a["ref"].as_str() == Some(app)))
+    else {
+        return Ok(None); // the node says what is wrong
+    };
+    let Ok(head) = c.get(&format!("/apps/{app}")) else {
+        return Ok(None);
+    };
+    let parse = |v: &Value| v.as_str().and_then(|s| semver::Version::parse(s).ok());
+    Ok(match (parse(&entry["version"]), parse(&head["version"])) {
+        (Some(have), Some(newest)) if have >= newest => Some(have.to_string()),
+        _ => None,
+    })
+}
+
+/// `atoll ps`: a header, then one row per installed app.
+fn ps(list: &Value) {
+    let rows = list.as_array().cloned().unwrap_or_default();
+    if rows.is_empty() {
+        println!("no apps installed");
+        return;
+    }
+    let refs: Vec<atoll_registry::AppRef> = rows
+        .iter()
+        .filter_map(|a| a["ref"].as_str()?.parse().ok())
+        .collect();
+    let table: Vec<[String; 6]> = rows
+        .iter()
+        .map(|a| {
+            let r = a["ref"].as_str().unwrap_or("?");
+            let shown = r
+                .parse::<atoll_registry::AppRef>()
+                .map_or_else(|_| r.to_owned(), |p| resolve::short(&p, &refs));
+            let mut state = a["state"].as_str().unwrap_or("?").to_owned();
+            if a["publisher_blocked"] == true {
+                state.push_str(" (publisher blocked)");
+            }
+            [
+                output::plain(&shown, 200),
+                output::plain(a["version"].as_str().unwrap_or("?"), 40),
+                state,
+                a["health"].as_str().unwrap_or("-").to_owned(),
+                output::plain(a["update_available"].as_str().unwrap_or("-"), 40),
+                output::plain(a["web_url"].as_str().unwrap_or(""), 200),
+            ]
+        })
+        .collect();
+    let header = ["APP", "VERSION", "STATE", "HEALTH", "UPDATE", "URL"].map(str::to_owned);
+    let width = |i: usize| {
+        std::iter::once(&header)
+            .chain(&table)
+            .map(|r| r[i].chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..5).map(width).collect();
+    for row in std::iter::once(&header).chain(&table) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate().take(5) {
+            line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+        }
+        line.push_str(&row[5]);
+        println!("{}", line.trim_end());
+    }
+    if rows.iter().any(|a| a["publisher_blocked"] == true) {
+        println!(
+            "\nan app marked \"publisher blocked\" keeps running but is never updated: stop or \
+             uninstall it (`atoll stop <app>`, `atoll uninstall <app>`), or unblock its publisher"
+        );
     }
 }

@@ -17,10 +17,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use atoll_discovery::publish::{self, PublishOptions, Published};
-use atoll_discovery::{Discovery, DiscoveryConfig, SyncStatus};
+use atoll_discovery::{Discovery, DiscoveryConfig};
 use atoll_registry::{AppId, KeyStore};
 use clap::Args;
 use serde::Serialize;
+use serde_json::Value;
 
 use super::output::{self, plain};
 use crate::node::catalog_port::SwarmCatalog;
@@ -335,10 +336,14 @@ pub fn run(home: &Path, node: &super::client::NodeAddr, cmd: SyncCommand) -> Res
         SyncCommand::Audit(args) => audit(home, node, &args),
         SyncCommand::Status(args) => {
             let home = crate::home::existing(home)?;
-            if args.live {
-                live_status(home, &args)
-            } else {
-                offline_status(home, &args)
+            if !args.live {
+                return offline_status(home, &args);
+            }
+            // The home's node, when it runs, holds the relay port and the blob store: ask it
+            // (the one --node names, else the home's own, recognised by its node id).
+            match super::upload::running_node(home, node, &args.relays)? {
+                Some((c, _)) => running_status(&c.get("/network")?, &args),
+                None => live_status(home, &args),
             }
         }
     }
@@ -353,7 +358,7 @@ fn live_status(home: &Path, args: &StatusArgs) -> Result<()> {
             let _ = tokio::time::timeout(Duration::from_secs(10), d.blobs().home_relay_connected())
                 .await;
         }
-        let status = d.status().await;
+        let status = crate::node::swarm::status_json(&d.status().await);
         d.shutdown().await;
         if args.json {
             return output::json(&status);
@@ -363,78 +368,134 @@ fn live_status(home: &Path, args: &StatusArgs) -> Result<()> {
     })
 }
 
-fn print_status(s: &SyncStatus) {
-    println!("node {} on {}", s.node_id, s.blob_addrs.join(", "));
-    print_iroh(s);
-    for r in &s.relays {
-        let mode = serde_json::to_value(r.mode)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+/// `sync status --live` while the node runs: its own live state, from its API.
+fn running_status(net: &Value, args: &StatusArgs) -> Result<()> {
+    let status = &net["sync_status"];
+    if !status.is_object() {
+        anyhow::bail!(
+            "the running node does not report its sync status (an older atoll?): stop it to \
+             use --live on its data dir, or use `atoll sync status` without --live"
+        );
+    }
+    if args.json {
+        return output::json(status);
+    }
+    println!("(live, from the running node)");
+    print_status(status);
+    Ok(())
+}
+
+/// Print a status as [`crate::node::swarm::status_json`] gives it.
+fn print_status(s: &Value) {
+    let text = |v: &Value, max: usize| plain(v.as_str().unwrap_or(""), max);
+    let num = |v: &Value| v.as_u64().map_or("-".to_owned(), |n| n.to_string());
+    let list = |v: &Value| {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default()
+    };
+    println!(
+        "node {} on {}",
+        text(&s["node_id"], 100),
+        list(&s["blob_addrs"])
+    );
+    print_iroh(&s["iroh"]);
+    for r in s["relays"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
         println!(
-            "  relay {}  [{}]  {}  mode {mode}  cursor {}  events {}  bytes in {}{}",
-            plain(&r.url, 200),
-            plain(&r.source.to_string(), 400),
-            if r.connected { "connected" } else { "offline" },
-            r.cursor.map_or("-".into(), |c| c.to_string()),
-            r.events,
-            r.bytes_received,
-            r.last_error
-                .as_deref()
+            "  relay {}  [{}]  {}  mode {}  cursor {}  events {}  bytes in {}{}",
+            text(&r["url"], 200),
+            text(&r["source_text"], 400),
+            if r["connected"] == true {
+                "connected"
+            } else {
+                "offline"
+            },
+            text(&r["mode"], 40),
+            num(&r["cursor"]),
+            num(&r["events"]),
+            num(&r["bytes_received"]),
+            r["last_error"]
+                .as_str()
                 .map_or(String::new(), |e| format!("  ({})", plain(e, 200)))
         );
-        if let Some(bad) = r.cursor_reset_from {
+        if let Some(bad) = r["cursor_reset_from"].as_u64() {
             println!("    cursor was {bad}, ahead of the clock: reset for a full catch-up");
         }
     }
-    let c = &s.counters;
+    let c = &s["counters"];
     println!(
         "  events {}  stored {}  accepted {}  duplicates {}  blobs {} ({} bytes)",
-        c.events_seen,
-        c.objects_stored,
-        c.entries_accepted,
-        c.duplicates,
-        c.blobs_fetched,
-        c.blob_bytes_fetched
+        num(&c["events_seen"]),
+        num(&c["objects_stored"]),
+        num(&c["entries_accepted"]),
+        num(&c["duplicates"]),
+        num(&c["blobs_fetched"]),
+        num(&c["blob_bytes_fetched"])
     );
-    for (code, n) in &c.rejected {
-        println!("  rejected {code}: {n}");
+    if let Some(rejected) = c["rejected"].as_object() {
+        for (code, n) in rejected {
+            println!("  rejected {}: {}", plain(code, 80), num(n));
+        }
     }
-    for r in s.recent_rejections.iter().rev().take(10) {
-        println!("  - {}", plain(&r.to_string(), 300));
+    let recent = s["recent_rejections"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    for r in recent.iter().rev().take(10) {
+        println!("  - {}", text(&r["text"], 300));
     }
 }
 
-fn print_iroh(s: &SyncStatus) {
-    let i = &s.iroh;
+fn print_iroh(i: &Value) {
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(|s| plain(s, 200)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let advertised = strs(&i["advertised"]);
     println!(
         "  iroh bound {}  advertised {}{}",
-        i.bound.join(", "),
-        if i.advertised.is_empty() {
+        strs(&i["bound"]).join(", "),
+        if advertised.is_empty() {
             "(none)".to_owned()
         } else {
-            i.advertised.join(", ")
+            advertised.join(", ")
         },
-        if i.internet {
+        if i["internet"] == true {
             "  internet (n0 address lookup)"
         } else {
             ""
         }
     );
-    for url in &i.relays {
-        let home = i.home_relays.iter().find(|h| &h.url == url);
+    let homes = i["home_relays"].as_array().cloned().unwrap_or_default();
+    for url in strs(&i["relays"]) {
+        let home = homes
+            .iter()
+            .find(|h| h["url"].as_str().map(|u| plain(u, 200)) == Some(url.clone()));
         println!(
-            "  iroh relay {}  {}",
-            plain(url, 200),
+            "  iroh relay {url}  {}",
             match home {
-                Some(h) if h.connected => "home relay, connected".to_owned(),
+                Some(h) if h["connected"] == true => "home relay, connected".to_owned(),
                 Some(h) => format!(
                     "home relay, not connected{}",
-                    h.last_error
-                        .as_deref()
+                    h["last_error"]
+                        .as_str()
                         .map_or(String::new(), |e| format!(" ({})", plain(e, 200)))
                 ),
-                None if i.home_relays.is_empty() => {
+                None if homes.is_empty() => {
                     "not connected (no home relay: unreachable, or not chosen yet)".to_owned()
                 }
                 None => "not the home relay".to_owned(),

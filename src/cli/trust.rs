@@ -140,10 +140,15 @@ pub fn run(home: &Path, addr: &super::client::NodeAddr, cmd: TrustCommand) -> Re
                 println!("no trust decisions yet: pin a publisher you trust with `atoll trust pin <did>`");
             }
             for r in &rows {
+                // A pin kept while blocked applies again after unblock: say so.
+                let decision = match r.decision {
+                    Some(TrustDecision::Block) if r.pinned => "block (pin kept)",
+                    d => d.map_or("", TrustDecision::as_str),
+                };
                 println!(
                     "{:>5.2}  {:<6} {:<24} {}{}",
                     r.score,
-                    r.decision.map_or("", TrustDecision::as_str),
+                    decision,
                     r.name.as_deref().unwrap_or("-"),
                     r.did,
                     if r.penalties > 0 {

@@ -33,6 +33,24 @@ impl Swarm {
     }
 }
 
+/// A discovery node's status as JSON, with the display form of each relay's source
+/// (`source_text`) and of each rejection (`text`): what `atoll sync status` prints, from
+/// the running node's API or from a short-lived node of the CLI's own.
+pub fn status_json(s: &atoll_discovery::SyncStatus) -> Value {
+    let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+    if let Some(relays) = v["relays"].as_array_mut() {
+        for (out, r) in relays.iter_mut().zip(&s.relays) {
+            out["source_text"] = json!(r.source.to_string());
+        }
+    }
+    if let Some(rejections) = v["recent_rejections"].as_array_mut() {
+        for (out, r) in rejections.iter_mut().zip(&s.recent_rejections) {
+            out["text"] = json!(r.to_string());
+        }
+    }
+    v
+}
+
 impl NetworkInfo for Swarm {
     fn snapshot(&self) -> BoxFut<'_, Value> {
         Box::pin(async move {
@@ -59,6 +77,8 @@ impl NetworkInfo for Swarm {
                 "peers": [],
                 "sync": { "counters": s.counters, "pipeline": s.pipeline },
                 "pipeline_rejections": s.recent_rejections,
+                // What `atoll sync status --live` shows, read from this running node.
+                "sync_status": status_json(&s),
             })
         })
     }

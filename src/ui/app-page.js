@@ -62,7 +62,7 @@ async function showApp(ref) {
     ["Settings", (perms.settings || []).join(", ") || "none"],
     ["Containers", (perms.containers || []).join(", ")],
     ["Read-only root filesystem", perms.read_only ? "yes" : "no"],
-  ];
+  ].concat(limitRows(perms.container_limits || []));
   v.append(
     h("div.detail-head", {}, icon(a, true),
       h("div", {}, h("h1", { "data-testid": "app-name" }, a.name),
@@ -78,7 +78,7 @@ async function showApp(ref) {
           a.license ? h("p.muted", {}, "License: " + a.license) : null,
           h("ul", {}, Object.entries(a.links || {}).map(([k, u]) => h("li", {}, h("a", { href: u, rel: "noopener nofollow", target: "_blank" }, k))))),
         h("section.card", {}, h("h2", {}, "What it asks for"),
-          h("table", {}, permRows.map(([k, val]) => h("tr", {}, h("th", {}, k), h("td", {}, val))))),
+          h("table", { "data-testid": "permissions" }, permRows.map(([k, val, id]) => h("tr", id ? { "data-testid": id } : {}, h("th", {}, k), h("td", {}, val))))),
         h("section.card", {}, h("h2", {}, "Versions"),
           h("table", {}, h("tr", {}, h("th", {}, "version"), h("th", {}, "sequence"), h("th", {}, "published"), h("th", {}, "state")),
             (a.versions || []).map((x) => h("tr", {}, h("td", {}, x.version), h("td.mono", {}, x.sequence),
@@ -95,6 +95,17 @@ async function showApp(ref) {
           h("p.mono", {}, "manifest " + (a.manifest_hash || "")),
           h("p", {}, "Origin: ", h("span.mono", {}, (a.origin && a.origin.node_id) || "—")),
           h("p", {}, "Mirrors: " + ((a.mirrors || []).length || "none known"))))));
+}
+// Per container, from the manifest: memory and CPU limits, the user it runs as, its network.
+function limitRows(list) {
+  const each = (f) => list.map((c) => (list.length > 1 ? c.name + ": " : "") + f(c)).join("; ");
+  const mem = (b) => b == null ? "no limit" : b >= 1073741824 ? (b / 1073741824).toFixed(1) + " GiB" : Math.round(b / 1048576) + " MiB";
+  return [
+    ["Memory limit", each((c) => mem(c.memory_bytes)), "perm-memory"],
+    ["CPU limit", each((c) => c.cpus == null ? "no limit" : c.cpus + " CPU"), "perm-cpus"],
+    ["Runs as user", each((c) => c.user || "the image's default user"), "perm-user"],
+    ["Network", each((c) => c.network === "none" ? "none (no network)" : "its app's private network"), "perm-network"],
+  ];
 }
 function explanation(x) {
   if (!x) return h("p.muted", {}, "No explanation available.");

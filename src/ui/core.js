@@ -9,6 +9,7 @@ const view = () => document.getElementById("view");
 const SAFE_ATTRS = new Set(["class", "href", "src", "alt", "title", "type", "name", "value",
   "placeholder", "id", "role", "aria-label", "data-testid", "target", "rel", "min", "max",
   "step", "for", "disabled", "selected", "checked", "hidden", "data-badge", "data-reason", "data-ref"]);
+for (const a of ["data-did", "data-blocked"]) SAFE_ATTRS.add(a); // the Trust page's rows
 function h(tag, attrs, ...kids) {
   const [name, ...classes] = tag.split(".");
   const el = document.createElement(name);

@@ -26,6 +26,8 @@ async function showInstalled() {
         a.update_available ? h("span.badge.info", {}, "update " + a.update_available + " available") : null,
         a.update_available ? guardBadges(a.badges) : null),
       h("p.muted", {}, "version " + a.version, parts.wantedText),
+      a.publisher_blocked ? h("p.card.warnings", { "data-testid": "publisher-blocked", role: "alert" },
+        h("span.badge.bad", {}, "publisher blocked"), " ", a.publisher_blocked_message) : null,
       a.web_url ? h("p", {}, h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open " + a.web_url)) : null,
       parts.containers, parts.lastError,
       h("div.toolbar", {}, parts.control, act("restart"),

@@ -18,6 +18,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   try {
     const s = await api("/status");
     document.getElementById("demo-banner").hidden = !s.demo;
-    document.getElementById("node-status").textContent = s.apps + " apps · " + s.publishers + " publishers · " + s.relays_connected + " relay(s)";
+    const count = (n, one, many) => n + " " + (n === 1 ? one : many);
+    document.getElementById("node-status").textContent = count(s.apps, "app", "apps") + " · " + count(s.publishers, "publisher", "publishers") + " · " + count(s.relays_connected, "relay", "relays");
   } catch { document.getElementById("node-status").textContent = "node unreachable"; }
 });

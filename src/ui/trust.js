@@ -5,21 +5,28 @@
 async function showTrust() {
   setNav("trust");
   const v = clear(view());
-  const did = h("input", { placeholder: "did:key:z6Mk…", "aria-label": "publisher DID" });
-  const out = h("div");
-  const act = (name) => h("button" + (name === "block" ? ".danger" : ".secondary"), { onclick: async () => {
+  const did = h("input", { placeholder: "did:key:z6Mk…", "aria-label": "publisher DID", "data-testid": "trust-did" });
+  const out = h("div", { "data-testid": "trust-result" });
+  const act = (name) => h("button" + (name === "block" ? ".danger" : ".secondary"), { "data-testid": "trust-" + name, onclick: async () => {
     clear(out); await ensureToken(out);
     try { await api("/trust/" + name, { method: "POST", body: { did: did.value.trim() } }); showTrust(); }
-    catch (e) { out.append(errorBox(e)); }
+    catch (e) { if (e.status === 401) localStorage.removeItem("atoll-token"); out.append(errorBox(e)); }
   } }, name);
-  v.append(h("h1", {}, "Trust"), h("p.muted", {}, "Pinned publishers are anchors (score 1.0); trust flows from them along signed endorsements. Blocked publishers score 0 and are never installed."),
+  v.append(h("h1", {}, "Trust"), h("p.muted", {}, "Pinned publishers are anchors (score 1.0); trust flows from them along signed endorsements. Blocked publishers score 0 and their apps are never installed or updated (no override); apps of theirs already installed keep running until you stop or uninstall them. Unblocking gives back what held before (a pin stays pinned)."),
     h("div.toolbar", {}, did, act("pin"), act("unpin"), act("block"), act("unblock")), out);
   try {
     const list = await api("/trust");
-    v.append(h("table", {}, h("tr", {}, h("th", {}, "publisher"), h("th", {}, "score"), h("th", {}, "")),
-      list.map((p) => h("tr", {}, h("td", {}, p.name ? h("div", {}, p.name) : null, h("div.mono", {}, p.did)),
-        h("td", {}, trustBadge(p)),
-        h("td", {}, h("a", { href: "#/explain/" + enc(p.did) }, "explain"))))));
+    // A blocked publisher is listed with a button that lifts the block (its pin, if any, is kept).
+    const unblock = (p) => h("button.secondary", { "data-testid": "unblock", onclick: async () => {
+      clear(out); await ensureToken(out);
+      try { await api("/trust/unblock", { method: "POST", body: { did: p.did } }); showTrust(); }
+      catch (e) { if (e.status === 401) localStorage.removeItem("atoll-token"); out.append(errorBox(e)); }
+    } }, "unblock");
+    v.append(h("table", { "data-testid": "trust-list" }, h("tr", {}, h("th", {}, "publisher"), h("th", {}, "score"), h("th", {}, "")),
+      list.map((p) => h("tr", { "data-testid": "trust-row", "data-did": p.did, "data-blocked": String(!!p.blocked) },
+        h("td", {}, p.name ? h("div", {}, p.name) : null, h("div.mono", {}, p.did)),
+        h("td", {}, trustBadge(p), p.pin_kept ? h("span.badge", { "data-testid": "pin-kept", title: "applies again when unblocked" }, "pin kept") : null),
+        h("td", {}, h("a", { href: "#/explain/" + enc(p.did) }, "explain"), p.blocked ? [" ", unblock(p)] : null)))));
   } catch (e) { v.append(errorBox(e)); }
 }
 async function showExplain(did) {

@@ -346,6 +346,21 @@ fn app_data_survives_a_failed_update_and_a_wiped_node() {
     assert_eq!(listed[0]["installed"], false, "{listed:?}");
     let preview = cli_ok(&node, &["backup", "show", &id]);
     assert!(preview.contains("\"replaces\""), "{preview}");
+    // Its publisher blocked: the restore would install from the catalog, so it is refused
+    // as every install is; unblocking gives the pin back and the restore goes ahead.
+    let did = json!({ "did": app.rsplit_once('/').unwrap().0 }).to_string();
+    let tk = Some(node.token.as_str());
+    let (s, v) = node.post("/api/v1/trust/block", tk, &did);
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = node.post(&format!("/api/v1/backups/{id}/restore"), tk, "{}");
+    assert_eq!(
+        s, 403,
+        "a restore installing a blocked publisher's app: {v}"
+    );
+    assert_eq!(v["error"]["reasons"][0]["reason"], "blocked", "{v}");
+    let (s, v) = node.post("/api/v1/trust/unblock", tk, &did);
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["decision"], "pin", "unblock gives the demo pin back: {v}");
     let t = Instant::now();
     let out = cli_ok(&node, &["backup", "restore", &id, "--yes"]);
     let restore_time = t.elapsed();

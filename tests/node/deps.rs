@@ -244,6 +244,19 @@ fn dependencies_are_offered_installed_first_reached_by_name_and_protected() {
             "below this node's threshold",
         ],
     );
+    // The dependency's publisher blocked: refused as blocked (no override), not as below
+    // the threshold.
+    let trust = |op: &str| {
+        let body = json!({ "did": stranger.did() }).to_string();
+        let (s, v) = node.post(&format!("/api/v1/trust/{op}"), t, &body);
+        assert_eq!(s, 200, "{op}: {v}");
+    };
+    trust("block");
+    refused(
+        &r("dep-untrusting"),
+        &[&stranger_ref, "(blocked)", "no override"],
+    );
+    trust("unblock");
     let out = node.cli(&["--node", &node.url, "install", &ca, "--with-deps"]);
     assert!(!out.status.success());
     assert!(

@@ -59,8 +59,11 @@ pub struct TrustExplanation {
     pub name: Option<String>,
     /// The score in [0, 1].
     pub score: f64,
-    /// The operator's decision, if any.
+    /// The operator's decision that applies, if any: `block` while blocked (even if also
+    /// pinned), else `pin`.
     pub decision: Option<TrustDecision>,
+    /// Pinned by the operator (kept while blocked; applies again after unblock).
+    pub pinned: bool,
     /// From the anchor to this DID (empty if unreachable; just itself if pinned).
     pub path: Vec<PathStep>,
     /// Damping per hop.
@@ -128,14 +131,21 @@ impl Catalog {
                 })
                 .optional()?)
         };
-        let decision: Option<TrustDecision> = self
-            .conn
-            .query_row(
-                "SELECT decision FROM anchors WHERE publisher_id = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let pinned: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM anchors WHERE publisher_id = ?1 AND decision = 'pin')",
+            [id],
+            |r| r.get(0),
+        )?;
+        let blocked: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM blocks WHERE publisher_id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?;
+        let decision = if blocked {
+            Some(TrustDecision::Block)
+        } else {
+            pinned.then_some(TrustDecision::Pin)
+        };
         let (_, name) = name_of(id)?;
         let me = row_of(id)?;
 
@@ -214,6 +224,7 @@ impl Catalog {
             name,
             score,
             decision,
+            pinned,
             path,
             damping: params.damping,
             base,
@@ -244,8 +255,15 @@ impl fmt::Display for TrustExplanation {
             Some(TrustDecision::Block) => {
                 writeln!(
                     f,
-                    "  you blocked it: its score is 0 and its endorsements count for nothing"
+                    "  you blocked it: its score is 0, its endorsements count for nothing and \
+                     its apps are never installed or updated"
                 )?;
+                if self.pinned {
+                    writeln!(
+                        f,
+                        "  your pin is kept: it applies again when you unblock it"
+                    )?;
+                }
             }
             Some(TrustDecision::Pin) => {
                 writeln!(f, "  you pinned it: it is a trust anchor (1.00)")?;

@@ -101,3 +101,41 @@ fn a_version_1_file_migrates_and_keeps_its_data() {
     let cat = Catalog::open(&path).unwrap();
     assert_eq!(cat.schema_version().unwrap(), SCHEMA_VERSION);
 }
+
+#[test]
+fn a_version_6_block_moves_to_its_own_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("catalog.db");
+    let (blocked, pinned) = (key(4), key(5));
+    {
+        // What version 6 wrote: one decision per DID in `anchors`.
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 6).unwrap();
+        for (id, k) in [(1, &blocked), (2, &pinned)] {
+            conn.execute(
+                "INSERT INTO publishers (id, did, first_seen) VALUES (?1, ?2, 1)",
+                params![id, k.did().to_string()],
+            )
+            .unwrap();
+        }
+        conn.execute(
+            "INSERT INTO anchors VALUES (1, 'block', 'spam', 7), (2, 'pin', 'friend', 8)",
+            [],
+        )
+        .unwrap();
+    }
+    let mut cat = Catalog::open(&path).unwrap();
+    assert_eq!(cat.schema_version().unwrap(), SCHEMA_VERSION);
+    assert!(cat.is_blocked(&blocked.did()).unwrap());
+    assert!(!cat.is_blocked(&pinned.did()).unwrap());
+    cat.recompute_trust().unwrap();
+    assert_eq!(cat.trust_score(&blocked.did()).unwrap(), 0.0);
+    assert_eq!(cat.trust_score(&pinned.did()).unwrap(), 1.0);
+    assert!(cat.unblock(&blocked.did()).unwrap());
+    assert!(!cat.explain(&blocked.did()).unwrap().pinned);
+}

@@ -99,6 +99,68 @@ fn unpinned_or_blocked_means_zero_and_blocks_cut_paths() {
 }
 
 #[test]
+fn a_block_is_its_own_state_and_unblock_gives_the_pin_back() {
+    let mut s = store();
+    let (a, b) = (key(1), key(2));
+    let relay = Provenance::Relay("ws://r".into());
+    s.cat
+        .ingest_endorsement(&endorse(&a, &b, 1.0, 1), &relay)
+        .unwrap();
+    s.cat.pin(&a.did(), "my friend").unwrap();
+    s.cat.recompute_trust().unwrap();
+    let before = s.cat.trust_score(&b.did()).unwrap();
+    assert!(close(before, 0.85));
+
+    // Blocking the pinned publisher: score 0, its endorsements cut, the pin kept beside it.
+    s.cat.block(&a.did(), "compromised?").unwrap();
+    // A pin made while blocked (the demo node re-pins its publisher at every start) does
+    // not lift the block.
+    s.cat.pin(&a.did(), "again").unwrap();
+    let stats = s.cat.recompute_trust().unwrap();
+    assert_eq!(stats.anchors, 0, "a blocked pin is no anchor");
+    assert!(s.cat.is_blocked(&a.did()).unwrap());
+    assert_eq!(s.cat.trust_score(&a.did()).unwrap(), 0.0);
+    assert_eq!(s.cat.trust_score(&b.did()).unwrap(), 0.0);
+    let ex = s.cat.explain(&a.did()).unwrap();
+    assert_eq!(ex.decision, Some(TrustDecision::Block));
+    assert!(ex.pinned);
+    assert!(ex.to_string().contains("your pin is kept"), "{ex}");
+    let row = s.cat.trust_list(10).unwrap();
+    let row = row
+        .iter()
+        .find(|r| r.did == a.did())
+        .expect("blocked row listed");
+    assert_eq!(
+        (row.decision, row.pinned),
+        (Some(TrustDecision::Block), true)
+    );
+
+    // Unblock: back to what it was.
+    assert!(s.cat.unblock(&a.did()).unwrap());
+    assert!(!s.cat.unblock(&a.did()).unwrap());
+    s.cat.recompute_trust().unwrap();
+    assert!(!s.cat.is_blocked(&a.did()).unwrap());
+    assert!(close(s.cat.trust_score(&a.did()).unwrap(), 1.0));
+    assert!(close(s.cat.trust_score(&b.did()).unwrap(), before));
+    let list = s.cat.trust_list(10).unwrap();
+    assert_eq!(list[0].did, a.did());
+    assert_eq!(
+        (list[0].decision, list[0].pinned),
+        (Some(TrustDecision::Pin), true)
+    );
+
+    // A blocked publisher without a pin is listed too, and unblocking leaves it unpinned.
+    s.cat.block(&b.did(), "").unwrap();
+    s.cat.recompute_trust().unwrap();
+    let list = s.cat.trust_list(10).unwrap();
+    let row = list.iter().find(|r| r.did == b.did()).expect("listed");
+    assert_eq!(
+        (row.decision, row.pinned),
+        (Some(TrustDecision::Block), false)
+    );
+}
+
+#[test]
 fn reports_count_by_the_reporters_standing() {
     let mut s = store();
     let (a, b, c, x) = (key(1), key(2), key(3), key(4));
