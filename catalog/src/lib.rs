@@ -90,6 +90,7 @@ pub mod store;
 pub mod stored;
 pub mod sync;
 pub mod trust;
+pub mod updates;
 
 pub use audit::{AuditInput, AuditKind, AuditRecord};
 pub use blobs::{BlobInfo, BlobKind};
@@ -114,6 +115,7 @@ pub use service::CatalogService;
 pub use store::Catalog;
 pub use stored::UnknownName;
 pub use sync::CursorRecord;
+pub use updates::{UpdateFailure, UpdatePolicy};
 pub use trust::{
     EndorsementRow, Endorsements, PenaltyKind, TrustDecision, TrustExplanation, TrustParams,
     TrustRow, TrustStats,

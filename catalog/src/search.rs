@@ -102,6 +102,9 @@ pub struct AppSummary {
     pub equivocated: bool,
     /// In the desired state (installed).
     pub installed: bool,
+    /// The version installed and running here (while an update is being proven, the one
+    /// it rolls back to), `None` when not installed. May differ from `version`, the head.
+    pub installed_version: Option<String>,
 }
 
 impl AppSummary {
@@ -135,7 +138,9 @@ pub fn fts_query(words: &str) -> Option<String> {
 
 const SUMMARY_COLUMNS: &str = "a.id, p.did, a.app, a.name, e.version, e.sequence, p.name, a.trust,
      e.published_at, e.expires_at, e.yanked IS NOT NULL, a.equivocated,
-     EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id)";
+     EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id),
+     (SELECT coalesce(json_extract(i.record, '$.previous.release.manifest.version'), i.version)
+      FROM installed i WHERE i.app_id = a.id LIMIT 1)";
 
 impl Catalog {
     /// Search or list the catalog.
@@ -264,6 +269,7 @@ fn summary_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<(i64, AppSum
             yanked: r.get(10)?,
             equivocated: r.get(11)?,
             installed: r.get(12)?,
+            installed_version: r.get(13)?,
         },
     ))
 }
