@@ -15,6 +15,7 @@ mod remote;
 mod rotate;
 mod sync;
 mod trust;
+mod updates;
 mod upload;
 mod warnings;
 
