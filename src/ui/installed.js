@@ -10,6 +10,8 @@ async function showInstalled() {
   let list;
   try { list = await api("/installed"); } catch (e) { v.append(errorBox(e)); return; }
   if (!list.length) { v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace.")); return; }
+  const allProgress = h("div", { "data-testid": "update-all-progress" });
+  v.append(updateAllButton(list, allProgress) || "", allProgress);
   for (const a of list) {
     const progress = h("div");
     const backups = h("div", { hidden: true, "data-testid": "backup-panel" });
@@ -19,13 +21,16 @@ async function showInstalled() {
     v.append(h("section.card", { "data-testid": "installed-app" },
       h("h2", {}, a.name, " ", h("span.badge" + (a.state === "running" ? ".ok" : ".warn"), { "data-testid": "state" }, a.state),
         " ", a.health ? h("span.badge" + (a.health === "healthy" ? ".ok" : ".warn"), {}, a.health) : null,
-        a.update_available ? h("span.badge.info", {}, "update " + a.update_available + " available") : null,
+        a.update_available ? h("span.badge.info", { "data-testid": "update-available" }, "update " + a.update_available + " available") : null,
         a.update_available ? guardBadges(a.badges) : null),
-      h("p.muted", {}, "version " + a.version + (a.wanted ? " · wanted " + a.wanted : "")),
+      h("p.muted", { "data-testid": "installed-version" }, "installed " + (a.installed_version || a.version) +
+        (a.available_version ? " · " + a.available_version + " available" : " · up to date") + (a.wanted ? " · wanted " + a.wanted : "")),
+      failedUpdate(a, progress), autoUpdateSelect(a),
       a.web_url ? h("p", {}, h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open " + a.web_url)) : null,
       h("div.toolbar", {}, a.wanted === "stopped" ? act("start") : act("stop"), act("restart"),
         h("button.secondary", { "data-testid": "backups", onclick: () => toggleBackups(a, backups, progress) }, "backups"),
-        a.update_available ? guardedAction("update", "update", a.ref, a.update_guard, progress) : null, act("uninstall"),
+        a.update_available ? (a.update_guard && !a.update_guard.allowed
+          ? guardedAction("update", "update", a.ref, a.update_guard, progress) : updateButton(a, progress)) : null, act("uninstall"),
         h("button.secondary", { onclick: async () => {
           logs.hidden = !logs.hidden;
           if (!logs.hidden) { try { const l = await api("/installed/" + refPath(a.ref) + "/logs?tail=200"); logs.textContent = l.lines.join("\n"); } catch (e) { logs.textContent = e.message; } }
