@@ -18,6 +18,7 @@ pub enum OpCommand {
     /// refuse it (stale, yanked, equivocated, blocked, below the trust threshold) and says
     /// why; only stale and the trust threshold can be overridden, and every override is
     /// written to the audit log (`atoll sync audit`).
+    #[command(disable_version_flag = true)]
     Install {
         /// App reference `<did>/<app>`.
         app: String,
@@ -67,6 +68,7 @@ pub enum OpCommand {
     /// Update an app to its newest verified version (rolled back if unhealthy), if the
     /// install/update guard allows that version (see `install`). Prints the release notes
     /// and the permission changes first and asks (--yes skips the question).
+    #[command(disable_version_flag = true)]
     Update {
         /// App reference `<did>/<app>` (none with --all).
         #[arg(required_unless_present = "all", conflicts_with = "all")]
