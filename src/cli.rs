@@ -115,6 +115,9 @@ mod tests {
         assert!(Cli::try_parse_from(["atoll", "update", "--all", "x"]).is_err());
         assert!(Cli::try_parse_from(["atoll", "update", "x", "--downgrade"]).is_err());
         assert!(Cli::try_parse_from(["atoll", "auto-update", "x", "sometimes"]).is_err());
-        assert!(Cli::try_parse_from(["atoll", "--version"]).is_err(), "prints atoll's version");
+        assert!(
+            Cli::try_parse_from(["atoll", "--version"]).is_err(),
+            "prints atoll's version"
+        );
     }
 }

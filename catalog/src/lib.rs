@@ -115,8 +115,8 @@ pub use service::CatalogService;
 pub use store::Catalog;
 pub use stored::UnknownName;
 pub use sync::CursorRecord;
-pub use updates::{UpdateFailure, UpdatePolicy};
 pub use trust::{
     EndorsementRow, Endorsements, PenaltyKind, TrustDecision, TrustExplanation, TrustParams,
     TrustRow, TrustStats,
 };
+pub use updates::{UpdateFailure, UpdatePolicy};

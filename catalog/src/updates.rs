@@ -229,7 +229,10 @@ impl Catalog {
             .filter(|e| e.version == wanted && e.status != EntryStatus::Conflict)
             .collect();
         // Entries are highest sequence first.
-        let Some(entry) = of_version.iter().find(|e| e.void.is_none()).or(of_version.first())
+        let Some(entry) = of_version
+            .iter()
+            .find(|e| e.void.is_none())
+            .or(of_version.first())
         else {
             return Ok(None);
         };

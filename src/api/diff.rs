@@ -122,7 +122,11 @@ pub fn permissions(old: &Manifest, new: &Manifest) -> Vec<Change> {
             ("memory", text(&o.memory), text(&n.memory)),
             ("cpus", text(&o.cpus), text(&n.cpus)),
             ("user", text(&o.user), text(&n.user)),
-            ("read_only", o.read_only.to_string(), n.read_only.to_string()),
+            (
+                "read_only",
+                o.read_only.to_string(),
+                n.read_only.to_string(),
+            ),
             ("init", o.init.to_string(), n.init.to_string()),
             (
                 "network",
@@ -174,7 +178,12 @@ mod tests {
             what: "capability",
             value: "NET_BIND_SERVICE (web)".into()
         }));
-        assert!(d.iter().any(|c| matches!(c, Change::Changed { what: "memory", from, to, .. } if from != to)), "{d:?}");
+        assert!(
+            d.iter().any(
+                |c| matches!(c, Change::Changed { what: "memory", from, to, .. } if from != to)
+            ),
+            "{d:?}"
+        );
         let back = permissions(&new, &old);
         assert!(back.contains(&Change::Removed {
             what: "volume",

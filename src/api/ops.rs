@@ -241,8 +241,7 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
         // A failed version is not offered as a plain update again (a retry is explicit).
         let failure = failure.filter(|f| f.version != version.to_string());
         let failed_head = failure.as_ref().is_some_and(|f| f.version == head);
-        let update =
-            (newer && policy != UpdatePolicy::Off && !failed_head).then_some(head.clone());
+        let update = (newer && policy != UpdatePolicy::Off && !failed_head).then_some(head.clone());
         out.push(json!({
             "ref": r,
             "name": name,
@@ -337,9 +336,10 @@ pub async fn start_action(
                 "version: given with install or update only",
             ))
         }
-        Some(v) => Some(v.parse::<semver::Version>().map_err(|e| {
-            ApiError::bad_request(format!("version {:?}: {e}", clip(v, 40)))
-        })?),
+        Some(v) => Some(
+            v.parse::<semver::Version>()
+                .map_err(|e| ApiError::bad_request(format!("version {:?}: {e}", clip(v, 40))))?,
+        ),
         None => None,
     };
     if (req.retry || req.downgrade) && action != Action::Update {
@@ -413,9 +413,7 @@ pub async fn start_action(
                     let (run, _) = super::updates::running(&row);
                     if let Ok(to) = target_version.parse::<semver::Version>() {
                         if chosen.is_some() && to == run {
-                            return Err(ApiError::conflict(format!(
-                                "{check} already runs {run}"
-                            )));
+                            return Err(ApiError::conflict(format!("{check} already runs {run}")));
                         }
                         if to < run && !req_flags.0 {
                             return Err(super::updates::downgrade_refused(

@@ -106,10 +106,12 @@ pub async fn set_policy(
 ) -> ApiResult<Json<Value>> {
     let app = parse_ref(&did, &app)?;
     let JsonBody(body) = body?;
-    let policy: UpdatePolicy = body
-        .policy
-        .parse()
-        .map_err(|e: atoll_catalog::updates::UnknownPolicy| ApiError::bad_request(format!("policy: {e}")))?;
+    let policy: UpdatePolicy =
+        body.policy
+            .parse()
+            .map_err(|e: atoll_catalog::updates::UnknownPolicy| {
+                ApiError::bad_request(format!("policy: {e}"))
+            })?;
     let of = app.clone();
     state
         .write_catalog(move |c| {
@@ -123,7 +125,9 @@ pub async fn set_policy(
         })
         .await?;
     tracing::info!(%app, policy = policy.as_str(), "auto-update policy set");
-    Ok(Json(json!({ "app": app.to_string(), "auto_update": policy })))
+    Ok(Json(
+        json!({ "app": app.to_string(), "auto_update": policy }),
+    ))
 }
 
 /// Query of `GET /installed/{did}/{app}/update-preview`.
@@ -185,7 +189,9 @@ fn preview_of(
         .version_facts(app, &target, threshold)
         .map_err(ApiError::internal)?
         .ok_or_else(|| {
-            ApiError::not_found(format!("{app} has no version {target} in this node's catalog"))
+            ApiError::not_found(format!(
+                "{app} has no version {target} in this node's catalog"
+            ))
         })?;
     let new = if chosen.manifest_attached {
         c.manifest(&chosen.manifest).map_err(ApiError::internal)?
@@ -289,7 +295,10 @@ fn order(mut due: Vec<(AppRef, BTreeSet<AppRef>)>) -> Vec<(AppRef, BTreeSet<AppR
     while !due.is_empty() {
         let ready = due
             .iter()
-            .position(|(_, deps)| deps.iter().all(|d| !names.contains(d) || placed.contains(d)))
+            .position(|(_, deps)| {
+                deps.iter()
+                    .all(|d| !names.contains(d) || placed.contains(d))
+            })
             .unwrap_or(0);
         let (app, deps) = due.remove(ready);
         placed.insert(app.clone());
@@ -371,7 +380,10 @@ pub async fn update_all(State(state): State<ApiState>) -> ApiResult<impl IntoRes
         if failed.is_empty() {
             job.succeed(format!("updated {total} app(s): {summary}"));
         } else {
-            job.fail(format!("{} of {total} not updated: {summary}", failed.len()));
+            job.fail(format!(
+                "{} of {total} not updated: {summary}",
+                failed.len()
+            ));
         }
     });
     Ok((

@@ -164,7 +164,10 @@ pub fn update_all(c: &NodeClient, yes: bool, json: bool) -> Result<()> {
 /// `atoll auto-update <app> [off|notify|auto]`: set the policy, or show it.
 pub fn auto_update(c: &NodeClient, app: &str, policy: Option<&str>) -> Result<()> {
     if let Some(p) = policy {
-        let out = c.put(&format!("/installed/{app}/auto-update"), &json!({ "policy": p }))?;
+        let out = c.put(
+            &format!("/installed/{app}/auto-update"),
+            &json!({ "policy": p }),
+        )?;
         println!(
             "auto-update of {app}: {}",
             out["auto_update"].as_str().unwrap_or(p)

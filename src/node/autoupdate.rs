@@ -17,8 +17,8 @@ use atoll_registry::AppRef;
 use tracing::{info, warn};
 
 use super::config::AutoUpdate;
-use crate::api::policy_of;
 use crate::api::jobs::Jobs;
+use crate::api::policy_of;
 use crate::api::{Action, ActionRequest, AppOps};
 
 /// How often installed apps are compared with the catalog.

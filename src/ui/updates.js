@@ -79,7 +79,7 @@ async function openUpdateDialog(ref, version, progress, extra) {
       h("button" + (down ? ".danger" : ""), { "data-testid": down ? "confirm-rollback" : "confirm-update", disabled: !p.allowed,
         onclick: (ev) => { dialog.remove(); return runAction("update", body, progress, ev.target); } },
       down ? "Roll back to " + p.version : p.failed_update ? "Retry update to " + p.version : "Update to " + p.version),
-      h("button.secondary", { onclick: () => dialog.remove() }, "Cancel")));
+      h("button.secondary", { "data-testid": "cancel-update", onclick: () => dialog.remove() }, "Cancel")));
   progress.append(dialog);
 }
 // --- update all, in dependency order ------------------------------------------------------

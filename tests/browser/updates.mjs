@@ -4,7 +4,7 @@
 // - "update": 1.0.0 installed, 1.1.0 published with release notes and a new capability. The
 //   card says "installed v1.0.0" and "v1.1.0 available"; the Installed page says both and has
 //   the auto-update select at the policy set earlier (notify); the update button opens a
-//   dialog with the notes and the permission diff; its confirm runs the update to the end.
+//   dialog with the notes and the permission diff (cancelled); "Update all" runs the update.
 // - "rollback": 1.2.0's update failed and was rolled back to 1.1.0. The Installed page says
 //   "update to 1.2.0 failed: … (rolled back to 1.1.0)" with a retry button and no plain
 //   update; the app page's versions table offers "roll back to this version" on 1.0.0,
@@ -68,10 +68,12 @@ try {
     expect(diff.includes("~ web memory"), "diff: " + diff);
     await page.screenshot({ path: shots + "/update-dialog.png", fullPage: true });
 
-    step = "confirm runs the update";
-    await dialog.locator("[data-testid=confirm-update]").click();
-    const end = await jobEnd(card());
-    expect(end.includes("updated from 1.0.0 to 1.1.0"), "the job said: " + end);
+    step = "cancel closes the dialog; Update all updates it";
+    await dialog.locator("[data-testid=cancel-update]").click();
+    expect(await card().locator("[data-testid=update-dialog]").count() === 0, "the dialog stayed");
+    await page.locator("[data-testid=update-all]").click();
+    const end = await jobEnd(page.locator("[data-testid=update-all-progress]"));
+    expect(end.includes("updated 1 app(s)") && end.includes("updated from 1.0.0 to 1.1.0"), "the job said: " + end);
   } else if (phase === "rollback") {
     step = "the card shows the installed and the available version";
     const c = page.locator("[data-testid=app-card]").filter({ hasText: "Tuned" });

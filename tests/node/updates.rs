@@ -4,7 +4,7 @@
 //! `GET /installed` and `atoll catalog list` say installed 1.0.0, 1.1.0 available; the
 //! update preview and `atoll update` show the notes and the diff (answering "n" changes
 //! nothing); the auto-update policy set through the API and the CLI survives a restart;
-//! the update done in the UI's dialog. Then 1.2.0 with a health check that cannot pass:
+//! the update dialog in the UI, the update by its "Update all". Then 1.2.0 with a health check that cannot pass:
 //! the update rolls back, the node keeps "update to 1.2.0 failed: GET /broken-health: HTTP
 //! 404 (rolled back to 1.1.0)", `catalog list` says 1.1.0 installed, a plain update to it
 //! is refused (retry is explicit), update-all skips it; going down to 1.0.0 is refused
@@ -279,7 +279,10 @@ fn updates_people_control() {
     assert_eq!((s, v["auto_update"].as_str()), (200, Some("off")), "{v}");
     let (ok, out, err) = cli_with_input(&node, &["auto-update", &app, "notify"], "");
     assert!(ok, "{out}{err}");
-    assert!(out.contains("auto-update of") && out.contains("notify"), "{out}");
+    assert!(
+        out.contains("auto-update of") && out.contains("notify"),
+        "{out}"
+    );
 
     // 1.1.0 with notes and changed permissions.
     node.terminate();
@@ -307,7 +310,10 @@ fn updates_people_control() {
     );
     let (_, detail) = node.get(&format!("/api/v1/apps/{app}"));
     assert_eq!(
-        (detail["version"].as_str(), detail["installed_version"].as_str()),
+        (
+            detail["version"].as_str(),
+            detail["installed_version"].as_str()
+        ),
         (Some("1.1.0"), Some("1.0.0")),
         "{detail}"
     );
@@ -318,10 +324,15 @@ fn updates_people_control() {
     let (s, p) = node.get(&format!("/api/v1/installed/{app}/update-preview"));
     assert_eq!(s, 200, "{p}");
     assert_eq!(p["direction"], "up");
-    assert_eq!(p["release_notes"], "1.1.0: faster pages.\nNow binds low ports.");
+    assert_eq!(
+        p["release_notes"],
+        "1.1.0: faster pages.\nNow binds low ports."
+    );
     let diff = p["permissions"].as_array().unwrap();
     assert!(
-        diff.contains(&json!({"change": "added", "what": "capability", "value": "NET_BIND_SERVICE (web)"})),
+        diff.contains(
+            &json!({"change": "added", "what": "capability", "value": "NET_BIND_SERVICE (web)"})
+        ),
         "{p}"
     );
     assert!(
@@ -352,7 +363,7 @@ fn updates_people_control() {
     let (ok, out, _) = cli_with_input(&node, &["update", &app], "");
     assert!(!ok, "no answer must not update: {out}");
 
-    // The update, from the Installed page's dialog.
+    // The update dialog in the UI, then the update by its "Update all" button.
     browser(&node, "update", &app);
     let a = installed(&node);
     assert_eq!(a["installed_version"], "1.1.0", "{a}");
@@ -402,9 +413,16 @@ fn updates_people_control() {
         Some(&node.token),
         &json!({ "app": app }).to_string(),
     );
-    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("update-failed-before")), "{e}");
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("update-failed-before")),
+        "{e}"
+    );
     assert!(
-        e["error"]["message"].as_str().unwrap().contains("retry: true"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retry: true"),
         "{e}"
     );
     let (ok, out, err) = cli_with_input(&node, &["update", "--all", "--yes"], "");
@@ -414,7 +432,10 @@ fn updates_people_control() {
         "update --all skips the failed version: {out}"
     );
     let (ok, out, _) = cli_with_input(&node, &["auto-update", &app], "");
-    assert!(ok && out.contains("installed 1.1.0, 1.2.0 available"), "{out}");
+    assert!(
+        ok && out.contains("installed 1.1.0, 1.2.0 available"),
+        "{out}"
+    );
     assert!(out.contains("update to 1.2.0 failed"), "{out}");
 
     // Going down: refused without `downgrade`, with the data warning; an unknown version
@@ -424,7 +445,11 @@ fn updates_people_control() {
         Some(&node.token),
         &json!({ "app": app, "version": "1.0.0" }).to_string(),
     );
-    assert_eq!((s, e["error"]["code"].as_str()), (409, Some("downgrade")), "{e}");
+    assert_eq!(
+        (s, e["error"]["code"].as_str()),
+        (409, Some("downgrade")),
+        "{e}"
+    );
     assert!(
         e["error"]["message"].as_str().unwrap().contains("data"),
         "{e}"
@@ -435,7 +460,10 @@ fn updates_people_control() {
         &json!({ "app": app, "version": "0.9.0", "downgrade": true }).to_string(),
     );
     assert_eq!(s, 404, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("0.9.0"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("0.9.0"),
+        "{e}"
+    );
 
     // The failure and the rollback in the UI: the Installed page says it, the card shows
     // both versions, the app page's versions table rolls back to 1.0.0 after its warning.
@@ -444,4 +472,118 @@ fn updates_people_control() {
     assert_eq!(a["installed_version"], "1.0.0", "{a}");
     let r = reqwest::blocking::get(format!("http://127.0.0.1:{port}/")).unwrap();
     assert_eq!(r.status().as_u16(), 200, "1.0.0 serves again");
+}
+
+/// `atoll node --demo --demo-versions`: hello-static's other versions
+/// (`apps/hello-static/versions/`) are published after it, so the catalog holds 1.0.0,
+/// 1.1.0 (with release notes) and the broken 1.2.0 (the head) for the update journey.
+#[test]
+fn demo_versions_publish_every_sample_version() {
+    let _podman = podman_user();
+    build_images();
+    let apps = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let src = repo().join("apps/hello-static");
+    let dst = apps.path().join("hello-static");
+    for sub in ["", "images", "versions"] {
+        fs::create_dir_all(dst.join(sub)).unwrap();
+        for e in fs::read_dir(src.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_file() {
+                fs::copy(&p, dst.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let config = home.path().join("atoll.toml");
+    fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\n[relays]\nembedded_port = 0\nexternal = []\n[iroh]\nbind = \"127.0.0.1:0\"\n",
+    )
+    .unwrap();
+    let tag = format!("atoll-test-{}-versions", std::process::id());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atoll"))
+        .args([
+            "--home",
+            home.path().to_str().unwrap(),
+            "node",
+            "--demo",
+            "--demo-versions",
+        ])
+        .args(["--config", config.to_str().unwrap()])
+        .args(["--apps", apps.path().to_str().unwrap()])
+        .env("ATOLL_PODMAN_TAG", &tag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("[node] {line}");
+            if let Some(rest) = line.split("marketplace on ").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_owned());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(120))
+        .map(|u| u.trim_end_matches('/').to_owned());
+    let check = || {
+        let url = url.as_ref().expect("the node did not print its address");
+        let apps: Value = reqwest::blocking::get(format!("{url}/api/v1/apps"))
+            .unwrap()
+            .json()
+            .unwrap();
+        let hs = apps["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["app"] == "hello-static")
+            .cloned()
+            .unwrap_or_else(|| panic!("no hello-static in {apps}"));
+        assert_eq!(hs["version"], "1.2.0", "{hs}");
+        let detail: Value =
+            reqwest::blocking::get(format!("{url}/api/v1/apps/{}", hs["ref"].as_str().unwrap()))
+                .unwrap()
+                .json()
+                .unwrap();
+        let versions: Vec<(String, String)> = detail["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["version"].as_str().unwrap().to_owned(),
+                    v["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            versions,
+            [
+                ("1.2.0", "head"),
+                ("1.1.0", "superseded"),
+                ("1.0.0", "superseded")
+            ]
+            .map(|(v, s)| (v.to_owned(), s.to_owned())),
+            "{detail}"
+        );
+        assert!(
+            detail["manifest"]["release_notes"]
+                .as_str()
+                .unwrap()
+                .contains("/broken-health"),
+            "{detail}"
+        );
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(check));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    kill_tagged(&tag);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
 }

@@ -244,7 +244,11 @@ fn release_notes_are_optional_bounded_and_signed() {
         m.release_notes.as_deref(),
         Some("Fixes the login.\nNew: dark mode.")
     );
-    assert_ne!(m.hash().unwrap(), plain.hash().unwrap(), "the notes are signed");
+    assert_ne!(
+        m.hash().unwrap(),
+        plain.hash().unwrap(),
+        "the notes are signed"
+    );
     let long = base().replacen(
         "description: A demo.",
         &format!("description: A demo.\nrelease_notes: {}", "x".repeat(9000)),
