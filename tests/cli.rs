@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 
 #[path = "cli/conformance.rs"]
 mod conformance;
+#[path = "cli/updates.rs"]
+mod updates;
 
 const SAMPLES: [&str; 3] = ["hello-static", "notebook", "two-tier"];
 
