@@ -98,8 +98,10 @@ impl Catalog {
                         e.yanked IS NOT NULL, a.equivocated,
                         EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id),
                         e.manifest_hash, EXISTS (SELECT 1 FROM manifests m WHERE m.hash = e.manifest_hash),
-                        -- The version that runs: during an update, the one it rolls back to.
-                        (SELECT coalesce(json_extract(i.record, '$.previous.release.manifest.version'), i.version)
+                        -- The version that runs: while an update prepares (loads its images), the old one.
+                        (SELECT CASE WHEN json_extract(i.record, '$.phase') = 'preparing'
+        THEN coalesce(json_extract(i.record, '$.previous.release.manifest.version'), i.version)
+        ELSE i.version END
                          FROM installed i WHERE i.app_id = a.id LIMIT 1)
                  FROM apps a JOIN publishers p ON p.id = a.publisher_id
                  JOIN entries e ON e.id = a.head_entry_id

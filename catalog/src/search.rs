@@ -102,8 +102,9 @@ pub struct AppSummary {
     pub equivocated: bool,
     /// In the desired state (installed).
     pub installed: bool,
-    /// The version installed and running here (while an update is being proven, the one
-    /// it rolls back to), `None` when not installed. May differ from `version`, the head.
+    /// The version installed and running here (while an update is still preparing, loading
+    /// its images, the old one that runs meanwhile), `None` when not installed. May differ
+    /// from `version`, the head.
     pub installed_version: Option<String>,
 }
 
@@ -139,7 +140,9 @@ pub fn fts_query(words: &str) -> Option<String> {
 const SUMMARY_COLUMNS: &str = "a.id, p.did, a.app, a.name, e.version, e.sequence, p.name, a.trust,
      e.published_at, e.expires_at, e.yanked IS NOT NULL, a.equivocated,
      EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id),
-     (SELECT coalesce(json_extract(i.record, '$.previous.release.manifest.version'), i.version)
+     (SELECT CASE WHEN json_extract(i.record, '$.phase') = 'preparing'
+        THEN coalesce(json_extract(i.record, '$.previous.release.manifest.version'), i.version)
+        ELSE i.version END
       FROM installed i WHERE i.app_id = a.id LIMIT 1)";
 
 impl Catalog {

@@ -23,11 +23,12 @@ use super::{Action, ActionRequest, ApiState};
 use crate::node::runtime::install_name;
 
 /// The version that actually runs and its manifest: the installed row's, except while an
-/// update is being proven (the row then holds the new release and `previous` the one it
-/// rolls back to, which is what runs until the new one is proven).
+/// update is still preparing (the row then holds the new release, phase `preparing`, and
+/// `previous` the old one, whose containers run until the new images are loaded).
 pub(super) fn running(row: &InstalledRow) -> (semver::Version, Hash) {
     let previous = serde_json::from_str::<Value>(&row.record)
         .ok()
+        .filter(|r| r.get("phase").and_then(Value::as_str) == Some("preparing"))
         .and_then(|r| r.get("previous").cloned())
         .and_then(|p| {
             let release = p.get("release")?;
@@ -404,6 +405,31 @@ mod tests {
     fn r(n: &str) -> AppRef {
         let did = atoll_registry::Keypair::from_seed([3; 32]).did();
         format!("{did}/{n}").parse().unwrap()
+    }
+
+    /// While an update prepares, the old version runs; once prepared, the new one.
+    #[test]
+    fn the_running_version() {
+        let (old, new) = (Hash::of(b"old"), Hash::of(b"new"));
+        let row = |record: String| InstalledRow {
+            name: "x".into(),
+            app: None,
+            version: "1.1.0".parse().unwrap(),
+            manifest_hash: new,
+            wanted: atoll_catalog::DesiredRun::Running,
+            stopped_by_user: false,
+            record,
+            updated_at: 0,
+        };
+        let previous = format!(
+            r#""previous":{{"release":{{"manifest":{{"version":"1.0.0"}},"manifest_hash":"{}"}}}}"#,
+            old.to_hex()
+        );
+        let preparing = row(format!(r#"{{"phase":"preparing",{previous}}}"#));
+        assert_eq!(running(&preparing), ("1.0.0".parse().unwrap(), old));
+        let proving = row(format!("{{{previous}}}"));
+        assert_eq!(running(&proving), ("1.1.0".parse().unwrap(), new));
+        assert_eq!(running(&row("{}".into())), ("1.1.0".parse().unwrap(), new));
     }
 
     #[test]
