@@ -80,7 +80,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The ref of the app once the node's catalog has `version` as its head.
+/// The ref of the app once the node's catalog has `version` as its head, with its
+/// manifest fetched (the release notes and the permission diff come from it).
 fn head_at(node: &Node, version: &str) -> String {
     for _ in 0..1200 {
         let (_, apps) = node.get("/api/v1/apps");
@@ -88,10 +89,13 @@ fn head_at(node: &Node, version: &str) -> String {
             .as_array()
             .into_iter()
             .flatten()
-            .find(|a| a["app"] == ID && a["version"] == version && a["description"] != "")
+            .find(|a| a["app"] == ID && a["version"] == version)
             .and_then(|a| a["ref"].as_str())
         {
-            return r.to_owned();
+            let (_, detail) = node.get(&format!("/api/v1/apps/{r}"));
+            if detail["manifest"]["version"] == version {
+                return r.to_owned();
+            }
         }
         std::thread::sleep(Duration::from_millis(100));
     }
