@@ -12,6 +12,7 @@ mod auth;
 pub mod backups;
 mod credentials;
 mod deps;
+mod diff;
 mod endorse;
 mod error;
 mod extract;
@@ -29,6 +30,7 @@ pub mod server;
 mod stall;
 mod trust;
 mod ui;
+mod updates;
 pub mod upload;
 mod usage;
 pub mod warnings;
@@ -47,6 +49,7 @@ pub use auth::AdminPeer;
 pub use error::{ApiError, ApiResult};
 pub use ops::{Action, ActionRequest, AppOps, BoxFut, LiveApp, NetworkInfo};
 pub use publish::UploadConfig;
+pub use updates::policy_of;
 
 /// Shared state of every handler.
 #[derive(Clone)]
@@ -77,7 +80,8 @@ pub struct ApiState {
     pub upload: UploadConfig,
     /// Backups of the installed apps (`None`: no container runtime).
     pub backups: Option<Arc<crate::node::runtime::NodeApps>>,
-    /// Auto-update policy per app ref (`off` hides available updates).
+    /// The config file's auto-update policy per app ref (the operator's choices kept in the
+    /// catalog win; `off` hides available updates).
     pub auto_update: Arc<std::collections::BTreeMap<String, crate::node::config::AutoUpdate>>,
 }
 
@@ -139,6 +143,15 @@ pub fn router(state: ApiState) -> Router {
             post(credentials::show),
         )
         .route("/installed/{did}/{app}/usage", get(usage::usage))
+        .route(
+            "/installed/{did}/{app}/auto-update",
+            axum::routing::put(updates::set_policy),
+        )
+        .route(
+            "/installed/{did}/{app}/update-preview",
+            get(updates::preview),
+        )
+        .route("/actions/update-all", post(updates::update_all))
         .route("/actions/{action}", post(ops::start_action))
         .route("/jobs/{job}/events", get(ops::job_events))
         .route("/jobs/{job}/credentials", post(ops::job_credentials))

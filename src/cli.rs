@@ -17,6 +17,7 @@ mod resolve;
 mod rotate;
 mod sync;
 mod trust;
+mod updates;
 mod upload;
 mod warnings;
 
@@ -85,5 +86,40 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Conformance(args) => conformance::run(args),
         Command::Backup(cmd) => backup::run(&home, &cli.node, cmd),
         Command::Op(cmd) => ops::run(&home, &cli.node, cmd),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command line definition is consistent (clap checks names and flags), and
+    /// install/update take `--version X` next to atoll's own `--version`.
+    #[test]
+    fn commands_are_consistent_and_take_a_version() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from([
+            "atoll",
+            "update",
+            "did:key:z6Mk/x",
+            "--version",
+            "1.0.0",
+            "--downgrade",
+            "--yes",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Op(ops::OpCommand::Update { version: Some(ref v), downgrade: true, yes: true, .. }) if v == "1.0.0"
+        ));
+        assert!(Cli::try_parse_from(["atoll", "update", "--all", "x"]).is_err());
+        assert!(Cli::try_parse_from(["atoll", "update", "x", "--downgrade"]).is_err());
+        assert!(Cli::try_parse_from(["atoll", "auto-update", "x", "sometimes"]).is_err());
+        assert!(
+            Cli::try_parse_from(["atoll", "--version"]).is_err(),
+            "prints atoll's version"
+        );
     }
 }

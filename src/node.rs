@@ -42,6 +42,8 @@ pub struct NodeOptions {
     pub data_dir: PathBuf,
     /// Publish the sample apps with a local demo publisher whose DID is pinned.
     pub demo: bool,
+    /// With `demo`: also publish the sample apps' other versions (`apps/<id>/versions/`).
+    pub demo_versions: bool,
     /// Where the sample apps are (for `--demo`).
     pub apps_dir: PathBuf,
 }
@@ -94,9 +96,15 @@ pub async fn run(
     let mut blob_dirs = vec![data.join("bundles")];
     let mut demo_publisher = None;
     if opts.demo {
-        let published = demo::publish(&discovery, &catalog, &data, &opts.apps_dir)
-            .await
-            .context("publishing the demo apps")?;
+        let published = demo::publish(
+            &discovery,
+            &catalog,
+            &data,
+            &opts.apps_dir,
+            opts.demo_versions,
+        )
+        .await
+        .context("publishing the demo apps")?;
         blob_dirs.extend(published.blob_dirs);
         demo_publisher = Some(published.publisher);
     }

@@ -11,6 +11,8 @@ use std::process::{Command, Output};
 mod conformance;
 #[path = "cli/operator.rs"]
 mod operator;
+#[path = "cli/updates.rs"]
+mod updates;
 
 const SAMPLES: [&str; 3] = ["hello-static", "notebook", "two-tier"];
 

@@ -43,6 +43,8 @@ mod publish;
 mod settings;
 #[path = "node/trust.rs"]
 mod trust;
+#[path = "node/updates.rs"]
+mod updates;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -161,6 +161,9 @@ pub enum Missing {
     /// The DID was never seen.
     #[error("{0}: this node has never seen that DID")]
     Publisher(Did),
+    /// The app is not in the catalog.
+    #[error("app {0}")]
+    App(AppRef),
     /// No stored entry of the app has this version and manifest.
     #[error("{app} {version} with manifest {manifest}")]
     Entry {

@@ -90,6 +90,7 @@ pub mod store;
 pub mod stored;
 pub mod sync;
 pub mod trust;
+pub mod updates;
 
 pub use audit::{AuditInput, AuditKind, AuditRecord};
 pub use blobs::{BlobInfo, BlobKind};
@@ -118,3 +119,4 @@ pub use trust::{
     EndorsementRow, Endorsements, PenaltyKind, TrustDecision, TrustExplanation, TrustParams,
     TrustRow, TrustStats,
 };
+pub use updates::{UpdateFailure, UpdatePolicy};

@@ -97,7 +97,12 @@ impl Catalog {
                 "SELECT a.id, a.name, e.version, e.sequence, p.name, a.trust, e.published_at, e.expires_at,
                         e.yanked IS NOT NULL, a.equivocated,
                         EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id),
-                        e.manifest_hash, EXISTS (SELECT 1 FROM manifests m WHERE m.hash = e.manifest_hash)
+                        e.manifest_hash, EXISTS (SELECT 1 FROM manifests m WHERE m.hash = e.manifest_hash),
+                        -- The version that runs: while an update prepares (loads its images), the old one.
+                        (SELECT CASE WHEN json_extract(i.record, '$.phase') = 'preparing'
+        THEN coalesce(json_extract(i.record, '$.previous.release.manifest.version'), i.version)
+        ELSE i.version END
+                         FROM installed i WHERE i.app_id = a.id LIMIT 1)
                  FROM apps a JOIN publishers p ON p.id = a.publisher_id
                  JOIN entries e ON e.id = a.head_entry_id
                  WHERE p.did = ?1 AND a.app = ?2",
@@ -121,6 +126,7 @@ impl Catalog {
                         yanked: r.get(8)?,
                         equivocated: r.get(9)?,
                         installed: r.get(10)?,
+                        installed_version: r.get(13)?,
                     },
                     r.get::<_, Vec<u8>>(11)?,
                     r.get::<_, bool>(12)?,

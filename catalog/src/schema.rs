@@ -18,6 +18,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_relays.sql"),
     include_str!("migrations/006_key_state.sql"),
     include_str!("migrations/007_blocks.sql"),
+    include_str!("migrations/008_updates.sql"),
 ];
 
 /// The schema version this build writes.

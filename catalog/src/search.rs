@@ -102,6 +102,10 @@ pub struct AppSummary {
     pub equivocated: bool,
     /// In the desired state (installed).
     pub installed: bool,
+    /// The version installed and running here (while an update is still preparing, loading
+    /// its images, the old one that runs meanwhile), `None` when not installed. May differ
+    /// from `version`, the head.
+    pub installed_version: Option<String>,
 }
 
 impl AppSummary {
@@ -135,7 +139,11 @@ pub fn fts_query(words: &str) -> Option<String> {
 
 const SUMMARY_COLUMNS: &str = "a.id, p.did, a.app, a.name, e.version, e.sequence, p.name, a.trust,
      e.published_at, e.expires_at, e.yanked IS NOT NULL, a.equivocated,
-     EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id)";
+     EXISTS (SELECT 1 FROM installed i WHERE i.app_id = a.id),
+     (SELECT CASE WHEN json_extract(i.record, '$.phase') = 'preparing'
+        THEN coalesce(json_extract(i.record, '$.previous.release.manifest.version'), i.version)
+        ELSE i.version END
+      FROM installed i WHERE i.app_id = a.id LIMIT 1)";
 
 impl Catalog {
     /// Search or list the catalog.
@@ -264,6 +272,7 @@ fn summary_row(r: &rusqlite::Row<'_>, now: i64) -> rusqlite::Result<(i64, AppSum
             yanked: r.get(10)?,
             equivocated: r.get(11)?,
             installed: r.get(12)?,
+            installed_version: r.get(13)?,
         },
     ))
 }

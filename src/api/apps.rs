@@ -45,6 +45,8 @@ pub struct AppOut {
     icon_url: Option<String>,
     trust: Value,
     installed: bool,
+    /// The version that runs here (may be older than `version`, the latest).
+    installed_version: Option<String>,
     stale: bool,
     yanked: bool,
     equivocated: bool,
@@ -121,6 +123,7 @@ fn app_out(
         icon_url: icon_url(manifest.as_ref(), &icons),
         trust: trust_json(s.trust, decision),
         installed: s.installed,
+        installed_version: s.installed_version.clone(),
         stale: s.stale,
         yanked: s.yanked,
         equivocated: s.equivocated,

@@ -166,6 +166,17 @@ impl Jobs {
         }
     }
 
+    /// How a finished job ended: its last message, or its error; `None` while it runs or
+    /// if there is no such job.
+    pub fn outcome(&self, id: &str) -> Option<Result<String, String>> {
+        let map = self.inner.lock().ok()?;
+        let last = map.get(id)?.history.last()?;
+        last.done.then(|| match &last.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(last.message.clone()),
+        })
+    }
+
     /// Server-sent events of a job: its history, then live events until done.
     pub fn stream(
         &self,

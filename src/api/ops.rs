@@ -6,6 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use atoll_catalog::guard::{self, Overrides};
+use atoll_catalog::UpdatePolicy;
 use atoll_registry::AppRef;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -82,6 +83,21 @@ pub struct ActionRequest {
     /// Without it an install with missing dependencies is a 409 `missing-dependencies`.
     #[serde(default)]
     pub with_deps: bool,
+    /// Install or update to this version instead of the head (a still valid one: not
+    /// yanked, not void, its manifest fetched; the guard applies to it as to a head).
+    #[serde(default)]
+    pub version: Option<String>,
+    /// Update: try again a version whose last update failed (rolled back).
+    #[serde(default)]
+    pub retry: bool,
+    /// Update: go back to an older version (its data may not go back: the API refuses an
+    /// older version without it, with a warning).
+    #[serde(default)]
+    pub downgrade: bool,
+    /// Set by the API, never by the client: the entry (payload id) of the chosen
+    /// `version` the job installs instead of the head.
+    #[serde(skip)]
+    pub checked_entry: Option<atoll_registry::Hash>,
     /// Set by the API, never by the client: the dependencies to install first, in order,
     /// each with the head sequence the guard allowed.
     #[serde(skip)]
@@ -105,6 +121,10 @@ impl ActionRequest {
             note: None,
             settings: Default::default(),
             with_deps: false,
+            version: None,
+            retry: false,
+            downgrade: false,
+            checked_entry: None,
             dependencies: Vec::new(),
             checked_sequence: Some(sequence),
         }
@@ -221,8 +241,13 @@ pub trait NetworkInfo: Send + Sync {
 /// `GET /installed`
 pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> {
     // Desired state is the orchestrator's record, kept in the catalog: one home.
-    let desired = state
-        .read_catalog(|c| c.installed_apps().map_err(ApiError::internal))
+    let (desired, chosen) = state
+        .read_catalog(|c| {
+            Ok((
+                c.installed_apps().map_err(ApiError::internal)?,
+                c.update_policies().map_err(ApiError::internal)?,
+            ))
+        })
         .await?;
     let actual = state.ops.installed().await.unwrap_or_default();
     let mut out = Vec::new();
@@ -235,28 +260,33 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
         let live = actual.iter().find(|a| a.app.as_ref() == Some(&app_ref));
         let app = app_ref.clone();
         let threshold = state.install_threshold;
-        let (summary, facts, blocked) = state
+        let (summary, facts, failure, blocked) = state
             .read_catalog(move |c| {
                 let view = c.app(&app).map_err(ApiError::internal)?;
                 let facts = c.guard_facts(&app, threshold).map_err(ApiError::internal)?;
                 let blocked = c.is_blocked(&app.publisher).map_err(ApiError::internal)?;
-                Ok((view, facts, blocked))
+                let failure = c.update_failure(&app).map_err(ApiError::internal)?;
+                Ok((view, facts, failure, blocked))
             })
             .await?;
+        // One source of truth for "installed": the version that runs (during an update
+        // being proven, the one it would roll back to).
+        let (version, _) = super::updates::running(&d);
         let (name, head) = summary
             .map(|v| (v.summary.name.clone(), v.summary.version.clone()))
-            .unwrap_or_else(|| (app_ref.app.to_string(), d.version.to_string()));
-        let policy = state
-            .auto_update
-            .get(&r)
-            .copied()
-            .unwrap_or(crate::node::config::AutoUpdate::Notify);
-        let newer = semver::Version::parse(&head).is_ok_and(|h| h > d.version);
-        let update = (newer && policy != crate::node::config::AutoUpdate::Off).then_some(head);
+            .unwrap_or_else(|| (app_ref.app.to_string(), version.to_string()));
+        let policy = super::updates::policy_of(&chosen, &state.auto_update, &app_ref);
+        let newer = semver::Version::parse(&head).is_ok_and(|h| h > version);
+        // A failed version is not offered as a plain update again (a retry is explicit).
+        let failure = failure.filter(|f| f.version != version.to_string());
+        let failed_head = failure.as_ref().is_some_and(|f| f.version == head);
+        let update = (newer && policy != UpdatePolicy::Off && !failed_head).then_some(head.clone());
         out.push(json!({
             "ref": r,
             "name": name,
-            "version": d.version.to_string(),
+            "version": version.to_string(),
+            "installed_version": version.to_string(),
+            "available_version": newer.then_some(head),
             "wanted": d.wanted,
             "stopped_by_user": d.stopped_by_user,
             "state": live.map_or(json!("unknown"), LiveApp::state_name),
@@ -265,6 +295,11 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
             "last_error": live.and_then(|l| l.last_error.clone()),
             "web_url": state.ops.web_url(&app_ref).await,
             "update_available": update,
+            "failed_update": failure.as_ref().map(|f| {
+                let mut v = json!(f);
+                v["message"] = json!(super::updates::failure_words(f));
+                v
+            }),
             // The guard on the head an update would move to (see `GET /apps/{did}/{app}`).
             "badges": facts.as_ref().map(super::guard::badges).unwrap_or_default(),
             "update_guard": facts.as_ref().map(super::guard::guard_json),
@@ -272,6 +307,13 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
             // Blocking a publisher stops nothing by itself (the operator's choice).
             "publisher_blocked": blocked,
             "publisher_blocked_message": blocked.then(|| blocked_message(&r)),
+            "auto_update_source": if chosen.contains_key(&app_ref) {
+                "chosen"
+            } else if state.auto_update.contains_key(&r) {
+                "config"
+            } else {
+                "default"
+            },
         }));
     }
     Ok(Json(json!(out)))
@@ -312,29 +354,106 @@ pub async fn start_action(
             "settings: given at install only (an update keeps the install's values)",
         ));
     }
+    let chosen = match &req.version {
+        Some(_) if !matches!(action, Action::Install | Action::Update) => {
+            return Err(ApiError::bad_request(
+                "version: given with install or update only",
+            ))
+        }
+        Some(v) => Some(
+            v.parse::<semver::Version>()
+                .map_err(|e| ApiError::bad_request(format!("version {:?}: {e}", clip(v, 40))))?,
+        ),
+        None => None,
+    };
+    if (req.retry || req.downgrade) && action != Action::Update {
+        return Err(ApiError::bad_request(
+            "retry, downgrade: given with update only",
+        ));
+    }
     let threshold = state.install_threshold;
     let check = app.clone();
     let settings = req.settings.clone();
-    let (installed, facts, sequence, deps) = state
+    // (downgrade, retry), for the checks inside the catalog read.
+    let req_flags = (req.downgrade, req.retry);
+    let (installed, facts, sequence, deps, target) = state
         .read_catalog(move |c| {
             let view = c.app(&check).map_err(ApiError::internal)?.ok_or_else(|| {
                 ApiError::not_found(format!("no app {check} in this node's catalog"))
             })?;
-            // Settings are checked against the head's manifest before a job starts (the
-            // orchestrator checks them again against what it installs).
-            if action == Action::Install && view.manifest_attached {
-                if let Some(m) = c.manifest(&view.manifest).map_err(ApiError::internal)? {
+            // A chosen version (install or roll back to it): its own entry and facts.
+            let picked = match &chosen {
+                Some(v) => {
+                    let p = c
+                        .version_facts(&check, v, threshold)
+                        .map_err(ApiError::internal)?
+                        .ok_or_else(|| {
+                            ApiError::not_found(format!(
+                                "{check} has no version {v} in this node's catalog (see the \
+                                 versions in GET /apps/{{did}}/{{app}})"
+                            ))
+                        })?;
+                    if !p.manifest_attached {
+                        return Err(ApiError::conflict(format!(
+                            "the manifest of {check} {v} has not been fetched by this node"
+                        )));
+                    }
+                    Some(p)
+                }
+                None => None,
+            };
+            let manifest_hash = picked.as_ref().map_or(view.manifest, |p| p.manifest);
+            // Settings are checked against the manifest installed before a job starts
+            // (the orchestrator checks them again against what it installs).
+            if action == Action::Install && (view.manifest_attached || picked.is_some()) {
+                if let Some(m) = c.manifest(&manifest_hash).map_err(ApiError::internal)? {
                     atoll_orchestrator::settings::check(&m, &settings)
                         .map_err(|e| ApiError::bad_request(format!("settings: {e}")))?;
                 }
             }
-            let facts = c
-                .guard_facts(&check, threshold)
-                .map_err(ApiError::internal)?
-                .ok_or_else(|| {
-                    ApiError::not_found(format!("no app {check} in this node's catalog"))
-                })?;
+            let (facts, sequence, target) = match picked {
+                Some(p) => (
+                    p.facts.clone(),
+                    p.sequence,
+                    Some((p.facts.version.clone(), (!p.head).then_some(p.payload_id))),
+                ),
+                None => (
+                    c.guard_facts(&check, threshold)
+                        .map_err(ApiError::internal)?
+                        .ok_or_else(|| {
+                            ApiError::not_found(format!("no app {check} in this node's catalog"))
+                        })?,
+                    view.summary.sequence,
+                    None,
+                ),
+            };
+            let target_version = facts.version.clone();
             let installed = view.summary.installed;
+            if action == Action::Update && installed {
+                let row = c
+                    .installed_app(&crate::node::runtime::install_name(&check))
+                    .map_err(ApiError::internal)?;
+                if let Some(row) = row {
+                    let (run, _) = super::updates::running(&row);
+                    if let Ok(to) = target_version.parse::<semver::Version>() {
+                        if chosen.is_some() && to == run {
+                            return Err(ApiError::conflict(format!("{check} already runs {run}")));
+                        }
+                        if to < run && !req_flags.0 {
+                            return Err(super::updates::downgrade_refused(
+                                &check,
+                                &run.to_string(),
+                                &target_version,
+                            ));
+                        }
+                    }
+                }
+                if let Some(f) = c.update_failure(&check).map_err(ApiError::internal)? {
+                    if f.version == target_version && !req_flags.1 {
+                        return Err(super::updates::failed_before(&check, &f));
+                    }
+                }
+            }
             // Dependencies: all checked before anything is installed or removed.
             let deps = match action {
                 Action::Install if !installed => c
@@ -345,14 +464,14 @@ pub async fn start_action(
                     None => None,
                 },
                 Action::Update if installed => {
-                    match super::deps::update_breaks(c, &check, &view.summary.version)? {
+                    match super::deps::update_breaks(c, &check, &target_version)? {
                         Some(refusal) => return Err(refusal),
                         None => None,
                     }
                 }
                 _ => None,
             };
-            Ok((installed, facts, view.summary.sequence, deps))
+            Ok((installed, facts, sequence, deps, target))
         })
         .await?;
     match action {
@@ -400,8 +519,9 @@ pub async fn start_action(
                 .await?;
             tracing::warn!(%app, version = %facts.version, overridden = ?decision.overridden, "install/update guard overridden by the operator (audited)");
         }
-        // The job uses exactly the head that was checked.
+        // The job uses exactly the entry that was checked (the head, or a chosen version).
         req.checked_sequence = Some(sequence);
+        req.checked_entry = target.as_ref().and_then(|(_, e)| *e);
     }
     // Dependencies after the app's own guard: a refused app is refused as such.
     match deps {

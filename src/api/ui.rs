@@ -22,6 +22,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("app-page.js", JS, include_str!("../ui/app-page.js")),
     ("installed.js", JS, include_str!("../ui/installed.js")),
     ("operate.js", JS, include_str!("../ui/operate.js")),
+    ("updates.js", JS, include_str!("../ui/updates.js")),
     ("trust.js", JS, include_str!("../ui/trust.js")),
     ("network.js", JS, include_str!("../ui/network.js")),
     ("main.js", JS, include_str!("../ui/main.js")),

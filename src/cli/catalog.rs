@@ -213,6 +213,17 @@ pub fn run(home: &Path, cmd: CatalogCommand) -> Result<()> {
                 }
             );
             println!("  status:     {}", flags(s).unwrap_or_else(|| "ok".into()));
+            if let Some(v) = &s.installed_version {
+                println!(
+                    "  installed:  {}{}",
+                    plain(v, 40),
+                    if *v == s.version {
+                        " (the latest)".to_owned()
+                    } else {
+                        format!(" ({} is the latest)", plain(&s.version, 40))
+                    }
+                );
+            }
             println!("  versions seen:");
             for e in &view.entries {
                 let sources: Vec<String> = e
@@ -329,15 +340,17 @@ fn print_page(page: &atoll_catalog::SearchPage, json: bool) -> Result<()> {
         .max()
         .unwrap_or(4)
         .min(32);
+    // LATEST: the publisher's newest version; INSTALLED: the one that runs here.
     println!(
-        "{:width$}  {:<10} {:>5}  {:<12} APP",
-        "NAME", "VERSION", "TRUST", "FLAGS"
+        "{:width$}  {:<10} {:<10} {:>5}  {:<12} APP",
+        "NAME", "LATEST", "INSTALLED", "TRUST", "FLAGS"
     );
     for i in &page.items {
         let name = plain(&i.name, 32);
         println!(
-            "{name:width$}  {:<10} {:>5.2}  {:<12} {}",
+            "{name:width$}  {:<10} {:<10} {:>5.2}  {:<12} {}",
             plain(&i.version, 20),
+            plain(i.installed_version.as_deref().unwrap_or("-"), 20),
             i.trust,
             flags(i).unwrap_or_default(),
             i.app_ref

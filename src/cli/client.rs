@@ -248,6 +248,11 @@ impl NodeClient {
         self.send(reqwest::Method::DELETE, path, body)
     }
 
+    /// A `PUT` with a JSON body (admin token).
+    pub(crate) fn put(&self, path: &str, body: &Value) -> Result<Value> {
+        self.send(reqwest::Method::PUT, path, body)
+    }
+
     /// A `GET`, or `None` when no node answers at all (nothing listens).
     pub(crate) fn get_if_running(&self, path: &str) -> Result<Option<Value>> {
         match self.http.get(format!("{}/api/v1{path}", self.base)).send() {

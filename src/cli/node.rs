@@ -23,6 +23,11 @@ pub struct NodeArgs {
     /// Publish the sample apps with a local demo publisher and trust it.
     #[arg(long)]
     pub demo: bool,
+    /// With --demo, also publish the sample apps' other versions (`apps/<id>/versions/
+    /// <version>.yml`, e.g. hello-static 1.1.0 with release notes and a 1.2.0 whose health
+    /// check fails), so updates, a failed update and a rollback can be tried.
+    #[arg(long, requires = "demo")]
+    pub demo_versions: bool,
     /// Sample apps for --demo.
     #[arg(long, value_name = "DIR", default_value = "apps")]
     pub apps: PathBuf,
@@ -68,6 +73,7 @@ pub fn run(home: &Path, args: NodeArgs) -> Result<()> {
         config,
         data_dir,
         demo: args.demo,
+        demo_versions: args.demo_versions,
         apps_dir: args.apps,
     };
     let rt = tokio::runtime::Runtime::new().context("starting the async runtime")?;

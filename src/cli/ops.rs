@@ -19,6 +19,7 @@ pub enum OpCommand {
     /// refuse it (stale, yanked, equivocated, blocked, below the trust threshold) and says
     /// why; only stale and the trust threshold can be overridden, and every override is
     /// written to the audit log (`atoll sync audit`).
+    #[command(disable_version_flag = true)]
     Install {
         /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
         app: String,
@@ -31,6 +32,10 @@ pub enum OpCommand {
         /// dependencies is refused, listing them.
         #[arg(long)]
         with_deps: bool,
+        /// Install this version instead of the newest (a still valid one: not yanked or
+        /// void; see the versions in `atoll catalog show`).
+        #[arg(long, value_name = "X.Y.Z")]
+        version: Option<String>,
         #[command(flatten)]
         overrides: Overrides,
         /// Print progress as JSON lines.
@@ -62,15 +67,46 @@ pub enum OpCommand {
         json: bool,
     },
     /// Update an app to its newest verified version (rolled back if unhealthy), if the
-    /// install/update guard allows that version (see `install`).
+    /// install/update guard allows that version (see `install`). Prints the release notes
+    /// and the permission changes first and asks (--yes skips the question).
+    #[command(disable_version_flag = true)]
     Update {
-        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
-        app: String,
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it
+        /// (none with --all).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        app: Option<String>,
+        /// Update every app with an update available, dependencies before dependents; a
+        /// failed one stops only the apps that depend on it.
+        #[arg(long)]
+        all: bool,
+        /// Move to this version instead of the newest (an older one needs --downgrade).
+        #[arg(long, value_name = "X.Y.Z", conflicts_with = "all")]
+        version: Option<String>,
+        /// Try again a version whose last update failed (rolled back).
+        #[arg(long, conflicts_with = "all")]
+        retry: bool,
+        /// Go back to an older --version (a backup is taken first; the data the newer
+        /// version wrote may not be readable by the older one).
+        #[arg(long, requires = "version")]
+        downgrade: bool,
+        /// Do not ask before updating.
+        #[arg(long, short)]
+        yes: bool,
         #[command(flatten)]
         overrides: Overrides,
-        /// Print progress as JSON lines.
+        /// Print progress as JSON lines (asks nothing).
         #[arg(long)]
         json: bool,
+    },
+    /// Show an installed app's auto-update policy, or set it: `off` (never, and no
+    /// update shown), `notify` (shown as available, never applied by itself) or `auto`
+    /// (applied by itself; a version that failed is not retried). Kept by the node.
+    AutoUpdate {
+        /// App reference `<did>/<app>`, or the app id alone when one publisher's app has it.
+        app: String,
+        /// The new policy.
+        #[arg(value_parser = ["off", "notify", "auto"])]
+        policy: Option<String>,
     },
     /// Remove an app's containers and state; its data is kept unless --purge.
     Uninstall {
@@ -163,7 +199,7 @@ fn parse_setting(s: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), value.to_owned()))
 }
 
-fn act(c: &NodeClient, action: &str, body: Value, json: bool) -> Result<()> {
+pub(super) fn act(c: &NodeClient, action: &str, body: Value, json: bool) -> Result<()> {
     let job = c.post(&format!("/actions/{action}"), &body)?;
     let events = job["events"]
         .as_str()
@@ -270,6 +306,7 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             app,
             set,
             with_deps,
+            version,
             overrides,
             json,
         } => {
@@ -278,6 +315,9 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             dependencies(&c, &app, with_deps, json)?;
             let mut body = overrides.body(&app);
             body["with_deps"] = with_deps.into();
+            if let Some(v) = version {
+                body["version"] = v.into();
+            }
             if !set.is_empty() {
                 let map: std::collections::BTreeMap<String, String> = set.into_iter().collect();
                 body["settings"] = json!(map);
@@ -291,10 +331,20 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
         }
         OpCommand::Update {
             app,
+            all,
+            version,
+            retry,
+            downgrade,
+            yes,
             overrides,
             json,
         } => {
+            let Some(app) = app.filter(|_| !all) else {
+                return super::updates::update_all(&c, yes, json);
+            };
             let app = installed(&app)?;
+            // Nothing newer: say so and succeed (a chosen --version may go anywhere).
+            if version.is_none() && !retry {
             if let Some(version) = up_to_date(&c, &app)? {
                 if json {
                     println!(
@@ -306,8 +356,22 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
                 }
                 return Ok(());
             }
+            }
             super::warnings::print(&c, &app);
-            act(&c, "update", overrides.body(&app), json)
+            if !json && !super::updates::confirm(&c, &app, version.as_deref(), yes)? {
+                println!("not updated");
+                return Ok(());
+            }
+            let mut body = overrides.body(&app);
+            body["retry"] = retry.into();
+            body["downgrade"] = downgrade.into();
+            if let Some(v) = version {
+                body["version"] = v.into();
+            }
+            act(&c, "update", body, json)
+        }
+        OpCommand::AutoUpdate { app, policy } => {
+            super::updates::auto_update(&c, &installed(&app)?, policy.as_deref())
         }
         OpCommand::Uninstall { app, purge, json } => act(
             &c,

@@ -1,10 +1,11 @@
-//! Auto-update: apps whose policy is `auto` (config `[auto_update]`) move to the newest
-//! verified version of their publisher by themselves — only when the install/update guard
-//! ([`atoll_catalog::guard`]) allows that head with no override: not stale, not yanked,
-//! not equivocated, its publisher not blocked and still at the trust threshold. The
-//! orchestrator rolls the update back if the new version fails its health checks; a
-//! version that failed is not tried again by itself (only a newer head is), so a broken
-//! release is not reinstalled and rolled back every 30 s for months.
+//! Auto-update: apps whose policy is `auto` (the operator's choice kept in the catalog,
+//! else config `[auto_update]`) move to the newest verified version of their publisher by
+//! themselves — only when the install/update guard ([`atoll_catalog::guard`]) allows that
+//! head with no override: not stale, not yanked, not equivocated, its publisher not
+//! blocked and still at the trust threshold. The orchestrator rolls the update back if the
+//! new version fails its health checks; a version that failed is remembered in the catalog
+//! (`update_failures`) and not tried again by itself, also after a restart (only a newer
+//! head is), so a broken release is not reinstalled and rolled back every 30 s for months.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,33 +18,41 @@ use tracing::{info, warn};
 
 use super::config::AutoUpdate;
 use crate::api::jobs::Jobs;
+use crate::api::policy_of;
 use crate::api::{Action, ActionRequest, AppOps};
 
 /// How often installed apps are compared with the catalog.
 pub const INTERVAL: Duration = Duration::from_secs(30);
 
-/// Apps that should be updated now: policy `auto`, a newer head the guard allows without
-/// overrides; each with the head's version and sequence.
+/// Apps that should be updated now: policy `auto` (chosen in the catalog, else `config`),
+/// a newer head the guard allows without overrides, not a version that failed before;
+/// each with the head's version and sequence.
 pub fn due(
     catalog: &Catalog,
-    policy: &BTreeMap<String, AutoUpdate>,
+    config: &BTreeMap<String, AutoUpdate>,
     threshold: f64,
 ) -> Vec<(AppRef, String, u64)> {
     // The orchestrator's records (one home for desired state); an update in progress
     // already records the newer version, so it is not started twice.
-    let Ok(desired) = catalog.installed_apps() else {
+    let (Ok(desired), Ok(chosen)) = (catalog.installed_apps(), catalog.update_policies()) else {
         return Vec::new();
     };
     desired
         .into_iter()
         .filter(|d| d.wanted != DesiredRun::Removed)
         .filter_map(|d| d.app.clone().map(|app| (app, d)))
-        .filter(|(app, _)| policy.get(&app.to_string()) == Some(&AutoUpdate::Auto))
+        .filter(|(app, _)| policy_of(&chosen, config, app) == AutoUpdate::Auto)
         .filter_map(|(app, d)| {
             let head = catalog.app(&app).ok().flatten()?.summary;
             let facts = catalog.guard_facts(&app, threshold).ok().flatten()?;
+            let failed = catalog
+                .update_failure(&app)
+                .ok()
+                .flatten()
+                .is_some_and(|f| f.version == head.version);
             // Auto-update never overrides a guard.
             let newer = guard::check(&facts, Overrides::NONE).allowed()
+                && !failed
                 && semver::Version::parse(&head.version).is_ok_and(|v| v > d.version);
             newer.then_some((app, head.version, head.sequence))
         })
@@ -58,11 +67,10 @@ pub async fn run(
     policy: BTreeMap<String, AutoUpdate>,
     threshold: f64,
 ) {
-    if !policy.values().any(|p| *p == AutoUpdate::Auto) {
-        return;
-    }
+    // Policies can be set to `auto` at runtime (API, CLI, UI): the loop always runs.
     let policy = Arc::new(policy);
-    // The head version each app last failed to update to (rolled back): not retried.
+    // The head version each app last failed to update to without a rollback the catalog
+    // remembers (e.g. its blobs could not be fetched): not retried in this run either.
     let mut failed: HashMap<AppRef, String> = HashMap::new();
     let mut tick = tokio::time::interval(INTERVAL);
     loop {
@@ -201,6 +209,76 @@ mod tests {
             due(&c, &auto, 0.5).is_empty(),
             "an untrusted publisher is not followed"
         );
+    }
+
+    /// The operator's policy kept in the catalog wins over the config file, and a version
+    /// whose update failed (remembered in the catalog, so also after a restart) is not
+    /// due again; a newer one is.
+    #[test]
+    fn chosen_policy_wins_and_a_failed_version_is_not_retried() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let mut c = Catalog::open(&path).unwrap();
+        let key = Keypair::from_seed([7; 32]);
+        let v1 = publish(&mut c, &key, "1.0.0", 1);
+        let app = AppRef {
+            publisher: key.did(),
+            app: "tiny".parse().unwrap(),
+        };
+        c.put_installed(&InstalledRow {
+            name: "tiny-1".into(),
+            app: Some(app.clone()),
+            version: v1.version.clone(),
+            manifest_hash: v1.manifest.hash,
+            wanted: DesiredRun::Running,
+            stopped_by_user: false,
+            record: "{}".into(),
+            updated_at: 1,
+        })
+        .unwrap();
+        c.pin(&key.did(), "test").unwrap();
+        c.recompute_trust().unwrap();
+        publish(&mut c, &key, "1.1.0", 2);
+        let config_auto = BTreeMap::from([(app.to_string(), AutoUpdate::Auto)]);
+        let none = BTreeMap::new();
+        assert!(due(&c, &none, 0.5).is_empty(), "the default is notify");
+        c.set_update_policy(&app, AutoUpdate::Auto).unwrap();
+        assert_eq!(due(&c, &none, 0.5).len(), 1, "chosen auto");
+        c.set_update_policy(&app, AutoUpdate::Notify).unwrap();
+        assert!(
+            due(&c, &config_auto, 0.5).is_empty(),
+            "the chosen notify wins over the config's auto"
+        );
+        c.set_update_policy(&app, AutoUpdate::Auto).unwrap();
+        c.record_update_failure(&app, "1.1.0", "GET /broken-health: HTTP 404", Some("1.0.0"))
+            .unwrap();
+        drop(c);
+        let mut c = Catalog::open(&path).unwrap();
+        assert_eq!(
+            c.update_policies().unwrap().get(&app),
+            Some(&AutoUpdate::Auto),
+            "kept across a restart"
+        );
+        assert!(
+            due(&c, &none, 0.5).is_empty(),
+            "a failed version is not retried by itself"
+        );
+        let f = c.update_failure(&app).unwrap().unwrap();
+        assert_eq!(
+            (f.version.as_str(), f.reason.as_str(), f.restored.as_deref()),
+            ("1.1.0", "GET /broken-health: HTTP 404", Some("1.0.0"))
+        );
+        publish(&mut c, &key, "1.2.0", 3);
+        assert_eq!(
+            due(&c, &none, 0.5)
+                .into_iter()
+                .map(|(_, v, _)| v)
+                .collect::<Vec<_>>(),
+            vec!["1.2.0"],
+            "a newer head is due"
+        );
+        assert!(c.clear_update_failure(&app).unwrap());
+        assert_eq!(c.update_failure(&app).unwrap(), None);
     }
 
     /// Auto-update applies no head the install/update guard refuses, and never overrides.

@@ -233,17 +233,9 @@ impl Default for ApiSection {
     }
 }
 
-/// Auto-update policy of one app.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AutoUpdate {
-    /// Never update by itself, never say.
-    Off,
-    /// Show that an update is available.
-    Notify,
-    /// Update by itself (rolled back if the new version fails its health checks).
-    Auto,
-}
+/// Auto-update policy of one app: the config file's default; the operator's choice made
+/// in the API, CLI or UI is kept in the catalog and wins ([`atoll_catalog::UpdatePolicy`]).
+pub type AutoUpdate = atoll_catalog::UpdatePolicy;
 
 impl Default for NodeConfig {
     fn default() -> Self {

@@ -74,12 +74,91 @@ fn ensure_images(apps: &Path, dirs: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// Publish the sample apps with the demo publisher and pin it.
+/// The other versions of a sample app (`<dir>/versions/<version>.yml`), oldest first.
+fn extra_versions(dir: &Path) -> Result<Vec<(semver::Version, PathBuf)>> {
+    let vdir = dir.join("versions");
+    if !vdir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&vdir).with_context(|| format!("reading {}", vdir.display()))? {
+        let path = e?.path();
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".yml"))
+        else {
+            continue;
+        };
+        let v = semver::Version::parse(stem)
+            .with_context(|| format!("{}: the file name must be a version", path.display()))?;
+        out.push((v, path));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// An app dir for one extra version: the version's manifest beside the app's own files
+/// (images, icon), linked (or copied) under `<data>/demo-versions/<id>-<version>/`.
+fn stage_version(
+    data: &Path,
+    app: &Path,
+    yml: &Path,
+    version: &semver::Version,
+) -> Result<PathBuf> {
+    let id = app
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("sample app dir without a name")?;
+    let dir = data.join("demo-versions").join(format!("{id}-{version}"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::copy(yml, dir.join(manifest::MANIFEST_FILE))
+        .with_context(|| format!("copying {}", yml.display()))?;
+    let (m, _) = manifest::load(&dir)?;
+    anyhow::ensure!(
+        m.version == *version,
+        "{}: says version {}, its file name {version}",
+        yml.display(),
+        m.version
+    );
+    for (f, _) in m.local_files() {
+        let (src, dst) = (app.join(&f), dir.join(&f));
+        if dst.exists() {
+            continue;
+        }
+        if let Some(parent) = dst.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::hard_link(&src, &dst)
+            .or_else(|_| std::fs::copy(&src, &dst).map(|_| ()))
+            .with_context(|| format!("staging {}", src.display()))?;
+    }
+    Ok(dir)
+}
+
+/// Put the entry just published for `id` into the catalog at once (the relays keep only
+/// an app's newest entry, so older versions published in one run would not sync back).
+async fn import_published(catalog: &CatalogService, data: &Path, id: &str) -> Result<()> {
+    let entry = publish::bundle_dir(data, id).join(atoll_registry::bundle::ENTRY_FILE);
+    let verified = atoll_registry::bundle::verify_bundle(&entry)?;
+    let provenance = atoll_catalog::Provenance::Local(entry.display().to_string());
+    catalog
+        .write(move |c| {
+            c.ingest(&verified.entry, &provenance)?;
+            c.attach_manifest(&verified.manifest).map(|_| ())
+        })
+        .await
+        .with_context(|| format!("adding the demo's {id} to the catalog"))
+}
+
+/// Publish the sample apps with the demo publisher and pin it; with `versions`, each
+/// app's other versions after it, oldest first (the newest is then its head).
 pub async fn publish(
     d: &Discovery,
     catalog: &CatalogService,
     data: &Path,
     apps: &Path,
+    versions: bool,
 ) -> Result<DemoPublished> {
     let key = demo_key(data)?;
     let dirs = app_dirs(apps)?;
@@ -103,6 +182,17 @@ pub async fn publish(
                 error = %e,
                 "demo app not announced again; relays keep its earlier announcement"
             ),
+        }
+        if versions {
+            for (v, yml) in extra_versions(&dir)? {
+                import_published(catalog, data, &m.id).await?;
+                let staged = stage_version(data, &dir, &yml, &v)?;
+                publish::publish_app(d, data, &staged, &key, DEMO_KEY, &opts)
+                    .await
+                    .with_context(|| format!("publishing {} {v}", m.id))?;
+                info!(app = %m.id, version = %v, "demo app version published");
+            }
+            import_published(catalog, data, &m.id).await?;
         }
         blob_dirs.push(publish::bundle_dir(data, &m.id));
     }

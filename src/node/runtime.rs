@@ -64,15 +64,32 @@ impl NodeApps {
         &self,
         app: &AppRef,
     ) -> Result<(Verified<Entry>, atoll_registry::Manifest)> {
+        self.entry(app, None).await
+    }
+
+    /// The verified entry `payload` of an app (`None`: its head) and its manifest.
+    pub(super) async fn entry(
+        &self,
+        app: &AppRef,
+        payload: Option<Hash>,
+    ) -> Result<(Verified<Entry>, atoll_registry::Manifest)> {
         let of = app.clone();
         let bytes = self
             .catalog
-            .read(move |c| c.head_envelope(&of))
+            .read(move |c| match payload {
+                Some(id) => c.entry_envelope(&id),
+                None => c.head_envelope(&of),
+            })
             .await?
             .with_context(|| format!("{app} is not in the catalog"))?;
         let entry = Envelope::from_slice(&bytes)
             .and_then(|e| e.verify_rotated::<Entry>())
             .context("stored entry no longer verifies")?;
+        anyhow::ensure!(
+            entry.app_ref() == *app,
+            "internal: entry {} is not one of {app}",
+            entry.payload_id()
+        );
         // Defense in depth: a void entry is never a head, and never installed.
         let id = entry.payload_id();
         if let Some(why) = self.catalog.read(move |c| c.void_reason(&id)).await? {
@@ -306,7 +323,7 @@ impl NodeApps {
         let name = install_name(app);
         match action {
             Action::Install => {
-                let (entry, manifest) = self.head(app).await?;
+                let (entry, manifest) = self.entry(app, req.checked_entry).await?;
                 let shown = manifest_name(&manifest, app);
                 checked(&entry, req)?;
                 let links = self.links(app, &manifest).await?;
@@ -317,6 +334,15 @@ impl NodeApps {
                     request = request.link(link);
                 }
                 let report = self.orch.install(request, sink).await?;
+                // A fresh install starts with no failed update remembered.
+                let of = app.clone();
+                if let Err(e) = self
+                    .catalog
+                    .write(move |c| c.clear_update_failure(&of).map(|_| ()))
+                    .await
+                {
+                    tracing::warn!(%app, error = %e, "an earlier failed update could not be forgotten");
+                }
                 let mut msg = match &report.web_url {
                     Some(u) => format!("{shown} {} is running at {u}", report.version),
                     None => format!("{shown} {} is running", report.version),
@@ -341,12 +367,17 @@ impl NodeApps {
                 Ok(format!("{} restarted", self.shown(app).await))
             }
             Action::Update => {
-                let (entry, manifest) = self.head(app).await?;
+                let (entry, manifest) = self.entry(app, req.checked_entry).await?;
                 checked(&entry, req)?;
                 // The new version's dependencies must be installed (and accept what is).
                 self.links(app, &manifest).await?;
                 let release = self.release(&entry, manifest, job, floor).await?;
-                let report = self.orch.update(&name, release, sink).await?;
+                let result = self
+                    .orch
+                    .update_to(&name, release, req.downgrade, sink)
+                    .await;
+                self.remember_outcome(app, &entry.version, &result).await;
+                let report = result?;
                 let words = credential_words(&report.credentials, &[]);
                 job.hold_credentials(report.credentials, Vec::new());
                 Ok(format!(
@@ -411,6 +442,46 @@ fn query_error(app: &AppRef, e: QueryError) -> ApiError {
             app.app
         )),
         other => ApiError::internal(format!("{}: {other}", app.app)),
+    }
+}
+
+impl NodeApps {
+    /// Keep a failed update's version and reason in the catalog (it is then not offered
+    /// as a plain update again, nor retried by auto-update), or forget the app's failure
+    /// after a successful update.
+    async fn remember_outcome(
+        &self,
+        app: &AppRef,
+        version: &semver::Version,
+        result: &Result<atoll_orchestrator::UpdateReport, atoll_orchestrator::UpdateError>,
+    ) {
+        use atoll_orchestrator::UpdateError as E;
+        let failure = match result {
+            Ok(_) => None,
+            Err(E::RolledBack {
+                reason, restored, ..
+            }) => Some((reason.to_string(), Some(restored.to_string()))),
+            Err(E::DataNotRestored { reason, .. }) => Some((reason.to_string(), None)),
+            Err(E::RollbackFailed {
+                reason, rollback, ..
+            }) => Some((format!("{reason}; the rollback failed: {rollback}"), None)),
+            // Refused before anything changed (not newer, a port taken, a backup failed):
+            // nothing to remember; the job's error says why.
+            Err(_) => return,
+        };
+        let (of, v) = (app.clone(), version.to_string());
+        let stored = self
+            .catalog
+            .write(move |c| match failure {
+                Some((reason, restored)) => {
+                    c.record_update_failure(&of, &v, &reason, restored.as_deref())
+                }
+                None => c.clear_update_failure(&of).map(|_| ()),
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::warn!(%app, error = %e, "the outcome of the update could not be kept in the catalog");
+        }
     }
 }
 

@@ -66,7 +66,9 @@ async function showApp(ref) {
   v.append(
     h("div.detail-head", {}, icon(a, true),
       h("div", {}, h("h1", { "data-testid": "app-name" }, a.name),
-        h("div.muted", {}, "version " + a.version + " · " + (a.categories || []).join(", ")),
+        h("div.muted", { "data-testid": "app-versions-line" }, (a.installed_version
+          ? "installed " + a.installed_version + (a.installed_version === a.version ? " (the latest)" : " · latest " + a.version)
+          : "version " + a.version) + " · " + (a.categories || []).join(", ")),
         h("div.badges", {}, trustBadge(a.trust),
           a.signature && a.signature.valid ? h("span.badge.ok", {}, "signature verified") : h("span.badge.bad", {}, "signature not verified"),
           guardBadges(a.badges),
@@ -80,9 +82,13 @@ async function showApp(ref) {
         h("section.card", {}, h("h2", {}, "What it asks for"),
           h("table", { "data-testid": "permissions" }, permRows.map(([k, val, id]) => h("tr", id ? { "data-testid": id } : {}, h("th", {}, k), h("td", {}, val))))),
         h("section.card", {}, h("h2", {}, "Versions"),
-          h("table", {}, h("tr", {}, h("th", {}, "version"), h("th", {}, "sequence"), h("th", {}, "published"), h("th", {}, "state")),
-            (a.versions || []).map((x) => h("tr", {}, h("td", {}, x.version), h("td.mono", {}, x.sequence),
-              h("td", {}, when(x.published_at)), versionState(x)))))),
+          h("table", {}, h("tr", {}, h("th", {}, "version"), h("th", {}, "sequence"), h("th", {}, "published"), h("th", {}, "state"), h("th", {}, "")),
+            (a.versions || []).map((x) => {
+              const row = h("tr", { "data-testid": "version-row" }, h("td", {}, x.version), h("td.mono", {}, x.sequence),
+                h("td", {}, when(x.published_at)), versionState(x), versionAction(a, x, progress));
+              row.dataset.version = x.version;
+              return row;
+            })))),
       h("div", {},
         h("section.card", {}, h("h2", {}, "Publisher"),
           a.publisher_name ? h("p", {}, a.publisher_name) : null,

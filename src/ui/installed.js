@@ -11,6 +11,8 @@ async function showInstalled() {
   try { list = await api("/installed"); } catch (e) { v.append(errorBox(e)); return; }
   if (!list.length) { v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace.")); return; }
   const cards = new Map();
+  const allProgress = h("div", { "data-testid": "update-all-progress" });
+  v.append(updateAllButton(list, allProgress) || "", allProgress);
   for (const a of list) {
     const progress = h("div");
     const backups = h("div", { hidden: true, "data-testid": "backup-panel" });
@@ -23,16 +25,19 @@ async function showInstalled() {
     cards.set(a.ref, { parts, usage });
     v.append(h("section.card", { "data-testid": "installed-app", "data-ref": a.ref },
       h("h2", {}, a.name, " ", parts.state, " ", parts.health,
-        a.update_available ? h("span.badge.info", {}, "update " + a.update_available + " available") : null,
+        a.update_available ? h("span.badge.info", { "data-testid": "update-available" }, "update " + a.update_available + " available") : null,
         a.update_available ? guardBadges(a.badges) : null),
-      h("p.muted", {}, "version " + a.version, parts.wantedText),
+      h("p.muted", { "data-testid": "installed-version" }, "installed " + (a.installed_version || a.version) +
+        (a.available_version ? " · " + a.available_version + " available" : " · up to date"), parts.wantedText),
+      failedUpdate(a, progress), autoUpdateSelect(a),
       a.publisher_blocked ? h("p.card.warnings", { "data-testid": "publisher-blocked", role: "alert" },
         h("span.badge.bad", {}, "publisher blocked"), " ", a.publisher_blocked_message) : null,
       a.web_url ? h("p", {}, h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open " + a.web_url)) : null,
       parts.containers, parts.lastError,
       h("div.toolbar", {}, parts.control, act("restart"),
         h("button.secondary", { "data-testid": "backups", onclick: () => toggleBackups(a, backups, progress) }, "backups"),
-        a.update_available ? guardedAction("update", "update", a.ref, a.update_guard, progress) : null, act("uninstall"),
+        a.update_available ? (a.update_guard && !a.update_guard.allowed
+          ? guardedAction("update", "update", a.ref, a.update_guard, progress) : updateButton(a, progress)) : null, act("uninstall"),
         h("button.secondary", { "data-testid": "logs-button", onclick: () => logs.toggle() }, "logs"),
         h("button.secondary", { "data-testid": "usage-button", onclick: () => usage.toggle() }, "usage"),
         h("button.secondary", { "data-testid": "show-credentials", onclick: () => creds.toggle() }, "show credentials")),

@@ -54,8 +54,7 @@ function appCard(a) {
     h("div", {},
       h("h3", {}, a.name),
       h("div.desc", {}, a.description),
-      h("div.badges", {}, trustBadge(a.trust), h("span.badge", {}, "v" + a.version),
-        a.installed ? h("span.badge.info", {}, "installed") : null,
+      h("div.badges", {}, trustBadge(a.trust), versionBadges(a),
         guardBadges(a.badges),
         a.demo ? h("span.badge", { "data-testid": "demo-badge" }, "demo") : null)));
 }

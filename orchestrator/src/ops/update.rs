@@ -56,8 +56,22 @@ impl Orchestrator {
         release: Release,
         progress: &ProgressSink,
     ) -> Result<UpdateReport, UpdateError> {
+        self.update_to(name, release, false, progress).await
+    }
+
+    /// [`Orchestrator::update`], and with `allow_older` also to an older release (the
+    /// operator's explicit rollback to an earlier version). Going down works the same way:
+    /// the data is backed up first and put back if the older version fails; but the data
+    /// a newer version migrated may not be readable by the older one.
+    pub async fn update_to(
+        &self,
+        name: &str,
+        release: Release,
+        allow_older: bool,
+        progress: &ProgressSink,
+    ) -> Result<UpdateReport, UpdateError> {
         let sink = progress.bind(name, Operation::Update);
-        let result = self.update_inner(name, release, &sink).await;
+        let result = self.update_inner(name, release, allow_older, &sink).await;
         sink.finish(&result, "updated");
         result
     }
@@ -66,6 +80,7 @@ impl Orchestrator {
         &self,
         name: &str,
         release: Release,
+        allow_older: bool,
         sink: &ProgressSink,
     ) -> Result<UpdateReport, UpdateError> {
         let shared = self.shared();
@@ -81,7 +96,7 @@ impl Orchestrator {
         }
         let from = record.release.version().clone();
         let to = release.version().clone();
-        if to <= from {
+        if to == from || (to < from && !allow_older) {
             return Err(UpdateError::NotNewer {
                 app: name.to_owned(),
                 current: from,

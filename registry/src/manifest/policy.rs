@@ -44,6 +44,8 @@ pub mod limits {
     pub const NAME: usize = 64;
     /// Characters of the description.
     pub const DESCRIPTION: usize = 4096;
+    /// Characters of the release notes.
+    pub const RELEASE_NOTES: usize = 8192;
     /// Categories.
     pub const CATEGORIES: usize = 8;
     /// Links.
@@ -186,6 +188,9 @@ pub fn check(m: &Manifest) -> Vec<Violation> {
     }
     c.text("name", &m.name, limits::NAME);
     c.text("description", &m.description, limits::DESCRIPTION);
+    if let Some(notes) = &m.release_notes {
+        c.text("release_notes", notes, limits::RELEASE_NOTES);
+    }
     if let Some(icon) = &m.icon {
         c.relative_path("icon".into(), icon);
     }

@@ -34,6 +34,10 @@ pub struct Manifest {
     /// SPDX license expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub license: Option<String>,
+    /// What changed in this version, shown before an update to it (plain text, at most
+    /// 8192 characters; newlines and tabs allowed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_notes: Option<String>,
     /// The containers of the app.
     pub containers: Vec<Container>,
     /// Other apps this one needs.

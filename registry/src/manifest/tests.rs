@@ -229,6 +229,50 @@ fn too_many_containers_and_oversized_text_are_bounded() {
     ));
 }
 
+/// `release_notes`: optional, kept in the signed form, bounded, one clear error naming it.
+#[test]
+fn release_notes_are_optional_bounded_and_signed() {
+    let plain = parse_str(&base()).unwrap();
+    assert_eq!(plain.release_notes, None);
+    let with = base().replacen(
+        "description: A demo.",
+        "description: A demo.\nrelease_notes: \"Fixes the login.\\nNew: dark mode.\"",
+        1,
+    );
+    let m = parse_str(&with).unwrap();
+    assert_eq!(
+        m.release_notes.as_deref(),
+        Some("Fixes the login.\nNew: dark mode.")
+    );
+    assert_ne!(
+        m.hash().unwrap(),
+        plain.hash().unwrap(),
+        "the notes are signed"
+    );
+    let long = base().replacen(
+        "description: A demo.",
+        &format!("description: A demo.\nrelease_notes: {}", "x".repeat(9000)),
+        1,
+    );
+    let err = parse_str(&long).unwrap_err();
+    let problems = err.problems();
+    let p = problems
+        .iter()
+        .find(|p| p.field == "release_notes")
+        .unwrap_or_else(|| panic!("no release_notes problem in {err}"));
+    assert!(p.message.contains("8192"), "{}", p.message);
+    let bell = base().replacen(
+        "description: A demo.",
+        "description: A demo.\nrelease_notes: \"ding\\u0007\"",
+        1,
+    );
+    let err = parse_str(&bell).unwrap_err();
+    assert!(
+        err.problems().iter().any(|p| p.field == "release_notes"),
+        "{err}"
+    );
+}
+
 #[test]
 fn settings_files_and_shown_secrets_parse_and_sign() {
     let m = parse_str(&base()).unwrap();
