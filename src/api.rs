@@ -10,6 +10,7 @@
 mod apps;
 mod auth;
 pub mod backups;
+mod data;
 mod deps;
 mod endorse;
 mod error;
@@ -19,6 +20,7 @@ pub mod jobs;
 pub mod limits;
 mod network;
 mod ops;
+pub mod ports;
 mod publish;
 mod relays;
 mod rotation;
@@ -129,6 +131,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/blobs/{hash}", get(apps::blob))
         .route("/installed", get(ops::installed))
         .route("/installed/{did}/{app}/logs", get(ops::logs))
+        .route("/data", get(data::list))
+        .route("/data/{did}/{app}", axum::routing::delete(data::delete))
         .route("/actions/{action}", post(ops::start_action))
         .route("/jobs/{job}/events", get(ops::job_events))
         .route("/jobs/{job}/credentials", post(ops::job_credentials))

@@ -102,8 +102,8 @@ pub use error::{
 pub use health::HealthStatus;
 pub use host::{PodmanConfig, PodmanHost, StorageDirs};
 pub use ops::{
-    failpoint, AppState, AppStatus, ContainerStatus, InstallReport, InstallRequest, PortStatus,
-    RestoreReport, Resumed, UpdateReport,
+    failpoint, AppData, AppState, AppStatus, ContainerStatus, DeleteDataError, InstallReport,
+    InstallRequest, PortStatus, RestoreReport, Resumed, UpdateReport, VolumeUse,
 };
 pub use orchestrator::Orchestrator;
 pub use podman::types::ContainerState;

@@ -4,6 +4,7 @@
 
 mod backup;
 mod control;
+mod data;
 pub mod failpoint;
 mod install;
 mod query;
@@ -13,6 +14,7 @@ mod update;
 mod wait;
 
 pub use backup::RestoreReport;
+pub use data::{AppData, DeleteDataError, VolumeUse, SOURCE_FILE};
 pub use install::{InstallReport, InstallRequest};
 pub use query::{AppState, AppStatus, ContainerStatus, PortStatus};
 pub use resume::Resumed;

@@ -340,6 +340,13 @@ pub async fn detail(
         .await?;
     if let Some(r) = out["ref"].as_str().and_then(|s| s.parse::<AppRef>().ok()) {
         out["web_url"] = json!(ops.web_url(&r).await);
+        // Data an earlier install left: a reinstall reuses it unless it starts fresh.
+        if out["installed"] != json!(true) {
+            out["kept_data"] = match ops.data_of(&r).await {
+                Some(d) if !d.is_empty() => super::data::data_json(&d),
+                _ => Value::Null,
+            };
+        }
     }
     Ok(Json(out))
 }

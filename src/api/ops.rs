@@ -84,6 +84,15 @@ pub struct ActionRequest {
     /// Without it an install with missing dependencies is a 409 `missing-dependencies`.
     #[serde(default)]
     pub with_deps: bool,
+    /// Install: host ports other than the manifest's, by container port (`{"8080": 18090}`
+    /// publishes the container's port 8080 on 127.0.0.1:18090). Kept with the install:
+    /// updates, restarts and restores publish the same ports.
+    #[serde(default)]
+    pub ports: std::collections::BTreeMap<u16, u16>,
+    /// Install: delete the data kept from an earlier install (volumes, secrets) first, so
+    /// the app starts fresh instead of reusing it.
+    #[serde(default)]
+    pub fresh: bool,
     /// Set by the API, never by the client: the dependencies to install first, in order,
     /// each with the head sequence the guard allowed.
     #[serde(skip)]
@@ -107,6 +116,8 @@ impl ActionRequest {
             note: None,
             settings: Default::default(),
             with_deps: false,
+            ports: Default::default(),
+            fresh: false,
             dependencies: Vec::new(),
             checked_sequence: Some(sequence),
         }
@@ -153,6 +164,26 @@ pub trait AppOps: Send + Sync {
     fn logs(&self, app: AppRef, tail: usize) -> BoxFut<'_, anyhow::Result<Vec<String>>>;
     /// Where the app's web UI answers, if it has one and runs.
     fn web_url(&self, app: &AppRef) -> BoxFut<'_, Option<String>>;
+    /// The data `app` has on disk, installed or not (volumes with sizes, secret names).
+    fn data_of(&self, app: &AppRef) -> BoxFut<'_, Option<atoll_orchestrator::AppData>> {
+        let _ = app;
+        Box::pin(async { None })
+    }
+    /// Data kept on disk by apps that are not installed, by install name.
+    fn kept_data(&self) -> BoxFut<'_, anyhow::Result<Vec<atoll_orchestrator::AppData>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Delete the kept data of `app` (not installed).
+    fn delete_data(
+        &self,
+        app: AppRef,
+    ) -> BoxFut<'_, Result<atoll_orchestrator::AppData, atoll_orchestrator::DeleteDataError>> {
+        Box::pin(async move {
+            Err(atoll_orchestrator::DeleteDataError::NotFound(
+                app.to_string(),
+            ))
+        })
+    }
 }
 
 /// What syncs with the network (discovery).
@@ -229,6 +260,8 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
             "badges": facts.as_ref().map(super::guard::badges).unwrap_or_default(),
             "update_guard": facts.as_ref().map(super::guard::guard_json),
             "auto_update": policy,
+            // What an uninstall keeps or deletes (the uninstall dialog says it).
+            "data": state.ops.data_of(&app_ref).await.as_ref().map(super::data::data_json),
         }));
     }
     Ok(Json(json!(out)))
@@ -288,9 +321,15 @@ pub async fn start_action(
             "settings: given at install only (an update keeps the install's values)",
         ));
     }
+    if action != Action::Install && (!req.ports.is_empty() || req.fresh) {
+        return Err(ApiError::bad_request(
+            "ports, fresh: given at install only (an update keeps the install's ports)",
+        ));
+    }
     let threshold = state.install_threshold;
     let check = app.clone();
     let settings = req.settings.clone();
+    let ports = req.ports.clone();
     let (installed, facts, sequence, deps) = state
         .read_catalog(move |c| {
             let view = c.app(&check).map_err(ApiError::internal)?.ok_or_else(|| {
@@ -302,6 +341,8 @@ pub async fn start_action(
                 if let Some(m) = c.manifest(&view.manifest).map_err(ApiError::internal)? {
                     atoll_orchestrator::settings::check(&m, &settings)
                         .map_err(|e| ApiError::bad_request(format!("settings: {e}")))?;
+                    super::ports::resolve(&m, &ports)
+                        .map_err(|e| ApiError::bad_request(format!("ports: {e}")))?;
                 }
             }
             let facts = c

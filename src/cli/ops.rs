@@ -30,6 +30,14 @@ pub enum OpCommand {
         /// dependencies is refused, listing them.
         #[arg(long)]
         with_deps: bool,
+        /// Publish container port CONTAINER on host port HOST instead of the manifest's
+        /// (repeatable; on 127.0.0.1). Kept with the install for updates and restarts.
+        #[arg(long = "port", value_name = "HOST=CONTAINER", value_parser = parse_port)]
+        port: Vec<(u16, u16)>,
+        /// Delete the data an earlier install of the app left (volumes, secrets) first,
+        /// instead of reusing it.
+        #[arg(long)]
+        fresh: bool,
         #[command(flatten)]
         overrides: Overrides,
         /// Print progress as JSON lines.
@@ -124,6 +132,27 @@ impl Overrides {
         }
         b
     }
+}
+
+/// Before an install: say that it reuses the data an earlier install left, if any.
+fn kept_data_note(c: &NodeClient, app: &str) {
+    let Ok(detail) = c.get(&format!("/apps/{app}")) else {
+        return;
+    };
+    let kept = &detail["kept_data"];
+    if kept.is_null() {
+        return;
+    }
+    println!(
+        "reusing the data an earlier install of {app} left ({}); install with --fresh to \
+         delete it first",
+        super::data::describe(kept)
+    );
+}
+
+/// `HOST=CONTAINER` of `--port`.
+fn parse_port(s: &str) -> Result<(u16, u16), String> {
+    crate::api::ports::parse_arg(s)
 }
 
 /// `NAME=VALUE` of `--set`.
@@ -243,6 +272,8 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             app,
             set,
             with_deps,
+            port,
+            fresh,
             overrides,
             json,
         } => {
@@ -250,6 +281,18 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             dependencies(&c, &app, with_deps, json)?;
             let mut body = overrides.body(&app);
             body["with_deps"] = with_deps.into();
+            if !port.is_empty() {
+                let map: std::collections::BTreeMap<String, u16> = port
+                    .into_iter()
+                    .map(|(host, container)| (container.to_string(), host))
+                    .collect();
+                body["ports"] = json!(map);
+            }
+            if fresh {
+                body["fresh"] = true.into();
+            } else if !json {
+                kept_data_note(&c, &app);
+            }
             if !set.is_empty() {
                 let map: std::collections::BTreeMap<String, String> = set.into_iter().collect();
                 body["settings"] = json!(map);
