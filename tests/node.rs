@@ -29,6 +29,8 @@ mod deps;
 mod guard;
 #[path = "node/hosts.rs"]
 mod hosts;
+#[path = "node/install.rs"]
+mod install;
 #[path = "node/multihost.rs"]
 mod multihost;
 #[path = "node/netns.rs"]

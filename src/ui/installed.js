@@ -9,7 +9,7 @@ async function showInstalled() {
   v.append(h("h1", {}, "Installed apps"), area);
   let list;
   try { list = await api("/installed"); } catch (e) { v.append(errorBox(e)); return; }
-  if (!list.length) { v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace.")); return; }
+  if (!list.length) { v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace.")); await keptDataSection(v); return; }
   for (const a of list) {
     const progress = h("div");
     const backups = h("div", { hidden: true, "data-testid": "backup-panel" });
@@ -25,13 +25,14 @@ async function showInstalled() {
       a.web_url ? h("p", {}, h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open " + a.web_url)) : null,
       h("div.toolbar", {}, a.wanted === "stopped" ? act("start") : act("stop"), act("restart"),
         h("button.secondary", { "data-testid": "backups", onclick: () => toggleBackups(a, backups, progress) }, "backups"),
-        a.update_available ? guardedAction("update", "update", a.ref, a.update_guard, progress) : null, act("uninstall"),
+        a.update_available ? guardedAction("update", "update", a.ref, a.update_guard, progress) : null, uninstallButton(a, progress),
         h("button.secondary", { onclick: async () => {
           logs.hidden = !logs.hidden;
           if (!logs.hidden) { try { const l = await api("/installed/" + refPath(a.ref) + "/logs?tail=200"); logs.textContent = l.lines.join("\n"); } catch (e) { logs.textContent = e.message; } }
         } }, "logs")),
       progress, backups, logs));
   }
+  await keptDataSection(v);
   await leftBackups(v, area);
 }
 

@@ -144,18 +144,15 @@ try {
 
   step = "uninstall";
   await page.click("[data-testid=installed-app] [data-testid=uninstall]");
-  // The job's end: its message says done (or failed), or, on a loaded machine, the page has
-  // already re-rendered after a success and the app is gone from the list (the message
-  // goes with it: issue 14's "outcomes vanish").
+  await page.click("[data-testid=installed-app] [data-testid=uninstall-confirm]");
+  // The job's end: its message (kept with the outcome after the page re-rendered) says
+  // done or failed.
   await page.waitForFunction(() => {
     const m = document.querySelector("[data-testid=progress-message]");
-    if (m) return m.dataset.state === "done" || m.textContent.startsWith("Failed");
-    return !document.querySelector("[data-testid=installed-app]") && document.body.textContent.includes("Nothing installed yet");
+    return m && (m.dataset.state === "done" || m.textContent.startsWith("Failed"));
   }, null, { timeout: 120000 });
   const ended = page.locator("[data-testid=progress-message]");
-  if (await ended.count()) {
-    expect((await ended.getAttribute("data-state")) === "done", "uninstall failed: " + (await ended.textContent()));
-  }
+  expect((await ended.getAttribute("data-state")) === "done", "uninstall failed: " + (await ended.textContent()));
   await page.goto(base + "#/installed");
   await page.waitForSelector("text=Nothing installed yet", { timeout: 20000 });
 
