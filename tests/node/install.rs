@@ -55,6 +55,7 @@ containers:
       timeout: 2s
       retries: 3
       start_period: 2s
+    stop_grace: 1s
 "#
         ),
     )
