@@ -88,6 +88,7 @@ pub fn parse_arg(arg: &str) -> Result<(u16, u16), String> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

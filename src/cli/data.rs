@@ -24,7 +24,7 @@ pub enum DataCommand {
     /// backups stay).
     Delete {
         /// App reference `<did>/<app>`.
-        app: atoll_registry::AppRef,
+        app: String,
     },
 }
 

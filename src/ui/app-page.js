@@ -77,6 +77,7 @@ async function showApp(ref) {
     installWarnings(a) || "", kept || "", settings || "", ports || "", actions, progress,
     h("div.cols", {},
       h("div", {},
+        screenshotsCard(a.screenshots),
         h("section.card", {}, h("h2", {}, "About"), h("p", { "data-testid": "app-description" }, a.description),
           a.license ? h("p.muted", {}, "License: " + a.license) : null,
           h("ul", {}, Object.entries(a.links || {}).map(([k, u]) => h("li", {}, h("a", { href: u, rel: "noopener nofollow", target: "_blank" }, k))))),
@@ -98,6 +99,14 @@ async function showApp(ref) {
           h("p.mono", {}, "manifest " + (a.manifest_hash || "")),
           h("p", {}, "Origin: ", h("span.mono", {}, (a.origin && a.origin.node_id) || "—")),
           h("p", {}, "Mirrors: " + ((a.mirrors || []).length || "none known"))))));
+}
+// The app's screenshots (blobs served like the icon), each with its caption as alt text.
+function screenshotsCard(shots) {
+  if (!(shots || []).length) return null;
+  return h("section.card", { "data-testid": "screenshots" }, h("h2", {}, "Screenshots"),
+    h("div.screenshots", {}, shots.map((s) => h("figure", {},
+      h("img.screenshot", { src: s.url, alt: s.caption || "screenshot", "data-testid": "screenshot" }),
+      s.caption ? h("figcaption.muted", {}, s.caption) : null))));
 }
 function explanation(x) {
   if (!x) return h("p.muted", {}, "No explanation available.");

@@ -101,6 +101,12 @@ try {
   await field.waitFor({ timeout: 20000 });
   expect(await field.inputValue() === manifestPort, "port field holds " + await field.inputValue());
   expect(await page.locator("[data-testid=reuse-data]").count() === 0, "kept data offered before any install");
+  step = "the app's screenshot is shown, its caption the alt text";
+  const shot = page.locator("[data-testid=screenshots] img[data-testid=screenshot]");
+  await shot.waitFor({ timeout: 20000 });
+  expect(await shot.getAttribute("alt") === "Porty's page", "alt text " + await shot.getAttribute("alt"));
+  await page.waitForFunction(() => { const i = document.querySelector("img[data-testid=screenshot]"); return i && i.complete; }, null, { timeout: 20000 });
+  expect(await shot.evaluate((i) => i.naturalWidth) === 1, "the screenshot did not load");
 
   step = "install on another port: the outcome with its link stays after the re-render";
   let o = await install(port, false);

@@ -69,6 +69,10 @@ try {
   await page.click("[data-testid=app-card]");
   await page.waitForSelector("[data-testid=app-name]");
   expect((await page.locator("[data-testid=app-name]").innerText()) === "Hello Static", "wrong app page");
+  const shot = page.locator("[data-testid=screenshots] img[data-testid=screenshot]");
+  await shot.waitFor({ timeout: 20000 });
+  expect((await shot.getAttribute("alt")) === "The page it serves: Hello from atoll", "screenshot alt " + (await shot.getAttribute("alt")));
+  await page.waitForFunction(() => { const i = document.querySelector("img[data-testid=screenshot]"); return i && i.complete && i.naturalWidth === 640; }, null, { timeout: 20000 });
   expect((await page.locator("[data-testid=publisher-did]").innerText()).startsWith("did:key:z6Mk"), "no publisher DID");
   expect((await page.locator("[data-testid=trust-explanation]").innerText()).includes("pinned"), "no trust explanation");
 

@@ -6,7 +6,8 @@
 //! `atoll data list`) and offered on the app page before a reinstall; a purge deletes it
 //! and removes the app's image from podman. Then the same in Chromium
 //! (tests/browser/install.mjs): outcomes kept until dismissed, the uninstall dialog with
-//! the data choice, kept data deleted from the Installed page, a fresh reinstall.
+//! the data choice, kept data deleted from the Installed page, a fresh reinstall. The app's
+//! screenshot (an optional manifest field, a blob like the icon) is served and shown.
 
 use super::*;
 
@@ -29,6 +30,7 @@ fn porty_app(dir: &Path) {
         app.join("images/web.oci.tar"),
     )
     .unwrap();
+    fs::write(app.join("shot.png"), PNG).unwrap();
     let port = free_port();
     fs::write(app.join("port"), port.to_string()).unwrap();
     fs::write(
@@ -39,6 +41,8 @@ name: Porty
 version: 1.0.0
 description: Serves a page and keeps a note in its data volume.
 categories: [test]
+screenshots:
+  - {{ path: shot.png, caption: "Porty's page" }}
 containers:
   - name: web
     image:
@@ -122,6 +126,21 @@ fn ports_outcomes_and_kept_data() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(detail["kept_data"].is_null(), "{detail}");
+    // The screenshot: listed with its caption, served like the icon.
+    assert_eq!(
+        detail["screenshots"][0]["caption"], "Porty's page",
+        "{detail}"
+    );
+    let shot = reqwest::blocking::get(format!(
+        "{}{}",
+        node.url,
+        detail["screenshots"][0]["url"].as_str().unwrap()
+    ))
+    .unwrap();
+    assert_eq!(shot.status().as_u16(), 200);
+    assert_eq!(shot.headers()["content-type"], "image/png");
+    assert_eq!(shot.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(shot.bytes().unwrap().as_ref(), PNG);
     let t = Some(node.token.as_str());
     let install = |body: Value| {
         let (s, job) = node.post("/api/v1/actions/install", t, &body.to_string());
