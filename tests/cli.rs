@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 
 #[path = "cli/conformance.rs"]
 mod conformance;
+#[path = "cli/install.rs"]
+mod install;
 
 const SAMPLES: [&str; 3] = ["hello-static", "notebook", "two-tier"];
 
