@@ -4,7 +4,8 @@
 //! a restart; the job's percent never goes back and its last event names the app's URL;
 //! an uninstall keeping data says so and how to delete it, the data is listed (`GET /data`,
 //! `atoll data list`) and offered on the app page before a reinstall; a purge deletes it
-//! and removes the app's image from podman. Then the same in Chromium
+//! and removes the app's image from podman; a restore of the uninstalled app's last backup
+//! publishes the same port again. Then the same in Chromium
 //! (tests/browser/install.mjs): outcomes kept until dismissed, the uninstall dialog with
 //! the data choice, kept data deleted from the Installed page, a fresh reinstall. The app's
 //! screenshot (an optional manifest field, a blob like the icon) is served and shown.
@@ -261,6 +262,35 @@ fn ports_outcomes_and_kept_data() {
     assert!(answers(second));
     assert!(!answers(chosen));
     drop(holder);
+
+    // Uninstalled, then restored from its last backup: installed again on the same port.
+    let (s, job) = node.post(
+        "/api/v1/actions/uninstall",
+        t,
+        &json!({ "app": app }).to_string(),
+    );
+    assert_eq!(s, 202, "{job}");
+    assert!(follow(&node, job["events"].as_str().unwrap())["error"].is_null());
+    assert!(!answers(second));
+    let (_, backups) = node.get("/api/v1/backups");
+    let last = backups["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["source"] == app.as_str() && b["reason"] == "uninstall")
+        .unwrap_or_else(|| panic!("no uninstall backup: {backups}"));
+    let (s, job) = node.post(
+        &format!("/api/v1/backups/{}/restore", last["id"].as_str().unwrap()),
+        t,
+        "{}",
+    );
+    assert_eq!(s, 202, "{job}");
+    let done = follow(&node, job["events"].as_str().unwrap());
+    assert!(done["error"].is_null(), "{done}");
+    assert!(
+        answers(second),
+        "the restored install does not answer on {second}"
+    );
 
     // Purge: data deleted, and the app's image removed from podman.
     assert!(porty_image().is_some(), "porty's image is not in podman");
