@@ -209,6 +209,15 @@ impl Reconciler {
         let Ok(others) = self.shared.store.list().await else {
             return;
         };
+        // An install still loading its images has not recorded their ids yet: it may need
+        // one of these, so nothing is removed while one runs.
+        if others
+            .iter()
+            .any(|o| o.name != app && !o.phase.is_prepared())
+        {
+            tracing::info!(%app, "an install is loading images; the purge keeps the app's images");
+            return;
+        }
         let used: std::collections::BTreeSet<&String> = others
             .iter()
             .filter(|o| o.name != app)
