@@ -11,6 +11,7 @@ mod apps;
 mod auth;
 pub mod backups;
 mod credentials;
+mod data;
 mod deps;
 mod diff;
 mod endorse;
@@ -22,6 +23,7 @@ pub mod limits;
 pub mod logs;
 mod network;
 mod ops;
+pub mod ports;
 mod publish;
 mod relays;
 mod resolve;
@@ -152,6 +154,8 @@ pub fn router(state: ApiState) -> Router {
             get(updates::preview),
         )
         .route("/actions/update-all", post(updates::update_all))
+        .route("/data", get(data::list))
+        .route("/data/{did}/{app}", axum::routing::delete(data::delete))
         .route("/actions/{action}", post(ops::start_action))
         .route("/jobs/{job}/events", get(ops::job_events))
         .route("/jobs/{job}/credentials", post(ops::job_credentials))

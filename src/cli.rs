@@ -5,6 +5,7 @@ mod backup;
 mod catalog;
 mod client;
 mod conformance;
+mod data;
 mod endorse;
 mod inspect;
 mod key;
@@ -68,6 +69,9 @@ pub enum Command {
     /// Back up, restore, export and import an app's data on the running node.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Data kept from uninstalled apps on the running node: list, delete.
+    #[command(subcommand)]
+    Data(data::DataCommand),
     /// Operate apps on the running node (install, start, stop, …).
     #[command(flatten)]
     Op(ops::OpCommand),
@@ -85,6 +89,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sync(cmd) => sync::run(&home, &cli.node, cmd),
         Command::Conformance(args) => conformance::run(args),
         Command::Backup(cmd) => backup::run(&home, &cli.node, cmd),
+        Command::Data(cmd) => data::run(&home, &cli.node, cmd),
         Command::Op(cmd) => ops::run(&home, &cli.node, cmd),
     }
 }

@@ -13,6 +13,8 @@ mod conformance;
 mod operator;
 #[path = "cli/updates.rs"]
 mod updates;
+#[path = "cli/install.rs"]
+mod install;
 
 const SAMPLES: [&str; 3] = ["hello-static", "notebook", "two-tier"];
 

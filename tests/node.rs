@@ -31,6 +31,8 @@ mod deps;
 mod guard;
 #[path = "node/hosts.rs"]
 mod hosts;
+#[path = "node/install.rs"]
+mod install;
 #[path = "node/multihost.rs"]
 mod multihost;
 #[path = "node/netns.rs"]
@@ -111,6 +113,9 @@ fn apps_with_hostile(dir: &Path) {
         fs::create_dir_all(dst.join("images")).unwrap();
         fs::copy(src.join("manifest.yml"), dst.join("manifest.yml")).unwrap();
         fs::copy(src.join("icon.svg"), dst.join("icon.svg")).unwrap();
+        if src.join("screenshot.png").exists() {
+            fs::copy(src.join("screenshot.png"), dst.join("screenshot.png")).unwrap();
+        }
         for img in fs::read_dir(src.join("images")).unwrap() {
             let img = img.unwrap().path();
             fs::copy(&img, dst.join("images").join(img.file_name().unwrap())).unwrap();

@@ -505,6 +505,9 @@ fn insert_entry(
         let kind = match a.kind {
             atoll_registry::objects::ArtifactKind::Icon => BlobKind::Icon,
             atoll_registry::objects::ArtifactKind::Image => BlobKind::Image,
+            // A screenshot is stored as what an icon is: a small image the UI shows,
+            // fetched with the entry (the blob table's kinds are fixed by its schema).
+            atoll_registry::objects::ArtifactKind::Screenshot => BlobKind::Icon,
         };
         blob.execute(params![
             a.blob.hash.as_bytes(),

@@ -102,8 +102,9 @@ pub use error::{
 pub use health::HealthStatus;
 pub use host::{PodmanConfig, PodmanHost, StorageDirs};
 pub use ops::{
-    failpoint, AppState, AppStatus, AppUsage, ContainerStatus, ContainerUsage, InstallReport,
-    InstallRequest, PortStatus, RestoreReport, Resumed, UpdateReport, VolumeUsage,
+    failpoint, AppData, AppState, AppStatus, AppUsage, ContainerStatus, ContainerUsage,
+    DeleteDataError, InstallReport, InstallRequest, PortStatus, RestoreReport, Resumed,
+    UpdateReport, VolumeUsage, VolumeUse,
 };
 pub use orchestrator::Orchestrator;
 pub use podman::types::ContainerState;

@@ -5,6 +5,7 @@
 
 mod backup;
 mod control;
+mod data;
 pub mod failpoint;
 mod install;
 mod query;
@@ -15,6 +16,7 @@ mod usage;
 mod wait;
 
 pub use backup::RestoreReport;
+pub use data::{AppData, DeleteDataError, VolumeUse, SOURCE_FILE};
 pub use install::{InstallReport, InstallRequest};
 pub use query::{AppState, AppStatus, ContainerStatus, PortStatus};
 pub use resume::Resumed;

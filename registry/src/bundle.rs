@@ -366,6 +366,13 @@ pub fn local_file_problems(app_dir: &Path, manifest: &Manifest) -> Vec<Problem> 
     if let Some(icon) = &manifest.icon {
         fields.push(("icon".into(), icon, MAX_ICON_BYTES));
     }
+    for (i, s) in manifest.screenshots.iter().enumerate() {
+        fields.push((
+            format!("screenshots[{i}].path"),
+            &s.path,
+            ArtifactKind::Screenshot.max_bytes(),
+        ));
+    }
     for (i, c) in manifest.containers.iter().enumerate() {
         if let Some(archive) = &c.image.archive {
             if !fields.iter().any(|(_, p, _)| p == archive) {
@@ -425,11 +432,9 @@ pub fn sign_app(
         let what = match kind {
             ArtifactKind::Icon => Part::Icon,
             ArtifactKind::Image => Part::ImageArchive(rel.clone()),
+            ArtifactKind::Screenshot => Part::Artifact(rel.clone()),
         };
-        let max = match kind {
-            ArtifactKind::Icon => MAX_ICON_BYTES,
-            ArtifactKind::Image => MAX_IMAGE_BYTES,
-        };
+        let max = kind.max_bytes();
         let blob = hash_file(app_dir, &rel, &what, max).map_err(|e| match e {
             BundleError::Missing { what, path, .. } if kind == ArtifactKind::Image => {
                 BundleError::Missing {
@@ -614,10 +619,7 @@ pub fn verify_bundle(entry_path: &Path) -> Result<VerifiedBundle, BundleError> {
         }
     }
     for a in &entry.artifacts {
-        let max = match a.kind {
-            ArtifactKind::Icon => MAX_ICON_BYTES,
-            ArtifactKind::Image => MAX_IMAGE_BYTES,
-        };
+        let max = a.kind.max_bytes();
         check_blob(dir, &Part::Artifact(a.path.clone()), &a.blob, max)?;
     }
     Ok(VerifiedBundle { entry, manifest })

@@ -20,7 +20,7 @@ pub use policy::Violation;
 pub use rule::Rule;
 pub use schema::{
     BackupHook, Container, Dependency, Health, HttpCheck, ImageSource, Manifest, Port, Protocol,
-    Secret, Setting, TcpCheck, TemplateFile, Volume, DEFAULT_FILE_MODE,
+    Screenshot, Secret, Setting, TcpCheck, TemplateFile, Volume, DEFAULT_FILE_MODE,
 };
 
 use crate::canonical::{to_canonical_bytes, CanonicalError};

@@ -20,6 +20,8 @@ pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 pub const MAX_MANIFEST_BYTES: u64 = 256 * 1024;
 /// Largest icon blob.
 pub const MAX_ICON_BYTES: u64 = 1024 * 1024;
+/// Largest screenshot blob.
+pub const MAX_SCREENSHOT_BYTES: u64 = 2 * 1024 * 1024;
 /// Largest image archive blob.
 pub const MAX_IMAGE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Most artifacts per entry.
@@ -95,6 +97,19 @@ pub enum ArtifactKind {
     Icon,
     /// An OCI or docker image archive.
     Image,
+    /// A screenshot of the app (PNG, JPEG or WebP), shown on its page.
+    Screenshot,
+}
+
+impl ArtifactKind {
+    /// The largest blob of this kind.
+    pub fn max_bytes(self) -> u64 {
+        match self {
+            Self::Icon => MAX_ICON_BYTES,
+            Self::Image => MAX_IMAGE_BYTES,
+            Self::Screenshot => MAX_SCREENSHOT_BYTES,
+        }
+    }
 }
 
 /// A file of the app (named by its path in the manifest) that travels as a blob.
@@ -301,10 +316,7 @@ impl Payload for Entry {
             });
         }
         for (i, a) in self.artifacts.iter().enumerate() {
-            let max = match a.kind {
-                ArtifactKind::Icon => MAX_ICON_BYTES,
-                ArtifactKind::Image => MAX_IMAGE_BYTES,
-            };
+            let max = a.kind.max_bytes();
             if a.blob.size == 0 || a.blob.size > max {
                 return Err(PayloadProblem::OutOfRange {
                     field: Field::item("artifacts", i, "size"),

@@ -132,9 +132,42 @@ fn app_out(
     })
 }
 
-/// The icon artifacts (path → hash) of an app's head entry. The stored envelope was
-/// verified when it was ingested; reading it back does not verify it again.
+/// The icon artifacts (path → hash) of an app's head entry.
 fn head_icons(catalog: &atoll_catalog::Catalog, app: &AppRef) -> ApiResult<BTreeMap<String, Hash>> {
+    head_artifacts(catalog, app, atoll_registry::objects::ArtifactKind::Icon)
+}
+
+/// The screenshots of an app's head entry, in manifest order: `{url, caption}`.
+fn screenshots(
+    catalog: &atoll_catalog::Catalog,
+    app: &AppRef,
+    manifest: Option<&Manifest>,
+) -> ApiResult<Value> {
+    let Some(m) = manifest.filter(|m| !m.screenshots.is_empty()) else {
+        return Ok(json!([]));
+    };
+    let blobs = head_artifacts(
+        catalog,
+        app,
+        atoll_registry::objects::ArtifactKind::Screenshot,
+    )?;
+    Ok(json!(m
+        .screenshots
+        .iter()
+        .filter_map(|s| blobs.get(&s.path).map(|h| json!({
+            "url": format!("/api/v1/blobs/{h}"),
+            "caption": s.caption,
+        })))
+        .collect::<Vec<_>>()))
+}
+
+/// The artifacts of `kind` (path → hash) of an app's head entry. The stored envelope was
+/// verified when it was ingested; reading it back does not verify it again.
+fn head_artifacts(
+    catalog: &atoll_catalog::Catalog,
+    app: &AppRef,
+    kind: atoll_registry::objects::ArtifactKind,
+) -> ApiResult<BTreeMap<String, Hash>> {
     let Some(bytes) = catalog.head_envelope(app).map_err(ApiError::internal)? else {
         return Ok(BTreeMap::new());
     };
@@ -144,7 +177,7 @@ fn head_icons(catalog: &atoll_catalog::Catalog, app: &AppRef) -> ApiResult<BTree
     Ok(entry
         .artifacts
         .iter()
-        .filter(|a| a.kind == atoll_registry::objects::ArtifactKind::Icon)
+        .filter(|a| a.kind == kind)
         .map(|a| (a.path.clone(), a.blob.hash))
         .collect())
 }
@@ -344,6 +377,7 @@ pub async fn detail(
             v["mirrors"] = json!(mirrors);
             v["permissions"] = manifest.as_ref().map(permissions).unwrap_or(Value::Null);
             v["license"] = json!(manifest.as_ref().and_then(|m| m.license.clone()));
+            v["screenshots"] = screenshots(c, &app_ref, manifest.as_ref())?;
             v["links"] = json!(manifest.as_ref().map(|m| m.links.clone()).unwrap_or_default());
             v["manifest"] = serde_json::to_value(&manifest).map_err(ApiError::internal)?;
             v["trust_explanation"] = super::trust::explanation_json(&explanation);
@@ -354,6 +388,13 @@ pub async fn detail(
         .await?;
     if let Some(r) = out["ref"].as_str().and_then(|s| s.parse::<AppRef>().ok()) {
         out["web_url"] = json!(ops.web_url(&r).await);
+        // Data an earlier install left: a reinstall reuses it unless it starts fresh.
+        if out["installed"] != json!(true) {
+            out["kept_data"] = match ops.data_of(&r).await {
+                Some(d) if !d.is_empty() => super::data::data_json(&d),
+                _ => Value::Null,
+            };
+        }
     }
     Ok(Json(out))
 }
@@ -370,8 +411,13 @@ const ICON_TYPES: &[(&str, &str, &[u8])] = &[
     ("gif", "image/gif", b"GIF8"),
 ];
 
-/// The path an accepted head entry published `hash` under as its icon, if any.
-fn icon_path(catalog: &atoll_catalog::Catalog, hash: &Hash) -> ApiResult<Option<String>> {
+/// The path and kind an accepted head entry published `hash` under as its icon or a
+/// screenshot, if any.
+fn icon_path(
+    catalog: &atoll_catalog::Catalog,
+    hash: &Hash,
+) -> ApiResult<Option<(String, atoll_registry::objects::ArtifactKind)>> {
+    use atoll_registry::objects::ArtifactKind;
     let envelopes = catalog
         .head_envelopes_naming_artifact(hash, 16)
         .map_err(ApiError::internal)?;
@@ -379,11 +425,11 @@ fn icon_path(catalog: &atoll_catalog::Catalog, hash: &Hash) -> ApiResult<Option<
         let envelope = atoll_registry::Envelope::from_slice(&bytes).map_err(ApiError::internal)?;
         let entry: atoll_registry::Entry =
             serde_json::from_value(envelope.payload).map_err(ApiError::internal)?;
-        let icon = entry.artifacts.iter().find(|a| {
-            a.kind == atoll_registry::objects::ArtifactKind::Icon && a.blob.hash == *hash
+        let shown = entry.artifacts.iter().find(|a| {
+            matches!(a.kind, ArtifactKind::Icon | ArtifactKind::Screenshot) && a.blob.hash == *hash
         });
-        if let Some(a) = icon {
-            return Ok(Some(a.path.clone()));
+        if let Some(a) = shown {
+            return Ok(Some((a.path.clone(), a.kind)));
         }
     }
     Ok(None)
@@ -400,25 +446,33 @@ pub async fn blob(
     let hash: Hash = hash
         .parse()
         .map_err(|e| ApiError::bad_request(format!("path: {e}")))?;
-    let path = state
+    let (path, artifact) = state
         .read_catalog(move |c| icon_path(c, &hash))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("blob {hash} is not the icon of any app")))?;
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "blob {hash} is not the icon or a screenshot of any app"
+            ))
+        })?;
+    let screenshot = artifact == atoll_registry::objects::ArtifactKind::Screenshot;
     let ext = path
         .rsplit_once('.')
         .map(|(_, e)| e.to_ascii_lowercase())
         .unwrap_or_default();
     let (_, kind, magic) = ICON_TYPES
         .iter()
-        .find(|(e, _, _)| *e == ext)
+        .find(|(e, _, _)| {
+            *e == ext
+                && (!screenshot || atoll_registry::manifest::policy::SCREENSHOT_TYPES.contains(e))
+        })
         .copied()
         .ok_or_else(|| {
             ApiError::not_found(format!(
-                "icon {:?} of blob {hash}: this node serves only svg, png, webp, jpeg and gif icons",
+                "{:?} of blob {hash}: this node serves only svg, png, webp, jpeg and gif icons and png, webp and jpeg screenshots",
                 clip(&path, 80)
             ))
         })?;
-    let max = atoll_registry::objects::MAX_ICON_BYTES;
+    let max = artifact.max_bytes();
     let from_swarm = state.net.blob(hash, max).await;
     let bytes = match from_swarm {
         Some(b) => Some(b),

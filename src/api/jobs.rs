@@ -41,6 +41,9 @@ pub struct JobProgress {
     /// step is about (`<did>/<app>`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
+    /// On the last event of a job that ended well: where the app's web UI answers now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_url: Option<String>,
     /// On the last event of a job that generated or kept credentials: their names (never
     /// their values) and where to read the values once.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -324,6 +327,7 @@ impl JobHandle {
             fetch: None,
             credentials: None,
             app: None,
+            web_url: None,
         });
     }
 
@@ -338,11 +342,17 @@ impl JobHandle {
             fetch: Some(fetch),
             credentials: None,
             app: None,
+            web_url: None,
         });
     }
 
     /// The job ended well.
     pub fn succeed(&self, message: impl Into<String>) {
+        self.succeed_at(message, None);
+    }
+
+    /// The job ended well, and the app's web UI answers at `web_url`.
+    pub fn succeed_at(&self, message: impl Into<String>, web_url: Option<String>) {
         let credentials = self.notice();
         self.emit(JobProgress {
             stage: "done".into(),
@@ -353,6 +363,7 @@ impl JobHandle {
             fetch: None,
             credentials,
             app: None,
+            web_url,
         });
     }
 
@@ -369,6 +380,7 @@ impl JobHandle {
             // Credentials of dependencies installed before the failure are still shown.
             credentials: self.notice(),
             app: None,
+            web_url: None,
         });
     }
 }
@@ -380,6 +392,19 @@ mod tests {
 
     fn history(jobs: &Jobs, id: &str) -> Vec<JobProgress> {
         jobs.inner.lock().unwrap()[id].history.clone()
+    }
+
+    #[test]
+    fn a_jobs_percent_never_goes_backwards() {
+        let jobs = Jobs::default();
+        let job = jobs.create();
+        job.step("fetch", 5, "a");
+        job.step("verify", 1, "b");
+        job.step("images", 30, "c");
+        job.step("containers", 10, "d");
+        job.fail("e");
+        let percents: Vec<u8> = history(&jobs, job.id()).iter().map(|p| p.percent).collect();
+        assert_eq!(percents, [5, 5, 30, 30, 100]);
     }
 
     #[test]

@@ -98,6 +98,15 @@ pub struct ActionRequest {
     /// `version` the job installs instead of the head.
     #[serde(skip)]
     pub checked_entry: Option<atoll_registry::Hash>,
+    /// Install: host ports other than the manifest's, by container port (`{"8080": 18090}`
+    /// publishes the container's port 8080 on 127.0.0.1:18090). Kept with the install:
+    /// updates, restarts and restores publish the same ports.
+    #[serde(default)]
+    pub ports: std::collections::BTreeMap<u16, u16>,
+    /// Install: delete the data kept from an earlier install (volumes, secrets) first, so
+    /// the app starts fresh instead of reusing it.
+    #[serde(default)]
+    pub fresh: bool,
     /// Set by the API, never by the client: the dependencies to install first, in order,
     /// each with the head sequence the guard allowed.
     #[serde(skip)]
@@ -125,6 +134,8 @@ impl ActionRequest {
             retry: false,
             downgrade: false,
             checked_entry: None,
+            ports: Default::default(),
+            fresh: false,
             dependencies: Vec::new(),
             checked_sequence: Some(sequence),
         }
@@ -203,6 +214,26 @@ pub trait AppOps: Send + Sync {
     }
     /// Where the app's web UI answers, if it has one and runs.
     fn web_url(&self, app: &AppRef) -> BoxFut<'_, Option<String>>;
+    /// The data `app` has on disk, installed or not (volumes with sizes, secret names).
+    fn data_of(&self, app: &AppRef) -> BoxFut<'_, Option<atoll_orchestrator::AppData>> {
+        let _ = app;
+        Box::pin(async { None })
+    }
+    /// Data kept on disk by apps that are not installed, by install name.
+    fn kept_data(&self) -> BoxFut<'_, anyhow::Result<Vec<atoll_orchestrator::AppData>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Delete the kept data of `app` (not installed).
+    fn delete_data(
+        &self,
+        app: AppRef,
+    ) -> BoxFut<'_, Result<atoll_orchestrator::AppData, atoll_orchestrator::DeleteDataError>> {
+        Box::pin(async move {
+            Err(atoll_orchestrator::DeleteDataError::NotFound(
+                app.to_string(),
+            ))
+        })
+    }
 }
 
 /// What the default [`AppOps`] methods answer: no app runs here.
@@ -314,6 +345,8 @@ pub async fn installed(State(state): State<ApiState>) -> ApiResult<Json<Value>> 
             } else {
                 "default"
             },
+            // What an uninstall keeps or deletes (the uninstall dialog says it).
+            "data": state.ops.data_of(&app_ref).await.as_ref().map(super::data::data_json),
         }));
     }
     Ok(Json(json!(out)))
@@ -371,9 +404,15 @@ pub async fn start_action(
             "retry, downgrade: given with update only",
         ));
     }
+    if action != Action::Install && (!req.ports.is_empty() || req.fresh) {
+        return Err(ApiError::bad_request(
+            "ports, fresh: given at install only (an update keeps the install's ports)",
+        ));
+    }
     let threshold = state.install_threshold;
     let check = app.clone();
     let settings = req.settings.clone();
+    let ports = req.ports.clone();
     // (downgrade, retry), for the checks inside the catalog read.
     let req_flags = (req.downgrade, req.retry);
     let (installed, facts, sequence, deps, target) = state
@@ -409,6 +448,8 @@ pub async fn start_action(
                 if let Some(m) = c.manifest(&manifest_hash).map_err(ApiError::internal)? {
                     atoll_orchestrator::settings::check(&m, &settings)
                         .map_err(|e| ApiError::bad_request(format!("settings: {e}")))?;
+                    super::ports::resolve(&m, &ports)
+                        .map_err(|e| ApiError::bad_request(format!("ports: {e}")))?;
                 }
             }
             let (facts, sequence, target) = match picked {

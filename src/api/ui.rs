@@ -18,6 +18,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ("core.js", JS, include_str!("../ui/core.js")),
     ("guard.js", JS, include_str!("../ui/guard.js")),
     ("jobs.js", JS, include_str!("../ui/jobs.js")),
+    ("install.js", JS, include_str!("../ui/install.js")),
     ("market.js", JS, include_str!("../ui/market.js")),
     ("app-page.js", JS, include_str!("../ui/app-page.js")),
     ("installed.js", JS, include_str!("../ui/installed.js")),

@@ -36,6 +36,14 @@ pub enum OpCommand {
         /// void; see the versions in `atoll catalog show`).
         #[arg(long, value_name = "X.Y.Z")]
         version: Option<String>,
+        /// Publish container port CONTAINER on host port HOST instead of the manifest's
+        /// (repeatable; on 127.0.0.1). Kept with the install for updates and restarts.
+        #[arg(long = "port", value_name = "HOST=CONTAINER", value_parser = parse_port)]
+        port: Vec<(u16, u16)>,
+        /// Delete the data an earlier install of the app left (volumes, secrets) first,
+        /// instead of reusing it.
+        #[arg(long)]
+        fresh: bool,
         #[command(flatten)]
         overrides: Overrides,
         /// Print progress as JSON lines.
@@ -188,6 +196,27 @@ impl Overrides {
     }
 }
 
+/// Before an install: say that it reuses the data an earlier install left, if any.
+fn kept_data_note(c: &NodeClient, app: &str) {
+    let Ok(detail) = c.get(&format!("/apps/{app}")) else {
+        return;
+    };
+    let kept = &detail["kept_data"];
+    if kept.is_null() {
+        return;
+    }
+    println!(
+        "reusing the data an earlier install of {app} left ({}); install with --fresh to \
+         delete it first",
+        super::data::describe(kept)
+    );
+}
+
+/// `HOST=CONTAINER` of `--port`.
+fn parse_port(s: &str) -> Result<(u16, u16), String> {
+    crate::api::ports::parse_arg(s)
+}
+
 /// `NAME=VALUE` of `--set`.
 fn parse_setting(s: &str) -> Result<(String, String), String> {
     let (name, value) = s
@@ -307,6 +336,8 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             set,
             with_deps,
             version,
+            port,
+            fresh,
             overrides,
             json,
         } => {
@@ -317,6 +348,18 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             body["with_deps"] = with_deps.into();
             if let Some(v) = version {
                 body["version"] = v.into();
+            }
+            if !port.is_empty() {
+                let map: std::collections::BTreeMap<String, u16> = port
+                    .into_iter()
+                    .map(|(host, container)| (container.to_string(), host))
+                    .collect();
+                body["ports"] = json!(map);
+            }
+            if fresh {
+                body["fresh"] = true.into();
+            } else if !json {
+                kept_data_note(&c, &app);
             }
             if !set.is_empty() {
                 let map: std::collections::BTreeMap<String, String> = set.into_iter().collect();

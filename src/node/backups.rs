@@ -127,6 +127,8 @@ impl NodeApps {
         for (k, v) in &record.settings {
             request = request.setting(k, v);
         }
+        // The host ports the backed-up install used.
+        request.ports = record.ports.clone();
         for link in &links {
             request = request.link(link);
         }

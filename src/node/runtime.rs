@@ -327,9 +327,26 @@ impl NodeApps {
                 let shown = manifest_name(&manifest, app);
                 checked(&entry, req)?;
                 let links = self.links(app, &manifest).await?;
+                let ports = crate::api::ports::resolve(&manifest, &req.ports)
+                    .map_err(|e| anyhow::anyhow!("ports: {e}"))?;
+                if req.fresh {
+                    match self.orch.delete_data(&name).await {
+                        Ok(d) => job.step(
+                            "data",
+                            1,
+                            format!(
+                                "deleted the data kept from the earlier install ({})",
+                                data_words(&d)
+                            ),
+                        ),
+                        Err(atoll_orchestrator::DeleteDataError::NotFound(_)) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
                 let release = self.release(&entry, manifest, job, floor).await?;
                 let mut request = InstallRequest::new(release).name(&name);
                 request.settings = req.settings.clone();
+                request.ports = ports;
                 for link in &links {
                     request = request.link(link);
                 }
@@ -387,26 +404,21 @@ impl NodeApps {
             }
             Action::Uninstall => {
                 let shown = self.shown(app).await;
-                // Data: the volumes of the version installed (not of the catalog's head).
-                let had_data = self
-                    .orch
-                    .store()
-                    .get(&name)
-                    .await
-                    .ok()
-                    .flatten()
-                    .is_some_and(|r| {
-                        r.release
-                            .manifest
-                            .containers
-                            .iter()
-                            .any(|c| !c.volumes.is_empty())
-                    });
+                let data = self.orch.data_of(&name).await;
                 self.orch.uninstall(&name, req.purge, sink).await?;
-                Ok(match (had_data, req.purge) {
-                    (false, _) => format!("{shown} uninstalled; it had no data"),
-                    (true, true) => format!("{shown} uninstalled and its data deleted"),
-                    (true, false) => format!("{shown} uninstalled; its data is kept"),
+                Ok(if data.is_empty() {
+                    format!("{shown} uninstalled; it had no data to keep")
+                } else if req.purge {
+                    format!(
+                        "{shown} uninstalled and its data deleted ({})",
+                        data_words(&data)
+                    )
+                } else {
+                    format!(
+                        "{shown} uninstalled; its data is kept ({}): a reinstall uses it again; \
+                         delete it on the Installed page or with `atoll data delete {app}`",
+                        data_words(&data)
+                    )
                 })
             }
         }
@@ -509,6 +521,42 @@ pub(super) fn forward_progress(
     (sink, forward)
 }
 
+/// Bytes for people: "512 B", "12.0 KiB", "3.4 MiB", "1.2 GiB".
+pub fn human_bytes(n: u64) -> String {
+    const K: f64 = 1024.0;
+    let f = n as f64;
+    if f < K {
+        format!("{n} B")
+    } else if f < K * K {
+        format!("{:.1} KiB", f / K)
+    } else if f < K * K * K {
+        format!("{:.1} MiB", f / (K * K))
+    } else {
+        format!("{:.1} GiB", f / (K * K * K))
+    }
+}
+
+/// An app's data for people: "volumes data (12.0 KiB), secrets notebook-key".
+pub(super) fn data_words(d: &atoll_orchestrator::AppData) -> String {
+    let mut parts = Vec::new();
+    if !d.volumes.is_empty() {
+        let v: Vec<String> = d
+            .volumes
+            .iter()
+            .map(|v| format!("{} ({})", v.name, human_bytes(v.bytes)))
+            .collect();
+        parts.push(format!("volumes {}", v.join(", ")));
+    }
+    if !d.secrets.is_empty() {
+        parts.push(format!("secrets {}", d.secrets.join(", ")));
+    }
+    if parts.is_empty() {
+        "nothing".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
+
 /// What a job's last message says of its credentials (names only, never values).
 fn credential_words(
     credentials: &[atoll_orchestrator::secrets::Credential],
@@ -579,7 +627,14 @@ impl AppOps for NodeApps {
                 return self.install_with_deps(&app, &req, &job).await;
             }
             match self.run_one(action, &app, &req, &job).await {
-                Ok(msg) => job.succeed(msg),
+                Ok(msg) => {
+                    // The outcome names where the app now answers (the UI's "Open" link).
+                    let url = match action {
+                        Action::Uninstall | Action::Stop => None,
+                        _ => self.web_url(&app).await,
+                    };
+                    job.succeed_at(msg, url)
+                }
                 Err(e) => job.fail(self.in_people_words(&app, format!("{e:#}")).await),
             }
         })
@@ -700,6 +755,22 @@ impl AppOps for NodeApps {
                 .await
                 .map_err(|e| query_error(&app, e))
         })
+    }
+
+    fn data_of(&self, app: &AppRef) -> BoxFut<'_, Option<atoll_orchestrator::AppData>> {
+        let name = install_name(app);
+        Box::pin(async move { Some(self.orch.data_of(&name).await) })
+    }
+
+    fn kept_data(&self) -> BoxFut<'_, Result<Vec<atoll_orchestrator::AppData>>> {
+        Box::pin(async move { Ok(self.orch.kept_data().await?) })
+    }
+
+    fn delete_data(
+        &self,
+        app: AppRef,
+    ) -> BoxFut<'_, Result<atoll_orchestrator::AppData, atoll_orchestrator::DeleteDataError>> {
+        Box::pin(async move { self.orch.delete_data(&install_name(&app)).await })
     }
 
     fn web_url(&self, app: &AppRef) -> BoxFut<'_, Option<String>> {

@@ -28,6 +28,9 @@ async function showApp(ref) {
   const progress = h("div", { "data-testid": "progress-area" });
   const actions = h("div.toolbar");
   const settings = a.installed ? null : settingsForm(a.manifest && a.manifest.settings);
+  const ports = a.installed ? null : portsForm(a.manifest);
+  const kept = a.installed ? null : keptDataOffer(a.kept_data);
+  const form = installForm([settings, ports, kept]);
   if (a.installed) {
     actions.append(h("a", { href: "#/installed" }, "Installed: manage it on the Installed page"));
     if (a.web_url) actions.append(h("a", { href: a.web_url, target: "_blank", rel: "noopener", "data-testid": "open-app" }, "Open app"));
@@ -49,7 +52,7 @@ async function showApp(ref) {
             " (trust " + Number(d.trust).toFixed(2) + ")")))));
       }
       actions.append(guardedAction("install", deps.length ? "Install with " + deps.length + " dependenc" + (deps.length === 1 ? "y" : "ies") : "Install",
-        a.ref, a.guard, progress, settings, deps.length ? { with_deps: true } : null));
+        a.ref, a.guard, progress, form, deps.length ? { with_deps: true } : null));
     }
   }
   const perms = a.permissions || {};
@@ -73,9 +76,10 @@ async function showApp(ref) {
           a.signature && a.signature.valid ? h("span.badge.ok", {}, "signature verified") : h("span.badge.bad", {}, "signature not verified"),
           guardBadges(a.badges),
           a.demo ? h("span.badge", {}, "demo app") : null))),
-    installWarnings(a) || "", settings || "", actions, progress,
+    installWarnings(a) || "", kept || "", settings || "", ports || "", actions, progress,
     h("div.cols", {},
       h("div", {},
+        screenshotsCard(a.screenshots),
         h("section.card", {}, h("h2", {}, "About"), h("p", { "data-testid": "app-description" }, a.description),
           a.license ? h("p.muted", {}, "License: " + a.license) : null,
           h("ul", {}, Object.entries(a.links || {}).map(([k, u]) => h("li", {}, h("a", { href: u, rel: "noopener nofollow", target: "_blank" }, k))))),
@@ -112,6 +116,14 @@ function limitRows(list) {
     ["Runs as user", each((c) => c.user || "the image's default user"), "perm-user"],
     ["Network", each((c) => c.network === "none" ? "none (no network)" : "its app's private network"), "perm-network"],
   ];
+}
+// The app's screenshots (blobs served like the icon), each with its caption as alt text.
+function screenshotsCard(shots) {
+  if (!(shots || []).length) return null;
+  return h("section.card", { "data-testid": "screenshots" }, h("h2", {}, "Screenshots"),
+    h("div.screenshots", {}, shots.map((s) => h("figure", {},
+      h("img.screenshot", { src: s.url, alt: s.caption || "screenshot", "data-testid": "screenshot" }),
+      s.caption ? h("figcaption.muted", {}, s.caption) : null))));
 }
 function explanation(x) {
   if (!x) return h("p.muted", {}, "No explanation available.");

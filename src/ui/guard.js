@@ -24,12 +24,12 @@ const OVERRIDE_FIELDS = new Set(["override_stale", "override_trust"]);
 function guardedAction(action, label, ref, guard, progress, settings, extra) {
   const body = Object.assign({ app: ref }, extra || {});
   const go = (b) => (ev) => {
-    // The install dialog's setting fields, read at the click (a required one left empty
-    // stops here, naming it).
+    // The install dialog's fields (settings, ports, start fresh), read at the click (a
+    // required one left empty stops here, naming it).
     if (settings) {
       const values = settings.values();
       if (values.error) { clear(progress).append(h("p.error", { "data-testid": "settings-error" }, values.error)); return; }
-      b = Object.assign({}, b, { settings: values.settings });
+      b = Object.assign({}, b, values);
     }
     return runAction(action, b, progress, ev.target);
   };

@@ -9,7 +9,7 @@ async function showInstalled() {
   v.append(h("h1", {}, "Installed apps"), area);
   let list;
   try { list = await api("/installed"); } catch (e) { v.append(errorBox(e)); return; }
-  if (!list.length) { v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace.")); return; }
+  if (!list.length) { v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace.")); await keptDataSection(v); return; }
   const cards = new Map();
   const allProgress = h("div", { "data-testid": "update-all-progress" });
   v.append(updateAllButton(list, allProgress) || "", allProgress);
@@ -37,13 +37,14 @@ async function showInstalled() {
       h("div.toolbar", {}, parts.control, act("restart"),
         h("button.secondary", { "data-testid": "backups", onclick: () => toggleBackups(a, backups, progress) }, "backups"),
         a.update_available ? (a.update_guard && !a.update_guard.allowed
-          ? guardedAction("update", "update", a.ref, a.update_guard, progress) : updateButton(a, progress)) : null, act("uninstall"),
+          ? guardedAction("update", "update", a.ref, a.update_guard, progress) : updateButton(a, progress)) : null, uninstallButton(a, progress),
         h("button.secondary", { "data-testid": "logs-button", onclick: () => logs.toggle() }, "logs"),
         h("button.secondary", { "data-testid": "usage-button", onclick: () => usage.toggle() }, "usage"),
         h("button.secondary", { "data-testid": "show-credentials", onclick: () => creds.toggle() }, "show credentials")),
       progress, backups, usage.panel, creds, logs));
   }
   keepLive(cards);
+  await keptDataSection(v);
   await leftBackups(v, area);
 }
 

@@ -78,25 +78,55 @@ async function ensureToken(container) {
 async function runAction(action, body, area, button) {
   return runJob(action, "/actions/" + action, body, area, button);
 }
-// Start a job (POST path) and follow its progress in `area` until it ends.
+// A finished job's card, kept on screen outside the re-rendered view (in #notices) until
+// dismissed: success with the app's link, or the failure's reason (a rollback's too).
+function keepOutcome(card, action, p) {
+  const failed = !!p.error;
+  card.setAttribute("data-testid", "outcome");
+  card.dataset.state = failed ? "failed" : "done";
+  card.dataset.action = action;
+  card.classList.add("outcome", failed ? "failed" : "ok");
+  card.setAttribute("role", failed ? "alert" : "status");
+  card.firstChild.textContent = action + (failed ? " failed" : " done");
+  if (failed) card.append(h("p.error", { "data-testid": "outcome-reason" }, p.error));
+  if (!failed && p.web_url) {
+    card.append(h("p", {}, h("a", { href: p.web_url, target: "_blank", rel: "noopener", "data-testid": "outcome-open" }, "Open " + p.web_url)));
+  }
+  card.append(h("button.secondary", { "data-testid": "dismiss-outcome", onclick: () => card.remove() }, "Dismiss"));
+  document.getElementById("notices").append(card);
+}
+// Only the latest job's message is the `progress-message`: older outcomes keep theirs as
+// `outcome-message`.
+function retireProgressMessages() {
+  document.querySelectorAll("[data-testid=progress-message]").forEach((m) => m.setAttribute("data-testid", "outcome-message"));
+}
+// Start a job (POST path) and follow its progress in `area` until it ends. Its button stays
+// disabled while it runs; at the end its card moves to the kept outcomes and the page is
+// rendered again at once, showing the state after the job (never the one before it).
 async function runJob(action, path, body, area, button) {
   clear(area);
   await ensureToken(area);
   if (button) button.disabled = true;
+  retireProgressMessages();
   const bar = h("div.progress", { role: "progressbar" }, h("div"));
   const msg = h("p", { "data-testid": "progress-message" }, "Starting " + action + "…");
-  area.append(h("div.card", {}, h("strong", {}, action), bar, msg));
+  const card = h("div.card", { "data-testid": "job-card" }, h("strong", {}, action), bar, msg);
+  area.append(card);
   let job;
   try { job = await api(path, { method: "POST", body }); }
   catch (e) {
+    // Refused before any job started: nothing changed, the page stays as it is.
     if (e.status === 401) localStorage.removeItem("atoll-token");
     bar.classList.add("failed"); msg.textContent = "Failed: " + e.message; if (button) button.disabled = false; return;
   }
+  let shown = 0;
   return new Promise((resolve) => {
     const es = new EventSource(API + "/jobs/" + enc(job.job) + "/events");
     es.onmessage = (ev) => {
       let p; try { p = JSON.parse(ev.data); } catch { return; }
-      bar.firstChild.style.width = Math.max(0, Math.min(100, p.percent || 0)) + "%";
+      // Never backwards on screen either (the node's events are monotonic already).
+      shown = Math.max(shown, Math.max(0, Math.min(100, p.percent || 0)));
+      bar.firstChild.style.width = shown + "%";
       // A job installing dependencies first names the app of each step.
       const app = p.app ? p.app.split("/").pop() + ": " : "";
       msg.textContent = app + (p.stage ? p.stage + ": " : "") + (p.message || "");
@@ -115,9 +145,11 @@ async function runJob(action, path, body, area, button) {
         es.close();
         if (p.error) { bar.classList.add("failed"); msg.textContent = "Failed: " + p.error; }
         else { bar.classList.add("done"); msg.dataset.state = "done"; if (p.message) msg.textContent = p.message; }
-        if (button) button.disabled = false;
-        const shown = p.credentials ? showCredentials(job.job, p.credentials) : Promise.resolve();
-        shown.finally(() => { resolve(p); setTimeout(route, 600); });
+        keepOutcome(card, action, p);
+        const credentials = p.credentials ? showCredentials(job.job, p.credentials) : Promise.resolve();
+        credentials.finally(async () => {
+          try { await route(); } finally { resolve(p); }
+        });
       }
     };
     es.onerror = () => { /* EventSource reconnects by itself; the job replays its events */ };

@@ -29,9 +29,8 @@ const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(String(e)));
 let step = "start";
 function expect(cond, what) { if (!cond) throw new Error(step + ": " + what); }
-// The install's outcome: "done", "Failed: …", or "installed" when the page already
-// re-rendered after the success (it does 600 ms after the job ended; on a loaded machine
-// the message may go before it is seen).
+// The install's outcome: "done" or "Failed: …" (the message is kept with the outcome after
+// the page re-renders), or "installed" when the page shows it installed.
 const finished = async () => (await page.waitForFunction(() => {
   const m = document.querySelector("[data-testid=progress-message]");
   if (m && m.dataset.state === "done") return "done";
@@ -79,6 +78,7 @@ try {
   const card = page.locator("[data-testid=installed-app]", { hasText: "Dep dep-base" });
   await card.waitFor({ timeout: 20000 });
   await card.locator("[data-testid=uninstall]").click();
+  await card.locator("[data-testid=uninstall-confirm]").click();
   const refusal = card.locator("[data-testid=progress-message]");
   await refusal.waitFor({ timeout: 20000 });
   await page.waitForFunction((el) => el.textContent.startsWith("Failed"), await refusal.elementHandle(), { timeout: 20000 });

@@ -69,6 +69,10 @@ try {
   await page.click("[data-testid=app-card]");
   await page.waitForSelector("[data-testid=app-name]");
   expect((await page.locator("[data-testid=app-name]").innerText()) === "Hello Static", "wrong app page");
+  const shot = page.locator("[data-testid=screenshots] img[data-testid=screenshot]");
+  await shot.waitFor({ timeout: 20000 });
+  expect((await shot.getAttribute("alt")) === "The page it serves: Hello from atoll", "screenshot alt " + (await shot.getAttribute("alt")));
+  await page.waitForFunction(() => { const i = document.querySelector("img[data-testid=screenshot]"); return i && i.complete && i.naturalWidth === 640; }, null, { timeout: 20000 });
   expect((await page.locator("[data-testid=publisher-did]").innerText()).startsWith("did:key:z6Mk"), "no publisher DID");
   expect((await page.locator("[data-testid=trust-explanation]").innerText()).includes("pinned"), "no trust explanation");
 
@@ -144,18 +148,15 @@ try {
 
   step = "uninstall";
   await page.click("[data-testid=installed-app] [data-testid=uninstall]");
-  // The job's end: its message says done (or failed), or, on a loaded machine, the page has
-  // already re-rendered after a success and the app is gone from the list (the message
-  // goes with it: issue 14's "outcomes vanish").
+  await page.click("[data-testid=installed-app] [data-testid=uninstall-confirm]");
+  // The job's end: its message (kept with the outcome after the page re-rendered) says
+  // done or failed.
   await page.waitForFunction(() => {
     const m = document.querySelector("[data-testid=progress-message]");
-    if (m) return m.dataset.state === "done" || m.textContent.startsWith("Failed");
-    return !document.querySelector("[data-testid=installed-app]") && document.body.textContent.includes("Nothing installed yet");
+    return m && (m.dataset.state === "done" || m.textContent.startsWith("Failed"));
   }, null, { timeout: 120000 });
   const ended = page.locator("[data-testid=progress-message]");
-  if (await ended.count()) {
-    expect((await ended.getAttribute("data-state")) === "done", "uninstall failed: " + (await ended.textContent()));
-  }
+  expect((await ended.getAttribute("data-state")) === "done", "uninstall failed: " + (await ended.textContent()));
   await page.goto(base + "#/installed");
   await page.waitForSelector("text=Nothing installed yet", { timeout: 20000 });
 

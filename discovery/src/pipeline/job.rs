@@ -237,6 +237,7 @@ async fn stages(ctx: &JobCtx, input: &JobInput) -> Result<(), Step> {
         let kind = match artifact.kind {
             ArtifactKind::Icon => "icon",
             ArtifactKind::Image => "image",
+            ArtifactKind::Screenshot => "screenshot",
         };
         fetch(
             ctx,

@@ -131,6 +131,10 @@ pub struct BackupRecord {
     pub consistency: Consistency,
     /// The install's settings.
     pub settings: BTreeMap<String, String>,
+    /// The install's host-port overrides (the manifest's host port → the host port
+    /// used): a restore that installs the app publishes the same ports.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ports: BTreeMap<u16, u16>,
     /// The volumes' contents, parents before children.
     pub files: Vec<FileEntry>,
     /// The generated secrets (and the markers of the credentials already shown).
@@ -320,6 +324,7 @@ mod tests {
             created_at: 1,
             consistency: Consistency::Stopped,
             settings: BTreeMap::new(),
+            ports: BTreeMap::new(),
             files: vec![
                 FileEntry {
                     path: "data".into(),

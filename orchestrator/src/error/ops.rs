@@ -131,18 +131,30 @@ pub enum InstallError {
         dependency: String,
     },
     /// A host port is used by another installed app.
-    #[error("host port {port} is already used by installed app {app:?}")]
+    #[error(
+        "host port {port} is already used by installed app {app:?}: install with another \
+         host port for container port {container} (CLI --port <free port>={container}, the \
+         port field on the app's page, API \"ports\": {{\"{container}\": <free port>}})"
+    )]
     PortTaken {
         /// The port.
         port: u16,
+        /// The container port published on it.
+        container: u16,
         /// The app that has it.
         app: String,
     },
     /// A host port is in use on 127.0.0.1 by something else.
-    #[error("host port {port} is in use on 127.0.0.1: choose another with a port override")]
+    #[error(
+        "host port {port} is in use on 127.0.0.1: install with another host port for \
+         container port {container} (CLI --port <free port>={container}, the port field on \
+         the app's page, API \"ports\": {{\"{container}\": <free port>}})"
+    )]
     PortInUse {
         /// The port.
         port: u16,
+        /// The container port published on it.
+        container: u16,
     },
     /// The release is inconsistent.
     #[error(transparent)]

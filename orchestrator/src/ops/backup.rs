@@ -42,6 +42,7 @@ struct Meta {
     version: semver::Version,
     manifest_hash: atoll_registry::Hash,
     settings: std::collections::BTreeMap<String, String>,
+    ports: std::collections::BTreeMap<u16, u16>,
 }
 
 impl Meta {
@@ -53,6 +54,7 @@ impl Meta {
             version: r.release.version().clone(),
             manifest_hash: r.release.manifest_hash,
             settings: r.settings.clone(),
+            ports: r.ports.clone(),
         }
     }
 
@@ -64,6 +66,7 @@ impl Meta {
             version: r.version.clone(),
             manifest_hash: r.manifest_hash,
             settings: r.settings.clone(),
+            ports: r.ports.clone(),
         }
     }
 }
@@ -303,6 +306,7 @@ impl Orchestrator {
                         created_at: now_secs(),
                         consistency,
                         settings: meta.settings,
+                        ports: meta.ports,
                         files: snap.files,
                         secrets: snap.secrets,
                         skipped: snap.skipped,

@@ -115,6 +115,17 @@ pub(crate) fn host_ports(
         .collect()
 }
 
+/// The container port published on host port `host` (after overrides).
+fn container_port(release: &Release, overrides: &BTreeMap<u16, u16>, host: u16) -> u16 {
+    release
+        .manifest
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter())
+        .find(|p| overrides.get(&p.host).copied().unwrap_or(p.host) == host)
+        .map_or(host, |p| p.container)
+}
+
 /// Is the port free on 127.0.0.1 right now?
 fn port_free(port: u16, protocol: Protocol) -> bool {
     match protocol {
@@ -175,13 +186,17 @@ impl Orchestrator {
             if let Some((port, _)) = ports.iter().find(|p| theirs.contains(p)) {
                 return Err(InstallError::PortTaken {
                     port: *port,
+                    container: container_port(&release, &request.ports, *port),
                     app: other.name,
                 });
             }
         }
         for (port, protocol) in &ports {
             if !port_free(*port, *protocol) {
-                return Err(InstallError::PortInUse { port: *port });
+                return Err(InstallError::PortInUse {
+                    port: *port,
+                    container: container_port(&release, &request.ports, *port),
+                });
             }
         }
         shared.service.ensure().await?;

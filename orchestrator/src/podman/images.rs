@@ -34,6 +34,21 @@ impl Podman {
         }
     }
 
+    /// Remove an image by id (not forced: an image a container still uses stays, and that
+    /// is an error). A missing image is fine.
+    pub async fn remove_image(&self, id: &str) -> Result<(), PodmanError> {
+        let path = format!("/images/{}", seg(id));
+        match self
+            .client
+            .call(Method::DELETE, &path, empty(), DEFAULT_TIMEOUT)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Inspect an image; `None` if podman does not have it.
     pub async fn inspect_image(&self, name: &str) -> Result<Option<ImageInspect>, PodmanError> {
         match self

@@ -199,6 +199,49 @@ impl Reconciler {
         }
     }
 
+    /// A purge also removes the app's images (current and previous release) that no other
+    /// installed app uses. An image podman cannot remove (a container outside atoll uses
+    /// it) stays, logged: the uninstall does not fail for it.
+    async fn remove_unshared_images(&self, app: &str) {
+        let Ok(Some(record)) = self.shared.store.get(app).await else {
+            return;
+        };
+        let Ok(others) = self.shared.store.list().await else {
+            return;
+        };
+        // An install still loading its images has not recorded their ids yet: it may need
+        // one of these, so nothing is removed while one runs.
+        if others
+            .iter()
+            .any(|o| o.name != app && !o.phase.is_prepared())
+        {
+            tracing::info!(%app, "an install is loading images; the purge keeps the app's images");
+            return;
+        }
+        let used: std::collections::BTreeSet<&String> = others
+            .iter()
+            .filter(|o| o.name != app)
+            .flat_map(|o| {
+                o.images
+                    .values()
+                    .chain(o.previous.iter().flat_map(|p| p.images.values()))
+            })
+            .collect();
+        let mine: std::collections::BTreeSet<&String> = record
+            .images
+            .values()
+            .chain(record.previous.iter().flat_map(|p| p.images.values()))
+            .collect();
+        for id in mine.into_iter().filter(|id| !used.contains(id)) {
+            match self.shared.podman.remove_image(id).await {
+                Ok(()) => tracing::info!(%app, image = %id, "purge removed the app's image"),
+                Err(e) => {
+                    tracing::warn!(%app, image = %id, error = %e, "purge could not remove the app's image; it stays")
+                }
+            }
+        }
+    }
+
     /// What is reported is what exists: forget the app only when nothing of it is left.
     async fn finish_uninstall(
         &mut self,
@@ -213,6 +256,7 @@ impl Reconciler {
             });
         }
         if purge {
+            self.remove_unshared_images(app).await;
             sink.note(Stage::Data, "deleting app data");
             let dir = self.shared.config.app_dir(app);
             match std::fs::remove_dir_all(&dir) {
@@ -225,6 +269,19 @@ impl Reconciler {
                         source,
                     }
                     .into())
+                }
+            }
+        }
+        if !purge {
+            // Kept data says whose it is (listed by `kept_data`, reused by a reinstall).
+            if let Ok(Some(record)) = self.shared.store.get(app).await {
+                if let Some(source) = &record.release.source {
+                    let dir = self.shared.config.app_dir(app);
+                    if dir.is_dir() {
+                        if let Err(e) = std::fs::write(dir.join(crate::ops::SOURCE_FILE), source) {
+                            tracing::warn!(%app, error = %e, "could not note whose kept data this is");
+                        }
+                    }
                 }
             }
         }

@@ -166,8 +166,14 @@ async fn hello_static_lifecycle() {
     assert!(orch.update("hello-static", v2, &sink).await.is_err());
     assert_eq!(drain(&mut events).pop().unwrap().stage, Stage::Failed);
 
-    // uninstall with purge: nothing left, no ghost
+    // uninstall with purge: nothing left, no ghost, and its image removed from podman
+    assert!(!env.podman_ok(&["images", "-q"]).trim().is_empty());
     orch.uninstall("hello-static", true, &sink).await.unwrap();
+    assert_eq!(
+        env.podman_ok(&["images", "-q"]).trim(),
+        "",
+        "the purge left the image"
+    );
     assert_done(&drain(&mut events));
     assert!(orch.ps().await.unwrap().is_empty());
     assert!(orch.store().list().await.unwrap().is_empty());
@@ -209,8 +215,9 @@ async fn notebook_keeps_its_data_and_secret() {
     orch.update("notebook", v2, &sink).await.unwrap();
     assert_eq!(visit(port), (4, key.clone()));
 
-    // uninstall keeps the data; a reinstall under the same name finds it again
+    // uninstall keeps the data (and the image); a reinstall under the same name finds it
     orch.uninstall("notebook", false, &sink).await.unwrap();
+    assert!(!env.podman_ok(&["images", "-q"]).trim().is_empty());
     assert!(env.labelled().is_empty(), "{:?}", env.labelled());
     assert!(volume.join("notes.txt").is_file());
     orch.install(install(), &sink).await.unwrap();

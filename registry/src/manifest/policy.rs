@@ -24,6 +24,10 @@ pub const CAPABILITY_ALLOWLIST: &[&str] = &[
     "SYS_CHROOT",
 ];
 
+/// Screenshot file types, by extension (the node serves each as its type, checking the
+/// file starts like one).
+pub const SCREENSHOT_TYPES: &[&str] = &["png", "jpg", "jpeg", "webp"];
+
 /// Bounds on sizes and counts.
 pub mod limits {
     /// Containers per app.
@@ -48,6 +52,10 @@ pub mod limits {
     pub const RELEASE_NOTES: usize = 8192;
     /// Categories.
     pub const CATEGORIES: usize = 8;
+    /// Most screenshots.
+    pub const SCREENSHOTS: usize = 8;
+    /// Longest screenshot caption, in characters.
+    pub const SCREENSHOT_CAPTION: usize = 200;
     /// Links.
     pub const LINKS: usize = 16;
     /// Secrets per container.
@@ -193,6 +201,34 @@ pub fn check(m: &Manifest) -> Vec<Violation> {
     }
     if let Some(icon) = &m.icon {
         c.relative_path("icon".into(), icon);
+    }
+    if m.screenshots.len() > limits::SCREENSHOTS {
+        c.fail(
+            "screenshots",
+            Rule::TooMany {
+                max: limits::SCREENSHOTS,
+                what: "screenshots",
+            },
+        );
+    }
+    for (i, s) in m.screenshots.iter().enumerate() {
+        let field = format!("screenshots[{i}].path");
+        c.relative_path(field.clone(), &s.path);
+        let ext = s
+            .path
+            .rsplit_once('.')
+            .map(|(_, e)| e.to_ascii_lowercase())
+            .unwrap_or_default();
+        if !SCREENSHOT_TYPES.contains(&ext.as_str()) {
+            c.fail(field, Rule::ScreenshotType(bounded(&s.path)));
+        }
+        if let Some(caption) = &s.caption {
+            c.text(
+                &format!("screenshots[{i}].caption"),
+                caption,
+                limits::SCREENSHOT_CAPTION,
+            );
+        }
     }
     if m.categories.len() > limits::CATEGORIES {
         c.fail(

@@ -47,6 +47,9 @@ pub enum Rule {
     /// A path that leaves the app dir.
     #[error("{0:?} must be a relative path inside the app dir (no '..', no leading '/')")]
     NotRelativePath(String),
+    /// A screenshot that is not a PNG, JPEG or WebP file (by its extension).
+    #[error("{0:?} is not a screenshot type: use a .png, .jpg, .jpeg or .webp file")]
+    ScreenshotType(String),
     /// A mount path that is not absolute or climbs with `..`.
     #[error("{0:?} must be an absolute path without '..'")]
     NotAbsolutePath(String),

@@ -25,6 +25,10 @@ pub struct Manifest {
     /// Path of the icon (SVG or PNG) relative to the app dir; travels as a blob.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
+    /// Screenshots of the app (PNG, JPEG or WebP files relative to the app dir, each
+    /// with an optional caption); travel as blobs like the icon.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub screenshots: Vec<Screenshot>,
     /// Categories for browsing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub categories: Vec<String>,
@@ -46,6 +50,17 @@ pub struct Manifest {
     /// Values the operator chooses at install time, used by file templates.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<Setting>,
+}
+
+/// One screenshot: a PNG, JPEG or WebP file and what it shows (the page's alt text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Screenshot {
+    /// Path of the image relative to the app dir (`.png`, `.jpg`, `.jpeg` or `.webp`).
+    pub path: String,
+    /// What it shows, for people who cannot see it (at most 200 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caption: Option<String>,
 }
 
 /// An install-time setting (`{{ settings.NAME }}` in file templates). Without a default
@@ -385,6 +400,11 @@ impl Manifest {
         let mut out = Vec::new();
         if let Some(icon) = &self.icon {
             out.push((icon.clone(), crate::objects::ArtifactKind::Icon));
+        }
+        for s in &self.screenshots {
+            if !out.iter().any(|(p, _)| p == &s.path) {
+                out.push((s.path.clone(), crate::objects::ArtifactKind::Screenshot));
+            }
         }
         for c in &self.containers {
             if let Some(path) = &c.image.archive {

@@ -575,3 +575,62 @@ fn load_refuses_fifos_devices_and_links_out_of_the_app_dir() {
     assert_eq!(load(&app).unwrap().0.id, "demo-app");
     assert_eq!(load(&file).unwrap().0.id, "demo-app");
 }
+
+#[test]
+fn screenshots_are_bounded_in_count_type_path_and_caption() {
+    let with = |list: &str| {
+        base().replacen(
+            "icon: icon.svg\n",
+            &format!("icon: icon.svg\nscreenshots:\n{list}"),
+            1,
+        )
+    };
+    let ok = parse_str(&with(
+        "  - { path: shots/one.png, caption: The main page }\n  - { path: two.webp }\n",
+    ))
+    .unwrap();
+    assert_eq!(ok.screenshots.len(), 2);
+    assert_eq!(ok.screenshots[0].caption.as_deref(), Some("The main page"));
+    // Signed like the icon: each is an artifact of its own kind.
+    let files = ok.local_files();
+    assert!(files.contains(&(
+        "shots/one.png".into(),
+        crate::objects::ArtifactKind::Screenshot
+    )));
+    assert!(files.contains(&("two.webp".into(), crate::objects::ArtifactKind::Screenshot)));
+
+    let problem = |text: &str, field: &str, words: &str| {
+        let err = parse_str(text).unwrap_err();
+        let hit = err.problems().iter().find(|p| p.field == field).cloned();
+        let hit = hit.unwrap_or_else(|| panic!("no problem names {field}: {err}"));
+        assert!(
+            hit.message.contains(words),
+            "{field}: {:?} lacks {words:?}",
+            hit.message
+        );
+    };
+    problem(
+        &with("  - { path: shot.gif }\n"),
+        "screenshots[0].path",
+        "not a screenshot type: use a .png, .jpg, .jpeg or .webp file",
+    );
+    problem(
+        &with("  - { path: ../out.png }\n"),
+        "screenshots[0].path",
+        "relative path inside the app dir",
+    );
+    problem(
+        &with(&format!(
+            "  - {{ path: a.png, caption: {} }}\n",
+            "x".repeat(201)
+        )),
+        "screenshots[0].caption",
+        "201",
+    );
+    let nine: String = (0..9)
+        .map(|i| format!("  - {{ path: s{i}.png }}\n"))
+        .collect();
+    problem(&with(&nine), "screenshots", "8");
+    let err = parse_str(&with("  - { path: a.png, title: x }\n")).unwrap_err();
+    assert!(err.to_string().contains("title"), "{err}");
+}
