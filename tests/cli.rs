@@ -9,12 +9,12 @@ use std::process::{Command, Output};
 
 #[path = "cli/conformance.rs"]
 mod conformance;
+#[path = "cli/install.rs"]
+mod install;
 #[path = "cli/operator.rs"]
 mod operator;
 #[path = "cli/updates.rs"]
 mod updates;
-#[path = "cli/install.rs"]
-mod install;
 
 const SAMPLES: [&str; 3] = ["hello-static", "notebook", "two-tier"];
 

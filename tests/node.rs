@@ -33,6 +33,8 @@ mod guard;
 mod hosts;
 #[path = "node/install.rs"]
 mod install;
+#[path = "node/journey.rs"]
+mod journey;
 #[path = "node/multihost.rs"]
 mod multihost;
 #[path = "node/netns.rs"]

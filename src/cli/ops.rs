@@ -388,17 +388,17 @@ pub fn run(home: &Path, addr: &NodeAddr, cmd: OpCommand) -> Result<()> {
             let app = installed(&app)?;
             // Nothing newer: say so and succeed (a chosen --version may go anywhere).
             if version.is_none() && !retry {
-            if let Some(version) = up_to_date(&c, &app)? {
-                if json {
-                    println!(
-                        "{}",
-                        json!({"app": app, "up_to_date": true, "version": version})
-                    );
-                } else {
-                    println!("{app} is up to date (version {version}): nothing to update");
+                if let Some(version) = up_to_date(&c, &app)? {
+                    if json {
+                        println!(
+                            "{}",
+                            json!({"app": app, "up_to_date": true, "version": version})
+                        );
+                    } else {
+                        println!("{app} is up to date (version {version}): nothing to update");
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            }
             }
             super::warnings::print(&c, &app);
             if !json && !super::updates::confirm(&c, &app, version.as_deref(), yes)? {
