@@ -3,7 +3,10 @@
 "use strict";
 
 const API = "/api/v1";
-const view = () => document.getElementById("view");
+// The box the page being rendered fills. route() puts a fresh one in #view each time, so a
+// render overtaken by a newer one (a second route() while the first awaits the API) fills
+// a box no longer shown instead of adding its content twice.
+const view = () => document.getElementById("view").firstElementChild || document.getElementById("view");
 
 // --- DOM helper: h("div.card", {attrs}, children...) -----------------------------------
 const SAFE_ATTRS = new Set(["class", "href", "src", "alt", "title", "type", "name", "value",

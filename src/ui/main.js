@@ -3,6 +3,7 @@
 "use strict";
 // --- routing ---------------------------------------------------------------------------------
 function route() {
+  document.getElementById("view").replaceChildren(document.createElement("div"));
   const hash = location.hash || "#/";
   const m = hash.match(/^#\/(app|explain)\/(.+)$/);
   if (m && m[1] === "app") return showApp(m[2].split("/").map(decodeURIComponent).join("/"));

@@ -35,7 +35,8 @@ async function publish(dir, version) {
     "app", "publish", dir, "--key", "pub"], { stdio: ["ignore", "ignore", "inherit"] });
   for (let i = 0; i < 300; i++) {
     const r = await fetch(base.replace(/\/ui\/$/, "") + "/api/v1/apps/" + app);
-    if (r.ok && (await r.json()).version === version) return;
+    // The head moved and its manifest is fetched (release notes and the diff come from it).
+    if (r.ok && ((await r.json()).manifest || {}).version === version) return;
     await sleep(200);
   }
   throw new Error(step + ": " + version + " never reached the catalog");
@@ -47,6 +48,11 @@ async function outcome() {
   return o;
 }
 const installedCard = () => page.locator("[data-testid=installed-app]").filter({ hasText: "Journey Notes" });
+// Go to a page and render it afresh (going to the hash the page is already on changes nothing).
+async function visit(hash) {
+  await page.goto(base + hash);
+  await page.evaluate(() => route());
+}
 async function shot(name) { await page.screenshot({ path: shots + "/journey-" + name + ".png", fullPage: true }); }
 
 try {
@@ -55,7 +61,7 @@ try {
   await page.waitForSelector("[data-testid=app-card]", { timeout: 30000 });
 
   step = "install: the outcome with the app's link stays after the page re-renders";
-  await page.goto(appPage);
+  await visit(appPage.slice(base.length));
   await page.locator("[data-testid=install]").click();
   let o = await outcome();
   await sleep(2000); // the old UI re-rendered 0.6 s after the end and lost it
@@ -70,7 +76,7 @@ try {
 
   step = "1.1.0 is published: installed and available versions, notes and diff before the update";
   await publish(env.JOURNEY_V2, "1.1.0");
-  await page.goto(base + "#/installed");
+  await visit("#/installed");
   await installedCard().waitFor({ timeout: 20000 });
   const line = await installedCard().locator("[data-testid=installed-version]").innerText();
   expect(line.includes("1.0.0") && line.includes("1.1.0"), "version line: " + line);
@@ -89,7 +95,7 @@ try {
 
   step = "1.2.0 fails its health check: the rollback's reason stays, no plain update offered";
   await publish(env.JOURNEY_V3, "1.2.0");
-  await page.goto(base + "#/installed");
+  await visit("#/installed");
   await installedCard().locator("[data-testid=update]").click();
   dialog = page.locator("[data-testid=update-dialog]");
   await dialog.waitFor({ timeout: 10000 });
@@ -105,7 +111,7 @@ try {
   await o.locator("[data-testid=dismiss-outcome]").click();
 
   step = "roll back to 1.0.0 from the versions table, after the data warning";
-  await page.goto(appPage);
+  await visit(appPage.slice(base.length));
   const row = page.locator("[data-testid=version-row][data-version='1.0.0']").first();
   await row.waitFor({ timeout: 20000 });
   await row.locator("[data-testid=rollback-version]").click();
@@ -117,7 +123,7 @@ try {
   o = await outcome();
   expect((await o.getAttribute("data-state")) === "done", "the rollback failed: " + await o.innerText());
   await o.locator("[data-testid=dismiss-outcome]").click();
-  await page.goto(base + "#/installed");
+  await visit("#/installed");
   expect((await installedCard().locator("[data-testid=installed-version]").innerText()).includes("1.0.0"), "1.0.0 is not what runs");
 
   step = "uninstall asks first, with the data choice; the kept data is listed and can be deleted";
@@ -131,7 +137,7 @@ try {
   await dialog.locator("[data-testid=uninstall-confirm]").click();
   o = await outcome();
   expect((await o.getAttribute("data-state")) === "done", "the uninstall failed: " + await o.innerText());
-  await page.goto(base + "#/installed");
+  await visit("#/installed");
   const kept = page.locator(`[data-testid=kept-data-row][data-ref="${app}"]`);
   await kept.waitFor({ timeout: 20000 });
   await kept.locator("[data-testid=delete-data]").click();
@@ -139,11 +145,11 @@ try {
   await page.waitForFunction(() => !document.querySelector("[data-testid=kept-data-row]"), null, { timeout: 30000 });
 
   step = "block the publisher: the install is refused, with no way around it";
-  await page.goto(base + "#/trust");
+  await visit("#/trust");
   await page.locator("[data-testid=trust-did]").fill(did);
   await page.locator("[data-testid=trust-block]").click();
   await page.locator("[data-testid=trust-row][data-blocked=true]").first().waitFor({ timeout: 20000 });
-  await page.goto(appPage);
+  await visit(appPage.slice(base.length));
   const guard = page.locator("[data-testid=install-guard]");
   await guard.waitFor({ timeout: 20000 });
   expect(await page.locator("[data-testid=install]").isDisabled(), "the Install button is live");
@@ -152,7 +158,7 @@ try {
   await shot("blocked");
   expect(pageErrors.length === 0, "page errors: " + pageErrors.join("; "));
 } catch (e) {
-  console.error("FAIL", e.message);
+  console.error("FAIL", e.message.startsWith(step) ? e.message : step + ": " + e.message);
   try { await shot("failure"); } catch { /* best effort */ }
   await browser.close();
   process.exit(1);

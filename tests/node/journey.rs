@@ -68,8 +68,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn no_demo_apps(_: &Path) {}
-
 /// Publish `app` through the running node with the CLI's key `pub`.
 fn publish(node: &Node, app: &Path) {
     let out = node.cli(&[
@@ -93,7 +91,8 @@ fn publish(node: &Node, app: &Path) {
 fn marketplace_journey_in_chromium() {
     let _podman = podman_user();
     build_images();
-    let node = Node::start(no_demo_apps, &[]);
+    // A demo node (its demo publisher has one other app); the journey's publisher is `pub`.
+    let node = Node::start(third_party_app, &[]);
     let out = node.cli(&["key", "new", "pub", "--json"]);
     assert!(out.status.success());
     let did = serde_json::from_slice::<Value>(&out.stdout).unwrap()["did"]
