@@ -320,6 +320,7 @@ fn app_copy(root: &Path) -> PathBuf {
     fs::create_dir_all(&app).unwrap();
     fs::copy(src.join("manifest.yml"), app.join("manifest.yml")).unwrap();
     fs::copy(src.join("icon.svg"), app.join("icon.svg")).unwrap();
+    fs::copy(src.join("screenshot.png"), app.join("screenshot.png")).unwrap();
     app
 }
 

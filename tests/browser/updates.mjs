@@ -28,13 +28,14 @@ page.on("pageerror", (e) => pageErrors.push(String(e)));
 let step = "start";
 function expect(cond, what) { if (!cond) throw new Error(step + ": " + what); }
 const card = () => page.locator("[data-testid=installed-app]").filter({ hasText: "Tuned" });
-// Wait for the job in `area` to end; its last message.
-async function jobEnd(area) {
-  const msg = area.locator("[data-testid=progress-message]");
-  await msg.waitFor({ timeout: 20000 });
-  await page.waitForFunction((el) => el.dataset.state === "done" || el.textContent.startsWith("Failed"),
-    await msg.elementHandle(), { timeout: 240000 });
-  return msg.innerText();
+// Wait for the job just started to end: its card moves out of the page into the kept
+// outcomes (#notices); its last message, the outcome then dismissed.
+async function jobEnd() {
+  const o = page.locator("#notices [data-testid=outcome]").last();
+  await o.waitFor({ timeout: 240000 });
+  const text = await o.locator("[data-testid=progress-message], [data-testid=outcome-message]").first().innerText();
+  await o.locator("[data-testid=dismiss-outcome]").click();
+  return text;
 }
 
 try {
@@ -72,7 +73,7 @@ try {
     await dialog.locator("[data-testid=cancel-update]").click();
     expect(await card().locator("[data-testid=update-dialog]").count() === 0, "the dialog stayed");
     await page.locator("[data-testid=update-all]").click();
-    const end = await jobEnd(page.locator("[data-testid=update-all-progress]"));
+    const end = await jobEnd();
     expect(end.includes("updated 1 app(s)") && end.includes("updated from 1.0.0 to 1.1.0"), "the job said: " + end);
   } else if (phase === "rollback") {
     step = "the card shows the installed and the available version";
@@ -105,7 +106,7 @@ try {
     expect(warning.includes("data may not go back"), "warning: " + warning);
     await page.screenshot({ path: shots + "/rollback-dialog.png", fullPage: true });
     await dialog.locator("[data-testid=confirm-rollback]").click();
-    const end = await jobEnd(page.locator("[data-testid=progress-area]"));
+    const end = await jobEnd();
     expect(end.includes("updated from 1.1.0 to 1.0.0"), "the job said: " + end);
   } else {
     throw new Error("unknown UPDATES_PHASE " + phase);

@@ -34,7 +34,7 @@ fn operator_commands_say_what_they_do_and_refuse_clearly() {
     assert!(help.contains("Needs the admin token"), "{help}");
 
     // Refused by the command line itself (exit 2), naming the argument.
-    fails(&atoll(h, &["status", "notebook"]), 2, "<APP>");
+    fails(&atoll(h, &["status"]), 2, "<APP>");
     fails(&atoll(h, &["logs", APP, "--tail", "0"]), 2, "--tail");
     fails(&atoll(h, &["logs", APP, "--container"]), 2, "--container");
 

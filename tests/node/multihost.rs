@@ -21,8 +21,10 @@ fn sample(dir: &std::path::Path, app: &str, edit: impl Fn(String) -> String) -> 
     let src = repo().join("apps").join(app);
     let dst = dir.join(app);
     std::fs::create_dir_all(dst.join("images")).unwrap();
-    for f in ["manifest.yml", "icon.svg"] {
-        std::fs::copy(src.join(f), dst.join(f)).unwrap();
+    for f in ["manifest.yml", "icon.svg", "screenshot.png"] {
+        if src.join(f).exists() {
+            std::fs::copy(src.join(f), dst.join(f)).unwrap();
+        }
     }
     for img in std::fs::read_dir(src.join("images")).unwrap() {
         let img = img.unwrap().path();
