@@ -291,10 +291,12 @@ async fn a_restarted_node_catches_up_and_still_knows_the_origin() {
         node.head(&app).await == Some((want.0, want.1, true))
     })
     .await;
-    assert!(
-        node.head_from_origin(&app).await,
-        "carried by the publisher's bound key"
-    );
+    // Carried by the publisher's bound key. The profile that binds it may be processed
+    // after the entry (another relay batch); the entry is then upgraded to the origin's.
+    eventually("node counts kappa 1.0.0 as the origin's", || async {
+        node.head_from_origin(&app).await
+    })
+    .await;
 
     // While it is down, a new version; then it restarts on the same data dir.
     let node = {
@@ -311,8 +313,13 @@ async fn a_restarted_node_catches_up_and_still_knows_the_origin() {
     })
     .await;
     // Profiles are fetched again after a restart, so the new head still counts as the
-    // origin's (equivocation rule 3 depends on it).
-    assert!(node.head_from_origin(&app).await);
+    // origin's (equivocation rule 3 depends on it). The manifest can be attached before
+    // the profile is processed, so this too is awaited, not read once.
+    eventually(
+        "restarted node counts kappa 2.0.0 as the origin's",
+        || async { node.head_from_origin(&app).await },
+    )
+    .await;
     assert_eq!(node.d.counters().rejected.values().sum::<u64>(), 0);
     node.stop().await;
     publisher.node.stop().await;
