@@ -9,8 +9,15 @@ async function showInstalled() {
   v.append(h("h1", {}, "Installed apps"), area);
   let list;
   try { list = await api("/installed"); } catch (e) { v.append(errorBox(e)); return; }
-  if (!list.length) { v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace.")); await keptDataSection(v); return; }
   const cards = new Map();
+  const banner = h("p.card.notice", { "data-testid": "installed-new", role: "status", hidden: true });
+  v.append(banner);
+  if (!list.length) {
+    v.append(h("div.empty", {}, "Nothing installed yet. Pick an app in the Marketplace."));
+    keepLive(cards, banner);
+    await keptDataSection(v);
+    return;
+  }
   const allProgress = h("div", { "data-testid": "update-all-progress" });
   v.append(updateAllButton(list, allProgress) || "", allProgress);
   for (const a of list) {
@@ -43,7 +50,7 @@ async function showInstalled() {
         h("button.secondary", { "data-testid": "show-credentials", onclick: () => creds.toggle() }, "show credentials")),
       progress, backups, usage.panel, creds, logs));
   }
-  keepLive(cards);
+  keepLive(cards, banner);
   await keptDataSection(v);
   await leftBackups(v, area);
 }

@@ -79,7 +79,8 @@ async function runAction(action, body, area, button) {
   return runJob(action, "/actions/" + action, body, area, button);
 }
 // A finished job's card, kept on screen outside the re-rendered view (in #notices) until
-// dismissed: success with the app's link, or the failure's reason (a rollback's too).
+// dismissed: success with the app's link, or the failure's reason (a rollback's too), which
+// its last progress line already says (`outcome-reason`), so it is not said twice.
 function keepOutcome(card, action, p) {
   const failed = !!p.error;
   card.setAttribute("data-testid", "outcome");
@@ -88,7 +89,6 @@ function keepOutcome(card, action, p) {
   card.classList.add("outcome", failed ? "failed" : "ok");
   card.setAttribute("role", failed ? "alert" : "status");
   card.firstChild.textContent = action + (failed ? " failed" : " done");
-  if (failed) card.append(h("p.error", { "data-testid": "outcome-reason" }, p.error));
   if (!failed && p.web_url) {
     card.append(h("p", {}, h("a", { href: p.web_url, target: "_blank", rel: "noopener", "data-testid": "outcome-open" }, "Open " + p.web_url)));
   }
@@ -143,7 +143,10 @@ async function runJob(action, path, body, area, button) {
       }
       if (p.done) {
         es.close();
-        if (p.error) { bar.classList.add("failed"); msg.textContent = "Failed: " + p.error; }
+        if (p.error) {
+          bar.classList.add("failed");
+          clear(msg).append("Failed: ", h("span.error", { "data-testid": "outcome-reason" }, p.error));
+        }
         else { bar.classList.add("done"); msg.dataset.state = "done"; if (p.message) msg.textContent = p.message; }
         keepOutcome(card, action, p);
         const credentials = p.credentials ? showCredentials(job.job, p.credentials) : Promise.resolve();

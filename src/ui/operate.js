@@ -50,8 +50,10 @@ function updateLive(parts, a) {
 }
 function setText(el, text) { if (el.textContent !== text) el.textContent = text; }
 
-// Poll /installed while this rendering of the Installed page is the one shown.
-function keepLive(cards) {
+// Poll /installed while this rendering of the Installed page is the one shown. Apps
+// installed elsewhere meanwhile (CLI, another tab, a restore) are announced in `banner`
+// with a button that shows them; the page is not re-rendered under the user's hands.
+function keepLive(cards, banner) {
   const gen = ++liveGeneration;
   const tick = async () => {
     if (gen !== liveGeneration || !location.hash.startsWith("#/installed")) return;
@@ -64,10 +66,22 @@ function keepLive(cards) {
         else { setText(card.parts.state, "not installed"); card.parts.state.className = "badge warn"; card.parts.health.hidden = true; }
         if (card.usage && !card.usage.panel.hidden && a) card.usage.refresh();
       }
+      if (banner) announceNew(banner, list.filter((x) => !cards.has(x.ref)));
     } catch { /* the node is restarting: keep what is shown, try again */ }
     setTimeout(tick, LIVE_EVERY_MS);
   };
   setTimeout(tick, LIVE_EVERY_MS);
+}
+
+function announceNew(banner, added) {
+  const names = added.map((a) => a.name || a.ref).join(", ");
+  banner.hidden = !added.length;
+  if (banner.dataset.names === names) return;
+  banner.dataset.names = names;
+  clear(banner);
+  if (!added.length) return;
+  banner.append(h("span", {}, (added.length === 1 ? "Installed since this page was shown: " : added.length + " apps installed since this page was shown: ") + names + " "),
+    h("button.secondary", { "data-testid": "show-new-installed", onclick: () => route() }, "show"));
 }
 
 // --- logs --------------------------------------------------------------------------------

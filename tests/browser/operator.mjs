@@ -8,7 +8,9 @@
 // - logs: the quiet container says "No output yet.", the worker's log is followed live;
 // - a stop and a start through the API show on the page without a reload, and the open
 //   panels (logs with its container choice and follow, usage) stay as they were;
-// - "show credentials" shows the credential the app got, with a copy button.
+// - "show credentials" shows the credential the app got, with a copy button;
+// - an app installed through the API while the page is open (NEW_APP) is announced, and
+//   "show" puts its card on the page.
 import { mkdirSync } from "node:fs";
 import { launchChromium } from "./chromium.mjs";
 
@@ -16,8 +18,9 @@ const url = process.env.ATOLL_URL;
 const shots = process.env.ATOLL_SHOTS || ".";
 const app = process.env.OPERATED_APP;
 const port = process.env.OPERATED_PORT;
-if (!url || !app || !port) {
-  console.error("ATOLL_URL, OPERATED_APP and OPERATED_PORT must be set");
+const newApp = process.env.NEW_APP;
+if (!url || !app || !port || !newApp) {
+  console.error("ATOLL_URL, OPERATED_APP, OPERATED_PORT and NEW_APP must be set");
   process.exit(2);
 }
 const base = url.split("#")[0];
@@ -29,10 +32,10 @@ const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(String(e)));
 let step = "start";
 function expect(cond, what) { if (!cond) throw new Error(step + ": " + what); }
-async function act(action) {
+async function act(action, target = app) {
   const r = await fetch(origin + "/api/v1/actions/" + action, {
     method: "POST", headers: { "Authorization": "Bearer " + token, "Content-Type": "application/json" },
-    body: JSON.stringify({ app }),
+    body: JSON.stringify({ app: target }),
   });
   expect(r.status === 202, action + " answered " + r.status);
 }
@@ -118,6 +121,21 @@ try {
   await page.screenshot({ path: shots + "/operator-credentials.png", fullPage: true });
   await creds.locator("[data-testid=hide-credentials]").click();
   expect(!(await creds.isVisible()), "the credentials stay after Hide");
+
+  step = "an app installed elsewhere is announced and shown on request";
+  const banner = page.locator("[data-testid=installed-new]");
+  expect(!(await banner.isVisible()), "a banner before anything was installed elsewhere");
+  await act("install", newApp);
+  await banner.waitFor({ state: "visible", timeout: 60000 });
+  expect((await banner.innerText()).includes("Plain Page"), "the banner says " + await banner.innerText());
+  expect(await page.locator(`[data-testid=installed-app][data-ref="${newApp}"]`).count() === 0, "re-rendered without asking");
+  expect(await logs.isVisible(), "the announcement closed the open logs panel");
+  await banner.locator("[data-testid=show-new-installed]").click();
+  const added = page.locator(`[data-testid=installed-app][data-ref="${newApp}"]`);
+  await added.waitFor({ timeout: 20000 });
+  await page.waitForFunction((el) => el.textContent === "running",
+    await added.locator("[data-testid=state]").elementHandle(), { timeout: 120000 });
+  expect(!(await page.locator("[data-testid=installed-new]").isVisible()), "the banner stays after show");
 
   expect(pageErrors.length === 0, "page errors: " + pageErrors.join(" | "));
   console.log("operator browser test passed");

@@ -10,7 +10,8 @@
 //! - usage: CPU, memory and the volume's bytes next to the manifest's limits (API, CLI);
 //! - restarts and the last failure after the worker is killed (API, `atoll status`);
 //! - the Installed page in Chromium (tests/browser/operator.mjs) follows a stop and a start
-//!   without a reload and keeps its open panels;
+//!   without a reload and keeps its open panels, and announces an app installed elsewhere
+//!   meanwhile (shown on request, never re-rendered under the user's hands);
 //! - an app without volumes is not said to keep data on uninstall, and a failure names
 //!   another installed app by its name, not its install name.
 
@@ -448,6 +449,7 @@ fn operator_sees_live_state_logs_credentials_and_usage() {
         .env("ATOLL_SHOTS", &shots)
         .env("OPERATED_APP", &app)
         .env("OPERATED_PORT", port_of(&node, "operated").to_string())
+        .env("NEW_APP", &plain)
         .current_dir(repo().join("tests/browser"))
         .status()
         .expect("running node (Node.js) for the browser test: run .ci/run to install it");
@@ -519,7 +521,8 @@ fn operator_sees_live_state_logs_credentials_and_usage() {
         msg.starts_with("Operated uninstalled; its data is kept (volumes data"),
         "{msg}"
     );
-    act(&node, "install", &plain);
+    // The browser test installed Plain Page through the API while the page was open.
+    assert_eq!(row(&node, &plain)["state"], "running");
     let events = act(&node, "uninstall", &plain);
     let msg = events.last().unwrap()["message"].as_str().unwrap();
     assert_eq!(msg, "Plain Page uninstalled; it had no data to keep");
